@@ -1,0 +1,59 @@
+namespace CloudMirrorFs.Facets;
+
+/// <summary>
+/// One full copy of the volume. Every implementation runs the same contract test suite.
+/// Paths are volume-relative, '/'-separated, without a leading slash; "" is the root.
+/// All failures surface as <see cref="MirrorException"/>. Namespace operations are idempotent where a replay
+/// after a crash could repeat them: creating what exists with the same kind, deleting what is gone, and
+/// renaming a source that is gone onto a destination that exists all succeed.
+/// </summary>
+public interface IFacet : IAsyncDisposable
+{
+    /// <summary>The facet's name in the volume configuration.</summary>
+    string Name { get; }
+
+    /// <summary>The facet kind as the configuration names it (<c>directory</c>, <c>folder</c>, <c>s3</c>, <c>azure</c>).</summary>
+    string Kind { get; }
+
+    /// <summary>Checks that the facet is reachable and usable, creating its root when allowed.</summary>
+    ValueTask OpenAsync(CancellationToken cancellationToken);
+
+    /// <summary>Returns the attributes of a node, or null when it does not exist.</summary>
+    ValueTask<NodeInfo?> StatAsync(string path, CancellationToken cancellationToken);
+
+    /// <summary>Lists a directory's children (not "." or "..").</summary>
+    ValueTask<IReadOnlyList<NodeInfo>> ListAsync(string path, CancellationToken cancellationToken);
+
+    /// <summary>Creates an empty file (or truncates nothing if it already exists as a file).</summary>
+    ValueTask CreateFileAsync(FileRef file, UnixFileMode mode, CancellationToken cancellationToken);
+
+    /// <summary>Creates a directory (succeeds if it already exists as a directory).</summary>
+    ValueTask CreateDirectoryAsync(string path, UnixFileMode mode, CancellationToken cancellationToken);
+
+    /// <summary>Renames a file or directory, replacing a destination file or empty directory.</summary>
+    ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a file (succeeds if it is already gone).</summary>
+    ValueTask DeleteFileAsync(FileRef file, CancellationToken cancellationToken);
+
+    /// <summary>Deletes an empty directory (succeeds if it is already gone).</summary>
+    ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken);
+
+    /// <summary>Sets a file's length, extending with zeros (sparse where the store allows) or cutting.</summary>
+    ValueTask SetLengthAsync(FileRef file, long length, CancellationToken cancellationToken);
+
+    /// <summary>Applies the non-null members of <paramref name="change"/>.</summary>
+    ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken);
+
+    /// <summary>Writes bytes at an offset, extending the file as needed.</summary>
+    ValueTask WriteAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
+
+    /// <summary>Reads up to <paramref name="buffer"/>'s length at an offset; returns the count read (short at end of file).</summary>
+    ValueTask<int> ReadAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken);
+
+    /// <summary>The barrier: returns once everything written so far is on stable storage.</summary>
+    ValueTask FlushAsync(CancellationToken cancellationToken);
+
+    /// <summary>Capacity of the store, for statfs.</summary>
+    ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken);
+}

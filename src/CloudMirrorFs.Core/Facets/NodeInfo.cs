@@ -1,0 +1,22 @@
+namespace CloudMirrorFs.Facets;
+
+/// <summary>The attributes of one node, as a facet reports them.</summary>
+/// <param name="Name">The last path component ("" for the root).</param>
+/// <param name="Kind">File, directory or symlink.</param>
+/// <param name="Length">The length in bytes (files), 0 otherwise.</param>
+/// <param name="Mode">The permission bits.</param>
+/// <param name="LastWriteUtc">Modification time.</param>
+/// <param name="LastAccessUtc">Access time.</param>
+/// <param name="ChangeUtc">Status change time (creation time where the platform has no ctime).</param>
+public readonly record struct NodeInfo(
+    string Name,
+    NodeKind Kind,
+    long Length,
+    UnixFileMode Mode,
+    DateTime LastWriteUtc,
+    DateTime LastAccessUtc,
+    DateTime ChangeUtc)
+{
+    /// <summary>The volume-wide file id; 0 when the facet does not know it (the volume fills it in).</summary>
+    public long FileId { get; init; }
+}

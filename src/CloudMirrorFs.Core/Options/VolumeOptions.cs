@@ -1,0 +1,29 @@
+namespace CloudMirrorFs.Options;
+
+/// <summary>Everything needed to open a volume; built from <c>cmfs.json</c> and validated once by the host.</summary>
+public sealed record VolumeOptions
+{
+    /// <summary>The default block size: 256 KiB (see docs/block-size.md for the measurement behind it).</summary>
+    public const int DefaultBlockSize = 256 * 1024;
+
+    /// <summary><c>volume.name</c>: a label for logs and status.</summary>
+    public string Name { get; init; } = "volume";
+
+    /// <summary><c>volume.stateDir</c>: absolute path of the folder holding everything the volume keeps.</summary>
+    public required string StateDir { get; init; }
+
+    /// <summary><c>volume.blockSize</c>: bytes per block (a power of two, 4 KiB to 64 MiB).</summary>
+    public int BlockSize { get; init; } = DefaultBlockSize;
+
+    /// <summary><c>mount.path</c>: where the drive is mounted; null when not configured.</summary>
+    public string? MountPath { get; init; }
+
+    /// <summary>The <c>queue</c> section.</summary>
+    public QueueOptions Queue { get; init; } = new();
+
+    /// <summary>The <c>facets</c> list, in configuration order.</summary>
+    public required IReadOnlyList<FacetOptions> Facets { get; init; }
+
+    /// <summary>The absolute path of the queue folder: <see cref="QueueOptions.Path"/> or <c>stateDir/queue</c>.</summary>
+    public string QueuePath => Queue.Path ?? System.IO.Path.Combine(StateDir, "queue");
+}
