@@ -1,0 +1,123 @@
+using System.Buffers.Binary;
+using System.Text;
+using CloudMirrorFs.Storage;
+
+namespace CloudMirrorFs.Queue;
+
+/// <summary>
+/// The on-disk layout of queue segments (docs/dev/queue-layout.md). A segment is a 24-byte header followed by
+/// records; each record is an 80-byte header, the UTF-8 paths, the data, and a CRC-32C of everything before it.
+/// </summary>
+internal static class SegmentFormat
+{
+    public const int FileHeaderSize = 24;
+    public const int RecordHeaderSize = 80;
+    public const int TrailerSize = 4;
+    public const uint RecordMagic = 0x51464D43; // "CMFQ"
+    public const int MaxRecordSize = 256 << 20;
+    public static ReadOnlySpan<byte> FileMagic => "CMFSQSEG"u8;
+
+    public static string FileName(long firstSeq) => $"seg-{firstSeq:D20}.cmq";
+
+    public static bool TryParseFileName(string name, out long firstSeq)
+    {
+        firstSeq = 0;
+        return name.StartsWith("seg-", StringComparison.Ordinal) && name.EndsWith(".cmq", StringComparison.Ordinal)
+            && long.TryParse(name.AsSpan(4, name.Length - 8), out firstSeq);
+    }
+
+    public static void WriteFileHeader(Span<byte> header, long firstSeq)
+    {
+        FileMagic.CopyTo(header);
+        BinaryPrimitives.WriteInt32LittleEndian(header[8..], 1);
+        BinaryPrimitives.WriteInt32LittleEndian(header[12..], 0);
+        BinaryPrimitives.WriteInt64LittleEndian(header[16..], firstSeq);
+    }
+
+    public static int RecordSize(Transaction t)
+        => RecordHeaderSize + Encoding.UTF8.GetByteCount(t.Path) + (t.Path2 is null ? 0 : Encoding.UTF8.GetByteCount(t.Path2))
+           + t.Data.Length + TrailerSize;
+
+    /// <summary>Serialises <paramref name="t"/> into <paramref name="buffer"/> (exactly <see cref="RecordSize"/> bytes).</summary>
+    public static void Encode(Transaction t, Span<byte> buffer)
+    {
+        int pathLen = Encoding.UTF8.GetBytes(t.Path, buffer[RecordHeaderSize..]);
+        int path2Len = t.Path2 is null ? 0 : Encoding.UTF8.GetBytes(t.Path2, buffer[(RecordHeaderSize + pathLen)..]);
+        t.Data.Span.CopyTo(buffer[(RecordHeaderSize + pathLen + path2Len)..]);
+        int total = RecordHeaderSize + pathLen + path2Len + t.Data.Length + TrailerSize;
+        Span<byte> h = buffer[..RecordHeaderSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(h, RecordMagic);
+        BinaryPrimitives.WriteInt32LittleEndian(h[4..], total);
+        BinaryPrimitives.WriteInt64LittleEndian(h[8..], t.Seq);
+        h[16] = (byte)t.Kind;
+        h[17] = (byte)((t.Mode.HasValue ? 1 : 0) | (t.LastWriteUtc.HasValue ? 2 : 0) | (t.LastAccessUtc.HasValue ? 4 : 0) | (t.Path2 is null ? 0 : 8));
+        BinaryPrimitives.WriteUInt16LittleEndian(h[18..], checked((ushort)pathLen));
+        BinaryPrimitives.WriteUInt16LittleEndian(h[20..], checked((ushort)path2Len));
+        BinaryPrimitives.WriteUInt16LittleEndian(h[22..], 0);
+        BinaryPrimitives.WriteInt64LittleEndian(h[24..], t.FileId);
+        BinaryPrimitives.WriteInt64LittleEndian(h[32..], t.Offset);
+        BinaryPrimitives.WriteInt64LittleEndian(h[40..], t.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(h[48..], t.EnqueuedUtc.Ticks);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[56..], (uint)(t.Mode ?? 0));
+        BinaryPrimitives.WriteInt64LittleEndian(h[60..], t.LastWriteUtc?.Ticks ?? 0);
+        BinaryPrimitives.WriteInt64LittleEndian(h[68..], t.LastAccessUtc?.Ticks ?? 0);
+        BinaryPrimitives.WriteInt32LittleEndian(h[76..], t.Data.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer[(total - TrailerSize)..], Crc32C.Compute(buffer[..(total - TrailerSize)]));
+    }
+
+    /// <summary>Reads the total length from a record header, or -1 when the header is not a record's.</summary>
+    public static int PeekLength(ReadOnlySpan<byte> header)
+    {
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != RecordMagic)
+        {
+            return -1;
+        }
+        int total = BinaryPrimitives.ReadInt32LittleEndian(header[4..]);
+        return total is < RecordHeaderSize + TrailerSize or > MaxRecordSize ? -1 : total;
+    }
+
+    /// <summary>Checks the CRC and decodes a whole record; returns null (with a reason) when it is damaged.</summary>
+    public static Transaction? Decode(ReadOnlySpan<byte> record, out string? problem)
+    {
+        problem = null;
+        int total = record.Length;
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(record[(total - TrailerSize)..]);
+        if (stored != Crc32C.Compute(record[..(total - TrailerSize)]))
+        {
+            problem = "checksum mismatch";
+            return null;
+        }
+        ReadOnlySpan<byte> h = record[..RecordHeaderSize];
+        var kind = (TransactionKind)h[16];
+        byte flags = h[17];
+        int pathLen = BinaryPrimitives.ReadUInt16LittleEndian(h[18..]);
+        int path2Len = BinaryPrimitives.ReadUInt16LittleEndian(h[20..]);
+        int dataLen = BinaryPrimitives.ReadInt32LittleEndian(h[76..]);
+        if (!Enum.IsDefined(kind) || RecordHeaderSize + pathLen + path2Len + dataLen + TrailerSize != total)
+        {
+            problem = "inconsistent record header";
+            return null;
+        }
+        int p = RecordHeaderSize;
+        string path = Encoding.UTF8.GetString(record.Slice(p, pathLen));
+        p += pathLen;
+        string? path2 = (flags & 8) != 0 ? Encoding.UTF8.GetString(record.Slice(p, path2Len)) : null;
+        p += path2Len;
+        byte[] data = dataLen == 0 ? [] : record.Slice(p, dataLen).ToArray();
+        return new Transaction
+        {
+            Seq = BinaryPrimitives.ReadInt64LittleEndian(h[8..]),
+            Kind = kind,
+            FileId = BinaryPrimitives.ReadInt64LittleEndian(h[24..]),
+            Offset = BinaryPrimitives.ReadInt64LittleEndian(h[32..]),
+            Length = BinaryPrimitives.ReadInt64LittleEndian(h[40..]),
+            EnqueuedUtc = new DateTime(BinaryPrimitives.ReadInt64LittleEndian(h[48..]), DateTimeKind.Utc),
+            Mode = (flags & 1) != 0 ? (UnixFileMode)BinaryPrimitives.ReadUInt32LittleEndian(h[56..]) : null,
+            LastWriteUtc = (flags & 2) != 0 ? new DateTime(BinaryPrimitives.ReadInt64LittleEndian(h[60..]), DateTimeKind.Utc) : null,
+            LastAccessUtc = (flags & 4) != 0 ? new DateTime(BinaryPrimitives.ReadInt64LittleEndian(h[68..]), DateTimeKind.Utc) : null,
+            Path = path,
+            Path2 = path2,
+            Data = data,
+        };
+    }
+}

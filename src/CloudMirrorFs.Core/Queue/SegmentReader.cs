@@ -1,0 +1,99 @@
+namespace CloudMirrorFs.Queue;
+
+/// <summary>Reads records from one segment file sequentially, stopping at the first damaged one.</summary>
+internal sealed class SegmentReader : IDisposable
+{
+    private readonly FileStream _stream;
+    private byte[] _buffer = new byte[64 * 1024];
+
+    public SegmentReader(string path, long startOffset)
+    {
+        Path = path;
+        _stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1 << 16);
+        Offset = startOffset;
+        _stream.Position = startOffset;
+    }
+
+    public string Path { get; }
+
+    /// <summary>The offset of the next record.</summary>
+    public long Offset { get; private set; }
+
+    /// <summary>Set when reading stopped at a damaged or torn record.</summary>
+    public string? Problem { get; private set; }
+
+    /// <summary>True when the problem is an incomplete record at the end of the file.</summary>
+    public bool Torn { get; private set; }
+
+    /// <summary>Reads the next record; null at the end of the file, at <paramref name="endOffset"/>, or at a damaged record (<see cref="Problem"/> set).</summary>
+    public Transaction? Next(long endOffset = long.MaxValue)
+    {
+        long length = _stream.Length;
+        long end = Math.Min(length, endOffset);
+        if (Offset >= end)
+        {
+            return null;
+        }
+        if (Offset + SegmentFormat.RecordHeaderSize > length)
+        {
+            Problem = $"incomplete record header ({length - Offset} bytes)";
+            Torn = true;
+            return null;
+        }
+        _stream.ReadExactly(_buffer, 0, SegmentFormat.RecordHeaderSize);
+        int total = SegmentFormat.PeekLength(_buffer);
+        if (total < 0)
+        {
+            Problem = "bad record header";
+            Torn = IsZeroTail(length);
+            return null;
+        }
+        if (Offset + total > length)
+        {
+            Problem = $"incomplete record ({length - Offset} of {total} bytes)";
+            Torn = true;
+            return null;
+        }
+        if (_buffer.Length < total)
+        {
+            var bigger = new byte[Math.Max(total, _buffer.Length * 2)];
+            Buffer.BlockCopy(_buffer, 0, bigger, 0, SegmentFormat.RecordHeaderSize);
+            _buffer = bigger;
+        }
+        _stream.ReadExactly(_buffer, SegmentFormat.RecordHeaderSize, total - SegmentFormat.RecordHeaderSize);
+        Transaction? t = SegmentFormat.Decode(_buffer.AsSpan(0, total), out string? problem);
+        if (t is null)
+        {
+            Problem = problem;
+            return null;
+        }
+        Offset += total;
+        return t;
+    }
+
+    /// <summary>A crash can leave zeros where the file system extended the file but the data never landed.</summary>
+    private bool IsZeroTail(long length)
+    {
+        long save = _stream.Position;
+        try
+        {
+            _stream.Position = Offset;
+            var chunk = new byte[8192];
+            int n;
+            while ((n = _stream.Read(chunk)) > 0)
+            {
+                if (chunk.AsSpan(0, n).ContainsAnyExcept((byte)0))
+                {
+                    return false;
+                }
+            }
+            return _stream.Position == length;
+        }
+        finally
+        {
+            _stream.Position = save;
+        }
+    }
+
+    public void Dispose() => _stream.Dispose();
+}

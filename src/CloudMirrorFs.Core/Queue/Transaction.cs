@@ -1,0 +1,62 @@
+namespace CloudMirrorFs.Queue;
+
+/// <summary>
+/// One change, in queue order: a data delta or a namespace change. Paths are the ones in force when the change was
+/// made, so a facet that applies transactions in order always finds them.
+/// </summary>
+public sealed class Transaction
+{
+    /// <summary>The position in the queue: dense, increasing, starting at 1.</summary>
+    public long Seq { get; internal set; }
+
+    /// <summary>What changed.</summary>
+    public TransactionKind Kind { get; init; }
+
+    /// <summary>The file (or directory) id.</summary>
+    public long FileId { get; init; }
+
+    /// <summary>The volume-relative path.</summary>
+    public string Path { get; init; } = "";
+
+    /// <summary>The destination of a rename.</summary>
+    public string? Path2 { get; init; }
+
+    /// <summary>Write: the file offset of <see cref="Data"/>.</summary>
+    public long Offset { get; init; }
+
+    /// <summary>SetLength: the new length.</summary>
+    public long Length { get; init; }
+
+    /// <summary>CreateFile, CreateDirectory, SetAttributes: the mode; null when unchanged.</summary>
+    public UnixFileMode? Mode { get; init; }
+
+    /// <summary>SetAttributes: the new modification time; null when unchanged.</summary>
+    public DateTime? LastWriteUtc { get; init; }
+
+    /// <summary>SetAttributes: the new access time; null when unchanged.</summary>
+    public DateTime? LastAccessUtc { get; init; }
+
+    /// <summary>Write: the bytes.</summary>
+    public ReadOnlyMemory<byte> Data { get; init; }
+
+    /// <summary>When the change was queued.</summary>
+    public DateTime EnqueuedUtc { get; internal set; }
+
+    /// <summary>Bytes of payload this transaction holds.</summary>
+    public long DataLength => Data.Length;
+
+    /// <summary>The first and last block a write touches, for a block size.</summary>
+    public (long First, long Last) Blocks(int blockSize)
+        => Kind == TransactionKind.Write && Data.Length > 0
+            ? (Offset / blockSize, (Offset + Data.Length - 1) / blockSize)
+            : (0, -1);
+
+    /// <inheritdoc />
+    public override string ToString() => Kind switch
+    {
+        TransactionKind.Write => $"#{Seq} write {Path} [{Offset}, +{Data.Length})",
+        TransactionKind.Rename => $"#{Seq} rename {Path} -> {Path2}",
+        TransactionKind.SetLength => $"#{Seq} setlength {Path} {Length}",
+        _ => $"#{Seq} {Kind} {Path}",
+    };
+}

@@ -1,0 +1,518 @@
+using System.Text.Json;
+using CloudMirrorFs.Storage;
+
+namespace CloudMirrorFs.Queue;
+
+public sealed partial class TransactionQueue
+{
+    /// <summary>A stretch of consecutive transactions, all in memory or all in one segment file.</summary>
+    private sealed class Run
+    {
+        public long FirstSeq;
+        public long LastSeq;
+        public bool OnDisk;
+        public List<Transaction>? Records;
+        public Segment? Segment;
+        public long StartOffset;
+        public long EndOffset;
+        public long DataBytes;
+        public long MemoryBytes;
+        public DateTime FirstEnqueuedUtc;
+    }
+
+    private sealed class Segment
+    {
+        public required string Path;
+        public long FirstSeq;
+        public long LastSeq;
+        public long Length;
+    }
+
+    private sealed class Cursor
+    {
+        public required string Name;
+        public long Head;
+        public bool Active = true;
+        public long CommittedBytes;
+    }
+
+    private sealed record CursorsState(long NextSeq, Dictionary<string, CursorState> Cursors);
+
+    private sealed record CursorState(long Head, bool Active);
+
+    private Cursor GetCursor(string name)
+        => _cursors.TryGetValue(name, out Cursor? c) ? c
+            : throw new ArgumentException($"the queue has no cursor for facet '{name}'", nameof(name));
+
+    private QueueCursorInfo InfoLocked(Cursor c)
+    {
+        long tail = _nextSeq - 1;
+        if (!c.Active)
+        {
+            return new QueueCursorInfo(c.Name, false, c.Head, tail, 0, 0, null);
+        }
+        long bytes = 0;
+        DateTime? oldest = null;
+        foreach (Run r in _runs)
+        {
+            if (r.LastSeq <= c.Head)
+            {
+                continue;
+            }
+            bytes += r.DataBytes;
+            oldest ??= r.FirstEnqueuedUtc;
+        }
+        return new QueueCursorInfo(c.Name, true, c.Head, tail, tail - c.Head, bytes, oldest);
+    }
+
+    private long WriteRecord(Transaction t, int recordSize)
+    {
+        if (_current is null || _currentSegment!.Length + recordSize > _options.SegmentSize)
+        {
+            StartSegmentLocked(t.Seq);
+        }
+        if (_encodeBuffer.Length < recordSize)
+        {
+            _encodeBuffer = new byte[Math.Max(recordSize, _encodeBuffer.Length * 2)];
+        }
+        SegmentFormat.Encode(t, _encodeBuffer.AsSpan(0, recordSize));
+        long offset = _currentSegment!.Length;
+        try
+        {
+            _current!.Write(_encodeBuffer, 0, recordSize);
+        }
+        catch (IOException e)
+        {
+            // A short write leaves a torn record: cut it off so later appends stay readable.
+            try
+            {
+                _current!.SetLength(offset);
+                _current.Position = offset;
+            }
+            catch (IOException)
+            {
+            }
+            throw MirrorException.From(e, $"queue segment {_currentSegment.Path}");
+        }
+        _currentSegment.Length += recordSize;
+        _currentSegment.LastSeq = t.Seq;
+        _diskBytes += recordSize;
+        return offset;
+    }
+
+    private void StartSegmentLocked(long firstSeq)
+    {
+        _current?.Dispose();
+        string path = Path.Combine(_dir, SegmentFormat.FileName(firstSeq));
+        _current = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, bufferSize: 0);
+        Span<byte> header = stackalloc byte[SegmentFormat.FileHeaderSize];
+        SegmentFormat.WriteFileHeader(header, firstSeq);
+        _current.Write(header);
+        _currentSegment = new Segment { Path = path, FirstSeq = firstSeq, LastSeq = firstSeq - 1, Length = SegmentFormat.FileHeaderSize };
+        _segments.Add(_currentSegment);
+        _diskBytes += SegmentFormat.FileHeaderSize;
+        AtomicFile.SyncDirectory(_dir);
+    }
+
+    private void AddToRuns(Transaction t, bool spilled, long offset, int recordSize)
+    {
+        Run? last = _runs.Last?.Value;
+        bool extend = last is not null && last.OnDisk == spilled
+            && (!spilled || (last.Segment == _currentSegment && last.EndOffset == offset))
+            && (spilled || last.Records!.Count < 65536);
+        if (!extend)
+        {
+            last = new Run
+            {
+                FirstSeq = t.Seq,
+                OnDisk = spilled,
+                Records = spilled ? null : [],
+                Segment = spilled ? _currentSegment : null,
+                StartOffset = offset,
+                EndOffset = offset,
+                FirstEnqueuedUtc = t.EnqueuedUtc,
+            };
+            _runs.AddLast(last);
+        }
+        last!.LastSeq = t.Seq;
+        last.DataBytes += t.Data.Length;
+        if (spilled)
+        {
+            last.EndOffset = offset + recordSize;
+        }
+        else
+        {
+            last.Records!.Add(t);
+            if (t.Kind == TransactionKind.Write)
+            {
+                last.MemoryBytes += t.Data.Length + RecordOverhead;
+            }
+        }
+    }
+
+    private long MinActiveHead()
+    {
+        long min = _nextSeq - 1;
+        foreach (Cursor c in _cursors.Values)
+        {
+            if (c.Active && c.Head < min)
+            {
+                min = c.Head;
+            }
+        }
+        return min;
+    }
+
+    /// <summary>Frees runs and segments every active cursor has passed. Returns true when space was freed.</summary>
+    private bool ReleaseLocked()
+    {
+        long min = MinActiveHead();
+        bool freed = false;
+        while (_runs.First is { } node && node.Value.LastSeq <= min)
+        {
+            _memoryBytes -= node.Value.MemoryBytes;
+            _runs.RemoveFirst();
+            freed = true;
+        }
+        if (_runs.First is { } head && !head.Value.OnDisk && head.Value.FirstSeq <= min)
+        {
+            // Trim the front of a partly passed in-memory run.
+            Run r = head.Value;
+            int n = 0;
+            long mem = 0, data = 0;
+            foreach (Transaction t in r.Records!)
+            {
+                if (t.Seq > min)
+                {
+                    break;
+                }
+                n++;
+                data += t.Data.Length;
+                mem += t.Kind == TransactionKind.Write ? t.Data.Length + RecordOverhead : 0;
+            }
+            if (n > 0)
+            {
+                r.Records.RemoveRange(0, n);
+                r.FirstSeq = r.Records[0].Seq;
+                r.FirstEnqueuedUtc = r.Records[0].EnqueuedUtc;
+                r.MemoryBytes -= mem;
+                r.DataBytes -= data;
+                _memoryBytes -= mem;
+                freed = true;
+            }
+        }
+        for (int i = 0; i < _segments.Count;)
+        {
+            Segment s = _segments[i];
+            if (s != _currentSegment && s.LastSeq <= min)
+            {
+                try
+                {
+                    File.Delete(s.Path);
+                }
+                catch (IOException)
+                {
+                    i++;
+                    continue;
+                }
+                _diskBytes -= s.Length;
+                _segments.RemoveAt(i);
+                freed = true;
+                continue;
+            }
+            i++;
+        }
+        if (min == _nextSeq - 1)
+        {
+            // Fully drained: nothing is held anywhere, so no location needs covering.
+            if (_intentSeq.Count > 0)
+            {
+                _intentSeq.Clear();
+                _intent.ClearAll();
+            }
+            if (_currentSegment is not null && _currentSegment.Length > SegmentFormat.FileHeaderSize && _segments.Count == 1)
+            {
+                // Start the next append in a fresh file so the drained one can go.
+                _current!.Dispose();
+                _current = null;
+                File.Delete(_currentSegment.Path);
+                _diskBytes -= _currentSegment.Length;
+                _segments.Clear();
+                _currentSegment = null;
+            }
+        }
+        return freed;
+    }
+
+    /// <summary>Drops intent bits whose last record every active cursor has committed.</summary>
+    private void TrimIntentLocked()
+    {
+        long min = MinActiveHead();
+        List<Location>? stale = null;
+        foreach (var (loc, seq) in _intentSeq)
+        {
+            if (seq <= min)
+            {
+                (stale ??= []).Add(loc);
+            }
+        }
+        if (stale is null)
+        {
+            return;
+        }
+        foreach (Location loc in stale)
+        {
+            _intentSeq.Remove(loc);
+            _intent.Clear(loc);
+        }
+    }
+
+    private void SaveCursorsLocked()
+    {
+        var state = new CursorsState(_nextSeq, _cursors.Values.ToDictionary(c => c.Name, c => new CursorState(c.Head, c.Active)));
+        AtomicFile.Write(Path.Combine(_dir, CursorsFile), JsonSerializer.SerializeToUtf8Bytes(state));
+    }
+
+    /// <summary>At a clean close, writes the in-memory data records to a checkpoint file so the next open restores them.</summary>
+    private void CheckpointResidentLocked()
+    {
+        string path = Path.Combine(_dir, ResidentFile);
+        var records = _runs.Where(r => !r.OnDisk).SelectMany(r => r.Records!).Where(t => t.Kind == TransactionKind.Write).ToList();
+        if (records.Count == 0)
+        {
+            File.Delete(path);
+            return;
+        }
+        string tmp = path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
+        {
+            Span<byte> header = stackalloc byte[SegmentFormat.FileHeaderSize];
+            SegmentFormat.WriteFileHeader(header, records[0].Seq);
+            fs.Write(header);
+            foreach (Transaction t in records)
+            {
+                int size = SegmentFormat.RecordSize(t);
+                if (_encodeBuffer.Length < size)
+                {
+                    _encodeBuffer = new byte[size];
+                }
+                SegmentFormat.Encode(t, _encodeBuffer.AsSpan(0, size));
+                fs.Write(_encodeBuffer, 0, size);
+            }
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+        AtomicFile.SyncDirectory(_dir);
+    }
+
+    private void ReadFromDisk(List<Run> runs, long afterSeq, int maxRecords, long maxBytes, List<Transaction> result)
+    {
+        long bytes = result.Sum(t => (long)t.Data.Length);
+        foreach (Run r in runs)
+        {
+            if (!r.OnDisk)
+            {
+                lock (_lock)
+                {
+                    foreach (Transaction t in r.Records!)
+                    {
+                        if (t.Seq <= afterSeq)
+                        {
+                            continue;
+                        }
+                        if (result.Count >= maxRecords || (result.Count > 0 && bytes + t.Data.Length > maxBytes))
+                        {
+                            return;
+                        }
+                        result.Add(t);
+                        bytes += t.Data.Length;
+                        afterSeq = t.Seq;
+                    }
+                }
+                continue;
+            }
+            if (!File.Exists(r.Segment!.Path))
+            {
+                continue;
+            }
+            using var reader = new SegmentReader(r.Segment.Path, r.StartOffset);
+            while (reader.Next(r.EndOffset) is { } t)
+            {
+                if (t.Seq <= afterSeq)
+                {
+                    continue;
+                }
+                if (result.Count >= maxRecords || (result.Count > 0 && bytes + t.Data.Length > maxBytes))
+                {
+                    return;
+                }
+                result.Add(t);
+                bytes += t.Data.Length;
+                afterSeq = t.Seq;
+            }
+            if (reader.Problem is not null && reader.Offset < r.EndOffset)
+            {
+                throw new MirrorException(MirrorError.IoError,
+                    $"queue segment {r.Segment.Path}, offset {reader.Offset}: {reader.Problem} while reading it back; the facets behind it need a resync (cmfs resync)");
+            }
+        }
+    }
+
+    private void Recover(IEnumerable<string> cursorNames)
+    {
+        CursorsState? saved = null;
+        string cursorsPath = Path.Combine(_dir, CursorsFile);
+        if (File.Exists(cursorsPath))
+        {
+            try
+            {
+                saved = JsonSerializer.Deserialize<CursorsState>(File.ReadAllBytes(cursorsPath));
+            }
+            catch (JsonException e)
+            {
+                throw new MirrorException(MirrorError.IoError,
+                    $"queue cursor file {cursorsPath} is damaged ({e.Message}); move it aside and run 'cmfs resync' to rebuild the remote facets from the local one");
+            }
+        }
+        var corruptions = new List<QueueCorruption>();
+        bool intentDamaged = _intent.CorruptionReport is not null;
+        List<Location> lost = _intent.Snapshot();
+        bool clean = _intent.IsEmpty;
+
+        // The checkpoint of in-memory records written by the last clean close.
+        var resident = new List<Transaction>();
+        string residentPath = Path.Combine(_dir, ResidentFile);
+        if (File.Exists(residentPath))
+        {
+            using var reader = new SegmentReader(residentPath, SegmentFormat.FileHeaderSize);
+            while (reader.Next() is { } t)
+            {
+                resident.Add(t);
+            }
+            if (reader.Problem is not null)
+            {
+                corruptions.Add(new QueueCorruption(residentPath, reader.Offset, reader.Problem, resident.LastOrDefault()?.Seq ?? 0, false));
+            }
+        }
+
+        long minHead = long.MaxValue;
+        var names = cursorNames.ToList();
+        foreach (string name in names)
+        {
+            if (saved?.Cursors.TryGetValue(name, out CursorState? cs) == true && cs.Active)
+            {
+                minHead = Math.Min(minHead, cs.Head);
+            }
+        }
+        if (minHead == long.MaxValue)
+        {
+            minHead = saved?.NextSeq - 1 ?? 0;
+        }
+
+        long maxSeq = Math.Max(0, (saved?.NextSeq ?? 1) - 1);
+        long recovered = 0;
+        int ri = 0;
+        var files = Directory.EnumerateFiles(_dir, "seg-*.cmq")
+            .Select(f => (Path: f, Ok: SegmentFormat.TryParseFileName(Path.GetFileName(f), out long first), First: first))
+            .Where(f => f.Ok)
+            .OrderBy(f => f.First)
+            .ToList();
+        for (int fi = 0; fi < files.Count; fi++)
+        {
+            string file = files[fi].Path;
+            var segment = new Segment { Path = file, FirstSeq = files[fi].First, LastSeq = files[fi].First - 1, Length = new FileInfo(file).Length };
+            _segments.Add(segment);
+            _diskBytes += segment.Length;
+            if (!HasValidHeader(file))
+            {
+                corruptions.Add(new QueueCorruption(file, 0, "bad segment header", 0, false));
+                continue;
+            }
+            using var reader = new SegmentReader(file, SegmentFormat.FileHeaderSize);
+            long lastGood = 0;
+            while (true)
+            {
+                long offset = reader.Offset;
+                Transaction? t = reader.Next();
+                if (t is null)
+                {
+                    break;
+                }
+                lastGood = t.Seq;
+                segment.LastSeq = t.Seq;
+                maxSeq = Math.Max(maxSeq, t.Seq);
+                if (t.Seq <= minHead)
+                {
+                    continue;
+                }
+                while (ri < resident.Count && resident[ri].Seq < t.Seq)
+                {
+                    AddRecovered(resident[ri++]);
+                }
+                _currentSegment = segment;
+                AddToRuns(t, spilled: true, offset, (int)(reader.Offset - offset));
+                recovered++;
+            }
+            if (reader.Problem is not null)
+            {
+                bool torn = reader.Torn && fi == files.Count - 1;
+                corruptions.Add(new QueueCorruption(file, reader.Offset, reader.Problem, lastGood, torn));
+            }
+        }
+        while (ri < resident.Count)
+        {
+            AddRecovered(resident[ri++]);
+        }
+        recovered += resident.Count;
+        maxSeq = Math.Max(maxSeq, resident.LastOrDefault()?.Seq ?? 0);
+        _currentSegment = null;
+        _nextSeq = maxSeq + 1;
+
+        foreach (string name in names)
+        {
+            var c = new Cursor { Name = name, Head = _nextSeq - 1 };
+            if (saved?.Cursors.TryGetValue(name, out CursorState? cs) == true)
+            {
+                c.Head = Math.Min(cs.Head, _nextSeq - 1);
+                c.Active = cs.Active;
+            }
+            _cursors[name] = c;
+        }
+
+        // In-memory records again: cover them with intent bits before the checkpoint goes.
+        foreach (Transaction t in resident)
+        {
+            var (first, last) = t.Blocks(_blockSize);
+            for (long b = first; b <= last; b++)
+            {
+                _intent.Set(new Location(t.FileId, b));
+                _intentSeq[new Location(t.FileId, b)] = t.Seq;
+            }
+        }
+        File.Delete(residentPath);
+        ReleaseLocked();
+        SaveCursorsLocked();
+        Recovery = new QueueRecovery
+        {
+            CleanShutdown = clean && corruptions.Count == 0,
+            Corruptions = corruptions,
+            RecoveredRecords = recovered,
+            LostLocations = lost,
+            LostUnknown = intentDamaged,
+        };
+    }
+
+    private void AddRecovered(Transaction t)
+    {
+        AddToRuns(t, spilled: false, 0, 0);
+        _memoryBytes += t.Data.Length + RecordOverhead;
+        _tailBytesTotal += t.Data.Length;
+    }
+
+    private static bool HasValidHeader(string file)
+    {
+        Span<byte> header = stackalloc byte[SegmentFormat.FileHeaderSize];
+        using var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        return fs.Read(header) == SegmentFormat.FileHeaderSize && header[..8].SequenceEqual(SegmentFormat.FileMagic);
+    }
+}

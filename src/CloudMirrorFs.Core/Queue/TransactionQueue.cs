@@ -1,0 +1,396 @@
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Storage;
+
+namespace CloudMirrorFs.Queue;
+
+/// <summary>
+/// The seed's transaction queue (7) and buffer (9): an ordered log of transactions shared by every remote facet, each
+/// facet with its own head (last committed sequence number), the shared tail, and a count.
+/// <para>
+/// Records are held in memory while the data held stays under <c>queue.memoryLimit</c>; past it new records are
+/// spilled to segment files (<c>seg-*.cmq</c>) until memory falls below half the limit. A record held only in
+/// memory is covered by the write-intent map (<c>intent.map</c>): its location is persisted there before
+/// <see cref="TryAppend"/> returns, so a crash that loses memory still names every location it lost. Namespace
+/// records are always appended to the segment as well (they are small and must replay in order). Nothing is
+/// flushed to disk per record: <see cref="Barrier"/> is the group commit.
+/// </para>
+/// <para>Layout: docs/dev/queue-layout.md.</para>
+/// </summary>
+public sealed partial class TransactionQueue : IDisposable
+{
+    private const string CursorsFile = "cursors.json";
+    private const string ResidentFile = "resident.cmq";
+    private const int RecordOverhead = 160;
+
+    private readonly Lock _lock = new();
+    private readonly string _dir;
+    private readonly QueueOptions _options;
+    private readonly int _blockSize;
+    private readonly DirtyMap _intent;
+    private readonly Dictionary<Location, long> _intentSeq = [];
+    private readonly LinkedList<Run> _runs = new();
+    private readonly List<Segment> _segments = [];
+    private readonly Dictionary<string, Cursor> _cursors = new(StringComparer.Ordinal);
+    private FileStream? _current;
+    private Segment? _currentSegment;
+    private byte[] _encodeBuffer = new byte[1 << 20];
+    private long _nextSeq = 1;
+    private long _memoryBytes;
+    private long _diskBytes;
+    private long _tailBytesTotal;
+    private bool _spilling;
+    private long _commitsSinceTrim;
+    private bool _disposed;
+
+    private TransactionQueue(string dir, QueueOptions options, int blockSize, DirtyMap intent)
+    {
+        _dir = dir;
+        _options = options;
+        _blockSize = blockSize;
+        _intent = intent;
+    }
+
+    /// <summary>What replaying the queue found at open.</summary>
+    public QueueRecovery Recovery { get; private set; } = new();
+
+    /// <summary>Bytes of transaction data held in memory.</summary>
+    public long MemoryBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _memoryBytes;
+            }
+        }
+    }
+
+    /// <summary>Bytes of segment files on disk.</summary>
+    public long DiskBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _diskBytes;
+            }
+        }
+    }
+
+    /// <summary>The last sequence number handed out.</summary>
+    public long Tail
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _nextSeq - 1;
+            }
+        }
+    }
+
+    /// <summary>Raised (outside the lock) whenever a commit frees space, so blocked writers can retry.</summary>
+    public event Action? SpaceFreed;
+
+    /// <summary>
+    /// Opens the queue in <paramref name="dir"/>, replaying its segments. <paramref name="cursorNames"/> are the remote
+    /// facets; a name not seen before starts at the tail (the volume decides how it is brought up to date).
+    /// </summary>
+    public static TransactionQueue Open(string dir, QueueOptions options, int blockSize, IEnumerable<string> cursorNames)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Directory.CreateDirectory(dir);
+        DirtyMap intent = DirtyMap.Open(Path.Combine(dir, "intent.map"));
+        var q = new TransactionQueue(dir, options, blockSize, intent);
+        try
+        {
+            q.Recover(cursorNames);
+        }
+        catch
+        {
+            q.Dispose();
+            throw;
+        }
+        return q;
+    }
+
+    /// <summary>
+    /// Appends a transaction, assigning its sequence number, copying its data, and persisting (OS cache) what covers
+    /// it: the segment record or the intent bits. Returns false when <c>queue.diskLimit</c> is reached.
+    /// </summary>
+    public bool TryAppend(Transaction transaction, out long seq)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            long size = transaction.Data.Length + RecordOverhead;
+            bool isData = transaction.Kind == TransactionKind.Write;
+            if (_spilling && _memoryBytes + size <= _options.MemoryLimit / 2)
+            {
+                _spilling = false;
+            }
+            if (!_spilling && _memoryBytes + size > _options.MemoryLimit)
+            {
+                _spilling = true;
+            }
+            bool onDisk = _spilling || !isData;
+            int recordSize = onDisk ? SegmentFormat.RecordSize(transaction) : 0;
+            if (onDisk && _diskBytes + recordSize > _options.DiskLimit)
+            {
+                seq = 0;
+                return false;
+            }
+
+            var t = new Transaction
+            {
+                Kind = transaction.Kind,
+                FileId = transaction.FileId,
+                Path = transaction.Path,
+                Path2 = transaction.Path2,
+                Offset = transaction.Offset,
+                Length = transaction.Length,
+                Mode = transaction.Mode,
+                LastWriteUtc = transaction.LastWriteUtc,
+                LastAccessUtc = transaction.LastAccessUtc,
+                Data = _spilling || transaction.Data.IsEmpty ? transaction.Data : transaction.Data.ToArray(),
+                Seq = _nextSeq,
+                EnqueuedUtc = DateTime.UtcNow,
+            };
+            if (isData)
+            {
+                // The intent bits are written before the record is acknowledged, whatever holds the record.
+                var (first, last) = t.Blocks(_blockSize);
+                for (long b = first; b <= last; b++)
+                {
+                    var loc = new Location(t.FileId, b);
+                    _intent.Set(loc);
+                    _intentSeq[loc] = t.Seq;
+                }
+            }
+            long offset = 0;
+            if (onDisk)
+            {
+                offset = WriteRecord(t, recordSize);
+            }
+            seq = _nextSeq++;
+            _tailBytesTotal += t.Data.Length;
+            AddToRuns(t, spilled: _spilling, offset, recordSize);
+            if (!_spilling && isData)
+            {
+                _memoryBytes += size;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>The group commit: every record and intent bit appended so far reaches stable storage.</summary>
+    public void Barrier()
+    {
+        FileStream? current;
+        lock (_lock)
+        {
+            current = _current;
+        }
+        current?.Flush(flushToDisk: true);
+        _intent.Flush();
+    }
+
+    /// <summary>The cursors, as <c>cmfs status</c> shows them.</summary>
+    public IReadOnlyList<QueueCursorInfo> Cursors()
+    {
+        lock (_lock)
+        {
+            return [.. _cursors.Values.Select(InfoLocked)];
+        }
+    }
+
+    /// <summary>One cursor's view.</summary>
+    public QueueCursorInfo CursorInfo(string name)
+    {
+        lock (_lock)
+        {
+            return InfoLocked(GetCursor(name));
+        }
+    }
+
+    /// <summary>
+    /// Reads up to <paramref name="maxRecords"/> transactions after <paramref name="afterSeq"/> for a cursor, in order,
+    /// stopping once <paramref name="maxBytes"/> of data is collected (at least one record is returned if any waits).
+    /// </summary>
+    public IReadOnlyList<Transaction> Read(string cursor, long afterSeq, int maxRecords, long maxBytes)
+    {
+        var result = new List<Transaction>();
+        List<Run> runs;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Cursor c = GetCursor(cursor);
+            afterSeq = Math.Max(afterSeq, c.Head);
+            runs = [.. _runs.Where(r => r.LastSeq > afterSeq)];
+            long bytes = 0;
+            foreach (Run r in runs)
+            {
+                if (r.OnDisk)
+                {
+                    break;
+                }
+                foreach (Transaction t in r.Records!)
+                {
+                    if (t.Seq <= afterSeq)
+                    {
+                        continue;
+                    }
+                    if (result.Count >= maxRecords || (result.Count > 0 && bytes + t.Data.Length > maxBytes))
+                    {
+                        return result;
+                    }
+                    result.Add(t);
+                    bytes += t.Data.Length;
+                }
+            }
+            if (runs.Count == 0 || !runs.Any(r => r.OnDisk))
+            {
+                return result;
+            }
+            runs = [.. runs.SkipWhile(r => !r.OnDisk)];
+        }
+        ReadFromDisk(runs, afterSeq, maxRecords, maxBytes, result);
+        return result;
+    }
+
+    /// <summary>
+    /// Records that a facet has committed everything up to <paramref name="seq"/> (with <paramref name="bytes"/> of
+    /// data since its previous commit). Entries every active cursor has passed are released.
+    /// </summary>
+    public void Commit(string cursor, long seq, long bytes)
+    {
+        bool freed;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Cursor c = GetCursor(cursor);
+            if (seq <= c.Head)
+            {
+                return;
+            }
+            c.Head = Math.Min(seq, _nextSeq - 1);
+            c.CommittedBytes += bytes;
+            freed = ReleaseLocked();
+            if (++_commitsSinceTrim >= 1024)
+            {
+                _commitsSinceTrim = 0;
+                TrimIntentLocked();
+                SaveCursorsLocked();
+            }
+        }
+        if (freed)
+        {
+            SpaceFreed?.Invoke();
+        }
+    }
+
+    /// <summary>
+    /// Releases a cursor (overflow under the <c>unsync</c> policy, or a facet taken offline): every location it has not
+    /// committed is added to <paramref name="missed"/> with a namespace mark, then its entries are freed. The facet is
+    /// NotSynchronised from then on, and <see cref="Reattach"/> brings it back.
+    /// </summary>
+    public void Release(string cursor, DirtyMap missed)
+    {
+        ArgumentNullException.ThrowIfNull(missed);
+        bool freed;
+        lock (_lock)
+        {
+            Cursor c = GetCursor(cursor);
+            if (!c.Active)
+            {
+                return;
+            }
+            foreach (var (loc, lastSeq) in _intentSeq)
+            {
+                if (lastSeq > c.Head)
+                {
+                    missed.Set(loc);
+                }
+            }
+            if (c.Head < _nextSeq - 1)
+            {
+                missed.MarkNamespaceDirty();
+            }
+            c.Active = false;
+            c.Head = _nextSeq - 1;
+            SaveCursorsLocked();
+            freed = ReleaseLocked();
+        }
+        if (freed)
+        {
+            SpaceFreed?.Invoke();
+        }
+    }
+
+    /// <summary>Makes a released cursor active again at the tail; returns the tail sequence number.</summary>
+    public long Reattach(string cursor)
+    {
+        lock (_lock)
+        {
+            Cursor c = GetCursor(cursor);
+            c.Active = true;
+            c.Head = _nextSeq - 1;
+            c.CommittedBytes = _tailBytesTotal;
+            SaveCursorsLocked();
+            return c.Head;
+        }
+    }
+
+    /// <summary>Forgets the lost-location report of the previous run once the volume has moved it into the facets' dirty maps.</summary>
+    public void AcknowledgeRecovery()
+    {
+        lock (_lock)
+        {
+            _intent.ClearAll();
+            _intentSeq.Clear();
+            foreach (Run r in _runs.Where(r => !r.OnDisk))
+            {
+                foreach (Transaction t in r.Records!.Where(t => t.Kind == TransactionKind.Write))
+                {
+                    var (first, last) = t.Blocks(_blockSize);
+                    for (long b = first; b <= last; b++)
+                    {
+                        _intent.Set(new Location(t.FileId, b));
+                        _intentSeq[new Location(t.FileId, b)] = t.Seq;
+                    }
+                }
+            }
+            Recovery = Recovery with { LostLocations = [] };
+        }
+    }
+
+    /// <summary>Closes the queue cleanly: in-memory records are written to a checkpoint and flushed, so the next open loses nothing.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            try
+            {
+                CheckpointResidentLocked();
+                _current?.Flush(flushToDisk: true);
+                SaveCursorsLocked();
+                if (Recovery.LostLocations.Count == 0)
+                {
+                    // Everything the intent map covered is now in the checkpoint or a segment, flushed.
+                    _intent.ClearAll();
+                }
+            }
+            finally
+            {
+                _current?.Dispose();
+                _intent.Dispose();
+            }
+        }
+    }
+}

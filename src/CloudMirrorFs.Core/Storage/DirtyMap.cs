@@ -1,0 +1,431 @@
+using System.Buffers.Binary;
+
+namespace CloudMirrorFs.Storage;
+
+/// <summary>
+/// A sparse, persistent bitmap of locations: which (file, block) pairs a facet lacks. The seed's "bitmap for fast
+/// synchronisation"; the two-site mode's OOS, MOOS and MOS maps are DirtyMaps too.
+/// <para>
+/// Persistence is a write-intent log: the first time a bit is set, one 29-byte record is appended to the map file
+/// with a single write (so it survives SIGKILL once <see cref="Set"/> returns; <see cref="Flush"/> makes it survive
+/// power loss). Setting a bit that is already set costs a dictionary probe and no I/O. Clears are appended too, and
+/// the file is rewritten compactly when the log grows much larger than the live set.
+/// </para>
+/// <para>
+/// Besides block bits the map carries two whole-volume marks: <see cref="IsFull"/> (every location may differ: a
+/// full resync is needed) and <see cref="NamespaceDirty"/> (the facet's tree of names may differ from the volume's:
+/// a namespace reconciliation is needed).
+/// </para>
+/// </summary>
+public sealed class DirtyMap : IDisposable
+{
+    private const int HeaderSize = 16;
+    private const int RecordSize = 29;
+    private const byte OpSet = 1, OpClear = 2, OpFull = 3, OpNamespace = 4;
+    private static ReadOnlySpan<byte> Magic => "CMFSDMAP"u8;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(long FileId, long Word), ulong> _words = [];
+    private FileStream _file;
+    private readonly byte[] _record = new byte[RecordSize];
+    private long _count;
+    private long _logRecords;
+    private bool _disposed;
+
+    private DirtyMap(string path, FileStream file)
+    {
+        Path = path;
+        _file = file;
+    }
+
+    /// <summary>The map file.</summary>
+    public string Path { get; }
+
+    /// <summary>Set when the map file was damaged: a description naming the file and offset. The map is then <see cref="IsFull"/>.</summary>
+    public string? CorruptionReport { get; private set; }
+
+    /// <summary>Every location may differ: a full resync is needed.</summary>
+    public bool IsFull { get; private set; }
+
+    /// <summary>The tree of names may differ: a namespace reconciliation is needed before copying blocks.</summary>
+    public bool NamespaceDirty { get; private set; }
+
+    /// <summary>Number of locations set.</summary>
+    public long Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _count;
+            }
+        }
+    }
+
+    /// <summary>True when nothing is marked: no block, no namespace mark, not full.</summary>
+    public bool IsEmpty
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _count == 0 && !IsFull && !NamespaceDirty;
+            }
+        }
+    }
+
+    /// <summary>Opens (or creates) the map at <paramref name="path"/>, replaying its log.</summary>
+    public static DirtyMap Open(string path)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+        var map = new DirtyMap(path, file);
+        try
+        {
+            map.Load();
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+        return map;
+    }
+
+    /// <summary>Marks a location; returns true when it was not marked before. Durable against process death on return.</summary>
+    public bool Set(Location location)
+    {
+        long word = location.Block >> 6;
+        ulong bit = 1UL << (int)(location.Block & 63);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            ref ulong bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_words, (location.FileId, word), out _);
+            if ((bits & bit) != 0)
+            {
+                return false;
+            }
+            bits |= bit;
+            _count++;
+            Append(OpSet, location.FileId, location.Block);
+            return true;
+        }
+    }
+
+    /// <summary>Marks every block of <paramref name="fileId"/> from <paramref name="firstBlock"/> to <paramref name="lastBlock"/> inclusive.</summary>
+    public void SetRange(long fileId, long firstBlock, long lastBlock)
+    {
+        for (long b = firstBlock; b <= lastBlock; b++)
+        {
+            Set(new Location(fileId, b));
+        }
+    }
+
+    /// <summary>True when the location is marked (or the map is full).</summary>
+    public bool Contains(Location location)
+    {
+        lock (_lock)
+        {
+            if (IsFull)
+            {
+                return true;
+            }
+            return _words.TryGetValue((location.FileId, location.Block >> 6), out ulong bits)
+                && (bits & (1UL << (int)(location.Block & 63))) != 0;
+        }
+    }
+
+    /// <summary>Unmarks a location; returns true when it was marked.</summary>
+    public bool Clear(Location location)
+    {
+        long word = location.Block >> 6;
+        ulong bit = 1UL << (int)(location.Block & 63);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_words.TryGetValue((location.FileId, word), out ulong bits) || (bits & bit) == 0)
+            {
+                return false;
+            }
+            bits &= ~bit;
+            if (bits == 0)
+            {
+                _words.Remove((location.FileId, word));
+            }
+            else
+            {
+                _words[(location.FileId, word)] = bits;
+            }
+            _count--;
+            Append(OpClear, location.FileId, location.Block);
+            MaybeCompact();
+            return true;
+        }
+    }
+
+    /// <summary>Marks the whole volume as possibly different (full resync).</summary>
+    public void MarkFull()
+    {
+        lock (_lock)
+        {
+            if (!IsFull)
+            {
+                IsFull = true;
+                Append(OpFull, 0, 0);
+            }
+        }
+    }
+
+    /// <summary>Marks the tree of names as possibly different.</summary>
+    public void MarkNamespaceDirty()
+    {
+        lock (_lock)
+        {
+            if (!NamespaceDirty)
+            {
+                NamespaceDirty = true;
+                Append(OpNamespace, 0, 0);
+            }
+        }
+    }
+
+    /// <summary>Adds every mark of <paramref name="other"/> to this map.</summary>
+    public void UnionWith(DirtyMap other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.IsFull)
+        {
+            MarkFull();
+        }
+        if (other.NamespaceDirty)
+        {
+            MarkNamespaceDirty();
+        }
+        foreach (Location l in other.Snapshot())
+        {
+            Set(l);
+        }
+    }
+
+    /// <summary>Empties the map (after a completed resync) and rewrites its file.</summary>
+    public void ClearAll()
+    {
+        lock (_lock)
+        {
+            _words.Clear();
+            _count = 0;
+            IsFull = false;
+            NamespaceDirty = false;
+            CorruptionReport = null;
+            RewriteLocked();
+        }
+    }
+
+    /// <summary>Clears the whole-volume marks once a resync has handled them.</summary>
+    public void ClearVolumeMarks()
+    {
+        lock (_lock)
+        {
+            IsFull = false;
+            NamespaceDirty = false;
+            CorruptionReport = null;
+            RewriteLocked();
+        }
+    }
+
+    /// <summary>The marked locations, ordered by file then block.</summary>
+    public List<Location> Snapshot()
+    {
+        lock (_lock)
+        {
+            var list = new List<Location>((int)Math.Min(_count, int.MaxValue / 2));
+            foreach (var ((fileId, word), bits) in _words)
+            {
+                ulong b = bits;
+                while (b != 0)
+                {
+                    int i = System.Numerics.BitOperations.TrailingZeroCount(b);
+                    list.Add(new Location(fileId, (word << 6) + i));
+                    b &= b - 1;
+                }
+            }
+            list.Sort((x, y) => x.FileId != y.FileId ? x.FileId.CompareTo(y.FileId) : x.Block.CompareTo(y.Block));
+            return list;
+        }
+    }
+
+    /// <summary>The barrier: returns once every mark set so far is on stable storage.</summary>
+    public void Flush()
+    {
+        lock (_lock)
+        {
+            if (!_disposed)
+            {
+                _file.Flush(flushToDisk: true);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            _file.Dispose();
+        }
+    }
+
+    private void Append(byte op, long fileId, long block)
+    {
+        Span<byte> r = _record;
+        r[0] = op;
+        BinaryPrimitives.WriteInt64LittleEndian(r[1..], fileId);
+        BinaryPrimitives.WriteInt64LittleEndian(r[9..], block);
+        BinaryPrimitives.WriteInt64LittleEndian(r[17..], 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
+        _file.Write(r);
+        _logRecords++;
+    }
+
+    private void MaybeCompact()
+    {
+        if (_logRecords > 65536 && _logRecords > 4 * (_count + 1))
+        {
+            RewriteLocked();
+        }
+    }
+
+    private void Load()
+    {
+        long length = _file.Length;
+        if (length < HeaderSize)
+        {
+            RewriteLocked();
+            return;
+        }
+        var header = new byte[HeaderSize];
+        _file.Position = 0;
+        _file.ReadExactly(header);
+        if (!header.AsSpan(0, 8).SequenceEqual(Magic) || BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(8)) != 1)
+        {
+            CorruptionReport = $"dirty map {Path}: bad header at offset 0; treating every location as dirty (a full resync will run)";
+            IsFull = true;
+            RewriteLocked();
+            return;
+        }
+        var reader = new BufferedStream(_file, 1 << 16); // not disposed: it would close the log the rewrite below replaces
+        var rec = new byte[RecordSize];
+        long offset = HeaderSize;
+        while (offset + RecordSize <= length)
+        {
+            reader.ReadExactly(rec);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(rec.AsSpan(25)) != Crc32C.Compute(rec.AsSpan(0, 25)) || rec[0] is < OpSet or > OpNamespace)
+            {
+                CorruptionReport = $"dirty map {Path}: damaged record at offset {offset}; treating every location as dirty (a full resync will run)";
+                IsFull = true;
+                break;
+            }
+            long fileId = BinaryPrimitives.ReadInt64LittleEndian(rec.AsSpan(1));
+            long block = BinaryPrimitives.ReadInt64LittleEndian(rec.AsSpan(9));
+            ApplyLoaded(rec[0], fileId, block);
+            offset += RecordSize;
+        }
+        // A partial record at the end is an append torn by a crash before it was acknowledged: dropped by the rewrite.
+        RewriteLocked();
+    }
+
+    private void ApplyLoaded(byte op, long fileId, long block)
+    {
+        long word = block >> 6;
+        ulong bit = 1UL << (int)(block & 63);
+        switch (op)
+        {
+            case OpSet:
+                ref ulong bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_words, (fileId, word), out _);
+                if ((bits & bit) == 0)
+                {
+                    bits |= bit;
+                    _count++;
+                }
+                break;
+            case OpClear:
+                if (_words.TryGetValue((fileId, word), out ulong b) && (b & bit) != 0)
+                {
+                    b &= ~bit;
+                    if (b == 0)
+                    {
+                        _words.Remove((fileId, word));
+                    }
+                    else
+                    {
+                        _words[(fileId, word)] = b;
+                    }
+                    _count--;
+                }
+                break;
+            case OpFull:
+                IsFull = true;
+                break;
+            case OpNamespace:
+                NamespaceDirty = true;
+                break;
+        }
+    }
+
+    /// <summary>Writes the live set as a fresh log: temp file, flush, rename; then reopens the log for appends.</summary>
+    private void RewriteLocked()
+    {
+        string tmp = Path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
+        {
+            Span<byte> header = stackalloc byte[HeaderSize];
+            Magic.CopyTo(header);
+            BinaryPrimitives.WriteInt32LittleEndian(header[8..], 1);
+            BinaryPrimitives.WriteInt32LittleEndian(header[12..], 0);
+            fs.Write(header);
+            long written = 0;
+            void Emit(FileStream s, byte op, long fileId, long block)
+            {
+                Span<byte> r = stackalloc byte[RecordSize];
+                r.Clear();
+                r[0] = op;
+                BinaryPrimitives.WriteInt64LittleEndian(r[1..], fileId);
+                BinaryPrimitives.WriteInt64LittleEndian(r[9..], block);
+                BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
+                s.Write(r);
+                written++;
+            }
+            if (IsFull)
+            {
+                Emit(fs, OpFull, 0, 0);
+            }
+            if (NamespaceDirty)
+            {
+                Emit(fs, OpNamespace, 0, 0);
+            }
+            foreach (var ((fileId, word), bits) in _words)
+            {
+                ulong b = bits;
+                while (b != 0)
+                {
+                    int i = System.Numerics.BitOperations.TrailingZeroCount(b);
+                    Emit(fs, OpSet, fileId, (word << 6) + i);
+                    b &= b - 1;
+                }
+            }
+            fs.Flush(flushToDisk: true);
+            _logRecords = written;
+        }
+        // Close the old log first: Windows refuses to replace a file that a handle has open.
+        _file.Dispose();
+        File.Move(tmp, Path, overwrite: true);
+        AtomicFile.SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        _file = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+        _file.Position = _file.Length;
+    }
+}
