@@ -118,7 +118,16 @@ public sealed partial class TransactionQueue : IDisposable
     /// Appends a transaction, assigning its sequence number, copying its data, and persisting (OS cache) what covers
     /// it: the segment record or the intent bits. Returns false when <c>queue.diskLimit</c> is reached.
     /// </summary>
-    public bool TryAppend(Transaction transaction, out long seq)
+    public bool TryAppend(Transaction transaction, out long seq) => TryAppendCore(transaction, force: false, out seq);
+
+    /// <summary>Appends even past <c>queue.diskLimit</c> (a writer that already waited under the block policy); returns the sequence number.</summary>
+    public long ForceAppend(Transaction transaction)
+    {
+        TryAppendCore(transaction, force: true, out long seq);
+        return seq;
+    }
+
+    private bool TryAppendCore(Transaction transaction, bool force, out long seq)
     {
         ArgumentNullException.ThrowIfNull(transaction);
         lock (_lock)
@@ -136,7 +145,7 @@ public sealed partial class TransactionQueue : IDisposable
             }
             bool onDisk = _spilling || !isData;
             int recordSize = onDisk ? SegmentFormat.RecordSize(transaction) : 0;
-            if (onDisk && _diskBytes + recordSize > _options.DiskLimit)
+            if (onDisk && !force && _diskBytes + recordSize > _options.DiskLimit)
             {
                 seq = 0;
                 return false;

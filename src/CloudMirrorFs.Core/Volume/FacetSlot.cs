@@ -1,0 +1,32 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Storage;
+
+namespace CloudMirrorFs.Volume;
+
+/// <summary>A configured facet as the volume manager runs it: the facet, its options, its state and its dirty map.</summary>
+internal sealed class FacetSlot
+{
+    public FacetSlot(IFacet facet, FacetOptions options, DirtyMap dirty)
+    {
+        Facet = facet;
+        Options = options;
+        Dirty = dirty;
+    }
+
+    public IFacet Facet { get; }
+
+    public FacetOptions Options { get; }
+
+    public string Name => Options.Name;
+
+    public FacetRole Role => Options.Role;
+
+    public DirtyMap Dirty { get; }
+
+    public FacetState State { get; set; } = FacetState.Synchronised;
+
+    public string? Reason { get; set; }
+
+    public bool IsLocal => Role == FacetRole.Local;
+}

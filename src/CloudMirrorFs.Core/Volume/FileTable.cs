@@ -1,0 +1,353 @@
+using System.Buffers.Binary;
+using System.Text;
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Storage;
+
+namespace CloudMirrorFs.Volume;
+
+/// <summary>
+/// The volume's table of names: path ⇄ stable file id, kept under <c>stateDir</c> (never inside a facet's tree).
+/// Persisted as a snapshot (<c>files.snapshot</c>) plus a journal of changes (<c>files.journal</c>) appended before
+/// each namespace change is acknowledged; at open the table is reconciled with the reference local facet, so a crash
+/// between a facet change and its journal record costs at most a new id for that file.
+/// </summary>
+internal sealed class FileTable : IDisposable
+{
+    public const long RootId = 1;
+    private const byte OpAdd = 1, OpRemove = 2, OpMove = 3, OpNextId = 4;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<long, FileNode> _byId = [];
+    private readonly string _snapshotPath;
+    private readonly string _journalPath;
+    private FileStream? _journal;
+    private long _nextId = RootId + 1;
+    private long _generation;
+    private byte[] _buffer = new byte[1024];
+
+    private FileTable(string stateDir)
+    {
+        _snapshotPath = Path.Combine(stateDir, "files.snapshot");
+        _journalPath = Path.Combine(stateDir, "files.journal");
+        Root = new FileNode(RootId, "", NodeKind.Directory, null);
+        _byId[RootId] = Root;
+    }
+
+    public FileNode Root { get; }
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _byId.Count;
+            }
+        }
+    }
+
+    /// <summary>Loads the table and reconciles it with <paramref name="reference"/> (the tree as a local facet holds it).</summary>
+    public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, CancellationToken cancellationToken)
+    {
+        var table = new FileTable(stateDir);
+        table.Load(table._snapshotPath);
+        table.Load(table._journalPath);
+        if (reference is not null)
+        {
+            await table.ReconcileAsync(reference, cancellationToken).ConfigureAwait(false);
+        }
+        table.WriteSnapshot();
+        return table;
+    }
+
+    public FileNode? Get(long id)
+    {
+        lock (_lock)
+        {
+            return _byId.GetValueOrDefault(id);
+        }
+    }
+
+    public FileNode? Lookup(string path)
+    {
+        lock (_lock)
+        {
+            return LookupLocked(path);
+        }
+    }
+
+    public string PathOf(FileNode node)
+    {
+        lock (_lock)
+        {
+            return PathOfLocked(node);
+        }
+    }
+
+    public FileNode Add(FileNode parent, string name, NodeKind kind)
+    {
+        lock (_lock)
+        {
+            var node = new FileNode(_nextId++, name, kind, parent);
+            parent.Children!.Add(name, node);
+            _byId[node.Id] = node;
+            Journal(OpAdd, node.Id, parent.Id, kind, name);
+            return node;
+        }
+    }
+
+    public void Remove(FileNode node)
+    {
+        lock (_lock)
+        {
+            RemoveLocked(node);
+            Journal(OpRemove, node.Id, 0, node.Kind, "");
+        }
+    }
+
+    /// <summary>Moves <paramref name="node"/> under <paramref name="newParent"/> as <paramref name="newName"/>, removing what that name held.</summary>
+    public void Move(FileNode node, FileNode newParent, string newName)
+    {
+        lock (_lock)
+        {
+            if (newParent.Children!.TryGetValue(newName, out FileNode? replaced) && replaced != node)
+            {
+                RemoveLocked(replaced);
+            }
+            node.Parent!.Children!.Remove(node.Name);
+            node.Name = newName;
+            node.Parent = newParent;
+            newParent.Children[newName] = node;
+            _generation++;
+            Journal(OpMove, node.Id, newParent.Id, node.Kind, newName);
+        }
+    }
+
+    /// <summary>The ids of every file (not directory) in the table.</summary>
+    public List<FileNode> Files()
+    {
+        lock (_lock)
+        {
+            return [.. _byId.Values.Where(n => n.Kind == NodeKind.File)];
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _journal?.Dispose();
+            _journal = null;
+        }
+        WriteSnapshot();
+    }
+
+    /// <summary>Flushes the journal to stable storage (the barrier).</summary>
+    public void Flush()
+    {
+        lock (_lock)
+        {
+            _journal?.Flush(flushToDisk: true);
+        }
+    }
+
+    private FileNode? LookupLocked(string path)
+    {
+        FileNode node = Root;
+        if (path.Length == 0)
+        {
+            return node;
+        }
+        foreach (Range r in path.AsSpan().Split('/'))
+        {
+            string name = path[r];
+            if (node.Children is null || !node.Children.TryGetValue(name, out FileNode? child))
+            {
+                return null;
+            }
+            node = child;
+        }
+        return node;
+    }
+
+    private string PathOfLocked(FileNode node)
+    {
+        if (node.CachedGeneration == _generation && node.CachedPath is not null)
+        {
+            return node.CachedPath;
+        }
+        string path = node.Parent is null ? "" : node.Parent.Parent is null ? node.Name : PathOfLocked(node.Parent) + "/" + node.Name;
+        node.CachedPath = path;
+        node.CachedGeneration = _generation;
+        return path;
+    }
+
+    private void RemoveLocked(FileNode node)
+    {
+        node.Parent?.Children!.Remove(node.Name);
+        var stack = new Stack<FileNode>();
+        stack.Push(node);
+        while (stack.Count > 0)
+        {
+            FileNode n = stack.Pop();
+            n.Deleted = true;
+            _byId.Remove(n.Id);
+            if (n.Children is not null)
+            {
+                foreach (FileNode c in n.Children.Values)
+                {
+                    stack.Push(c);
+                }
+            }
+        }
+    }
+
+    private void Journal(byte op, long id, long parentId, NodeKind kind, string name)
+    {
+        _journal ??= new FileStream(_journalPath, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        int len = Encode(op, id, parentId, kind, name);
+        _journal.Write(_buffer, 0, len);
+    }
+
+    private int Encode(byte op, long id, long parentId, NodeKind kind, string name)
+    {
+        int nameLen = Encoding.UTF8.GetByteCount(name);
+        int len = 1 + 8 + 8 + 1 + 2 + nameLen + 4;
+        if (_buffer.Length < len)
+        {
+            _buffer = new byte[len * 2];
+        }
+        Span<byte> b = _buffer.AsSpan(0, len);
+        b[0] = op;
+        BinaryPrimitives.WriteInt64LittleEndian(b[1..], id);
+        BinaryPrimitives.WriteInt64LittleEndian(b[9..], parentId);
+        b[17] = (byte)kind;
+        BinaryPrimitives.WriteUInt16LittleEndian(b[18..], (ushort)nameLen);
+        Encoding.UTF8.GetBytes(name, b[20..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(b[(len - 4)..], Crc32C.Compute(b[..(len - 4)]));
+        return len;
+    }
+
+    /// <summary>Replays a snapshot or journal; stops at the first damaged record (the reconcile that follows repairs the table).</summary>
+    private void Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return;
+        }
+        byte[] data = File.ReadAllBytes(path);
+        int p = 0;
+        while (p + 24 <= data.Length)
+        {
+            int nameLen = BinaryPrimitives.ReadUInt16LittleEndian(data.AsSpan(p + 18));
+            int len = 24 + nameLen;
+            if (p + len > data.Length
+                || BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(p + len - 4)) != Crc32C.Compute(data.AsSpan(p, len - 4)))
+            {
+                break;
+            }
+            byte op = data[p];
+            long id = BinaryPrimitives.ReadInt64LittleEndian(data.AsSpan(p + 1));
+            long parentId = BinaryPrimitives.ReadInt64LittleEndian(data.AsSpan(p + 9));
+            var kind = (NodeKind)data[p + 17];
+            string name = Encoding.UTF8.GetString(data, p + 20, nameLen);
+            p += len;
+            _nextId = Math.Max(_nextId, id + 1);
+            if (op == OpAdd && _byId.TryGetValue(parentId, out FileNode? parent) && parent.Children is not null && !_byId.ContainsKey(id))
+            {
+                if (parent.Children.TryGetValue(name, out FileNode? old))
+                {
+                    RemoveLocked(old);
+                }
+                var node = new FileNode(id, name, kind, parent);
+                parent.Children[name] = node;
+                _byId[id] = node;
+            }
+            else if (op == OpRemove && _byId.TryGetValue(id, out FileNode? gone) && id != RootId)
+            {
+                RemoveLocked(gone);
+            }
+            else if (op == OpMove && _byId.TryGetValue(id, out FileNode? moved) && _byId.TryGetValue(parentId, out FileNode? np) && np.Children is not null)
+            {
+                if (np.Children.TryGetValue(name, out FileNode? replaced) && replaced != moved)
+                {
+                    RemoveLocked(replaced);
+                }
+                moved.Parent!.Children!.Remove(moved.Name);
+                moved.Name = name;
+                moved.Parent = np;
+                np.Children[name] = moved;
+            }
+        }
+    }
+
+    /// <summary>Makes the table match the reference facet's tree: keeps ids of names it still holds, adds the rest, drops the missing.</summary>
+    private async Task ReconcileAsync(IFacet reference, CancellationToken cancellationToken)
+    {
+        var seen = new HashSet<long> { RootId };
+        var pending = new Stack<FileNode>();
+        pending.Push(Root);
+        while (pending.Count > 0)
+        {
+            FileNode dir = pending.Pop();
+            IReadOnlyList<NodeInfo> entries = await reference.ListAsync(PathOfLocked(dir), cancellationToken).ConfigureAwait(false);
+            foreach (NodeInfo e in entries)
+            {
+                if (!dir.Children!.TryGetValue(e.Name, out FileNode? node) || node.Kind != e.Kind)
+                {
+                    if (node is not null)
+                    {
+                        RemoveLocked(node);
+                    }
+                    node = new FileNode(_nextId++, e.Name, e.Kind, dir);
+                    dir.Children[e.Name] = node;
+                    _byId[node.Id] = node;
+                }
+                seen.Add(node.Id);
+                if (node.Kind == NodeKind.Directory)
+                {
+                    pending.Push(node);
+                }
+            }
+        }
+        foreach (FileNode stale in _byId.Values.Where(n => !seen.Contains(n.Id)).ToList())
+        {
+            if (!stale.Deleted)
+            {
+                RemoveLocked(stale);
+            }
+        }
+        _generation++;
+    }
+
+    private void WriteSnapshot()
+    {
+        using var ms = new MemoryStream();
+        lock (_lock)
+        {
+            // Parents before children: breadth-first from the root. A marker record keeps the next id.
+            int len = Encode(OpNextId, _nextId - 1, 0, NodeKind.File, "");
+            ms.Write(_buffer, 0, len);
+            var queue = new Queue<FileNode>();
+            queue.Enqueue(Root);
+            while (queue.Count > 0)
+            {
+                FileNode n = queue.Dequeue();
+                if (n.Children is null)
+                {
+                    continue;
+                }
+                foreach (FileNode c in n.Children.Values)
+                {
+                    len = Encode(OpAdd, c.Id, n.Id, c.Kind, c.Name);
+                    ms.Write(_buffer, 0, len);
+                    queue.Enqueue(c);
+                }
+            }
+            AtomicFile.Write(_snapshotPath, ms.GetBuffer().AsSpan(0, (int)ms.Length));
+            _journal?.Dispose();
+            _journal = null;
+            File.Delete(_journalPath);
+        }
+    }
+}

@@ -1,0 +1,378 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Queue;
+
+namespace CloudMirrorFs.Volume;
+
+public sealed partial class MirrorVolume
+{
+    /// <summary>
+    /// Writes bytes to a file: to every Synchronised local facet in parallel and into the queue. Returns (the
+    /// acknowledgement) once every local facet has the bytes in the OS cache and the queue record or the intent
+    /// bits covering them have reached a file. Never waits for a remote facet.
+    /// </summary>
+    public async ValueTask WriteAsync(long fileId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        if (offset < 0)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, $"write at negative offset {offset}");
+        }
+        FileNode node = GetFile(fileId);
+        if (data.IsEmpty)
+        {
+            return;
+        }
+        await WaitForQueueSpaceAsync(data.Length, cancellationToken).ConfigureAwait(false);
+        await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await OnLocalDataAsync(node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
+            Enqueue(new Transaction { Kind = TransactionKind.Write, FileId = fileId, Offset = offset, Data = data }, node);
+        }
+        finally
+        {
+            node.Gate.Release();
+        }
+    }
+
+    /// <summary>Sets a file's length (truncate or extend with zeros).</summary>
+    public async ValueTask SetLengthAsync(long fileId, long length, CancellationToken cancellationToken = default)
+    {
+        if (length < 0)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, $"negative length {length}");
+        }
+        FileNode node = GetFile(fileId);
+        await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await OnLocalDataAsync(node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
+            Enqueue(new Transaction { Kind = TransactionKind.SetLength, FileId = fileId, Length = length }, node);
+        }
+        finally
+        {
+            node.Gate.Release();
+        }
+    }
+
+    /// <summary>Sets the length of the file at <paramref name="path"/>.</summary>
+    public ValueTask TruncateAsync(string path, long length, CancellationToken cancellationToken = default)
+        => SetLengthAsync(Resolve(path).Id, length, cancellationToken);
+
+    /// <summary>
+    /// Reads from a local facet, rotating across the Synchronised ones. A facet that fails the read is skipped and,
+    /// once another facet has served the bytes, repaired by writing them back (read repair); a facet whose repair
+    /// fails is taken offline.
+    /// </summary>
+    public async ValueTask<int> ReadAsync(long fileId, long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (offset < 0)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, $"read at negative offset {offset}");
+        }
+        FileNode node = GetFile(fileId);
+        FacetSlot[] locals = _readyLocals;
+        if (locals.Length == 0)
+        {
+            throw NoLocal($"read of file id {fileId}");
+        }
+        int start = (int)((uint)Interlocked.Increment(ref _readRotor) % (uint)locals.Length);
+        List<FacetSlot>? failed = null;
+        MirrorException? lastError = null;
+        for (int i = 0; i < locals.Length; i++)
+        {
+            FacetSlot s = locals[(start + i) % locals.Length];
+            try
+            {
+                int n = await s.Facet.ReadAsync(new FileRef(fileId, _files.PathOf(node)), offset, buffer, cancellationToken).ConfigureAwait(false);
+                if (failed is not null)
+                {
+                    await RepairAsync(node, failed, s, offset, buffer.Length, cancellationToken).ConfigureAwait(false);
+                }
+                return n;
+            }
+            catch (MirrorException e) when (e.Error is MirrorError.IoError or MirrorError.Unavailable)
+            {
+                (failed ??= []).Add(s);
+                lastError = e;
+            }
+        }
+        foreach (FacetSlot s in failed!)
+        {
+            FailLocal(s, lastError!);
+        }
+        throw new MirrorException(MirrorError.IoError, $"file id {fileId}: every local facet failed the read at offset {offset}: {lastError!.Message}", lastError);
+    }
+
+    /// <summary>FUSE's flush (sent at every close): not a barrier, so nothing to do beyond what a write already did.</summary>
+    public static ValueTask FlushAsync(long fileId) => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// The barrier (fsync, fdatasync, syncfs): returns once everything acknowledged before the call — local data,
+    /// queue records, intent and dirty bits, the table of names — is on stable storage. Concurrent callers share one
+    /// flush (group commit).
+    /// </summary>
+    public async ValueTask SyncAsync(CancellationToken cancellationToken = default)
+    {
+        long ticket = Interlocked.Increment(ref _barrierTicket);
+        await _barrierGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Volatile.Read(ref _barrierCompleted) >= ticket)
+            {
+                return; // a flush that started after this call arrived has already covered it
+            }
+            long covers = Volatile.Read(ref _barrierTicket);
+            FacetSlot[] locals = _readyLocals;
+            var flushes = new Task[locals.Length];
+            for (int i = 0; i < locals.Length; i++)
+            {
+                flushes[i] = locals[i].Facet.FlushAsync(cancellationToken).AsTask();
+            }
+            foreach (var (slot, task) in locals.Zip(flushes))
+            {
+                try
+                {
+                    await task.ConfigureAwait(false);
+                }
+                catch (MirrorException e) when (e.Error is MirrorError.IoError or MirrorError.Unavailable)
+                {
+                    FailLocal(slot, e);
+                }
+            }
+            if (_readyLocals.Length == 0)
+            {
+                throw NoLocal("fsync");
+            }
+            _queue?.Barrier();
+            foreach (FacetSlot s in _slots)
+            {
+                s.Dirty.Flush();
+            }
+            _files.Flush();
+            Volatile.Write(ref _barrierCompleted, covers);
+        }
+        finally
+        {
+            _barrierGate.Release();
+        }
+    }
+
+    private FileNode GetFile(long fileId)
+    {
+        FileNode node = _files.Get(fileId) ?? throw new MirrorException(MirrorError.NotFound, $"file id {fileId}: no such file");
+        return node.Kind == NodeKind.Directory ? throw new MirrorException(MirrorError.IsDirectory, $"file id {fileId}: is a directory") : node;
+    }
+
+    /// <summary>
+    /// Runs a data change on every Synchronised local facet, in parallel when there are several. A facet that fails
+    /// while another succeeds is taken offline with the locations recorded in its dirty map; the caller sees success.
+    /// When all fail, the caller gets the error (a full disk stays a full disk, and no facet is taken offline for it).
+    /// </summary>
+    private async ValueTask OnLocalDataAsync(FileNode node, Func<IFacet, FileRef, CancellationToken, ValueTask> change, long offset, long length,
+        CancellationToken cancellationToken)
+    {
+        FacetSlot[] locals = _readyLocals;
+        if (locals.Length == 0)
+        {
+            throw NoLocal($"write of {_files.PathOf(node)}");
+        }
+        var file = new FileRef(node.Id, _files.PathOf(node));
+        if (locals.Length == 1)
+        {
+            try
+            {
+                await change(locals[0].Facet, file, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (MirrorException e) when (e.Error is not (MirrorError.IoError or MirrorError.Unavailable))
+            {
+                throw;
+            }
+            catch (MirrorException e)
+            {
+                MarkMissed(locals[0], node.Id, offset, length);
+                FailLocal(locals[0], e);
+                throw new MirrorException(MirrorError.IoError, $"{file.Path}: the only local facet '{locals[0].Name}' failed: {e.Message}", e);
+            }
+        }
+        var tasks = new Task[locals.Length];
+        for (int i = 0; i < locals.Length; i++)
+        {
+            IFacet f = locals[i].Facet;
+            tasks[i] = i == 0 ? change(f, file, cancellationToken).AsTask() : Task.Run(() => change(f, file, cancellationToken).AsTask(), cancellationToken);
+        }
+        int ok = 0;
+        MirrorException? first = null;
+        for (int i = 0; i < tasks.Length; i++)
+        {
+            try
+            {
+                await tasks[i].ConfigureAwait(false);
+                ok++;
+            }
+            catch (MirrorException e)
+            {
+                first ??= e;
+            }
+        }
+        if (ok == 0)
+        {
+            if (first!.Error is MirrorError.IoError or MirrorError.Unavailable)
+            {
+                foreach (FacetSlot s in locals)
+                {
+                    MarkMissed(s, node.Id, offset, length);
+                    FailLocal(s, first);
+                }
+            }
+            throw first;
+        }
+        for (int i = 0; i < tasks.Length; i++)
+        {
+            if (tasks[i].IsFaulted)
+            {
+                MarkMissed(locals[i], node.Id, offset, length);
+                FailLocal(locals[i], (tasks[i].Exception!.InnerException as MirrorException)!);
+            }
+        }
+    }
+
+    private void MarkMissed(FacetSlot slot, long fileId, long offset, long length)
+    {
+        long first = offset / BlockSize;
+        long last = length == 0 ? first : (offset + length - 1) / BlockSize;
+        slot.Dirty.SetRange(fileId, first, last);
+    }
+
+    private async ValueTask RepairAsync(FileNode node, List<FacetSlot> failed, FacetSlot good, long offset, int length, CancellationToken cancellationToken)
+    {
+        // Under the file's gate, so a concurrent write cannot be overwritten by the older bytes being repaired.
+        await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var file = new FileRef(node.Id, _files.PathOf(node));
+            byte[] fresh = new byte[length];
+            int n = await good.Facet.ReadAsync(file, offset, fresh, cancellationToken).ConfigureAwait(false);
+            foreach (FacetSlot s in failed)
+            {
+                try
+                {
+                    await s.Facet.WriteAsync(file, offset, fresh.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+                    _log.LogRepair(s.Name, file.Path, offset, n);
+                }
+                catch (MirrorException e)
+                {
+                    MarkMissed(s, node.Id, offset, n);
+                    FailLocal(s, e);
+                }
+            }
+        }
+        finally
+        {
+            node.Gate.Release();
+        }
+    }
+
+    /// <summary>Appends a transaction for the remote facets (ordered with renames by the sequencer lock).</summary>
+    private void Enqueue(Transaction t, FileNode node)
+    {
+        if (_remotes.Length == 0)
+        {
+            return;
+        }
+        lock (_sequencer)
+        {
+            string path = node.Deleted ? t.Path : _files.PathOf(node);
+            AppendLocked(t.Kind == TransactionKind.Write || t.Kind == TransactionKind.SetLength ? WithPath(t, path) : t);
+        }
+    }
+
+    private static Transaction WithPath(Transaction t, string path) => new()
+    {
+        Kind = t.Kind,
+        FileId = t.FileId,
+        Path = path,
+        Offset = t.Offset,
+        Length = t.Length,
+        Data = t.Data,
+    };
+
+    /// <summary>
+    /// Under the sequencer: records the transaction for each remote facet — in the queue for those it feeds, in the
+    /// dirty map for those released (NotSynchronised). A full queue releases the <c>unsync</c> facets first.
+    /// </summary>
+    private void AppendLocked(Transaction t)
+    {
+        FacetSlot[] remotes = _remotes;
+        if (remotes.Length == 0 || _queue is null)
+        {
+            return;
+        }
+        bool anyActive = false;
+        foreach (FacetSlot r in remotes)
+        {
+            if (_queue.CursorInfo(r.Name).Active)
+            {
+                anyActive = true;
+            }
+            else if (t.Kind == TransactionKind.Write)
+            {
+                MarkMissed(r, t.FileId, t.Offset, t.Data.Length);
+            }
+            else
+            {
+                r.Dirty.MarkNamespaceDirty();
+            }
+        }
+        if (!anyActive)
+        {
+            return;
+        }
+        if (_queue.TryAppend(t, out _))
+        {
+            return;
+        }
+        foreach (FacetSlot r in remotes.Where(r => r.Options.Overflow == OverflowPolicy.Unsync && _queue.CursorInfo(r.Name).Active))
+        {
+            _queue.Release(r.Name, r.Dirty);
+            SetState(r, FacetState.NotSynchronised, $"queue full (queue.diskLimit {_options.Queue.DiskLimit} bytes): released, dirty map records what it missed");
+        }
+        if (remotes.Any(r => _queue.CursorInfo(r.Name).Active))
+        {
+            // Only block-policy facets remain; the writer already waited for space before touching the local facets,
+            // so the record goes in over the limit rather than be lost.
+            _queue.ForceAppend(t);
+            return;
+        }
+        AppendLocked(t);
+    }
+
+    /// <summary>Under the <c>block</c> policy, waits (up to <c>overflowTimeout</c>) for the queue to have room before a write starts.</summary>
+    private async ValueTask WaitForQueueSpaceAsync(long bytes, CancellationToken cancellationToken)
+    {
+        if (_queue is null || _queue.DiskBytes + bytes + 4096 <= _options.Queue.DiskLimit)
+        {
+            return;
+        }
+        FacetSlot[] blockers = [.. _remotes.Where(r => r.Options.Overflow == OverflowPolicy.Block && _queue.CursorInfo(r.Name).Active)];
+        if (blockers.Length == 0 || _queue.MemoryBytes + bytes < _options.Queue.MemoryLimit / 2)
+        {
+            return;
+        }
+        TimeSpan timeout = blockers.Min(b => b.Options.OverflowTimeout);
+        var deadline = DateTime.UtcNow + timeout;
+        while (_queue.DiskBytes + bytes + 4096 > _options.Queue.DiskLimit)
+        {
+            TimeSpan left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new MirrorException(MirrorError.NoSpace,
+                    $"the queue is full (queue.diskLimit {_options.Queue.DiskLimit} bytes) and facet '{blockers[0].Name}' (overflow: block) "
+                    + $"did not drain within {timeout.TotalSeconds:0.#} s; check its link, raise queue.diskLimit, or set overflow to unsync");
+            }
+            _spaceFreed.Reset();
+            await Task.Run(() => _spaceFreed.Wait(left < TimeSpan.FromMilliseconds(200) ? left : TimeSpan.FromMilliseconds(200), cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

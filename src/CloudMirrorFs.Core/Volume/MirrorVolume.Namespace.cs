@@ -1,0 +1,330 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Queue;
+
+namespace CloudMirrorFs.Volume;
+
+public sealed partial class MirrorVolume
+{
+    /// <summary>The id of the node at <paramref name="path"/>, or null when there is none.</summary>
+    public long? LookupId(string path)
+    {
+        VolumePath.Validate(path);
+        return _files.Lookup(path)?.Id;
+    }
+
+    /// <summary>The current path of a file id, or null when it is gone.</summary>
+    public string? PathOf(long fileId) => _files.Get(fileId) is { Deleted: false } n ? _files.PathOf(n) : null;
+
+    /// <summary>Attributes of the node at <paramref name="path"/>.</summary>
+    public async ValueTask<NodeInfo> StatAsync(string path, CancellationToken cancellationToken = default)
+    {
+        FileNode node = Resolve(path);
+        NodeInfo info = await FromLocalAsync(f => f.StatAsync(path, cancellationToken), path).ConfigureAwait(false)
+            ?? throw new MirrorException(MirrorError.NotFound, $"{path}: not found on the local facet");
+        return info with { FileId = node.Id, Name = node.Name };
+    }
+
+    /// <summary>Attributes of a file by id (an open handle's view: follows renames).</summary>
+    public ValueTask<NodeInfo> StatAsync(long fileId, CancellationToken cancellationToken = default)
+        => StatAsync(PathOf(fileId) ?? throw new MirrorException(MirrorError.NotFound, $"file id {fileId}: no longer exists"), cancellationToken);
+
+    /// <summary>The children of a directory, with their ids.</summary>
+    public async ValueTask<IReadOnlyList<NodeInfo>> ListAsync(string path, CancellationToken cancellationToken = default)
+    {
+        FileNode dir = Resolve(path);
+        if (dir.Kind != NodeKind.Directory)
+        {
+            throw new MirrorException(MirrorError.NotDirectory, $"{path}: not a directory");
+        }
+        IReadOnlyList<NodeInfo> entries = await FromLocalAsync(f => f.ListAsync(path, cancellationToken), path).ConfigureAwait(false);
+        var result = new List<NodeInfo>(entries.Count);
+        foreach (NodeInfo e in entries)
+        {
+            FileNode? child = _files.Lookup(VolumePath.Combine(path, e.Name));
+            if (child is not null)
+            {
+                result.Add(e with { FileId = child.Id });
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Capacity for statfs: the smallest free space among the Synchronised local facets.</summary>
+    public async ValueTask<SpaceInfo> StatFsAsync(CancellationToken cancellationToken = default)
+    {
+        SpaceInfo? best = null;
+        foreach (FacetSlot s in _readyLocals)
+        {
+            SpaceInfo sp = await s.Facet.GetSpaceAsync(cancellationToken).ConfigureAwait(false);
+            if (best is null || sp.FreeBytes < best.Value.FreeBytes)
+            {
+                best = sp;
+            }
+        }
+        return best ?? throw NoLocal("statfs");
+    }
+
+    /// <summary>Creates an empty file; returns its id.</summary>
+    public ValueTask<long> CreateFileAsync(string path, UnixFileMode mode = (UnixFileMode)0b110_100_100, CancellationToken cancellationToken = default)
+        => CreateAsync(path, NodeKind.File, mode, cancellationToken);
+
+    /// <summary>Creates a directory; returns its id.</summary>
+    public ValueTask<long> CreateDirectoryAsync(string path, UnixFileMode mode = (UnixFileMode)0b111_101_101, CancellationToken cancellationToken = default)
+        => CreateAsync(path, NodeKind.Directory, mode, cancellationToken);
+
+    private async ValueTask<long> CreateAsync(string path, NodeKind kind, UnixFileMode mode, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(path);
+        if (path.Length == 0)
+        {
+            throw new MirrorException(MirrorError.Exists, "the root directory already exists");
+        }
+        await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            FileNode parent = ResolveDirectory(VolumePath.Parent(path));
+            string name = VolumePath.Name(path);
+            if (parent.Children!.ContainsKey(name))
+            {
+                throw new MirrorException(MirrorError.Exists, $"{path}: already exists");
+            }
+            long id = 0;
+            FileNode? node = null;
+            await OnLocalsAsync(path, (f, ct) => kind == NodeKind.File
+                ? f.CreateFileAsync(new FileRef(id, path), mode, ct)
+                : f.CreateDirectoryAsync(path, mode, ct), cancellationToken, before: () =>
+                {
+                    node = _files.Add(parent, name, kind);
+                    id = node.Id;
+                }, undo: () => _files.Remove(node!)).ConfigureAwait(false);
+            Enqueue(new Transaction
+            {
+                Kind = kind == NodeKind.File ? TransactionKind.CreateFile : TransactionKind.CreateDirectory,
+                FileId = id,
+                Path = path,
+                Mode = mode,
+            }, node!);
+            return id;
+        }
+        finally
+        {
+            _namespaceGate.Release();
+        }
+    }
+
+    /// <summary>Renames a file or directory with POSIX semantics (replaces a file or an empty directory).</summary>
+    public async ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken = default)
+    {
+        VolumePath.Validate(from);
+        VolumePath.Validate(to);
+        if (from.Length == 0 || to.Length == 0)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, "the root directory cannot be renamed");
+        }
+        await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            FileNode node = Resolve(from);
+            FileNode newParent = ResolveDirectory(VolumePath.Parent(to));
+            string newName = VolumePath.Name(to);
+            if (from == to)
+            {
+                return;
+            }
+            for (FileNode? p = newParent; p is not null; p = p.Parent)
+            {
+                if (p == node)
+                {
+                    throw new MirrorException(MirrorError.InvalidArgument, $"{from} -> {to}: cannot move a directory inside itself");
+                }
+            }
+            if (newParent.Children!.TryGetValue(newName, out FileNode? existing))
+            {
+                if (node.Kind == NodeKind.Directory && existing.Kind != NodeKind.Directory)
+                {
+                    throw new MirrorException(MirrorError.NotDirectory, $"{to}: not a directory");
+                }
+                if (node.Kind != NodeKind.Directory && existing.Kind == NodeKind.Directory)
+                {
+                    throw new MirrorException(MirrorError.IsDirectory, $"{to}: is a directory");
+                }
+                if (existing.Kind == NodeKind.Directory && existing.Children!.Count > 0)
+                {
+                    throw new MirrorException(MirrorError.NotEmpty, $"{to}: directory not empty");
+                }
+            }
+            await OnLocalsAsync(from, (f, ct) => f.RenameAsync(from, to, ct), cancellationToken).ConfigureAwait(false);
+            lock (_sequencer)
+            {
+                _files.Move(node, newParent, newName);
+                AppendLocked(new Transaction { Kind = TransactionKind.Rename, FileId = node.Id, Path = from, Path2 = to });
+            }
+        }
+        finally
+        {
+            _namespaceGate.Release();
+        }
+    }
+
+    /// <summary>Deletes a file.</summary>
+    public async ValueTask DeleteFileAsync(string path, CancellationToken cancellationToken = default)
+    {
+        await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            FileNode node = Resolve(path);
+            if (node.Kind == NodeKind.Directory)
+            {
+                throw new MirrorException(MirrorError.IsDirectory, $"{path}: is a directory");
+            }
+            await OnLocalsAsync(path, (f, ct) => f.DeleteFileAsync(new FileRef(node.Id, path), ct), cancellationToken).ConfigureAwait(false);
+            lock (_sequencer)
+            {
+                _files.Remove(node);
+                AppendLocked(new Transaction { Kind = TransactionKind.DeleteFile, FileId = node.Id, Path = path });
+            }
+        }
+        finally
+        {
+            _namespaceGate.Release();
+        }
+    }
+
+    /// <summary>Deletes an empty directory.</summary>
+    public async ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken = default)
+    {
+        await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            FileNode node = Resolve(path);
+            if (node.Kind != NodeKind.Directory)
+            {
+                throw new MirrorException(MirrorError.NotDirectory, $"{path}: not a directory");
+            }
+            if (node.Id == FileTable.RootId)
+            {
+                throw new MirrorException(MirrorError.AccessDenied, "the root directory cannot be removed");
+            }
+            if (node.Children!.Count > 0)
+            {
+                throw new MirrorException(MirrorError.NotEmpty, $"{path}: directory not empty");
+            }
+            await OnLocalsAsync(path, (f, ct) => f.DeleteDirectoryAsync(path, ct), cancellationToken).ConfigureAwait(false);
+            lock (_sequencer)
+            {
+                _files.Remove(node);
+                AppendLocked(new Transaction { Kind = TransactionKind.DeleteDirectory, FileId = node.Id, Path = path });
+            }
+        }
+        finally
+        {
+            _namespaceGate.Release();
+        }
+    }
+
+    /// <summary>Sets mode and times.</summary>
+    public async ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (change.IsEmpty)
+        {
+            return;
+        }
+        await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            FileNode node = Resolve(path);
+            await OnLocalsAsync(path, (f, ct) => f.SetAttributesAsync(path, change, ct), cancellationToken).ConfigureAwait(false);
+            Enqueue(new Transaction
+            {
+                Kind = TransactionKind.SetAttributes,
+                FileId = node.Id,
+                Path = path,
+                Mode = change.Mode,
+                LastWriteUtc = change.LastWriteUtc,
+                LastAccessUtc = change.LastAccessUtc,
+            }, node);
+        }
+        finally
+        {
+            _namespaceGate.Release();
+        }
+    }
+
+    private FileNode Resolve(string path)
+    {
+        VolumePath.Validate(path);
+        return _files.Lookup(path) ?? throw new MirrorException(MirrorError.NotFound, $"{(path.Length == 0 ? "/" : path)}: no such file or directory");
+    }
+
+    private FileNode ResolveDirectory(string path)
+    {
+        FileNode node = Resolve(path);
+        return node.Kind == NodeKind.Directory ? node : throw new MirrorException(MirrorError.NotDirectory, $"{path}: not a directory");
+    }
+
+    private MirrorException NoLocal(string what)
+        => new(MirrorError.Unavailable, $"volume '{_options.Name}': {what}: no Synchronised local facet is available (see 'cmfs status')");
+
+    /// <summary>Asks the Synchronised local facets in turn until one answers.</summary>
+    private async ValueTask<T> FromLocalAsync<T>(Func<IFacet, ValueTask<T>> query, string path)
+    {
+        MirrorException? last = null;
+        foreach (FacetSlot s in _readyLocals)
+        {
+            try
+            {
+                return await query(s.Facet).ConfigureAwait(false);
+            }
+            catch (MirrorException e) when (e.Error is MirrorError.IoError or MirrorError.Unavailable)
+            {
+                last = e;
+                FailLocal(s, e);
+            }
+        }
+        throw last ?? NoLocal(path);
+    }
+
+    /// <summary>
+    /// Applies a namespace change to every Synchronised local facet. A logical refusal (not found, exists...) from
+    /// the first facet is the caller's answer; a failure of a facet after another has succeeded takes it offline.
+    /// <paramref name="before"/> runs once before the first facet; <paramref name="undo"/> if no facet took the change.
+    /// </summary>
+    private async ValueTask OnLocalsAsync(string path, Func<IFacet, CancellationToken, ValueTask> change, CancellationToken cancellationToken,
+        Action? before = null, Action? undo = null)
+    {
+        FacetSlot[] locals = _readyLocals;
+        if (locals.Length == 0)
+        {
+            throw NoLocal(path);
+        }
+        before?.Invoke();
+        int succeeded = 0;
+        MirrorException? first = null;
+        foreach (FacetSlot s in locals)
+        {
+            try
+            {
+                await change(s.Facet, cancellationToken).ConfigureAwait(false);
+                succeeded++;
+            }
+            catch (MirrorException e)
+            {
+                first ??= e;
+                bool refusal = e.Error is not (MirrorError.IoError or MirrorError.Unavailable);
+                if (succeeded == 0 && s == locals[0] && refusal)
+                {
+                    // The caller's answer (not found, exists, no space...): nothing changed anywhere.
+                    undo?.Invoke();
+                    throw;
+                }
+                FailLocal(s, e);
+            }
+        }
+        if (succeeded == 0)
+        {
+            undo?.Invoke();
+            throw first!;
+        }
+    }
+}

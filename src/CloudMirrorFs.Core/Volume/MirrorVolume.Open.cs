@@ -1,0 +1,254 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Queue;
+using CloudMirrorFs.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace CloudMirrorFs.Volume;
+
+public sealed partial class MirrorVolume
+{
+    /// <summary>
+    /// Opens the volume (creating its state on first use): takes the volume lock, opens every facet, restores facet
+    /// states, replays the queue and moves what a crash lost into the affected facets' dirty maps.
+    /// </summary>
+    /// <param name="options">Validated options.</param>
+    /// <param name="facetFactory">Builds a facet from its options; null uses FacetFactory.Create.</param>
+    /// <param name="loggerFactory">Logging; null logs nothing.</param>
+    /// <param name="cancellationToken">Cancels the open.</param>
+    public static async Task<MirrorVolume> OpenAsync(
+        VolumeOptions options,
+        Func<FacetOptions, IFacet>? facetFactory = null,
+        ILoggerFactory? loggerFactory = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ILogger log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MirrorVolume>();
+        facetFactory ??= static _ => throw new InvalidOperationException("pending");
+        Directory.CreateDirectory(options.StateDir);
+        FileStream lockFile = TakeLock(options.StateDir);
+        var slots = new List<FacetSlot>();
+        try
+        {
+            foreach (FacetOptions fo in options.Facets)
+            {
+                DirtyMap dirty = DirtyMap.Open(Path.Combine(options.StateDir, "dirty", fo.Name + ".map"));
+                if (dirty.CorruptionReport is not null)
+                {
+                    log.LogError("{Report}", dirty.CorruptionReport);
+                }
+                slots.Add(new FacetSlot(facetFactory(fo), fo, dirty));
+            }
+            var volume = new MirrorVolume(options, [.. slots], log) { _lockFile = lockFile };
+            try
+            {
+                await volume.OpenCoreAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await volume.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            return volume;
+        }
+        catch
+        {
+            foreach (FacetSlot s in slots)
+            {
+                s.Dirty.Dispose();
+            }
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    private static FileStream TakeLock(string stateDir)
+    {
+        string path = Path.Combine(stateDir, "volume.lock");
+        try
+        {
+            // FileShare.None is an OS lock (flock on Unix): released by the kernel when the process dies, even by SIGKILL.
+            var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
+            fs.SetLength(0);
+            fs.Write(System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId}\n"));
+            return fs;
+        }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            string holder = "";
+            try
+            {
+                using var r = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                using var sr = new StreamReader(r);
+                holder = $" (process {sr.ReadLine()?.Trim()})";
+            }
+            catch (IOException)
+            {
+            }
+            throw new MirrorException(MirrorError.AccessDenied,
+                $"volume {stateDir} is in use by another cmfs instance{holder}; stop it first, or talk to it with 'cmfs status'", e);
+        }
+    }
+
+    private async Task OpenCoreAsync(CancellationToken cancellationToken)
+    {
+        Dictionary<string, FacetStateStore.Entry>? saved = FacetStateStore.Load(_options.StateDir);
+        foreach (FacetSlot slot in _slots)
+        {
+            if (saved?.TryGetValue(slot.Name, out FacetStateStore.Entry? e) == true && e.Kind == slot.Options.Kind && e.Path == slot.Options.Path)
+            {
+                slot.State = e.State == FacetState.BeingSynchronised ? FacetState.NotSynchronised : e.State;
+                slot.Reason = e.Reason;
+            }
+            else if (saved is not null)
+            {
+                // A facet added to an existing volume (or pointed somewhere new) starts empty of history.
+                slot.State = FacetState.NotSynchronised;
+                slot.Reason = "new facet: needs a full resync";
+                slot.Dirty.MarkFull();
+                slot.Dirty.MarkNamespaceDirty();
+            }
+            try
+            {
+                await slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (MirrorException ex)
+            {
+                _log.LogError("facet {Facet} could not be opened: {Message}", slot.Name, ex.Message);
+                slot.Dirty.MarkNamespaceDirty();
+                slot.State = slot.IsLocal ? FacetState.NotSynchronised : FacetState.Offline;
+                slot.Reason = $"could not be opened: {ex.Message}";
+            }
+        }
+
+        FacetSlot? reference = _slots.FirstOrDefault(s => s.IsLocal && s.State == FacetState.Synchronised);
+        if (saved is null)
+        {
+            await DecideInitialStatesAsync(reference, cancellationToken).ConfigureAwait(false);
+        }
+        if (reference is null)
+        {
+            string why = string.Join("; ", _slots.Where(s => s.IsLocal).Select(s => $"'{s.Name}': {s.State} ({s.Reason})"));
+            throw new MirrorException(MirrorError.Unavailable,
+                $"volume '{_options.Name}': no Synchronised local facet can be opened ({why}); fix the local folder or restore from a remote facet");
+        }
+
+        _files = await FileTable.OpenAsync(_options.StateDir, reference.Facet, cancellationToken).ConfigureAwait(false);
+
+        var remoteNames = _slots.Where(s => !s.IsLocal).Select(s => s.Name).ToList();
+        if (remoteNames.Count > 0 || Directory.Exists(_options.QueuePath))
+        {
+            _queue = TransactionQueue.Open(_options.QueuePath, _options.Queue, _options.BlockSize, remoteNames);
+            _queue.SpaceFreed += () => _spaceFreed.Set();
+            ApplyQueueRecovery(_queue.Recovery);
+        }
+        RefreshLists();
+        FacetStateStore.Save(_options.StateDir, _slots);
+    }
+
+    /// <summary>First open of a volume: facets that hold the same (empty) tree as the reference start Synchronised.</summary>
+    private async Task DecideInitialStatesAsync(FacetSlot? reference, CancellationToken cancellationToken)
+    {
+        bool referenceEmpty = reference is not null && (await reference.Facet.ListAsync("", cancellationToken).ConfigureAwait(false)).Count == 0;
+        foreach (FacetSlot slot in _slots)
+        {
+            if (slot == reference || slot.State != FacetState.Synchronised)
+            {
+                continue;
+            }
+            bool empty = (await slot.Facet.ListAsync("", cancellationToken).ConfigureAwait(false)).Count == 0;
+            if (!(empty && referenceEmpty))
+            {
+                slot.State = FacetState.NotSynchronised;
+                slot.Reason = $"holds a different tree than '{reference?.Name}': needs a full resync";
+                slot.Dirty.MarkFull();
+                slot.Dirty.MarkNamespaceDirty();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Moves what the previous run may have lost into the dirty maps of the remote facets that had not committed it:
+    /// the write-intent locations after a crash; those plus a namespace mark (and a full mark unless the damage is a
+    /// torn tail) after a damaged segment. The facets are then NotSynchronised; the queue keeps feeding them too.
+    /// </summary>
+    private void ApplyQueueRecovery(QueueRecovery recovery)
+    {
+        QueueRecovery = recovery;
+        foreach (QueueCorruption c in recovery.Corruptions)
+        {
+            _log.LogError("{Corruption}", c.ToString());
+        }
+        bool lostSomething = recovery.LostLocations.Count > 0 || recovery.LostUnknown;
+        foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
+        {
+            QueueCursorInfo cursor = _queue!.CursorInfo(slot.Name);
+            bool behind = !cursor.Active || cursor.Head < cursor.Tail || lostSomething;
+            if (!behind || (!lostSomething && recovery.Corruptions.Count == 0))
+            {
+                continue;
+            }
+            foreach (Location l in recovery.LostLocations)
+            {
+                slot.Dirty.Set(l);
+            }
+            if (recovery.LostUnknown || recovery.Corruptions.Any(c => !c.TornTail))
+            {
+                slot.Dirty.MarkFull();
+            }
+            if (recovery.Corruptions.Count > 0)
+            {
+                slot.Dirty.MarkNamespaceDirty();
+            }
+            slot.Dirty.Flush();
+            string reason = recovery.Corruptions.Count > 0
+                ? $"queue damaged at {recovery.Corruptions[0].File} offset {recovery.Corruptions[0].Offset}: dirty-map resync needed"
+                : $"the previous run stopped without closing the queue: {recovery.LostLocations.Count} location(s) to resync from the dirty map";
+            slot.State = FacetState.NotSynchronised;
+            slot.Reason = reason;
+        }
+        FacetStateStore.Save(_options.StateDir, _slots);
+        _queue!.AcknowledgeRecovery();
+    }
+
+    /// <summary>Closes the volume cleanly: queue checkpointed, maps and table flushed, facets closed, lock released.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        await _namespaceGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            foreach (FacetSlot s in _slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised))
+            {
+                try
+                {
+                    await s.Facet.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (MirrorException e)
+                {
+                    _log.LogError("facet {Facet}: flush at close failed: {Message}", s.Name, e.Message);
+                }
+            }
+            _queue?.Dispose();
+            _files?.Dispose();
+            if (_files is not null)
+            {
+                FacetStateStore.Save(_options.StateDir, _slots);
+            }
+        }
+        finally
+        {
+            foreach (FacetSlot s in _slots)
+            {
+                s.Dirty.Dispose();
+                await s.Facet.DisposeAsync().ConfigureAwait(false);
+            }
+            _lockFile?.Dispose();
+            _namespaceGate.Release();
+        }
+    }
+}
