@@ -1,0 +1,242 @@
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Queue;
+using CloudMirrorFs.Storage;
+
+namespace CloudMirrorFs.Tests.Queue;
+
+[TestClass]
+public sealed class TransactionQueueTests
+{
+    private const int Block = 64 * 1024;
+
+    private static Transaction Write(long file, long offset, int length, int seed)
+    {
+        byte[] data = new byte[length];
+        new Random(seed).NextBytes(data);
+        return new Transaction { Kind = TransactionKind.Write, FileId = file, Path = $"f{file}", Offset = offset, Data = data };
+    }
+
+    private static QueueOptions Small(long memory = 1 << 20, long disk = 64 << 20) => new() { MemoryLimit = memory, DiskLimit = disk, SegmentSize = 4 << 20 };
+
+    private static void AssertSame(Transaction expected, Transaction actual)
+    {
+        Assert.AreEqual(expected.Kind, actual.Kind);
+        Assert.AreEqual(expected.FileId, actual.FileId);
+        Assert.AreEqual(expected.Path, actual.Path);
+        Assert.AreEqual(expected.Path2, actual.Path2);
+        Assert.AreEqual(expected.Offset, actual.Offset);
+        Assert.AreEqual(expected.Length, actual.Length);
+        CollectionAssert.AreEqual(expected.Data.ToArray(), actual.Data.ToArray());
+    }
+
+    [TestMethod]
+    public void Append_PastMemoryLimit_SpillsAndReadsBackInOrder()
+    {
+        using var dir = new TempDir("q");
+        using var q = TransactionQueue.Open(dir.Path, Small(), Block, ["r"]);
+        var all = new List<Transaction>();
+        for (int i = 0; i < 200; i++)
+        {
+            Transaction t = i % 10 == 0
+                ? new Transaction { Kind = TransactionKind.Rename, FileId = i, Path = $"a{i}", Path2 = $"b{i}" }
+                : Write(i % 7, i * 4096L, 32 * 1024, i);
+            Assert.IsTrue(q.TryAppend(t, out long seq));
+            Assert.AreEqual(i + 1, seq);
+            all.Add(t);
+            Assert.IsTrue(q.MemoryBytes <= (1 << 20), $"memory {q.MemoryBytes} over the limit");
+        }
+        Assert.IsTrue(q.DiskBytes > 4 << 20, "records past the memory limit went to segment files");
+        var read = new List<Transaction>();
+        long after = 0;
+        while (true)
+        {
+            IReadOnlyList<Transaction> batch = q.Read("r", after, 17, 1 << 20);
+            if (batch.Count == 0)
+            {
+                break;
+            }
+            read.AddRange(batch);
+            after = batch[^1].Seq;
+        }
+        Assert.AreEqual(all.Count, read.Count);
+        for (int i = 0; i < all.Count; i++)
+        {
+            Assert.AreEqual(i + 1, read[i].Seq);
+            AssertSame(all[i], read[i]);
+        }
+        QueueCursorInfo info = q.CursorInfo("r");
+        Assert.AreEqual(200, info.Count);
+        Assert.AreEqual(all.Sum(t => (long)t.Data.Length), info.Bytes);
+    }
+
+    [TestMethod]
+    public void Commit_AllCursors_ReleasesMemoryAndSegments()
+    {
+        using var dir = new TempDir("q");
+        using var q = TransactionQueue.Open(dir.Path, Small(), Block, ["a", "b"]);
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.IsTrue(q.TryAppend(Write(1, i * 65536L, 65536, i), out _));
+        }
+        q.Commit("a", 100, 0);
+        Assert.IsTrue(q.DiskBytes > 0, "b still needs the records");
+        q.Commit("b", 100, 0);
+        Assert.AreEqual(0, q.MemoryBytes);
+        Assert.AreEqual(0, Directory.GetFiles(dir.Path, "seg-*").Length, "drained segments are deleted");
+        Assert.AreEqual(0, q.CursorInfo("a").Count);
+    }
+
+    [TestMethod]
+    public void Dispose_ThenOpen_RestoresInMemoryRecords()
+    {
+        using var dir = new TempDir("q");
+        var all = new List<Transaction>();
+        using (var q = TransactionQueue.Open(dir.Path, Small(memory: 8 << 20), Block, ["r"]))
+        {
+            for (int i = 0; i < 50; i++)
+            {
+                Transaction t = i % 5 == 0 ? new Transaction { Kind = TransactionKind.CreateFile, FileId = 100 + i, Path = $"n{i}", Mode = UnixFileMode.UserRead } : Write(2, i * 100L, 1000, i);
+                q.TryAppend(t, out _);
+                all.Add(t);
+            }
+            q.Commit("r", 10, 0);
+        }
+        using var again = TransactionQueue.Open(dir.Path, Small(memory: 8 << 20), Block, ["r"]);
+        Assert.IsTrue(again.Recovery.CleanShutdown);
+        Assert.AreEqual(0, again.Recovery.LostLocations.Count);
+        IReadOnlyList<Transaction> read = again.Read("r", 0, 1000, long.MaxValue);
+        Assert.AreEqual(40, read.Count);
+        for (int i = 0; i < 40; i++)
+        {
+            Assert.AreEqual(11 + i, read[i].Seq);
+            AssertSame(all[10 + i], read[i]);
+        }
+        Assert.IsTrue(again.TryAppend(Write(1, 0, 10, 1), out long next));
+        Assert.AreEqual(51, next, "sequence numbers continue after a restart");
+    }
+
+    [TestMethod]
+    public void Crash_InMemoryRecordsLost_IntentMapNamesTheirLocations()
+    {
+        using var dir = new TempDir("q");
+        string live = dir.Sub("live");
+        string crashed = dir.Sub("crashed");
+        var q = TransactionQueue.Open(live, Small(memory: 64 << 20), Block, ["r"]);
+        var expected = new HashSet<Location>();
+        for (int i = 0; i < 30; i++)
+        {
+            Transaction t = Write(i % 3 + 1, i * 50_000L, 70_000, i);
+            q.TryAppend(t, out _);
+            var (first, last) = t.Blocks(Block);
+            for (long b = first; b <= last; b++)
+            {
+                expected.Add(new Location(t.FileId, b));
+            }
+        }
+        q.TryAppend(new Transaction { Kind = TransactionKind.DeleteFile, FileId = 9, Path = "gone" }, out _);
+        // The crash: the files as they are now, without any close.
+        foreach (string f in Directory.GetFiles(live))
+        {
+            File.Copy(f, Path.Combine(crashed, Path.GetFileName(f)));
+        }
+        using var after = TransactionQueue.Open(crashed, Small(memory: 64 << 20), Block, ["r"]);
+        Assert.IsFalse(after.Recovery.CleanShutdown);
+        CollectionAssert.AreEquivalent(expected.ToList(), after.Recovery.LostLocations.ToList());
+        IReadOnlyList<Transaction> replayed = after.Read("r", 0, 100, long.MaxValue);
+        Assert.AreEqual(1, replayed.Count, "namespace records are on disk at once");
+        Assert.AreEqual(TransactionKind.DeleteFile, replayed[0].Kind);
+        Assert.AreEqual(31, replayed[0].Seq);
+        q.Dispose();
+    }
+
+    [TestMethod]
+    public void Open_DamagedSegment_ReportsFileAndOffset_KeepsRecordsBefore()
+    {
+        using var dir = new TempDir("q");
+        long damagedOffset;
+        using (var q = TransactionQueue.Open(dir.Path, Small(memory: 0), Block, ["r"]))
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                q.TryAppend(Write(1, i * 1000L, 1000, i), out _);
+            }
+        }
+        string seg = Directory.GetFiles(dir.Path, "seg-*.cmq").Single();
+        int recordSize = 80 + 2 + 1000 + 4;
+        damagedOffset = 24 + 7L * recordSize;
+        byte[] bytes = File.ReadAllBytes(seg);
+        bytes[damagedOffset + 300] ^= 0xFF;
+        File.WriteAllBytes(seg, bytes);
+
+        using var again = TransactionQueue.Open(dir.Path, Small(memory: 0), Block, ["r"]);
+        QueueCorruption c = again.Recovery.Corruptions.Single();
+        Assert.AreEqual(seg, c.File);
+        Assert.AreEqual(damagedOffset, c.Offset);
+        Assert.AreEqual(7, c.LastGoodSeq);
+        Assert.IsFalse(c.TornTail);
+        StringAssert.Contains(c.ToString(), seg);
+        StringAssert.Contains(c.ToString(), $"offset {damagedOffset}");
+        IReadOnlyList<Transaction> read = again.Read("r", 0, 100, long.MaxValue);
+        Assert.AreEqual(7, read.Count);
+    }
+
+    [TestMethod]
+    public void Open_TornLastRecord_IsReportedAsTornTail()
+    {
+        using var dir = new TempDir("q");
+        string live = dir.Sub("live");
+        var q = TransactionQueue.Open(live, Small(memory: 0), Block, ["r"]);
+        for (int i = 0; i < 5; i++)
+        {
+            q.TryAppend(Write(1, i * 1000L, 1000, i), out _);
+        }
+        string seg = Directory.GetFiles(live, "seg-*.cmq").Single();
+        string crashed = dir.Sub("crashed");
+        foreach (string f in Directory.GetFiles(live))
+        {
+            File.Copy(f, Path.Combine(crashed, Path.GetFileName(f)));
+        }
+        string crashedSeg = Path.Combine(crashed, Path.GetFileName(seg));
+        using (var fs = new FileStream(crashedSeg, FileMode.Open))
+        {
+            fs.SetLength(fs.Length - 300);
+        }
+        using var after = TransactionQueue.Open(crashed, Small(memory: 0), Block, ["r"]);
+        QueueCorruption c = after.Recovery.Corruptions.Single();
+        Assert.IsTrue(c.TornTail);
+        Assert.AreEqual(4, c.LastGoodSeq);
+        Assert.IsTrue(after.Recovery.LostLocations.Contains(new Location(1, 0)), "the torn record's location is in the intent map");
+        q.Dispose();
+    }
+
+    [TestMethod]
+    public void Release_MovesMissedLocationsToTheFacetsMap()
+    {
+        using var dir = new TempDir("q");
+        using var q = TransactionQueue.Open(dir.Path, Small(), Block, ["r", "s"]);
+        q.TryAppend(Write(5, 0, 100, 1), out _);
+        q.TryAppend(Write(5, Block * 3L, 100, 2), out _);
+        q.Commit("r", 1, 100);
+        using var missed = DirtyMap.Open(Path.Combine(dir.Path, "missed.map"));
+        q.Release("r", missed);
+        CollectionAssert.AreEqual(new[] { new Location(5, 3) }, missed.Snapshot(), "only what r had not committed");
+        Assert.IsTrue(missed.NamespaceDirty);
+        Assert.IsFalse(q.CursorInfo("r").Active);
+        Assert.AreEqual(2, q.CursorInfo("s").Count, "the other facet keeps its entries");
+    }
+
+    [TestMethod]
+    public void TryAppend_DiskLimitReached_ReturnsFalse()
+    {
+        using var dir = new TempDir("q");
+        using var q = TransactionQueue.Open(dir.Path, new QueueOptions { MemoryLimit = 0, DiskLimit = 100_000, SegmentSize = 1 << 20 }, Block, ["r"]);
+        int accepted = 0;
+        while (q.TryAppend(Write(1, accepted * 10_000L, 10_000, accepted), out _))
+        {
+            accepted++;
+            Assert.IsTrue(accepted < 100);
+        }
+        Assert.AreEqual(9, accepted);
+        Assert.IsTrue(q.DiskBytes <= 100_000);
+    }
+}

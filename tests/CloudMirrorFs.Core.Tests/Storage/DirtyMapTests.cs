@@ -1,0 +1,107 @@
+using CloudMirrorFs.Storage;
+
+namespace CloudMirrorFs.Tests.Storage;
+
+[TestClass]
+public sealed class DirtyMapTests
+{
+    [TestMethod]
+    public void Set_ThenReopen_KeepsEveryLocation()
+    {
+        using var dir = new TempDir("dmap");
+        string path = Path.Combine(dir.Path, "m.map");
+        var rnd = new Random(7);
+        var expected = new HashSet<Location>();
+        using (var map = DirtyMap.Open(path))
+        {
+            for (int i = 0; i < 5000; i++)
+            {
+                var l = new Location(rnd.Next(1, 50), rnd.Next(0, 10_000));
+                Assert.AreEqual(expected.Add(l), map.Set(l));
+            }
+            foreach (Location l in expected.Take(1000).ToList())
+            {
+                Assert.IsTrue(map.Clear(l));
+                expected.Remove(l);
+            }
+        }
+        using var again = DirtyMap.Open(path);
+        CollectionAssert.AreEquivalent(expected.ToList(), again.Snapshot());
+        Assert.AreEqual(expected.Count, again.Count);
+        Assert.IsFalse(again.IsFull);
+        Assert.IsNull(again.CorruptionReport);
+    }
+
+    [TestMethod]
+    public void Set_WithoutClose_IsOnDiskForAnotherReader()
+    {
+        // What a SIGKILL leaves: the file as written so far, with no close. Copy it while the map is open.
+        using var dir = new TempDir("dmap");
+        string path = Path.Combine(dir.Path, "m.map");
+        using var map = DirtyMap.Open(path);
+        map.Set(new Location(3, 4));
+        map.Set(new Location(3, 70));
+        map.MarkNamespaceDirty();
+        string copy = Path.Combine(dir.Path, "copy.map");
+        File.Copy(path, copy);
+        using var crashed = DirtyMap.Open(copy);
+        CollectionAssert.AreEqual(new[] { new Location(3, 4), new Location(3, 70) }, crashed.Snapshot());
+        Assert.IsTrue(crashed.NamespaceDirty);
+    }
+
+    [TestMethod]
+    public void Open_DamagedRecord_ReportsFileAndOffsetAndTurnsFull()
+    {
+        using var dir = new TempDir("dmap");
+        string path = Path.Combine(dir.Path, "m.map");
+        using (var map = DirtyMap.Open(path))
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                map.Set(new Location(1, i));
+            }
+        }
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[16 + 29 * 3 + 5] ^= 0x40;
+        File.WriteAllBytes(path, bytes);
+        using var damaged = DirtyMap.Open(path);
+        Assert.IsTrue(damaged.IsFull);
+        StringAssert.Contains(damaged.CorruptionReport, path);
+        StringAssert.Contains(damaged.CorruptionReport, $"offset {16 + 29 * 3}");
+        Assert.IsTrue(damaged.Contains(new Location(99, 99)), "a full map covers every location");
+    }
+
+    [TestMethod]
+    public void Open_TornTail_DropsOnlyThePartialRecord()
+    {
+        using var dir = new TempDir("dmap");
+        string path = Path.Combine(dir.Path, "m.map");
+        using (var map = DirtyMap.Open(path))
+        {
+            map.Set(new Location(1, 1));
+            map.Set(new Location(1, 2));
+        }
+        using (var fs = new FileStream(path, FileMode.Append))
+        {
+            fs.Write(new byte[11]);
+        }
+        using var reopened = DirtyMap.Open(path);
+        Assert.IsFalse(reopened.IsFull);
+        Assert.AreEqual(2, reopened.Count);
+    }
+
+    [TestMethod]
+    public void Set_SameLocationTwice_AppendsOnce()
+    {
+        using var dir = new TempDir("dmap");
+        string path = Path.Combine(dir.Path, "m.map");
+        using var map = DirtyMap.Open(path);
+        map.Set(new Location(1, 1));
+        long size = new FileInfo(path).Length;
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.IsFalse(map.Set(new Location(1, 1)));
+        }
+        Assert.AreEqual(size, new FileInfo(path).Length);
+    }
+}
