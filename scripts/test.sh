@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole CloudMirrorFs test suite, on a fresh Debian machine, as root or a sudoer.
+# Installs what the tests need, builds once, runs every test project, and ends with one line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+say() { printf '[test] %s\n' "$*" >&2; }
+die() { printf '[test] error: %s\n' "$*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# --- prerequisites -------------------------------------------------------------------------------------------
+if ! command -v dotnet >/dev/null 2>&1; then
+  die "the .NET 10 SDK is not installed: install it (apt-get install -y dotnet-sdk-10.0, or https://dot.net) and rerun"
+fi
+if ! dotnet --list-sdks | grep -q '^10\.'; then
+  die "the .NET 10 SDK is required (found: $(dotnet --list-sdks | tr '\n' ' ')); install dotnet-sdk-10.0 and rerun"
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# --- build ---------------------------------------------------------------------------------------------------
+say "building (Release)"
+if ! dotnet build CloudMirrorFs.sln -c Release -nologo -v quiet >"$root/artifacts-build.log" 2>&1; then
+  grep -E 'error|Error' "$root/artifacts-build.log" | sort -u | head -40 >&2
+  die "the build failed (full log: artifacts-build.log)"
+fi
+rm -f "$root/artifacts-build.log"
+
+# --- test ----------------------------------------------------------------------------------------------------
+results="$root/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+say "running the tests"
+dotnet test CloudMirrorFs.sln -c Release --no-build -nologo \
+  --logger "trx;LogFilePrefix=run" --logger "console;verbosity=normal" \
+  --results-directory "$results" --blame-hang-timeout 5m 2>&1 | grep -vE '^\s*$' | grep -vE '^  Passed ' ; status=${PIPESTATUS[0]}
+
+passed=0; failed=0; found=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  found=$((found + 1))
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  t=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters")
+  e=$(sed -n 's/.* executed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0}))
+  # A test that did not run (crash, hang) counts as failed.
+  failed=$((failed + ${f:-0} + ${t:-0} - ${e:-0}))
+done
+if [ "$found" -eq 0 ]; then
+  failed=$((failed + 1))
+  say "no test results were written"
+fi
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1
+  say "the test run exited with status $status"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,89 @@
+using System.Text;
+using CloudMirrorFs;
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Volume;
+
+// Usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED
+// Writes until killed. After each acknowledged operation it appends one line to LOG (one write() per line, no
+// buffering), so every logged line is an operation the volume acknowledged before the kill:
+//   W id offset length seed     a data write; the bytes are Pattern(seed, length)
+//   C id path                   file created
+//   R id from to                file renamed
+//   D id path                   file deleted
+//   S                           a barrier (fsync) completed
+if (args.Length != 6)
+{
+    Console.Error.WriteLine("usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED");
+    return 2;
+}
+var options = new VolumeOptions
+{
+    Name = "crash",
+    StateDir = args[0],
+    BlockSize = 64 * 1024,
+    Queue = new QueueOptions { MemoryLimit = long.Parse(args[3]), SegmentSize = 4 << 20 },
+    Facets =
+    [
+        new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = args[1] },
+        new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = "directory", Path = args[2] },
+    ],
+};
+var rnd = new Random(int.Parse(args[5]));
+await using MirrorVolume volume = await MirrorVolume.OpenAsync(options);
+using var log = new FileStream(args[4], FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
+void Log(string line) => log.Write(Encoding.UTF8.GetBytes(line + "\n"));
+Console.Out.WriteLine("ready");
+Console.Out.Flush();
+
+var files = new List<(long Id, string Path, long Length)>();
+int created = 0;
+for (long op = 0; ; op++)
+{
+    int pick = rnd.Next(100);
+    if (files.Count < 3 || pick < 4)
+    {
+        string path = $"f{created++}";
+        long id = await volume.CreateFileAsync(path);
+        files.Add((id, path, 0));
+        Log($"C {id} {path}");
+    }
+    else if (pick < 6)
+    {
+        int i = rnd.Next(files.Count);
+        string to = $"r{created++}";
+        await volume.RenameAsync(files[i].Path, to);
+        files[i] = files[i] with { Path = to };
+        Log($"R {files[i].Id} {files[i].Path} {to}");
+    }
+    else if (pick < 7 && files.Count > 3)
+    {
+        int i = rnd.Next(files.Count);
+        await volume.DeleteFileAsync(files[i].Path);
+        Log($"D {files[i].Id} {files[i].Path}");
+        files.RemoveAt(i);
+    }
+    else if (pick < 8)
+    {
+        await volume.SyncAsync();
+        Log("S");
+    }
+    else
+    {
+        // Appends only, so each range is written once and the local bytes can be checked against the pattern.
+        int i = rnd.Next(files.Count);
+        int length = rnd.Next(1, 200_000);
+        int seed = rnd.Next();
+        byte[] data = Pattern(seed, length);
+        await volume.WriteAsync(files[i].Id, files[i].Length, data);
+        Log($"W {files[i].Id} {files[i].Length} {length} {seed}");
+        files[i] = files[i] with { Length = files[i].Length + length };
+    }
+}
+
+static byte[] Pattern(int seed, int length)
+{
+    byte[] b = new byte[length];
+    new Random(seed).NextBytes(b);
+    return b;
+}
