@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Volume;
+
+// Engine I benchmark: the cost of the queue and dirty map on the write path, and memory under a large backlog.
+// Prints one JSON object. Usage: dotnet run -c Release --project bench/CloudMirrorFs.Bench [-- --dir DIR] [--quick]
+//   --phase backlog --dir DIR --bytes N --memory-limit N   (internal: run in a child process for a clean peak RSS)
+string? dirArg = Arg("--dir");
+bool quick = args.Contains("--quick");
+string root = dirArg ?? Path.Combine(Path.GetTempPath(), "cmfs-bench-" + Environment.ProcessId);
+Directory.CreateDirectory(root);
+
+if (Arg("--phase") == "backlog")
+{
+    Console.WriteLine(JsonSerializer.Serialize(await Backlog(root, long.Parse(Arg("--bytes")!), long.Parse(Arg("--memory-limit")!))));
+    return 0;
+}
+
+try
+{
+    int latencyWrites = quick ? 5_000 : 40_000;
+    long throughputBytes = quick ? 128L << 20 : 512L << 20;
+    long backlogBytes = quick ? 256L << 20 : 2L << 30;
+    var result = new JsonObject
+    {
+        ["benchmark"] = "engine-write-path",
+        ["machine"] = new JsonObject { ["cores"] = Environment.ProcessorCount, ["os"] = Environment.OSVersion.ToString() },
+    };
+    var sizes = new JsonArray();
+    foreach (int blockSize in new[] { 64 * 1024, 256 * 1024, 1024 * 1024 })
+    {
+        var localOnly = await Latency(root, "local-only", blockSize, withRemote: false, latencyWrites);
+        var withQueue = await Latency(root, "with-remote", blockSize, withRemote: true, latencyWrites);
+        double tLocal = await Throughput(root, blockSize, withRemote: false, throughputBytes);
+        double tQueue = await Throughput(root, blockSize, withRemote: true, throughputBytes);
+        sizes.Add(new JsonObject
+        {
+            ["blockSize"] = blockSize,
+            ["write4KiB"] = new JsonObject
+            {
+                ["localOnly"] = new JsonObject { ["p50us"] = localOnly.P50, ["p99us"] = localOnly.P99 },
+                ["withRemoteQueued"] = new JsonObject { ["p50us"] = withQueue.P50, ["p99us"] = withQueue.P99 },
+                ["p50Ratio"] = Math.Round(withQueue.P50 / localOnly.P50, 3),
+                ["targetP50Ratio"] = 1.1,
+            },
+            ["write1MiB"] = new JsonObject
+            {
+                ["localOnlyMBps"] = Math.Round(tLocal, 1),
+                ["withRemoteQueuedMBps"] = Math.Round(tQueue, 1),
+                ["ratio"] = Math.Round(tQueue / tLocal, 3),
+                ["targetRatio"] = 0.9,
+            },
+        });
+    }
+    result["blockSizes"] = sizes;
+
+    // Peak memory with a large backlog, in a child process so the peak is this phase's alone.
+    long memoryLimit = 64L << 20;
+    var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+    if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+    {
+        psi.ArgumentList.Add(typeof(Program).Assembly.Location);
+    }
+    foreach (string a in new[] { "--phase", "backlog", "--dir", Path.Combine(root, "backlog"), "--bytes", backlogBytes.ToString(), "--memory-limit", memoryLimit.ToString() })
+    {
+        psi.ArgumentList.Add(a);
+    }
+    using var child = Process.Start(psi)!;
+    string output = await child.StandardOutput.ReadToEndAsync();
+    await child.WaitForExitAsync();
+    result["backlog"] = JsonNode.Parse(output);
+    Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    return 0;
+}
+finally
+{
+    if (dirArg is null)
+    {
+        Directory.Delete(root, recursive: true);
+    }
+}
+
+string? Arg(string name)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+static VolumeOptions Options(string dir, int blockSize, bool withRemote, long memoryLimit)
+{
+    if (Directory.Exists(dir))
+    {
+        Directory.Delete(dir, recursive: true);
+    }
+    var facets = new List<FacetOptions> { new() { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = Path.Combine(dir, "local") } };
+    if (withRemote)
+    {
+        facets.Add(new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = "directory", Path = Path.Combine(dir, "remote") });
+    }
+    return new VolumeOptions
+    {
+        Name = "bench",
+        StateDir = Path.Combine(dir, "state"),
+        BlockSize = blockSize,
+        Queue = new QueueOptions { MemoryLimit = memoryLimit, DiskLimit = 64L << 30 },
+        Facets = facets,
+    };
+}
+
+static async Task<(double P50, double P99)> Latency(string root, string name, int blockSize, bool withRemote, int writes)
+{
+    string dir = Path.Combine(root, $"lat-{name}-{blockSize}");
+    await using (MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, blockSize, withRemote, 1L << 30)))
+    {
+        long id = await v.CreateFileAsync("lat.bin");
+        const long fileSize = 64L << 20;
+        await v.SetLengthAsync(id, fileSize);
+        byte[] buf = new byte[4096];
+        new Random(1).NextBytes(buf);
+        var rnd = new Random(2);
+        var samples = new double[writes];
+        for (int i = 0; i < writes + 2000; i++)
+        {
+            long offset = rnd.NextInt64(0, fileSize / 4096) * 4096;
+            long t0 = Stopwatch.GetTimestamp();
+            await v.WriteAsync(id, offset, buf);
+            double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+            if (i >= 2000)
+            {
+                samples[i - 2000] = us; // the first 2000 warm the JIT and the caches
+            }
+        }
+        Array.Sort(samples);
+        return (Math.Round(samples[writes / 2], 2), Math.Round(samples[writes * 99 / 100], 2));
+    }
+}
+
+static async Task<double> Throughput(string root, int blockSize, bool withRemote, long bytes)
+{
+    string dir = Path.Combine(root, $"tp-{withRemote}-{blockSize}");
+    await using (MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, blockSize, withRemote, bytes + (64L << 20))))
+    {
+        long id = await v.CreateFileAsync("tp.bin");
+        byte[] buf = new byte[1 << 20];
+        new Random(3).NextBytes(buf);
+        long t0 = Stopwatch.GetTimestamp();
+        for (long off = 0; off < bytes; off += buf.Length)
+        {
+            await v.WriteAsync(id, off, buf);
+        }
+        return bytes / 1e6 / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+    }
+}
+
+static async Task<JsonObject> Backlog(string dir, long bytes, long memoryLimit)
+{
+    long baseline;
+    using (var p = Process.GetCurrentProcess())
+    {
+        baseline = p.WorkingSet64;
+    }
+    await using MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, 256 * 1024, withRemote: true, memoryLimit));
+    long id = await v.CreateFileAsync("backlog.bin");
+    byte[] buf = new byte[1 << 20];
+    new Random(4).NextBytes(buf);
+    long t0 = Stopwatch.GetTimestamp();
+    for (long off = 0; off < bytes; off += buf.Length)
+    {
+        await v.WriteAsync(id, off, buf);
+    }
+    double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+    VolumeStatus s = v.GetStatus();
+    using var proc = Process.GetCurrentProcess();
+    proc.Refresh();
+    return new JsonObject
+    {
+        ["backlogBytes"] = bytes,
+        ["queueMemoryLimit"] = memoryLimit,
+        ["queueMemoryBytes"] = s.QueueMemoryBytes,
+        ["queueDiskBytes"] = s.QueueDiskBytes,
+        ["queuedEntries"] = s.Facets.Single(f => f.Name == "remote").QueuedEntries,
+        ["baselineRssBytes"] = baseline,
+        ["peakRssBytes"] = proc.PeakWorkingSet64,
+        ["peakOverBaselineBytes"] = proc.PeakWorkingSet64 - baseline,
+        ["gcHeapBytes"] = GC.GetTotalMemory(forceFullCollection: true),
+        ["writeMBps"] = Math.Round(bytes / 1e6 / seconds, 1),
+    };
+}

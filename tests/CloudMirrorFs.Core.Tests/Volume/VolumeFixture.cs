@@ -1,0 +1,72 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Tests.Support;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Tests.Volume;
+
+/// <summary>A volume in a temp folder with named local and remote directory facets, each wrapped for fault injection.</summary>
+internal sealed class VolumeFixture : IAsyncDisposable
+{
+    private readonly TempDir _dir = new("vol");
+
+    public VolumeFixture(int locals = 1, int remotes = 0, int blockSize = 64 * 1024, QueueOptions? queue = null, OverflowPolicy overflow = OverflowPolicy.Unsync,
+        TimeSpan? overflowTimeout = null)
+    {
+        var facets = new List<FacetOptions>();
+        for (int i = 0; i < locals; i++)
+        {
+            facets.Add(new FacetOptions { Name = $"local{i}", Role = FacetRole.Local, Kind = "directory", Path = _dir.Sub($"local{i}") });
+        }
+        for (int i = 0; i < remotes; i++)
+        {
+            facets.Add(new FacetOptions
+            {
+                Name = $"remote{i}", Role = FacetRole.Remote, Kind = "directory", Path = _dir.Sub($"remote{i}"),
+                Overflow = overflow, OverflowTimeout = overflowTimeout ?? TimeSpan.FromSeconds(30),
+            });
+        }
+        Options = new VolumeOptions
+        {
+            Name = "test",
+            StateDir = Path.Combine(_dir.Path, "state"),
+            BlockSize = blockSize,
+            Queue = queue ?? new QueueOptions(),
+            Facets = facets,
+        };
+    }
+
+    public VolumeOptions Options { get; }
+
+    public Dictionary<string, FaultInjectingFacet> Faults { get; } = [];
+
+    public MirrorVolume Volume { get; private set; } = null!;
+
+    public string FacetPath(string name) => Options.Facets.Single(f => f.Name == name).Path!;
+
+    public async Task<MirrorVolume> OpenAsync()
+    {
+        Volume = await MirrorVolume.OpenAsync(Options, o =>
+        {
+            var f = new FaultInjectingFacet(FacetFactory.Create(o));
+            Faults[o.Name] = f;
+            return f;
+        });
+        return Volume;
+    }
+
+    public async Task<MirrorVolume> ReopenAsync()
+    {
+        await Volume.DisposeAsync();
+        return await OpenAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Volume is not null)
+        {
+            await Volume.DisposeAsync();
+        }
+        _dir.Dispose();
+    }
+}
