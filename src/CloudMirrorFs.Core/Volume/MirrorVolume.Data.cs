@@ -331,6 +331,7 @@ public sealed partial class MirrorVolume
         }
         if (_queue.TryAppend(t, out _))
         {
+            SignalReplicators();
             return;
         }
         foreach (FacetSlot r in remotes.Where(r => r.Options.Overflow == OverflowPolicy.Unsync && _queue.CursorInfo(r.Name).Active))
@@ -343,6 +344,7 @@ public sealed partial class MirrorVolume
             // Only block-policy facets remain; the writer already waited for space before touching the local facets,
             // so the record goes in over the limit rather than be lost.
             _queue.ForceAppend(t);
+            SignalReplicators();
             return;
         }
         AppendLocked(t);

@@ -16,13 +16,16 @@ public sealed partial class MirrorVolume
     /// <param name="options">Validated options.</param>
     /// <param name="facetFactory">Builds a facet from its options; null uses FacetFactory.Create.</param>
     /// <param name="loggerFactory">Logging; null logs nothing.</param>
+    /// <param name="runtime">Whether replicators start, and their pacing.</param>
     /// <param name="cancellationToken">Cancels the open.</param>
     public static async Task<MirrorVolume> OpenAsync(
         VolumeOptions options,
         Func<FacetOptions, IFacet>? facetFactory = null,
         ILoggerFactory? loggerFactory = null,
+        VolumeRuntimeOptions? runtime = null,
         CancellationToken cancellationToken = default)
     {
+        runtime ??= new VolumeRuntimeOptions();
         ArgumentNullException.ThrowIfNull(options);
         ILogger log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MirrorVolume>();
         facetFactory ??= static _ => throw new InvalidOperationException("pending");
@@ -44,6 +47,10 @@ public sealed partial class MirrorVolume
             try
             {
                 await volume.OpenCoreAsync(cancellationToken).ConfigureAwait(false);
+                if (runtime.Replicate)
+                {
+                    volume.StartReplication(runtime.Replication);
+                }
             }
             catch
             {
@@ -219,6 +226,7 @@ public sealed partial class MirrorVolume
         {
             return;
         }
+        await StopReplicationAsync().ConfigureAwait(false);
         await _namespaceGate.WaitAsync().ConfigureAwait(false);
         try
         {

@@ -30,7 +30,7 @@ public sealed class CrashTests
             await RunAndKillAsync(state, local, remote, memoryLimit, log, seed: 1000 + round, killAfterMs: 150 + (round * 37 % 400));
 
             var options = Options(state, local, remote, memoryLimit);
-            await using MirrorVolume volume = await MirrorVolume.OpenAsync(options);
+            await using MirrorVolume volume = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = false });
             var (dirty, full, ns) = volume.GetDirtyMap("remote");
             var dirtySet = dirty.ToHashSet();
             var queued = new List<Transaction>();

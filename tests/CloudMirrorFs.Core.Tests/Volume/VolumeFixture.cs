@@ -44,13 +44,24 @@ internal sealed class VolumeFixture : IAsyncDisposable
 
     public string FacetPath(string name) => Options.Facets.Single(f => f.Name == name).Path!;
 
+    /// <summary>Replicators start only when asked: Engine I tests inspect the queue undisturbed.</summary>
+    public bool Replicate { get; set; }
+
+    /// <summary>Wraps each facet before fault injection (a SimulatedLink for remotes, say).</summary>
+    public Func<FacetOptions, IFacet, IFacet>? Wrap { get; set; }
+
     public async Task<MirrorVolume> OpenAsync()
     {
         Volume = await MirrorVolume.OpenAsync(Options, o =>
         {
-            var f = new FaultInjectingFacet(FacetFactory.Create(o));
+            IFacet inner = FacetFactory.Create(o);
+            var f = new FaultInjectingFacet(Wrap?.Invoke(o, inner) ?? inner);
             Faults[o.Name] = f;
             return f;
+        }, runtime: new VolumeRuntimeOptions
+        {
+            Replicate = Replicate,
+            Replication = new CloudMirrorFs.Replication.ReplicationOptions { RetryDelay = TimeSpan.FromMilliseconds(10), MaxRetryDelay = TimeSpan.FromMilliseconds(200) },
         });
         return Volume;
     }

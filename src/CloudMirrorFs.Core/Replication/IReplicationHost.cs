@@ -1,0 +1,33 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Queue;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Replication;
+
+/// <summary>What a replicator and a resync need from the volume manager.</summary>
+internal interface IReplicationHost
+{
+    TransactionQueue Queue { get; }
+
+    int BlockSize { get; }
+
+    /// <summary>A Synchronised local facet to copy from, or null when none is available.</summary>
+    FacetSlot? SourceLocal { get; }
+
+    void SetFacetState(FacetSlot slot, FacetState state, string? reason);
+
+    /// <summary>Releases the facet's cursor into its dirty map and reattaches it at the tail, atomically with respect to writers.</summary>
+    void ReleaseAndReattach(FacetSlot slot);
+
+    /// <summary>The current path of a file id, or null when the file is gone.</summary>
+    string? PathOf(long fileId);
+
+    /// <summary>Every file: id and current path.</summary>
+    IReadOnlyList<(long Id, string Path)> AllFiles();
+
+    /// <summary>The id of a path, or null.</summary>
+    long? LookupId(string path);
+
+    /// <summary>Called after a commit (drain waiters look at the heads).</summary>
+    void OnCommitted(FacetSlot slot);
+}

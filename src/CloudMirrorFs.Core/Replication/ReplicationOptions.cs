@@ -1,0 +1,23 @@
+namespace CloudMirrorFs.Replication;
+
+/// <summary>How replicators pace themselves. Defaults suit a long, lossy internet link.</summary>
+public sealed record ReplicationOptions
+{
+    /// <summary>Independent writes in flight at once to one facet.</summary>
+    public int Window { get; init; } = 16;
+
+    /// <summary>Records read from the queue per batch.</summary>
+    public int BatchRecords { get; init; } = 256;
+
+    /// <summary>Bytes of data read from the queue per batch.</summary>
+    public long BatchBytes { get; init; } = 64L << 20;
+
+    /// <summary>First retry delay after a failure.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>The cap on the retry delay.</summary>
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often an idle replicator looks at the queue without being woken.</summary>
+    public TimeSpan IdlePoll { get; init; } = TimeSpan.FromMilliseconds(200);
+}

@@ -1,0 +1,212 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Queue;
+using CloudMirrorFs.Volume;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+
+namespace CloudMirrorFs.Replication;
+
+/// <summary>
+/// Feeds one remote facet from the transaction queue: batches in queue order, independent writes in a bounded
+/// window in flight, namespace changes one at a time. A failed batch is put back at the head (re-read from the last
+/// committed sequence number) and retried with capped exponential backoff and jitter (Polly); meanwhile the facet
+/// is Offline and writers go on. A NotSynchronised facet is brought back by a dirty-map resync.
+/// </summary>
+internal sealed class Replicator : IAsyncDisposable
+{
+    private readonly IReplicationHost _host;
+    private readonly FacetSlot _slot;
+    private readonly ILogger _log;
+    private readonly ReplicationOptions _options;
+    private readonly ResiliencePipeline _retry;
+    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private long _head;
+
+    public Replicator(IReplicationHost host, FacetSlot slot, ReplicationOptions options, ILogger log)
+    {
+        _host = host;
+        _slot = slot;
+        _options = options;
+        _log = log;
+        _retry = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<MirrorException>(IsTransient),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.RetryDelay,
+                MaxDelay = options.MaxRetryDelay,
+                MaxRetryAttempts = int.MaxValue,
+                OnRetry = args =>
+                {
+                    if (_slot.State != FacetState.Offline)
+                    {
+                        _host.SetFacetState(_slot, FacetState.Offline, $"unreachable: {args.Outcome.Exception?.Message}");
+                    }
+                    return default;
+                },
+            })
+            .Build();
+    }
+
+    /// <summary>The last sequence number the facet has committed.</summary>
+    public long Head => Interlocked.Read(ref _head);
+
+    /// <summary>True while a resync or a batch is being sent.</summary>
+    public bool Busy { get; private set; }
+
+    public void Start()
+    {
+        _head = _host.Queue.CursorInfo(_slot.Name).Head;
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    /// <summary>Wakes the loop: new records were queued.</summary>
+    public void Signal()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            _wake.Release();
+        }
+    }
+
+    private static bool IsTransient(MirrorException e) => e.Error is MirrorError.Unavailable or MirrorError.IoError;
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                bool worked = await _retry.ExecuteAsync(async ct => await StepAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                if (!worked)
+                {
+                    await _wake.WaitAsync(_options.IdlePoll, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (MirrorException e)
+            {
+                // Not a link problem: the facet refused a change it should accept, so its tree has drifted.
+                _log.LogError("facet {Facet}: {Message}; falling back to a dirty-map resync", _slot.Name, e.Message);
+                _slot.Dirty.MarkNamespaceDirty();
+                _host.SetFacetState(_slot, FacetState.NotSynchronised, $"replication refused: {e.Message}");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _log.LogError(e, "facet {Facet}: replication failed unexpectedly; retrying", _slot.Name);
+                await Task.Delay(_options.MaxRetryDelay, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                Busy = false;
+            }
+        }
+    }
+
+    /// <summary>One unit of work; false when there was nothing to do.</summary>
+    private async ValueTask<bool> StepAsync(CancellationToken cancellationToken)
+    {
+        if (_slot.State == FacetState.Offline)
+        {
+            await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
+            FacetState back = _slot.Dirty.IsEmpty && _host.Queue.CursorInfo(_slot.Name).Active ? FacetState.Synchronised : FacetState.NotSynchronised;
+            _host.SetFacetState(_slot, back, back == FacetState.Synchronised ? null : "back online: resync needed");
+        }
+        if (_slot.State is FacetState.NotSynchronised or FacetState.BeingSynchronised)
+        {
+            Busy = true;
+            await new Resync(_host, _slot, _options, _log).RunAsync(cancellationToken).ConfigureAwait(false);
+            _head = _host.Queue.CursorInfo(_slot.Name).Head;
+            return true;
+        }
+        IReadOnlyList<Transaction> batch = _host.Queue.Read(_slot.Name, Head, _options.BatchRecords, _options.BatchBytes);
+        if (batch.Count == 0)
+        {
+            return false;
+        }
+        Busy = true;
+        await SendAsync(batch, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>
+    /// Applies a batch in queue order: consecutive writes that do not overlap go out together, up to the window;
+    /// a namespace change or an overlapping write waits for what is in flight. Commits after each group.
+    /// </summary>
+    private async Task SendAsync(IReadOnlyList<Transaction> batch, CancellationToken cancellationToken)
+    {
+        var group = new List<Transaction>();
+        foreach (Transaction t in batch)
+        {
+            bool conflicts = t.Kind != TransactionKind.Write || group.Count >= _options.Window
+                || group.Any(g => g.Kind != TransactionKind.Write || (g.FileId == t.FileId && g.Offset < t.Offset + t.Data.Length && t.Offset < g.Offset + g.Data.Length));
+            if (conflicts && group.Count > 0)
+            {
+                await ApplyGroupAsync(group, cancellationToken).ConfigureAwait(false);
+                group.Clear();
+            }
+            group.Add(t);
+        }
+        if (group.Count > 0)
+        {
+            await ApplyGroupAsync(group, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ApplyGroupAsync(List<Transaction> group, CancellationToken cancellationToken)
+    {
+        if (group.Count == 1)
+        {
+            await ApplyAsync(_slot.Facet, group[0], cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await Parallel.ForEachAsync(group, new ParallelOptions { MaxDegreeOfParallelism = _options.Window, CancellationToken = cancellationToken },
+                async (t, ct) => await ApplyAsync(_slot.Facet, t, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        long last = group[^1].Seq;
+        long bytes = group.Sum(t => (long)t.Data.Length);
+        _host.Queue.Commit(_slot.Name, last, bytes);
+        Interlocked.Exchange(ref _head, last);
+        _host.OnCommitted(_slot);
+    }
+
+    /// <summary>Applies one transaction to a facet. Facet namespace operations are idempotent, so a replay after a retry is safe.</summary>
+    internal static ValueTask ApplyAsync(IFacet facet, Transaction t, CancellationToken cancellationToken) => t.Kind switch
+    {
+        TransactionKind.Write => facet.WriteAsync(new FileRef(t.FileId, t.Path), t.Offset, t.Data, cancellationToken),
+        TransactionKind.CreateFile => facet.CreateFileAsync(new FileRef(t.FileId, t.Path), t.Mode ?? (UnixFileMode)0b110_100_100, cancellationToken),
+        TransactionKind.CreateDirectory => facet.CreateDirectoryAsync(t.Path, t.Mode ?? (UnixFileMode)0b111_101_101, cancellationToken),
+        TransactionKind.Rename => facet.RenameAsync(t.Path, t.Path2!, cancellationToken),
+        TransactionKind.DeleteFile => facet.DeleteFileAsync(new FileRef(t.FileId, t.Path), cancellationToken),
+        TransactionKind.DeleteDirectory => facet.DeleteDirectoryAsync(t.Path, cancellationToken),
+        TransactionKind.SetLength => facet.SetLengthAsync(new FileRef(t.FileId, t.Path), t.Length, cancellationToken),
+        TransactionKind.SetAttributes => facet.SetAttributesAsync(t.Path,
+            new AttributeChange { Mode = t.Mode, LastWriteUtc = t.LastWriteUtc, LastAccessUtc = t.LastAccessUtc }, cancellationToken),
+        _ => throw new MirrorException(MirrorError.IoError, $"unknown transaction kind {t.Kind} at seq {t.Seq}"),
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+}

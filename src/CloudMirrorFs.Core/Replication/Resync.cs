@@ -1,0 +1,181 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Volume;
+using Microsoft.Extensions.Logging;
+
+namespace CloudMirrorFs.Replication;
+
+/// <summary>
+/// Brings a NotSynchronised facet back (seed 000's synchronisation, minimal form): what the queue still held for it
+/// is folded into its dirty map and its cursor moves to the tail, so new writes keep flowing to it afterwards; then
+/// its tree of names is reconciled with a Synchronised local facet when the map says the names may differ; then
+/// every location the map names is copied from the local facet, each bit cleared only after the facet took the
+/// block. The facet is BeingSynchronised meanwhile, and Synchronised once the map is empty.
+/// </summary>
+internal sealed class Resync
+{
+    private readonly IReplicationHost _host;
+    private readonly FacetSlot _slot;
+    private readonly ReplicationOptions _options;
+    private readonly ILogger _log;
+
+    public Resync(IReplicationHost host, FacetSlot slot, ReplicationOptions options, ILogger log)
+    {
+        _host = host;
+        _slot = slot;
+        _options = options;
+        _log = log;
+    }
+
+    /// <summary>Locations copied so far.</summary>
+    public long Copied { get; private set; }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        FacetSlot source = _host.SourceLocal
+            ?? throw new MirrorException(MirrorError.Unavailable, $"facet '{_slot.Name}': no Synchronised local facet to resynchronise from");
+        _host.SetFacetState(_slot, FacetState.BeingSynchronised, "resync in progress");
+        _host.ReleaseAndReattach(_slot);
+        if (_slot.Dirty.IsFull || _slot.Dirty.NamespaceDirty)
+        {
+            await ReconcileAsync(source.Facet, _slot.Dirty.IsFull, cancellationToken).ConfigureAwait(false);
+            _slot.Dirty.ClearVolumeMarks();
+        }
+        List<Location> dirty = _slot.Dirty.Snapshot();
+        int blockSize = _host.BlockSize;
+        await Parallel.ForEachAsync(dirty, new ParallelOptions { MaxDegreeOfParallelism = _options.Window, CancellationToken = cancellationToken },
+            async (loc, ct) =>
+            {
+                string? path = _host.PathOf(loc.FileId);
+                if (path is not null)
+                {
+                    byte[] buffer = new byte[blockSize];
+                    var file = new FileRef(loc.FileId, path);
+                    int n;
+                    try
+                    {
+                        n = await source.Facet.ReadAsync(file, loc.Block * blockSize, buffer, ct).ConfigureAwait(false);
+                    }
+                    catch (MirrorException e) when (e.Error == MirrorError.NotFound)
+                    {
+                        n = -1; // deleted meanwhile: its unlink reaches the facet through the queue
+                    }
+                    if (n > 0)
+                    {
+                        await _slot.Facet.WriteAsync(file, loc.Block * blockSize, buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                    }
+                }
+                _slot.Dirty.Clear(loc);
+                lock (this)
+                {
+                    Copied++;
+                }
+            }).ConfigureAwait(false);
+        await _slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (_slot.Dirty.IsEmpty)
+        {
+            _host.SetFacetState(_slot, FacetState.Synchronised, null);
+            _log.LogInformation("facet {Facet}: resync done, {Count} location(s) copied", _slot.Name, Copied);
+        }
+    }
+
+    /// <summary>
+    /// Makes the facet's tree of names match the source's: missing directories and files created, extra ones removed,
+    /// lengths set. Files the facet lacked or held at another length get their blocks marked (all of them when
+    /// <paramref name="full"/>).
+    /// </summary>
+    private async Task ReconcileAsync(IFacet source, bool full, CancellationToken cancellationToken)
+    {
+        int blockSize = _host.BlockSize;
+        var pending = new Stack<string>();
+        pending.Push("");
+        while (pending.Count > 0)
+        {
+            string dir = pending.Pop();
+            IReadOnlyList<NodeInfo> want = await source.ListAsync(dir, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<NodeInfo> have;
+            try
+            {
+                have = await _slot.Facet.ListAsync(dir, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MirrorException e) when (e.Error == MirrorError.NotFound)
+            {
+                have = [];
+            }
+            var haveByName = have.ToDictionary(h => h.Name, StringComparer.Ordinal);
+            var wantNames = want.Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (NodeInfo extra in have.Where(h => !wantNames.Contains(h.Name)))
+            {
+                await RemoveTreeAsync(VolumePath.Combine(dir, extra.Name), extra.Kind, cancellationToken).ConfigureAwait(false);
+            }
+            foreach (NodeInfo w in want)
+            {
+                string path = VolumePath.Combine(dir, w.Name);
+                haveByName.TryGetValue(w.Name, out NodeInfo h);
+                bool present = haveByName.ContainsKey(w.Name);
+                if (present && h.Kind != w.Kind)
+                {
+                    await RemoveTreeAsync(path, h.Kind, cancellationToken).ConfigureAwait(false);
+                    present = false;
+                }
+                if (w.Kind == NodeKind.Directory)
+                {
+                    if (!present)
+                    {
+                        await _slot.Facet.CreateDirectoryAsync(path, w.Mode, cancellationToken).ConfigureAwait(false);
+                    }
+                    pending.Push(path);
+                    continue;
+                }
+                if (w.Kind != NodeKind.File)
+                {
+                    continue;
+                }
+                long? id = _host.LookupId(path);
+                if (id is null)
+                {
+                    continue;
+                }
+                var file = new FileRef(id.Value, path);
+                long lastBlock = w.Length == 0 ? -1 : (w.Length - 1) / blockSize;
+                if (!present)
+                {
+                    await _slot.Facet.CreateFileAsync(file, w.Mode, cancellationToken).ConfigureAwait(false);
+                    await _slot.Facet.SetLengthAsync(file, w.Length, cancellationToken).ConfigureAwait(false);
+                    _slot.Dirty.SetRange(id.Value, 0, lastBlock);
+                }
+                else
+                {
+                    if (h.Length != w.Length)
+                    {
+                        await _slot.Facet.SetLengthAsync(file, w.Length, cancellationToken).ConfigureAwait(false);
+                        _slot.Dirty.SetRange(id.Value, Math.Min(h.Length, w.Length) / blockSize, lastBlock);
+                    }
+                    if (full)
+                    {
+                        _slot.Dirty.SetRange(id.Value, 0, lastBlock);
+                    }
+                    if (h.Mode != w.Mode)
+                    {
+                        await _slot.Facet.SetAttributesAsync(path, new AttributeChange { Mode = w.Mode }, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+    }
+
+    private async Task RemoveTreeAsync(string path, NodeKind kind, CancellationToken cancellationToken)
+    {
+        if (kind == NodeKind.Directory)
+        {
+            foreach (NodeInfo child in await _slot.Facet.ListAsync(path, cancellationToken).ConfigureAwait(false))
+            {
+                await RemoveTreeAsync(VolumePath.Combine(path, child.Name), child.Kind, cancellationToken).ConfigureAwait(false);
+            }
+            await _slot.Facet.DeleteDirectoryAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await _slot.Facet.DeleteFileAsync(new FileRef(0, path), cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

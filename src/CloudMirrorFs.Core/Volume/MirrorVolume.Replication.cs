@@ -1,0 +1,96 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Queue;
+using CloudMirrorFs.Replication;
+
+namespace CloudMirrorFs.Volume;
+
+public sealed partial class MirrorVolume : IReplicationHost
+{
+    private readonly Dictionary<string, Replicator> _replicators = [];
+
+    TransactionQueue IReplicationHost.Queue => _queue!;
+
+    FacetSlot? IReplicationHost.SourceLocal => _readyLocals.FirstOrDefault();
+
+    void IReplicationHost.SetFacetState(FacetSlot slot, FacetState state, string? reason) => SetState(slot, state, reason);
+
+    void IReplicationHost.ReleaseAndReattach(FacetSlot slot)
+    {
+        lock (_sequencer)
+        {
+            _queue!.Release(slot.Name, slot.Dirty);
+            _queue.Reattach(slot.Name);
+        }
+    }
+
+    IReadOnlyList<(long Id, string Path)> IReplicationHost.AllFiles() => [.. _files.Files().Select(n => (n.Id, _files.PathOf(n)))];
+
+    long? IReplicationHost.LookupId(string path) => _files.Lookup(path)?.Id;
+
+    void IReplicationHost.OnCommitted(FacetSlot slot)
+    {
+    }
+
+    private void StartReplication(ReplicationOptions options)
+    {
+        if (_queue is null)
+        {
+            return;
+        }
+        foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
+        {
+            var r = new Replicator(this, slot, options, _log);
+            _replicators[slot.Name] = r;
+            r.Start();
+        }
+    }
+
+    private void SignalReplicators()
+    {
+        foreach (Replicator r in _replicators.Values)
+        {
+            r.Signal();
+        }
+    }
+
+    private async ValueTask StopReplicationAsync()
+    {
+        foreach (Replicator r in _replicators.Values)
+        {
+            await r.DisposeAsync().ConfigureAwait(false);
+        }
+        _replicators.Clear();
+    }
+
+    /// <summary>
+    /// Waits until everything acknowledged before the call is committed on every remote facet (a dirty-map resync
+    /// included). Returns false when <paramref name="timeout"/> passes first.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (_queue is null)
+        {
+            return true;
+        }
+        long target = _queue.Tail;
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            bool done = _slots.Where(s => !s.IsLocal).All(s =>
+            {
+                QueueCursorInfo c = _queue.CursorInfo(s.Name);
+                return s.State == FacetState.Synchronised && c.Active && c.Head >= target && s.Dirty.IsEmpty;
+            });
+            if (done)
+            {
+                return true;
+            }
+            if (DateTime.UtcNow >= deadline)
+            {
+                return false;
+            }
+            SignalReplicators();
+            await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
