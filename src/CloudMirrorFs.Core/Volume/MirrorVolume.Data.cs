@@ -27,7 +27,8 @@ public sealed partial class MirrorVolume
         try
         {
             await OnLocalDataAsync(node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
-            Enqueue(new Transaction { Kind = TransactionKind.Write, FileId = fileId, Offset = offset, Data = data }, node);
+            long seq = Enqueue(new Transaction { Kind = TransactionKind.Write, FileId = fileId, Offset = offset, Data = data }, node);
+            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -47,7 +48,8 @@ public sealed partial class MirrorVolume
         try
         {
             await OnLocalDataAsync(node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
-            Enqueue(new Transaction { Kind = TransactionKind.SetLength, FileId = fileId, Length = length }, node);
+            long seq = Enqueue(new Transaction { Kind = TransactionKind.SetLength, FileId = fileId, Length = length }, node);
+            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -74,7 +76,7 @@ public sealed partial class MirrorVolume
         FacetSlot[] locals = _readyLocals;
         if (locals.Length == 0)
         {
-            throw NoLocal($"read of file id {fileId}");
+            return await DegradedReadAsync(node, offset, buffer, cancellationToken).ConfigureAwait(false);
         }
         int start = (int)((uint)Interlocked.Increment(ref _readRotor) % (uint)locals.Length);
         List<FacetSlot>? failed = null;
@@ -99,7 +101,12 @@ public sealed partial class MirrorVolume
         }
         foreach (FacetSlot s in failed!)
         {
+            MarkMissed(s, fileId, offset, buffer.Length);
             FailLocal(s, lastError!);
+        }
+        if (CanDegrade())
+        {
+            return await DegradedReadAsync(node, offset, buffer, cancellationToken).ConfigureAwait(false);
         }
         throw new MirrorException(MirrorError.IoError, $"file id {fileId}: every local facet failed the read at offset {offset}: {lastError!.Message}", lastError);
     }
@@ -142,7 +149,12 @@ public sealed partial class MirrorVolume
             }
             if (_readyLocals.Length == 0)
             {
-                throw NoLocal("fsync");
+                if (!CanDegrade())
+                {
+                    throw NoLocal("fsync");
+                }
+                FacetSlot remote = await CaughtUpRemoteAsync(cancellationToken).ConfigureAwait(false);
+                await remote.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
             _queue?.Barrier();
             foreach (FacetSlot s in _slots)
@@ -175,7 +187,12 @@ public sealed partial class MirrorVolume
         FacetSlot[] locals = _readyLocals;
         if (locals.Length == 0)
         {
-            throw NoLocal($"write of {_files.PathOf(node)}");
+            if (!CanDegrade())
+            {
+                throw NoLocal($"write of {_files.PathOf(node)}");
+            }
+            MarkMissedOnLocals(node.Id, offset, length);
+            return;
         }
         var file = new FileRef(node.Id, _files.PathOf(node));
         if (locals.Length == 1)
@@ -193,6 +210,10 @@ public sealed partial class MirrorVolume
             {
                 MarkMissed(locals[0], node.Id, offset, length);
                 FailLocal(locals[0], e);
+                if (CanDegrade())
+                {
+                    return; // the seed's Figure 4: the remote facet takes the write synchronously
+                }
                 throw new MirrorException(MirrorError.IoError, $"{file.Path}: the only local facet '{locals[0].Name}' failed: {e.Message}", e);
             }
         }
@@ -224,6 +245,10 @@ public sealed partial class MirrorVolume
                 {
                     MarkMissed(s, node.Id, offset, length);
                     FailLocal(s, first);
+                }
+                if (CanDegrade())
+                {
+                    return;
                 }
             }
             throw first;
@@ -275,16 +300,16 @@ public sealed partial class MirrorVolume
     }
 
     /// <summary>Appends a transaction for the remote facets (ordered with renames by the sequencer lock).</summary>
-    private void Enqueue(Transaction t, FileNode node)
+    private long Enqueue(Transaction t, FileNode node)
     {
         if (_remotes.Length == 0)
         {
-            return;
+            return 0;
         }
         lock (_sequencer)
         {
             string path = node.Deleted ? t.Path : _files.PathOf(node);
-            AppendLocked(t.Kind == TransactionKind.Write || t.Kind == TransactionKind.SetLength ? WithPath(t, path) : t);
+            return AppendLocked(t.Kind == TransactionKind.Write || t.Kind == TransactionKind.SetLength ? WithPath(t, path) : t);
         }
     }
 
@@ -302,12 +327,12 @@ public sealed partial class MirrorVolume
     /// Under the sequencer: records the transaction for each remote facet — in the queue for those it feeds, in the
     /// dirty map for those released (NotSynchronised). A full queue releases the <c>unsync</c> facets first.
     /// </summary>
-    private void AppendLocked(Transaction t)
+    private long AppendLocked(Transaction t)
     {
         FacetSlot[] remotes = _remotes;
         if (remotes.Length == 0 || _queue is null)
         {
-            return;
+            return 0;
         }
         bool anyActive = false;
         foreach (FacetSlot r in remotes)
@@ -327,12 +352,12 @@ public sealed partial class MirrorVolume
         }
         if (!anyActive)
         {
-            return;
+            return 0;
         }
-        if (_queue.TryAppend(t, out _))
+        if (_queue.TryAppend(t, out long seq))
         {
             SignalReplicators();
-            return;
+            return seq;
         }
         foreach (FacetSlot r in remotes.Where(r => r.Options.Overflow == OverflowPolicy.Unsync && _queue.CursorInfo(r.Name).Active))
         {
@@ -343,11 +368,11 @@ public sealed partial class MirrorVolume
         {
             // Only block-policy facets remain; the writer already waited for space before touching the local facets,
             // so the record goes in over the limit rather than be lost.
-            _queue.ForceAppend(t);
+            seq = _queue.ForceAppend(t);
             SignalReplicators();
-            return;
+            return seq;
         }
-        AppendLocked(t);
+        return AppendLocked(t);
     }
 
     /// <summary>Under the <c>block</c> policy, waits (up to <c>overflowTimeout</c>) for the queue to have room before a write starts.</summary>

@@ -53,6 +53,10 @@ public sealed partial class MirrorVolume
     public async ValueTask<SpaceInfo> StatFsAsync(CancellationToken cancellationToken = default)
     {
         SpaceInfo? best = null;
+        if (_readyLocals.Length == 0 && CanDegrade())
+        {
+            return await (await CaughtUpRemoteAsync(cancellationToken).ConfigureAwait(false)).Facet.GetSpaceAsync(cancellationToken).ConfigureAwait(false);
+        }
         foreach (FacetSlot s in _readyLocals)
         {
             SpaceInfo sp = await s.Facet.GetSpaceAsync(cancellationToken).ConfigureAwait(false);
@@ -97,13 +101,14 @@ public sealed partial class MirrorVolume
                     node = _files.Add(parent, name, kind);
                     id = node.Id;
                 }, undo: () => _files.Remove(node!)).ConfigureAwait(false);
-            Enqueue(new Transaction
+            long seq = Enqueue(new Transaction
             {
                 Kind = kind == NodeKind.File ? TransactionKind.CreateFile : TransactionKind.CreateDirectory,
                 FileId = id,
                 Path = path,
                 Mode = mode,
             }, node!);
+            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
             return id;
         }
         finally
@@ -154,11 +159,13 @@ public sealed partial class MirrorVolume
                 }
             }
             await OnLocalsAsync(from, (f, ct) => f.RenameAsync(from, to, ct), cancellationToken).ConfigureAwait(false);
+            long seq;
             lock (_sequencer)
             {
                 _files.Move(node, newParent, newName);
-                AppendLocked(new Transaction { Kind = TransactionKind.Rename, FileId = node.Id, Path = from, Path2 = to });
+                seq = AppendLocked(new Transaction { Kind = TransactionKind.Rename, FileId = node.Id, Path = from, Path2 = to });
             }
+            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -178,11 +185,13 @@ public sealed partial class MirrorVolume
                 throw new MirrorException(MirrorError.IsDirectory, $"{path}: is a directory");
             }
             await OnLocalsAsync(path, (f, ct) => f.DeleteFileAsync(new FileRef(node.Id, path), ct), cancellationToken).ConfigureAwait(false);
+            long seq;
             lock (_sequencer)
             {
                 _files.Remove(node);
-                AppendLocked(new Transaction { Kind = TransactionKind.DeleteFile, FileId = node.Id, Path = path });
+                seq = AppendLocked(new Transaction { Kind = TransactionKind.DeleteFile, FileId = node.Id, Path = path });
             }
+            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -210,11 +219,13 @@ public sealed partial class MirrorVolume
                 throw new MirrorException(MirrorError.NotEmpty, $"{path}: directory not empty");
             }
             await OnLocalsAsync(path, (f, ct) => f.DeleteDirectoryAsync(path, ct), cancellationToken).ConfigureAwait(false);
+            long seq;
             lock (_sequencer)
             {
                 _files.Remove(node);
-                AppendLocked(new Transaction { Kind = TransactionKind.DeleteDirectory, FileId = node.Id, Path = path });
+                seq = AppendLocked(new Transaction { Kind = TransactionKind.DeleteDirectory, FileId = node.Id, Path = path });
             }
+            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -235,7 +246,7 @@ public sealed partial class MirrorVolume
         {
             FileNode node = Resolve(path);
             await OnLocalsAsync(path, (f, ct) => f.SetAttributesAsync(path, change, ct), cancellationToken).ConfigureAwait(false);
-            Enqueue(new Transaction
+            long seq = Enqueue(new Transaction
             {
                 Kind = TransactionKind.SetAttributes,
                 FileId = node.Id,
@@ -244,6 +255,7 @@ public sealed partial class MirrorVolume
                 LastWriteUtc = change.LastWriteUtc,
                 LastAccessUtc = change.LastAccessUtc,
             }, node);
+            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -282,6 +294,11 @@ public sealed partial class MirrorVolume
                 FailLocal(s, e);
             }
         }
+        if (CanDegrade())
+        {
+            FacetSlot remote = await CaughtUpRemoteAsync(CancellationToken.None).ConfigureAwait(false);
+            return await query(remote.Facet).ConfigureAwait(false);
+        }
         throw last ?? NoLocal(path);
     }
 
@@ -296,7 +313,14 @@ public sealed partial class MirrorVolume
         FacetSlot[] locals = _readyLocals;
         if (locals.Length == 0)
         {
-            throw NoLocal(path);
+            if (!CanDegrade())
+            {
+                throw NoLocal(path);
+            }
+            // Degraded (seed Figure 4): the change goes to the remote through the queue, synchronously.
+            before?.Invoke();
+            MarkNamespaceOnLocals();
+            return;
         }
         before?.Invoke();
         int succeeded = 0;
@@ -323,6 +347,11 @@ public sealed partial class MirrorVolume
         }
         if (succeeded == 0)
         {
+            if (CanDegrade())
+            {
+                MarkNamespaceOnLocals();
+                return;
+            }
             undo?.Invoke();
             throw first!;
         }

@@ -27,9 +27,7 @@ public sealed partial class MirrorVolume : IReplicationHost
 
     long? IReplicationHost.LookupId(string path) => _files.Lookup(path)?.Id;
 
-    void IReplicationHost.OnCommitted(FacetSlot slot)
-    {
-    }
+    void IReplicationHost.OnCommitted(FacetSlot slot) => NotifyCommitted();
 
     private void StartReplication(ReplicationOptions options)
     {

@@ -1,0 +1,91 @@
+using CloudMirrorFs.Facets;
+
+namespace CloudMirrorFs.Volume;
+
+/// <summary>
+/// Degraded service (seed 000, Figure 4 and the first row of its failure table): with no working local facet, every
+/// change still goes through the queue, in order, but is acknowledged only once a remote facet has committed it, and
+/// reads are served by that remote once it has caught up. The local facets' dirty maps record everything they miss.
+/// </summary>
+public sealed partial class MirrorVolume
+{
+    private TaskCompletionSource _committed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>True when no local facet serves and a remote facet holds the whole volume (queue included).</summary>
+    public bool IsDegraded => _readyLocals.Length == 0 && CanDegrade();
+
+    /// <summary>A remote facet that holds every acknowledged change or has it queued: Synchronised, or Offline with nothing missed.</summary>
+    private FacetSlot? DegradedRemote()
+    {
+        if (_queue is null || !_replicators.Any())
+        {
+            return null;
+        }
+        return _remotes.FirstOrDefault(r => r.State is FacetState.Synchronised or FacetState.Offline
+            && r.Dirty.IsEmpty && _queue.CursorInfo(r.Name).Active);
+    }
+
+    private bool CanDegrade() => DegradedRemote() is not null;
+
+    /// <summary>In degraded service, waits until a remote has committed <paramref name="seq"/>; otherwise returns at once.</summary>
+    private async ValueTask CompleteDegradedAsync(long seq, CancellationToken cancellationToken)
+    {
+        if (_readyLocals.Length > 0 || seq == 0)
+        {
+            return;
+        }
+        await WaitCommittedAsync(seq, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<FacetSlot> WaitCommittedAsync(long seq, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            TaskCompletionSource signal = Volatile.Read(ref _committed);
+            FacetSlot? remote = DegradedRemote() ?? throw new MirrorException(MirrorError.Unavailable,
+                $"volume '{_options.Name}': no local facet works and no remote facet holds the whole volume; see 'cmfs status'");
+            if (_queue!.CursorInfo(remote.Name).Head >= seq && remote.State == FacetState.Synchronised)
+            {
+                return remote;
+            }
+            SignalReplicators();
+            await signal.Task.WaitAsync(TimeSpan.FromMilliseconds(100), cancellationToken).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A remote facet that has committed everything queued so far.</summary>
+    private ValueTask<FacetSlot> CaughtUpRemoteAsync(CancellationToken cancellationToken)
+        => WaitCommittedAsync(_queue!.Tail, cancellationToken);
+
+    private async ValueTask<int> DegradedReadAsync(FileNode node, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (!CanDegrade())
+        {
+            throw NoLocal($"read of {_files.PathOf(node)}");
+        }
+        FacetSlot remote = await CaughtUpRemoteAsync(cancellationToken).ConfigureAwait(false);
+        return await remote.Facet.ReadAsync(new FileRef(node.Id, _files.PathOf(node)), offset, buffer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void MarkMissedOnLocals(long fileId, long offset, long length)
+    {
+        foreach (FacetSlot s in _slots.Where(s => s.IsLocal))
+        {
+            MarkMissed(s, fileId, offset, length);
+        }
+    }
+
+    private void MarkNamespaceOnLocals()
+    {
+        foreach (FacetSlot s in _slots.Where(s => s.IsLocal))
+        {
+            s.Dirty.MarkNamespaceDirty();
+        }
+    }
+
+    private void NotifyCommitted()
+    {
+        TaskCompletionSource old = Interlocked.Exchange(ref _committed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        old.TrySetResult();
+    }
+}
