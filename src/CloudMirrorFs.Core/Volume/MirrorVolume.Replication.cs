@@ -91,4 +91,20 @@ public sealed partial class MirrorVolume : IReplicationHost
             await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Asks for a facet to be resynchronised (after its disk was replaced, say): it becomes NotSynchronised and its
+    /// dirty map is marked for a namespace reconciliation, and with <paramref name="full"/> for every block.
+    /// </summary>
+    public void RequestResync(string facetName, bool full)
+    {
+        FacetSlot slot = Slot(facetName);
+        if (full)
+        {
+            slot.Dirty.MarkFull();
+        }
+        slot.Dirty.MarkNamespaceDirty();
+        SetState(slot, FacetState.NotSynchronised, full ? "full resync requested" : "resync requested");
+        SignalReplicators();
+    }
 }

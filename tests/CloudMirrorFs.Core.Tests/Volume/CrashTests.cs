@@ -123,7 +123,7 @@ public sealed class CrashTests
         return b;
     }
 
-    internal static async Task RunAndKillAsync(string state, string local, string remote, long memoryLimit, string log, int seed, int killAfterMs)
+    internal static async Task RunAndKillAsync(string state, string local, string remote, long memoryLimit, string log, int seed, int killAfterMs, bool replicate = false)
     {
         string writer = Path.Combine(AppContext.BaseDirectory, "CloudMirrorFs.TestWriter.dll");
         Assert.IsTrue(File.Exists(writer), $"the crash writer is missing at {writer}; build tests/CloudMirrorFs.TestWriter");
@@ -136,6 +136,10 @@ public sealed class CrashTests
         foreach (string a in new[] { writer, state, local, remote, memoryLimit.ToString(), log, seed.ToString() })
         {
             psi.ArgumentList.Add(a);
+        }
+        if (replicate)
+        {
+            psi.ArgumentList.Add("replicate");
         }
         using var process = Process.Start(psi)!;
         Task<string> stderr = process.StandardError.ReadToEndAsync();

@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Tests.Support;
+using CloudMirrorFs.Tests.Volume;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Tests.Replication;
+
+[TestClass]
+public sealed class ReplicationTests
+{
+    private static readonly TimeSpan Drain = TimeSpan.FromSeconds(60);
+
+    private static byte[] Bytes(int length, int seed)
+    {
+        byte[] b = new byte[length];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+
+    /// <summary>A little of everything: directories, files, writes, a rename, a delete, a truncate.</summary>
+    private static async Task WorkloadAsync(MirrorVolume v, int seed, int files = 6)
+    {
+        var rnd = new Random(seed);
+        string dir = $"d{seed}";
+        await v.CreateDirectoryAsync(dir);
+        var ids = new List<(long Id, string Path)>();
+        for (int i = 0; i < files; i++)
+        {
+            string p = $"{dir}/f{i}";
+            ids.Add((await v.CreateFileAsync(p), p));
+        }
+        for (int i = 0; i < 60; i++)
+        {
+            var (id, _) = ids[rnd.Next(ids.Count)];
+            await v.WriteAsync(id, rnd.Next(0, 400_000), Bytes(rnd.Next(1, 70_000), rnd.Next()));
+        }
+        await v.RenameAsync(ids[0].Path, $"{dir}/renamed");
+        await v.DeleteFileAsync(ids[1].Path);
+        await v.SetLengthAsync(ids[2].Id, 1234);
+    }
+
+    private static async Task<VolumeFixture> OpenAsync(int locals, int remotes, Func<FacetOptions, IFacet, IFacet>? wrap = null, QueueOptions? queue = null,
+        OverflowPolicy overflow = OverflowPolicy.Unsync)
+    {
+        var fx = new VolumeFixture(locals, remotes, queue: queue, overflow: overflow) { Replicate = true, Wrap = wrap };
+        await fx.OpenAsync();
+        return fx;
+    }
+
+    [TestMethod]
+    [DataRow(1, 1)]
+    [DataRow(1, 2)]
+    [DataRow(2, 1)]
+    public async Task Drain_Configurations_EveryRemoteEqualsTheLocal(int locals, int remotes)
+    {
+        await using VolumeFixture fx = await OpenAsync(locals, remotes);
+        await WorkloadAsync(fx.Volume, 1);
+        await WorkloadAsync(fx.Volume, 2);
+        Assert.IsTrue(await fx.Volume.DrainAsync(Drain));
+        for (int r = 0; r < remotes; r++)
+        {
+            TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath($"remote{r}"), $"remote{r}");
+            Assert.AreEqual(FacetState.Synchronised, fx.Volume.GetFacetState($"remote{r}"));
+            Assert.AreEqual(0, fx.Volume.GetQueueCursor($"remote{r}")!.Count);
+        }
+        if (locals == 2)
+        {
+            TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("local1"), "local1");
+        }
+    }
+
+    [TestMethod]
+    public async Task FailureTable_LocalDiskFails_TransparentToWriter_ReadsAndWritesGoToTheRemote()
+    {
+        // Seed 000 failure table, row 1: 1 local, 1 remote async; the local disk fails, the queue is intact.
+        await using VolumeFixture fx = await OpenAsync(1, 1);
+        MirrorVolume v = fx.Volume;
+        long id = await v.CreateFileAsync("keep.bin");
+        byte[] first = Bytes(300_000, 1);
+        await v.WriteAsync(id, 0, first);
+
+        fx.Faults["local0"].Offline = true; // the disk is gone
+        byte[] second = Bytes(100_000, 2);
+        await v.WriteAsync(id, 300_000, second); // Result: transparent to the initiator
+        long other = await v.CreateFileAsync("made-while-degraded");
+        await v.WriteAsync(other, 0, Bytes(5000, 3));
+
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("local0"), "Result: the local facet is marked unsynchronised");
+        Assert.IsTrue(v.IsDegraded);
+        byte[] got = new byte[400_000];
+        Assert.AreEqual(400_000, await v.ReadAsync(id, 0, got));
+        CollectionAssert.AreEqual(first.Concat(second).ToArray(), got, "reads are served by the remote");
+        Assert.AreEqual(5000, (await v.StatAsync("made-while-degraded")).Length);
+        CollectionAssert.AreEqual(first.Concat(second).ToArray(), File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "keep.bin")),
+            "every acknowledged write is on the remote");
+        var (dirty, _, ns) = v.GetDirtyMap("local0");
+        Assert.IsTrue(dirty.Contains(new Location(id, 300_000 / v.BlockSize)) && ns, "Recovery: the failed facet's dirty map names what a new disk needs");
+    }
+
+    [TestMethod]
+    public async Task FailureTable_RemoteRebooted_QueueFills_AutomaticRecovery()
+    {
+        // Row 2: the remote target is rebooted. Outstanding writes go back to the head; the queue fills with changes;
+        // failure transparent; recovery automatic once the remote is back.
+        SimulatedLink? link = null;
+        await using VolumeFixture fx = await OpenAsync(1, 1, wrap: (o, f) => o.Role == FacetRole.Remote ? link = new SimulatedLink(f) : f);
+        MirrorVolume v = fx.Volume;
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, Bytes(10_000, 1));
+        Assert.IsTrue(await v.DrainAsync(Drain));
+
+        link!.Down = true;
+        for (int i = 0; i < 50; i++)
+        {
+            await v.WriteAsync(id, i * 10_000L, Bytes(10_000, 100 + i));
+        }
+        await Task.Delay(300);
+        Assert.AreEqual(FacetState.Offline, v.GetFacetState("remote0"));
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Count >= 50, "the queue holds the changes");
+        Assert.IsFalse(await v.DrainAsync(TimeSpan.FromMilliseconds(300)), "drain cannot finish while the remote is down");
+
+        link.Down = false; // back online: nobody intervenes
+        Assert.IsTrue(await v.DrainAsync(Drain), "recovery is automatic");
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        Assert.AreEqual(0, v.GetDirtyCount("remote0"), "the queue covered the outage: no resync was needed");
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+    }
+
+    [TestMethod]
+    public async Task FailureTable_RemoteDiskFails_QueueFillsAndIsFreed_ResyncToNewDisk()
+    {
+        // Row 3: the remote target's disk fails. Writes go to the tail of the queue; when it fills, the facet is
+        // marked unsynchronised and its queue freed. Recovery: replace the disk, recreate the target, synchronise.
+        SimulatedLink? link = null;
+        await using VolumeFixture fx = await OpenAsync(1, 1, wrap: (o, f) => o.Role == FacetRole.Remote ? link = new SimulatedLink(f) : f,
+            queue: new QueueOptions { MemoryLimit = 0, DiskLimit = 1 << 20, SegmentSize = 256 * 1024 });
+        MirrorVolume v = fx.Volume;
+        await WorkloadAsync(v, 1);
+        Assert.IsTrue(await v.DrainAsync(Drain));
+
+        link!.Down = true;
+        long id = await v.CreateFileAsync("after-failure");
+        for (int i = 0; i < 40; i++)
+        {
+            await v.WriteAsync(id, i * 50_000L, Bytes(50_000, i));
+        }
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), "queue full: the facet is marked unsynchronised");
+        Assert.AreEqual(0, v.GetQueueCursor("remote0")!.Count, "and its queue is freed");
+        Assert.IsTrue(v.GetDirtyCount("remote0") > 0);
+
+        // Replace the disk: an empty folder where the remote was.
+        Directory.Delete(fx.FacetPath("remote0"), recursive: true);
+        Directory.CreateDirectory(fx.FacetPath("remote0"));
+        v.RequestResync("remote0", full: true);
+        link.Down = false;
+        Assert.IsTrue(await v.DrainAsync(Drain));
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+    }
+
+    [TestMethod]
+    public async Task OverflowUnsync_ThenLinkReturns_DirtyMapResyncCopiesOnlyWhatChanged()
+    {
+        SimulatedLink? link = null;
+        await using VolumeFixture fx = await OpenAsync(1, 1, wrap: (o, f) => o.Role == FacetRole.Remote ? link = new SimulatedLink(f) : f,
+            queue: new QueueOptions { MemoryLimit = 0, DiskLimit = 512 * 1024, SegmentSize = 128 * 1024 });
+        MirrorVolume v = fx.Volume;
+        long big = await v.CreateFileAsync("big");
+        for (int i = 0; i < 64; i++)
+        {
+            await v.WriteAsync(big, i * 65536L, Bytes(65536, i));
+        }
+        Assert.IsTrue(await v.DrainAsync(Drain));
+        link!.Down = true;
+        long sentBefore = link.BytesSent;
+        for (int i = 0; i < 12; i++)
+        {
+            await v.WriteAsync(big, i * 5 * 65536L, Bytes(65536, 1000 + i)); // 12 of 64 blocks change
+        }
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"));
+        link.Down = false;
+        Assert.IsTrue(await v.DrainAsync(Drain));
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+        long sent = link.BytesSent - sentBefore;
+        Assert.IsTrue(sent <= 12 * 65536L * 2, $"resync sent {sent} bytes for 12 changed blocks: it copies what changed, not the volume");
+    }
+
+    [TestMethod]
+    public async Task OverflowBlock_SlowLink_WritersWaitThenProceed()
+    {
+        SimulatedLink? link = null;
+        await using VolumeFixture fx = await OpenAsync(1, 1, wrap: (o, f) => o.Role == FacetRole.Remote
+                ? link = new SimulatedLink(f) { RoundTrip = TimeSpan.FromMilliseconds(5), BandwidthBytesPerSecond = 4 << 20 } : f,
+            queue: new QueueOptions { MemoryLimit = 0, DiskLimit = 1 << 20, SegmentSize = 256 * 1024 }, overflow: OverflowPolicy.Block);
+        MirrorVolume v = fx.Volume;
+        long id = await v.CreateFileAsync("f");
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < 60; i++)
+        {
+            await v.WriteAsync(id, i * 65536L, Bytes(65536, i)); // 3.75 MiB through a 1 MiB queue
+        }
+        Assert.IsTrue(sw.Elapsed > TimeSpan.FromMilliseconds(300), "writers were held back by the full queue");
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"), "block never unsynchronises the facet");
+        Assert.IsTrue(await v.DrainAsync(Drain));
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+        Assert.AreEqual(0, v.GetDirtyCount("remote0"));
+    }
+
+    [TestMethod]
+    [Timeout(180_000, CooperativeCancellation = true)]
+    public async Task LinkDropsTwentyTimes_UnderContinuousWrites_WritersNeverStall_RemoteEqualsLocal()
+    {
+        SimulatedLink? link = null;
+        await using VolumeFixture fx = await OpenAsync(1, 1, wrap: (o, f) => o.Role == FacetRole.Remote
+            ? link = new SimulatedLink(f, seed: 5) { RoundTrip = TimeSpan.FromMilliseconds(10), Jitter = TimeSpan.FromMilliseconds(5), BandwidthBytesPerSecond = 20 << 20 } : f);
+        MirrorVolume v = fx.Volume;
+        var ids = new List<long>();
+        for (int i = 0; i < 4; i++)
+        {
+            ids.Add(await v.CreateFileAsync($"f{i}"));
+        }
+        using var done = new CancellationTokenSource();
+        var latencies = new List<double>();
+        Task writer = Task.Run(async () =>
+        {
+            var rnd = new Random(3);
+            byte[] buf = Bytes(16 * 1024, 9);
+            while (!done.IsCancellationRequested)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                await v.WriteAsync(ids[rnd.Next(ids.Count)], rnd.Next(0, 64) * 16384L, buf);
+                latencies.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                buf[rnd.Next(buf.Length)]++;
+            }
+        });
+        for (int drop = 0; drop < 20; drop++)
+        {
+            await Task.Delay(60);
+            link!.Down = true;
+            await Task.Delay(60);
+            link.Down = false;
+        }
+        done.Cancel();
+        await writer;
+        Assert.IsTrue(await v.DrainAsync(Drain));
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+        latencies.Sort();
+        double p99 = latencies[latencies.Count * 99 / 100];
+        Assert.IsTrue(latencies.Count > 500, $"only {latencies.Count} writes in 2.4 s");
+        Assert.IsTrue(p99 < 25, $"writer p99 {p99:0.00} ms: a dropping link must not stall writers");
+        Assert.IsTrue(link!.Calls > 100);
+    }
+
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task WriterKilled_Twenty_Rounds_RestartAndDrain_RemoteEqualsLocal()
+    {
+        for (int round = 0; round < 20; round++)
+        {
+            using var dir = new TempDir($"kill{round}");
+            string state = dir.Sub("state"), local = dir.Sub("local"), remote = dir.Sub("remote");
+            long memoryLimit = round % 2 == 0 ? 64L << 20 : 128 * 1024;
+            await CrashTests.RunAndKillAsync(state, local, remote, memoryLimit, Path.Combine(dir.Path, "log"), seed: 77 + round,
+                killAfterMs: 150 + round * 29 % 300, replicate: true);
+            await using MirrorVolume v = await MirrorVolume.OpenAsync(CrashTests.Options(state, local, remote, memoryLimit));
+            Assert.IsTrue(await v.DrainAsync(Drain), $"round {round}: drain");
+            TreeAssert.Equal(local, remote, $"round {round}");
+        }
+    }
+}
