@@ -1,5 +1,4 @@
 using System.Text;
-using CloudMirrorFs;
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Options;
 using CloudMirrorFs.Volume;

@@ -451,6 +451,7 @@ public sealed partial class TransactionQueue
                 }
                 _currentSegment = segment;
                 AddToRuns(t, spilled: true, offset, (int)(reader.Offset - offset));
+                TrackIntent(t);
                 recovered++;
             }
             if (reader.Problem is not null)
@@ -500,6 +501,16 @@ public sealed partial class TransactionQueue
             LostLocations = lost,
             LostUnknown = intentDamaged,
         };
+    }
+
+    /// <summary>Remembers (in memory) which locations a replayed record touches, so a later release can name them.</summary>
+    private void TrackIntent(Transaction t)
+    {
+        var (first, last) = t.Blocks(_blockSize);
+        for (long b = first; b <= last; b++)
+        {
+            _intentSeq[new Location(t.FileId, b)] = t.Seq;
+        }
     }
 
     private void AddRecovered(Transaction t)

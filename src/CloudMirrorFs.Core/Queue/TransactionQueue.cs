@@ -193,6 +193,55 @@ public sealed partial class TransactionQueue : IDisposable
         }
     }
 
+    /// <summary>
+    /// Marks the blocks a write is about to change, before any facet sees it (a write-intent log): if the process dies
+    /// between the local write and the queue append, the location is still named.
+    /// </summary>
+    public void MarkIntent(long fileId, long offset, long length)
+    {
+        if (length <= 0)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            for (long b = offset / _blockSize; b <= (offset + length - 1) / _blockSize; b++)
+            {
+                var loc = new Location(fileId, b);
+                _intent.Set(loc);
+                // Until the record is appended, nothing may trim the bit: hold it at the newest possible position.
+                if (!_intentSeq.TryGetValue(loc, out long seq) || seq < _nextSeq)
+                {
+                    _intentSeq[loc] = _nextSeq;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Forgets the in-memory hold <see cref="MarkIntent"/> put on a write's blocks when no record was appended for it
+    /// (every facet was released and took the location in its own dirty map instead).
+    /// </summary>
+    public void EndIntent(long fileId, long offset, long length)
+    {
+        if (length <= 0)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            for (long b = offset / _blockSize; b <= (offset + length - 1) / _blockSize; b++)
+            {
+                var loc = new Location(fileId, b);
+                if (_intentSeq.TryGetValue(loc, out long seq) && seq >= _nextSeq)
+                {
+                    _intentSeq.Remove(loc);
+                }
+            }
+        }
+    }
+
     /// <summary>The group commit: every record and intent bit appended so far reaches stable storage.</summary>
     public void Barrier()
     {
@@ -356,8 +405,9 @@ public sealed partial class TransactionQueue : IDisposable
     {
         lock (_lock)
         {
+            // The file keeps bits only for records held in memory again; records replayed from segments stay
+            // tracked in memory (their segment covers them on disk), so a later release can name their locations.
             _intent.ClearAll();
-            _intentSeq.Clear();
             foreach (Run r in _runs.Where(r => !r.OnDisk))
             {
                 foreach (Transaction t in r.Records!.Where(t => t.Kind == TransactionKind.Write))
@@ -366,7 +416,6 @@ public sealed partial class TransactionQueue : IDisposable
                     for (long b = first; b <= last; b++)
                     {
                         _intent.Set(new Location(t.FileId, b));
-                        _intentSeq[new Location(t.FileId, b)] = t.Seq;
                     }
                 }
             }

@@ -42,10 +42,11 @@ internal sealed class Replicator : IAsyncDisposable
                 MaxRetryAttempts = int.MaxValue,
                 OnRetry = args =>
                 {
-                    if (_slot.State != FacetState.Offline)
-                    {
-                        _host.SetFacetState(_slot, FacetState.Offline, $"unreachable: {args.Outcome.Exception?.Message}");
-                    }
+                    // Offline means "unreachable, and the queue covers what it lacks"; a facet that already needs a
+                    // resync stays NotSynchronised (an interrupted resync goes back to it).
+                    string reason = $"unreachable: {args.Outcome.Exception?.Message}";
+                    FacetState next = _slot.State is FacetState.Synchronised or FacetState.Offline ? FacetState.Offline : FacetState.NotSynchronised;
+                    _host.SetFacetState(_slot, next, reason);
                     return default;
                 },
             })

@@ -33,6 +33,8 @@ internal sealed class Resync
     {
         FacetSlot source = _host.SourceLocal
             ?? throw new MirrorException(MirrorError.Unavailable, $"facet '{_slot.Name}': no Synchronised local facet to resynchronise from");
+        // Reachable first: a facet the queue was freed of must not start collecting records again while it is down.
+        await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
         _host.SetFacetState(_slot, FacetState.BeingSynchronised, "resync in progress");
         _host.ReleaseAndReattach(_slot);
         if (_slot.Dirty.IsFull || _slot.Dirty.NamespaceDirty)

@@ -26,6 +26,11 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_remotes.Length > 0)
+            {
+                _queue?.MarkIntent(fileId, offset, data.Length);
+            }
+            MarkMissedOnIdleLocals(fileId, offset, data.Length);
             await OnLocalDataAsync(node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
             long seq = Enqueue(new Transaction { Kind = TransactionKind.Write, FileId = fileId, Offset = offset, Data = data }, node);
             await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
@@ -47,6 +52,7 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            MarkNamespaceOnIdleLocals();
             await OnLocalDataAsync(node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
             long seq = Enqueue(new Transaction { Kind = TransactionKind.SetLength, FileId = fileId, Length = length }, node);
             await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
@@ -263,6 +269,19 @@ public sealed partial class MirrorVolume
         }
     }
 
+    /// <summary>Local facets out of service get every change in their dirty maps (seed: the queue buffers changes for an offline local facet).</summary>
+    private void MarkMissedOnIdleLocals(long fileId, long offset, long length)
+    {
+        if (_idleLocals.Length == 0)
+        {
+            return;
+        }
+        foreach (FacetSlot s in _idleLocals)
+        {
+            MarkMissed(s, fileId, offset, length);
+        }
+    }
+
     private void MarkMissed(FacetSlot slot, long fileId, long offset, long length)
     {
         long first = offset / BlockSize;
@@ -352,6 +371,10 @@ public sealed partial class MirrorVolume
         }
         if (!anyActive)
         {
+            if (t.Kind == TransactionKind.Write)
+            {
+                _queue.EndIntent(t.FileId, t.Offset, t.Data.Length);
+            }
             return 0;
         }
         if (_queue.TryAppend(t, out long seq))

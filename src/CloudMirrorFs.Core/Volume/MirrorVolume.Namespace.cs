@@ -310,6 +310,7 @@ public sealed partial class MirrorVolume
     private async ValueTask OnLocalsAsync(string path, Func<IFacet, CancellationToken, ValueTask> change, CancellationToken cancellationToken,
         Action? before = null, Action? undo = null)
     {
+        MarkNamespaceOnIdleLocals();
         FacetSlot[] locals = _readyLocals;
         if (locals.Length == 0)
         {

@@ -14,7 +14,7 @@ public sealed partial class MirrorVolume
     /// states, replays the queue and moves what a crash lost into the affected facets' dirty maps.
     /// </summary>
     /// <param name="options">Validated options.</param>
-    /// <param name="facetFactory">Builds a facet from its options; null uses FacetFactory.Create.</param>
+    /// <param name="facetFactory">Builds a facet from its options; null uses <see cref="FacetFactory.Create"/>.</param>
     /// <param name="loggerFactory">Logging; null logs nothing.</param>
     /// <param name="runtime">Whether replicators start, and their pacing.</param>
     /// <param name="cancellationToken">Cancels the open.</param>
@@ -28,7 +28,7 @@ public sealed partial class MirrorVolume
         runtime ??= new VolumeRuntimeOptions();
         ArgumentNullException.ThrowIfNull(options);
         ILogger log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MirrorVolume>();
-        facetFactory ??= static _ => throw new InvalidOperationException("pending");
+        facetFactory ??= FacetFactory.Create;
         Directory.CreateDirectory(options.StateDir);
         FileStream lockFile = TakeLock(options.StateDir);
         var slots = new List<FacetSlot>();
@@ -98,9 +98,13 @@ public sealed partial class MirrorVolume
         }
     }
 
+    private string RunningMarker => Path.Combine(_options.StateDir, "running");
+
     private async Task OpenCoreAsync(CancellationToken cancellationToken)
     {
         Dictionary<string, FacetStateStore.Entry>? saved = FacetStateStore.Load(_options.StateDir);
+        // Present at open: the previous run ended without closing (SIGKILL, crash, power loss).
+        bool unclean = File.Exists(RunningMarker);
         foreach (FacetSlot slot in _slots)
         {
             if (saved?.TryGetValue(slot.Name, out FacetStateStore.Entry? e) == true && e.Kind == slot.Options.Kind && e.Path == slot.Options.Path)
@@ -148,10 +152,38 @@ public sealed partial class MirrorVolume
         {
             _queue = TransactionQueue.Open(_options.QueuePath, _options.Queue, _options.BlockSize, remoteNames);
             _queue.SpaceFreed += () => _spaceFreed.Set();
-            ApplyQueueRecovery(_queue.Recovery);
+            ApplyQueueRecovery(_queue.Recovery, unclean, reference);
+        }
+        else if (unclean)
+        {
+            MarkAfterCrash(reference, [], full: true);
         }
         RefreshLists();
         FacetStateStore.Save(_options.StateDir, _slots);
+        File.WriteAllText(RunningMarker, $"{Environment.ProcessId}\n");
+    }
+
+    /// <summary>
+    /// After an unclean stop, an operation in flight may have reached one facet and not another: every facet but the
+    /// reference gets the locations that may differ and a namespace mark, and is resynchronised.
+    /// </summary>
+    private void MarkAfterCrash(FacetSlot reference, IReadOnlyList<Location> locations, bool full)
+    {
+        foreach (FacetSlot slot in _slots.Where(s => s != reference && s.State is FacetState.Synchronised or FacetState.Offline))
+        {
+            foreach (Location l in locations)
+            {
+                slot.Dirty.Set(l);
+            }
+            if (full && slot.IsLocal)
+            {
+                slot.Dirty.MarkFull();
+            }
+            slot.Dirty.MarkNamespaceDirty();
+            slot.Dirty.Flush();
+            slot.State = FacetState.NotSynchronised;
+            slot.Reason = $"the previous run stopped without closing: {(full && slot.IsLocal ? "full" : $"{locations.Count} location(s) and namespace")} resync needed";
+        }
     }
 
     /// <summary>First open of a volume: facets that hold the same (empty) tree as the reference start Synchronised.</summary>
@@ -180,21 +212,23 @@ public sealed partial class MirrorVolume
     /// the write-intent locations after a crash; those plus a namespace mark (and a full mark unless the damage is a
     /// torn tail) after a damaged segment. The facets are then NotSynchronised; the queue keeps feeding them too.
     /// </summary>
-    private void ApplyQueueRecovery(QueueRecovery recovery)
+    private void ApplyQueueRecovery(QueueRecovery recovery, bool unclean, FacetSlot reference)
     {
         QueueRecovery = recovery;
+        if (unclean || recovery.LostLocations.Count > 0)
+        {
+            MarkAfterCrash(reference, recovery.LostLocations, full: recovery.LostUnknown);
+        }
         foreach (QueueCorruption c in recovery.Corruptions)
         {
             _log.LogError("{Corruption}", c.ToString());
         }
-        bool lostSomething = recovery.LostLocations.Count > 0 || recovery.LostUnknown;
-        foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
+        foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal && recovery.Corruptions.Count > 0))
         {
             QueueCursorInfo cursor = _queue!.CursorInfo(slot.Name);
-            bool behind = !cursor.Active || cursor.Head < cursor.Tail || lostSomething;
-            if (!behind || (!lostSomething && recovery.Corruptions.Count == 0))
+            if (cursor.Active && cursor.Head >= cursor.Tail)
             {
-                continue;
+                continue; // it had committed everything: the damage cost it nothing
             }
             foreach (Location l in recovery.LostLocations)
             {
@@ -204,16 +238,10 @@ public sealed partial class MirrorVolume
             {
                 slot.Dirty.MarkFull();
             }
-            if (recovery.Corruptions.Count > 0)
-            {
-                slot.Dirty.MarkNamespaceDirty();
-            }
+            slot.Dirty.MarkNamespaceDirty();
             slot.Dirty.Flush();
-            string reason = recovery.Corruptions.Count > 0
-                ? $"queue damaged at {recovery.Corruptions[0].File} offset {recovery.Corruptions[0].Offset}: dirty-map resync needed"
-                : $"the previous run stopped without closing the queue: {recovery.LostLocations.Count} location(s) to resync from the dirty map";
             slot.State = FacetState.NotSynchronised;
-            slot.Reason = reason;
+            slot.Reason = $"queue damaged at {recovery.Corruptions[0].File} offset {recovery.Corruptions[0].Offset}: dirty-map resync needed";
         }
         FacetStateStore.Save(_options.StateDir, _slots);
         _queue!.AcknowledgeRecovery();
@@ -254,6 +282,10 @@ public sealed partial class MirrorVolume
             {
                 s.Dirty.Dispose();
                 await s.Facet.DisposeAsync().ConfigureAwait(false);
+            }
+            if (_files is not null)
+            {
+                File.Delete(RunningMarker);
             }
             _lockFile?.Dispose();
             _namespaceGate.Release();

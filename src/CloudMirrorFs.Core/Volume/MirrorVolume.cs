@@ -28,6 +28,7 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     private FileStream? _lockFile;
     private volatile FacetSlot[] _readyLocals = [];
     private volatile FacetSlot[] _remotes = [];
+    private volatile FacetSlot[] _idleLocals = [];
     private long _barrierTicket;
     private long _barrierCompleted;
     private int _readRotor;
@@ -138,6 +139,7 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     private void RefreshLists()
     {
         _readyLocals = [.. _slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised)];
+        _idleLocals = [.. _slots.Where(s => s.IsLocal && s.State != FacetState.Synchronised)];
         _remotes = [.. _slots.Where(s => !s.IsLocal)];
     }
 
@@ -145,6 +147,14 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     /// Takes a local facet that failed an operation offline: NotSynchronised until a resync, its dirty map marked
     /// so the resync knows the tree may differ. The caller records the locations it missed.
     /// </summary>
+    private void MarkNamespaceOnIdleLocals()
+    {
+        foreach (FacetSlot s in _idleLocals)
+        {
+            s.Dirty.MarkNamespaceDirty();
+        }
+    }
+
     private void FailLocal(FacetSlot slot, Exception error)
     {
         slot.Dirty.MarkNamespaceDirty();

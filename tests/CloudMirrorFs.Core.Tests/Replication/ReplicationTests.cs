@@ -12,6 +12,10 @@ public sealed class ReplicationTests
 {
     private static readonly TimeSpan Drain = TimeSpan.FromSeconds(60);
 
+    internal static string Describe(MirrorVolume v)
+        => "drain did not finish: " + string.Join("; ", v.GetStatus().Facets.Select(f =>
+            $"{f.Name} {f.State} queued={f.QueuedEntries} dirty={f.DirtyLocations} reason={f.Reason} head={v.GetQueueCursor(f.Name)?.Head} tail={v.GetQueueCursor(f.Name)?.Tail} active={v.GetQueueCursor(f.Name)?.Active}"));
+
     private static byte[] Bytes(int length, int seed)
     {
         byte[] b = new byte[length];
@@ -58,7 +62,7 @@ public sealed class ReplicationTests
         await using VolumeFixture fx = await OpenAsync(locals, remotes);
         await WorkloadAsync(fx.Volume, 1);
         await WorkloadAsync(fx.Volume, 2);
-        Assert.IsTrue(await fx.Volume.DrainAsync(Drain));
+        Assert.IsTrue(await fx.Volume.DrainAsync(Drain), Describe(fx.Volume));
         for (int r = 0; r < remotes; r++)
         {
             TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath($"remote{r}"), $"remote{r}");
@@ -109,7 +113,7 @@ public sealed class ReplicationTests
         MirrorVolume v = fx.Volume;
         long id = await v.CreateFileAsync("f");
         await v.WriteAsync(id, 0, Bytes(10_000, 1));
-        Assert.IsTrue(await v.DrainAsync(Drain));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
 
         link!.Down = true;
         for (int i = 0; i < 50; i++)
@@ -138,7 +142,7 @@ public sealed class ReplicationTests
             queue: new QueueOptions { MemoryLimit = 0, DiskLimit = 1 << 20, SegmentSize = 256 * 1024 });
         MirrorVolume v = fx.Volume;
         await WorkloadAsync(v, 1);
-        Assert.IsTrue(await v.DrainAsync(Drain));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
 
         link!.Down = true;
         long id = await v.CreateFileAsync("after-failure");
@@ -155,7 +159,7 @@ public sealed class ReplicationTests
         Directory.CreateDirectory(fx.FacetPath("remote0"));
         v.RequestResync("remote0", full: true);
         link.Down = false;
-        Assert.IsTrue(await v.DrainAsync(Drain));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
     }
@@ -172,7 +176,7 @@ public sealed class ReplicationTests
         {
             await v.WriteAsync(big, i * 65536L, Bytes(65536, i));
         }
-        Assert.IsTrue(await v.DrainAsync(Drain));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
         link!.Down = true;
         long sentBefore = link.BytesSent;
         for (int i = 0; i < 12; i++)
@@ -180,8 +184,9 @@ public sealed class ReplicationTests
             await v.WriteAsync(big, i * 5 * 65536L, Bytes(65536, 1000 + i)); // 12 of 64 blocks change
         }
         Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"));
+        Assert.AreEqual(12, v.GetDirtyCount("remote0"), "the dirty map names exactly the changed blocks");
         link.Down = false;
-        Assert.IsTrue(await v.DrainAsync(Drain));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
         long sent = link.BytesSent - sentBefore;
         Assert.IsTrue(sent <= 12 * 65536L * 2, $"resync sent {sent} bytes for 12 changed blocks: it copies what changed, not the volume");
@@ -203,7 +208,7 @@ public sealed class ReplicationTests
         }
         Assert.IsTrue(sw.Elapsed > TimeSpan.FromMilliseconds(300), "writers were held back by the full queue");
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"), "block never unsynchronises the facet");
-        Assert.IsTrue(await v.DrainAsync(Drain));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
         Assert.AreEqual(0, v.GetDirtyCount("remote0"));
     }
@@ -233,6 +238,7 @@ public sealed class ReplicationTests
                 await v.WriteAsync(ids[rnd.Next(ids.Count)], rnd.Next(0, 64) * 16384L, buf);
                 latencies.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                 buf[rnd.Next(buf.Length)]++;
+                await Task.Delay(1); // a steady writer (about 10 MB/s), not a flood the link could never drain
             }
         });
         for (int drop = 0; drop < 20; drop++)
@@ -244,7 +250,7 @@ public sealed class ReplicationTests
         }
         done.Cancel();
         await writer;
-        Assert.IsTrue(await v.DrainAsync(Drain));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
         latencies.Sort();
         double p99 = latencies[latencies.Count * 99 / 100];

@@ -68,6 +68,7 @@ public sealed class CrashTests
             Assert.IsTrue(lines.Length > 20, $"round {round}: the writer acknowledged only {lines.Length} operations before the kill");
             totalOps += lines.Length;
             var deleted = lines.Where(l => l.StartsWith('D')).Select(l => long.Parse(l.Split(' ')[1])).ToHashSet();
+            var missing = new HashSet<long>();
             foreach (string line in lines)
             {
                 string[] p = line.Split(' ');
@@ -82,7 +83,13 @@ public sealed class CrashTests
                             Assert.IsTrue(full || queuedBlocks.Contains(loc) || dirtySet.Contains(loc),
                                 $"round {round}: acknowledged write '{line}': {loc} is neither queued nor in the dirty map");
                         }
-                        if (!deleted.Contains(id))
+                        if (!deleted.Contains(id) && volume.PathOf(id) is null)
+                        {
+                            // Only the one operation in flight at the kill (a delete or rename not yet acknowledged) may do this.
+                            missing.Add(id);
+                            Assert.IsTrue(missing.Count <= 1, $"round {round}: files {string.Join(", ", missing)} vanished without an acknowledged delete");
+                        }
+                        else if (!deleted.Contains(id))
                         {
                             byte[] actual = new byte[length];
                             int n = await volume.ReadAsync(id, offset, actual);

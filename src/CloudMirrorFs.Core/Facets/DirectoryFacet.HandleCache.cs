@@ -1,0 +1,182 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace CloudMirrorFs.Facets;
+
+public sealed partial class DirectoryFacet
+{
+    /// <summary>
+    /// Open handles by file id, bounded: a lease keeps a handle open while it is in use; unused handles beyond the
+    /// bound are closed, oldest use first, after a flush when they were written since the last barrier.
+    /// </summary>
+    private sealed partial class HandleCache : IDisposable
+    {
+        private readonly Lock _lock = new();
+        private readonly Dictionary<long, Entry> _entries = [];
+        private readonly int _max;
+        private long _clock;
+
+        public HandleCache(int max) => _max = Math.Max(1, max);
+
+        public Lease Acquire(long id, Func<SafeFileHandle> open)
+        {
+            lock (_lock)
+            {
+                if (_entries.TryGetValue(id, out Entry? e) && !e.Closed)
+                {
+                    e.Users++;
+                    e.LastUse = ++_clock;
+                    return new Lease(this, e);
+                }
+            }
+            SafeFileHandle handle = open();
+            lock (_lock)
+            {
+                if (_entries.TryGetValue(id, out Entry? raced) && !raced.Closed)
+                {
+                    handle.Dispose();
+                    raced.Users++;
+                    raced.LastUse = ++_clock;
+                    return new Lease(this, raced);
+                }
+                var e = new Entry(id, handle) { Users = 1, LastUse = ++_clock };
+                _entries[id] = e;
+                EvictLocked();
+                return new Lease(this, e);
+            }
+        }
+
+        public void Close(long id)
+        {
+            lock (_lock)
+            {
+                if (_entries.Remove(id, out Entry? e))
+                {
+                    e.Closed = true;
+                    if (e.Users == 0)
+                    {
+                        e.Handle.Dispose();
+                    }
+                }
+            }
+        }
+
+        public void CloseAll()
+        {
+            lock (_lock)
+            {
+                foreach (Entry e in _entries.Values)
+                {
+                    e.Closed = true;
+                    if (e.Dirty)
+                    {
+                        Fsync(e.Handle);
+                    }
+                    if (e.Users == 0)
+                    {
+                        e.Handle.Dispose();
+                    }
+                }
+                _entries.Clear();
+            }
+        }
+
+        public void FlushDirty()
+        {
+            List<Entry> dirty;
+            lock (_lock)
+            {
+                dirty = [.. _entries.Values.Where(e => e.Dirty)];
+                foreach (Entry e in dirty)
+                {
+                    e.Dirty = false;
+                    e.Users++;
+                }
+            }
+            try
+            {
+                foreach (Entry e in dirty)
+                {
+                    Fsync(e.Handle);
+                }
+            }
+            finally
+            {
+                foreach (Entry e in dirty)
+                {
+                    Release(e);
+                }
+            }
+        }
+
+        public void Dispose() => CloseAll();
+
+        private void Release(Entry e)
+        {
+            lock (_lock)
+            {
+                e.Users--;
+                if (e.Users == 0 && e.Closed)
+                {
+                    e.Handle.Dispose();
+                }
+            }
+        }
+
+        private void EvictLocked()
+        {
+            if (_entries.Count <= _max)
+            {
+                return;
+            }
+            foreach (Entry victim in _entries.Values.Where(e => e.Users == 0).OrderBy(e => e.LastUse).Take(_entries.Count - _max).ToList())
+            {
+                _entries.Remove(victim.Id);
+                victim.Closed = true;
+                if (victim.Dirty)
+                {
+                    Fsync(victim.Handle); // a barrier later cannot reach a closed handle
+                }
+                victim.Handle.Dispose();
+            }
+        }
+
+        private static void Fsync(SafeFileHandle handle)
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                using var fs = new FileStream(new SafeFileHandle(handle.DangerousGetHandle(), ownsHandle: false), FileAccess.ReadWrite, 0);
+                fs.Flush(flushToDisk: true);
+                return;
+            }
+            if (FsyncNative((int)handle.DangerousGetHandle()) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw new IOException($"fsync failed (errno {errno})", errno);
+            }
+        }
+
+        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+        private static partial int FsyncNative(int fd);
+
+        internal sealed class Entry(long id, SafeFileHandle handle)
+        {
+            public long Id { get; } = id;
+            public SafeFileHandle Handle { get; } = handle;
+            public int Users { get; set; }
+            public long LastUse { get; set; }
+            public bool Dirty { get; set; }
+            public bool Closed { get; set; }
+        }
+
+        /// <summary>A use of a cached handle; disposing it ends the use.</summary>
+        internal readonly struct Lease(HandleCache cache, Entry entry) : IDisposable
+        {
+            public SafeFileHandle Handle => entry.Handle;
+
+            public void MarkDirty() => entry.Dirty = true;
+
+            public void Dispose() => cache.Release(entry);
+        }
+    }
+}
