@@ -83,6 +83,9 @@ finally
     }
 }
 
+// "nothing draining yet": the queue and dirty map are on, no replicator consumes them.
+static VolumeRuntimeOptions NoDrain() => new() { Replicate = false };
+
 string? Arg(string name)
 {
     int i = Array.IndexOf(args, name);
@@ -113,7 +116,7 @@ static VolumeOptions Options(string dir, int blockSize, bool withRemote, long me
 static async Task<(double P50, double P99)> Latency(string root, string name, int blockSize, bool withRemote, int writes)
 {
     string dir = Path.Combine(root, $"lat-{name}-{blockSize}");
-    await using (MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, blockSize, withRemote, 1L << 30)))
+    await using (MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, blockSize, withRemote, 1L << 30), runtime: NoDrain()))
     {
         long id = await v.CreateFileAsync("lat.bin");
         const long fileSize = 64L << 20;
@@ -141,7 +144,7 @@ static async Task<(double P50, double P99)> Latency(string root, string name, in
 static async Task<double> Throughput(string root, int blockSize, bool withRemote, long bytes)
 {
     string dir = Path.Combine(root, $"tp-{withRemote}-{blockSize}");
-    await using (MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, blockSize, withRemote, bytes + (64L << 20))))
+    await using (MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, blockSize, withRemote, bytes + (64L << 20)), runtime: NoDrain()))
     {
         long id = await v.CreateFileAsync("tp.bin");
         byte[] buf = new byte[1 << 20];
@@ -162,7 +165,7 @@ static async Task<JsonObject> Backlog(string dir, long bytes, long memoryLimit)
     {
         baseline = p.WorkingSet64;
     }
-    await using MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, 256 * 1024, withRemote: true, memoryLimit));
+    await using MirrorVolume v = await MirrorVolume.OpenAsync(Options(dir, 256 * 1024, withRemote: true, memoryLimit), runtime: NoDrain());
     long id = await v.CreateFileAsync("backlog.bin");
     byte[] buf = new byte[1 << 20];
     new Random(4).NextBytes(buf);

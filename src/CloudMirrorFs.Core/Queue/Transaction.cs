@@ -16,7 +16,7 @@ public sealed class Transaction
     public long FileId { get; init; }
 
     /// <summary>The volume-relative path.</summary>
-    public string Path { get; init; } = "";
+    public string Path { get; internal set; } = "";
 
     /// <summary>The destination of a rename.</summary>
     public string? Path2 { get; init; }
@@ -36,8 +36,8 @@ public sealed class Transaction
     /// <summary>SetAttributes: the new access time; null when unchanged.</summary>
     public DateTime? LastAccessUtc { get; init; }
 
-    /// <summary>Write: the bytes.</summary>
-    public ReadOnlyMemory<byte> Data { get; init; }
+    /// <summary>Write: the bytes (the queue replaces the caller's buffer with its own copy when it keeps the record).</summary>
+    public ReadOnlyMemory<byte> Data { get; internal set; }
 
     /// <summary>When the change was queued.</summary>
     public DateTime EnqueuedUtc { get; internal set; }

@@ -151,21 +151,17 @@ public sealed partial class TransactionQueue : IDisposable
                 return false;
             }
 
-            var t = new Transaction
+            // The queue takes the transaction over: it gets its sequence number, and its own copy of the data when
+            // it is held in memory (the caller's buffer is reused as soon as the write returns).
+            Transaction t = transaction;
+            t.Seq = _nextSeq;
+            t.EnqueuedUtc = DateTime.UtcNow;
+            if (!_spilling && !t.Data.IsEmpty)
             {
-                Kind = transaction.Kind,
-                FileId = transaction.FileId,
-                Path = transaction.Path,
-                Path2 = transaction.Path2,
-                Offset = transaction.Offset,
-                Length = transaction.Length,
-                Mode = transaction.Mode,
-                LastWriteUtc = transaction.LastWriteUtc,
-                LastAccessUtc = transaction.LastAccessUtc,
-                Data = _spilling || transaction.Data.IsEmpty ? transaction.Data : transaction.Data.ToArray(),
-                Seq = _nextSeq,
-                EnqueuedUtc = DateTime.UtcNow,
-            };
+                byte[] copy = GC.AllocateUninitializedArray<byte>(t.Data.Length);
+                t.Data.Span.CopyTo(copy);
+                t.Data = copy;
+            }
             if (isData)
             {
                 // The intent bits are written before the record is acknowledged, whatever holds the record.
@@ -252,6 +248,24 @@ public sealed partial class TransactionQueue : IDisposable
         }
         current?.Flush(flushToDisk: true);
         _intent.Flush();
+    }
+
+    /// <summary>True when the facet's cursor is active (the queue feeds it).</summary>
+    public bool IsActive(string name)
+    {
+        lock (_lock)
+        {
+            return GetCursor(name).Active;
+        }
+    }
+
+    /// <summary>The last sequence number a facet has committed.</summary>
+    public long HeadOf(string name)
+    {
+        lock (_lock)
+        {
+            return GetCursor(name).Head;
+        }
     }
 
     /// <summary>The cursors, as <c>cmfs status</c> shows them.</summary>

@@ -327,20 +327,14 @@ public sealed partial class MirrorVolume
         }
         lock (_sequencer)
         {
-            string path = node.Deleted ? t.Path : _files.PathOf(node);
-            return AppendLocked(t.Kind == TransactionKind.Write || t.Kind == TransactionKind.SetLength ? WithPath(t, path) : t);
+            // The path in force now, in the same order as renames (which also append under the sequencer).
+            if (!node.Deleted && t.Kind is TransactionKind.Write or TransactionKind.SetLength)
+            {
+                t.Path = _files.PathOf(node);
+            }
+            return AppendLocked(t);
         }
     }
-
-    private static Transaction WithPath(Transaction t, string path) => new()
-    {
-        Kind = t.Kind,
-        FileId = t.FileId,
-        Path = path,
-        Offset = t.Offset,
-        Length = t.Length,
-        Data = t.Data,
-    };
 
     /// <summary>
     /// Under the sequencer: records the transaction for each remote facet — in the queue for those it feeds, in the
@@ -356,7 +350,7 @@ public sealed partial class MirrorVolume
         bool anyActive = false;
         foreach (FacetSlot r in remotes)
         {
-            if (_queue.CursorInfo(r.Name).Active)
+            if (_queue.IsActive(r.Name))
             {
                 anyActive = true;
             }
@@ -382,12 +376,12 @@ public sealed partial class MirrorVolume
             SignalReplicators();
             return seq;
         }
-        foreach (FacetSlot r in remotes.Where(r => r.Options.Overflow == OverflowPolicy.Unsync && _queue.CursorInfo(r.Name).Active))
+        foreach (FacetSlot r in remotes.Where(r => r.Options.Overflow == OverflowPolicy.Unsync && _queue.IsActive(r.Name)))
         {
             _queue.Release(r.Name, r.Dirty);
             SetState(r, FacetState.NotSynchronised, $"queue full (queue.diskLimit {_options.Queue.DiskLimit} bytes): released, dirty map records what it missed");
         }
-        if (remotes.Any(r => _queue.CursorInfo(r.Name).Active))
+        if (remotes.Any(r => _queue.IsActive(r.Name)))
         {
             // Only block-policy facets remain; the writer already waited for space before touching the local facets,
             // so the record goes in over the limit rather than be lost.
@@ -405,7 +399,7 @@ public sealed partial class MirrorVolume
         {
             return;
         }
-        FacetSlot[] blockers = [.. _remotes.Where(r => r.Options.Overflow == OverflowPolicy.Block && _queue.CursorInfo(r.Name).Active)];
+        FacetSlot[] blockers = [.. _remotes.Where(r => r.Options.Overflow == OverflowPolicy.Block && _queue.IsActive(r.Name))];
         if (blockers.Length == 0 || _queue.MemoryBytes + bytes < _options.Queue.MemoryLimit / 2)
         {
             return;

@@ -22,7 +22,7 @@ public sealed partial class MirrorVolume
             return null;
         }
         return _remotes.FirstOrDefault(r => r.State is FacetState.Synchronised or FacetState.Offline
-            && r.Dirty.IsEmpty && _queue.CursorInfo(r.Name).Active);
+            && r.Dirty.IsEmpty && _queue.IsActive(r.Name));
     }
 
     private bool CanDegrade() => DegradedRemote() is not null;
@@ -44,7 +44,7 @@ public sealed partial class MirrorVolume
             TaskCompletionSource signal = Volatile.Read(ref _committed);
             FacetSlot? remote = DegradedRemote() ?? throw new MirrorException(MirrorError.Unavailable,
                 $"volume '{_options.Name}': no local facet works and no remote facet holds the whole volume; see 'cmfs status'");
-            if (_queue!.CursorInfo(remote.Name).Head >= seq && remote.State == FacetState.Synchronised)
+            if (_queue!.HeadOf(remote.Name) >= seq && remote.State == FacetState.Synchronised)
             {
                 return remote;
             }
