@@ -1,0 +1,95 @@
+using System.Text.Json;
+
+namespace CloudMirrorFs.Host.Tests;
+
+[TestClass]
+public sealed class CliTests
+{
+    [TestMethod]
+    public async Task Init_NoConfig_CreatesAndPrintsTheEmbeddedDefault_ThenReusesIt()
+    {
+        using var cli = new Cli();
+        var (code, stdout, stderr) = await cli.RunAsync("init");
+        Assert.AreEqual(0, code, stderr);
+        StringAssert.Contains(stderr, "embedded default");
+        StringAssert.Contains(stderr, Path.Combine(cli.Dir, ".cmfs", "state"));
+        StringAssert.Contains(stderr, Path.Combine(cli.Dir, "drive"));
+        Assert.IsTrue(Directory.Exists(Path.Combine(cli.Dir, ".cmfs", "local")));
+        Assert.IsTrue(Directory.Exists(Path.Combine(cli.Dir, ".cmfs", "remote")));
+        StringAssert.Contains(stdout, "initialised");
+
+        var again = await cli.RunAsync("init");
+        Assert.AreEqual(0, again.Code);
+        Assert.IsFalse(again.Err.Contains("embedded default", StringComparison.Ordinal), "printed only when first created");
+        StringAssert.Contains(again.Out, "already initialised");
+    }
+
+    [TestMethod]
+    public async Task Status_Json_HasTheDocumentedFields()
+    {
+        using var cli = new Cli();
+        string cfg = cli.Write("cmfs.json", """
+            { "volume": { "name": "v1", "stateDir": "st" },
+              "facets": [ { "name": "here", "role": "local", "kind": "directory", "path": "here" },
+                          { "name": "there", "role": "remote", "kind": "directory", "path": "there" } ] }
+            """);
+        Assert.AreEqual(0, (await cli.RunAsync("init")).Code, "./cmfs.json is found without --config");
+        var (code, stdout, stderr) = await cli.RunAsync("status", "--json", "--config", cfg);
+        Assert.AreEqual(0, code, stderr);
+        using JsonDocument doc = JsonDocument.Parse(stdout);
+        JsonElement root = doc.RootElement;
+        Assert.AreEqual("v1", root.GetProperty("volume").GetString());
+        Assert.AreEqual(262144, root.GetProperty("blockSize").GetInt32());
+        JsonElement facets = root.GetProperty("facets");
+        Assert.AreEqual(2, facets.GetArrayLength());
+        JsonElement there = facets[1];
+        Assert.AreEqual("there", there.GetProperty("name").GetString());
+        Assert.AreEqual("remote", there.GetProperty("role").GetString());
+        Assert.AreEqual("directory", there.GetProperty("kind").GetString());
+        Assert.AreEqual("synchronised", there.GetProperty("state").GetString());
+        Assert.AreEqual(0, there.GetProperty("queuedEntries").GetInt64());
+        Assert.AreEqual(0, there.GetProperty("queuedBytes").GetInt64());
+        Assert.AreEqual(JsonValueKind.Null, there.GetProperty("oldestUnreplicatedSeconds").ValueKind);
+        Assert.AreEqual(0, there.GetProperty("dirtyLocations").GetInt64());
+        Assert.IsTrue(there.TryGetProperty("resyncProgress", out _));
+    }
+
+    [TestMethod]
+    public async Task Status_Uninitialised_ExitsOneWithWhatToDo()
+    {
+        using var cli = new Cli();
+        var (code, _, stderr) = await cli.RunAsync("status");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(stderr, "cmfs init");
+        Assert.IsFalse(Directory.Exists(Path.Combine(cli.Dir, ".cmfs")), "status creates nothing");
+    }
+
+    [TestMethod]
+    public async Task Process_BadConfigExitsTwo_InitExitsZero_UnknownVerbExitsTwo()
+    {
+        using var cli = new Cli();
+        cli.Write("bad.json", """{ "volume": { "stateDir": "s" }, "facets": [ { "name": "l", "role": "local", "kind": "tape", "path": "l" } ] }""");
+        var bad = await cli.RunProcessAsync("init", "--config", "bad.json");
+        Assert.AreEqual(2, bad.Code, bad.Err);
+        StringAssert.Contains(bad.Err, "facets[0].kind");
+        var ok = await cli.RunProcessAsync("init");
+        Assert.AreEqual(0, ok.Code, ok.Err);
+        var status = await cli.RunProcessAsync("status");
+        Assert.AreEqual(0, status.Code, status.Err);
+        StringAssert.Contains(status.Out, "remote");
+        var usage = await cli.RunProcessAsync("frobnicate");
+        Assert.AreEqual(2, usage.Code);
+    }
+
+    [TestMethod]
+    public async Task Status_WhileAnotherInstanceHoldsTheVolume_ExitsOneNamingIt()
+    {
+        using var cli = new Cli();
+        Assert.AreEqual(0, (await cli.RunAsync("init")).Code);
+        var options = CloudMirrorFs.Host.Config.VolumeConfigLoader.EmbeddedDefault(cli.Dir);
+        await using var held = await CloudMirrorFs.Volume.MirrorVolume.OpenAsync(options, runtime: new CloudMirrorFs.Volume.VolumeRuntimeOptions { Replicate = false });
+        var (code, _, stderr) = await cli.RunAsync("status");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(stderr, "in use");
+    }
+}
