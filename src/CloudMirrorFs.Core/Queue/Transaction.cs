@@ -39,6 +39,9 @@ public sealed class Transaction
     /// <summary>Write: the bytes (the queue replaces the caller's buffer with its own copy when it keeps the record).</summary>
     public ReadOnlyMemory<byte> Data { get; internal set; }
 
+    /// <summary>The queue's slab holding <see cref="Data"/> while the record is in memory.</summary>
+    internal DataArena.Slab? Owner { get; set; }
+
     /// <summary>When the change was queued.</summary>
     public DateTime EnqueuedUtc { get; internal set; }
 

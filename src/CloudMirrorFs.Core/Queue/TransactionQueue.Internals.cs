@@ -171,6 +171,14 @@ public sealed partial class TransactionQueue
         while (_runs.First is { } node && node.Value.LastSeq <= min)
         {
             _memoryBytes -= node.Value.MemoryBytes;
+            if (node.Value.Records is { } records)
+            {
+                foreach (Transaction t in records)
+                {
+                    _arena.Release(t.Owner);
+                    t.Owner = null;
+                }
+            }
             _runs.RemoveFirst();
             freed = true;
         }
@@ -187,6 +195,8 @@ public sealed partial class TransactionQueue
                     break;
                 }
                 n++;
+                _arena.Release(t.Owner);
+                t.Owner = null;
                 data += t.Data.Length;
                 mem += t.Kind == TransactionKind.Write ? t.Data.Length + RecordOverhead : 0;
             }

@@ -27,6 +27,7 @@ public sealed partial class TransactionQueue : IDisposable
     private readonly QueueOptions _options;
     private readonly int _blockSize;
     private readonly DirtyMap _intent;
+    private readonly DataArena _arena;
     private readonly Dictionary<Location, long> _intentSeq = [];
     private readonly LinkedList<Run> _runs = new();
     private readonly List<Segment> _segments = [];
@@ -48,6 +49,7 @@ public sealed partial class TransactionQueue : IDisposable
         _options = options;
         _blockSize = blockSize;
         _intent = intent;
+        _arena = new DataArena(options.MemoryLimit);
     }
 
     /// <summary>What replaying the queue found at open.</summary>
@@ -158,9 +160,7 @@ public sealed partial class TransactionQueue : IDisposable
             t.EnqueuedUtc = DateTime.UtcNow;
             if (!_spilling && !t.Data.IsEmpty)
             {
-                byte[] copy = GC.AllocateUninitializedArray<byte>(t.Data.Length);
-                t.Data.Span.CopyTo(copy);
-                t.Data = copy;
+                (t.Data, t.Owner) = _arena.Copy(t.Data.Span);
             }
             if (isData)
             {
