@@ -315,9 +315,34 @@ public sealed partial class TransactionQueue
         AtomicFile.SyncDirectory(_dir);
     }
 
+    /// <summary>A batch being collected for a reader: stops at a record count or a byte budget (one record always fits).</summary>
+    private sealed class Batch(List<Transaction> records, long afterSeq, int maxRecords, long maxBytes)
+    {
+        private long _bytes = records.Sum(t => (long)t.Data.Length);
+
+        public long AfterSeq { get; private set; } = afterSeq;
+
+        /// <summary>Adds <paramref name="t"/> when it is past the reader's position; false once the batch is full.</summary>
+        public bool TryAdd(Transaction t)
+        {
+            if (t.Seq <= AfterSeq)
+            {
+                return true;
+            }
+            if (records.Count >= maxRecords || (records.Count > 0 && _bytes + t.Data.Length > maxBytes))
+            {
+                return false;
+            }
+            records.Add(t);
+            _bytes += t.Data.Length;
+            AfterSeq = t.Seq;
+            return true;
+        }
+    }
+
     private void ReadFromDisk(List<Run> runs, long afterSeq, int maxRecords, long maxBytes, List<Transaction> result)
     {
-        long bytes = result.Sum(t => (long)t.Data.Length);
+        var batch = new Batch(result, afterSeq, maxRecords, maxBytes);
         foreach (Run r in runs)
         {
             if (!r.OnDisk)
@@ -326,17 +351,10 @@ public sealed partial class TransactionQueue
                 {
                     foreach (Transaction t in r.Records!)
                     {
-                        if (t.Seq <= afterSeq)
-                        {
-                            continue;
-                        }
-                        if (result.Count >= maxRecords || (result.Count > 0 && bytes + t.Data.Length > maxBytes))
+                        if (!batch.TryAdd(t))
                         {
                             return;
                         }
-                        result.Add(t);
-                        bytes += t.Data.Length;
-                        afterSeq = t.Seq;
                     }
                 }
                 continue;
@@ -348,17 +366,10 @@ public sealed partial class TransactionQueue
             using var reader = new SegmentReader(r.Segment.Path, r.StartOffset);
             while (reader.Next(r.EndOffset) is { } t)
             {
-                if (t.Seq <= afterSeq)
-                {
-                    continue;
-                }
-                if (result.Count >= maxRecords || (result.Count > 0 && bytes + t.Data.Length > maxBytes))
+                if (!batch.TryAdd(t))
                 {
                     return;
                 }
-                result.Add(t);
-                bytes += t.Data.Length;
-                afterSeq = t.Seq;
             }
             if (reader.Problem is not null && reader.Offset < r.EndOffset)
             {
@@ -493,12 +504,7 @@ public sealed partial class TransactionQueue
         // In-memory records again: cover them with intent bits before the checkpoint goes.
         foreach (Transaction t in resident)
         {
-            var (first, last) = t.Blocks(_blockSize);
-            for (long b = first; b <= last; b++)
-            {
-                _intent.Set(new Location(t.FileId, b));
-                _intentSeq[new Location(t.FileId, b)] = t.Seq;
-            }
+            TrackIntent(t, persist: true);
         }
         File.Delete(residentPath);
         ReleaseLocked();
@@ -513,13 +519,21 @@ public sealed partial class TransactionQueue
         };
     }
 
-    /// <summary>Remembers (in memory) which locations a replayed record touches, so a later release can name them.</summary>
-    private void TrackIntent(Transaction t)
+    /// <summary>
+    /// Remembers which locations a record touches and by which sequence number, so a later release can name them;
+    /// with <paramref name="persist"/> the bits are also written to the intent map file.
+    /// </summary>
+    private void TrackIntent(Transaction t, bool persist = false)
     {
         var (first, last) = t.Blocks(_blockSize);
         for (long b = first; b <= last; b++)
         {
-            _intentSeq[new Location(t.FileId, b)] = t.Seq;
+            var loc = new Location(t.FileId, b);
+            if (persist)
+            {
+                _intent.Set(loc);
+            }
+            _intentSeq[loc] = t.Seq;
         }
     }
 

@@ -165,13 +165,7 @@ public sealed partial class TransactionQueue : IDisposable
             if (isData)
             {
                 // The intent bits are written before the record is acknowledged, whatever holds the record.
-                var (first, last) = t.Blocks(_blockSize);
-                for (long b = first; b <= last; b++)
-                {
-                    var loc = new Location(t.FileId, b);
-                    _intent.Set(loc);
-                    _intentSeq[loc] = t.Seq;
-                }
+                TrackIntent(t, persist: true);
             }
             long offset = 0;
             if (onDisk)
@@ -297,36 +291,10 @@ public sealed partial class TransactionQueue : IDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            Cursor c = GetCursor(cursor);
-            afterSeq = Math.Max(afterSeq, c.Head);
+            afterSeq = Math.Max(afterSeq, GetCursor(cursor).Head);
             runs = [.. _runs.Where(r => r.LastSeq > afterSeq)];
-            long bytes = 0;
-            foreach (Run r in runs)
-            {
-                if (r.OnDisk)
-                {
-                    break;
-                }
-                foreach (Transaction t in r.Records!)
-                {
-                    if (t.Seq <= afterSeq)
-                    {
-                        continue;
-                    }
-                    if (result.Count >= maxRecords || (result.Count > 0 && bytes + t.Data.Length > maxBytes))
-                    {
-                        return result;
-                    }
-                    result.Add(t);
-                    bytes += t.Data.Length;
-                }
-            }
-            if (runs.Count == 0 || !runs.Any(r => r.OnDisk))
-            {
-                return result;
-            }
-            runs = [.. runs.SkipWhile(r => !r.OnDisk)];
         }
+        // Segment reads happen outside the lock: files are append-only, and a run's range is fully written.
         ReadFromDisk(runs, afterSeq, maxRecords, maxBytes, result);
         return result;
     }
@@ -426,11 +394,7 @@ public sealed partial class TransactionQueue : IDisposable
             {
                 foreach (Transaction t in r.Records!.Where(t => t.Kind == TransactionKind.Write))
                 {
-                    var (first, last) = t.Blocks(_blockSize);
-                    for (long b = first; b <= last; b++)
-                    {
-                        _intent.Set(new Location(t.FileId, b));
-                    }
+                    TrackIntent(t, persist: true);
                 }
             }
             Recovery = Recovery with { LostLocations = [] };

@@ -174,56 +174,42 @@ public sealed partial class MirrorVolume
     }
 
     /// <summary>Deletes a file.</summary>
-    public async ValueTask DeleteFileAsync(string path, CancellationToken cancellationToken = default)
-    {
-        await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            FileNode node = Resolve(path);
-            if (node.Kind == NodeKind.Directory)
-            {
-                throw new MirrorException(MirrorError.IsDirectory, $"{path}: is a directory");
-            }
-            await OnLocalsAsync(path, (f, ct) => f.DeleteFileAsync(new FileRef(node.Id, path), ct), cancellationToken).ConfigureAwait(false);
-            long seq;
-            lock (_sequencer)
-            {
-                _files.Remove(node);
-                seq = AppendLocked(new Transaction { Kind = TransactionKind.DeleteFile, FileId = node.Id, Path = path });
-            }
-            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _namespaceGate.Release();
-        }
-    }
+    public ValueTask DeleteFileAsync(string path, CancellationToken cancellationToken = default)
+        => DeleteAsync(path, directory: false, cancellationToken);
 
     /// <summary>Deletes an empty directory.</summary>
-    public async ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken = default)
+    public ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken = default)
+        => DeleteAsync(path, directory: true, cancellationToken);
+
+    private async ValueTask DeleteAsync(string path, bool directory, CancellationToken cancellationToken)
     {
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             FileNode node = Resolve(path);
-            if (node.Kind != NodeKind.Directory)
+            if (directory && node.Kind != NodeKind.Directory)
             {
                 throw new MirrorException(MirrorError.NotDirectory, $"{path}: not a directory");
+            }
+            if (!directory && node.Kind == NodeKind.Directory)
+            {
+                throw new MirrorException(MirrorError.IsDirectory, $"{path}: is a directory");
             }
             if (node.Id == FileTable.RootId)
             {
                 throw new MirrorException(MirrorError.AccessDenied, "the root directory cannot be removed");
             }
-            if (node.Children!.Count > 0)
+            if (directory && node.Children!.Count > 0)
             {
                 throw new MirrorException(MirrorError.NotEmpty, $"{path}: directory not empty");
             }
-            await OnLocalsAsync(path, (f, ct) => f.DeleteDirectoryAsync(path, ct), cancellationToken).ConfigureAwait(false);
+            await OnLocalsAsync(path, (f, ct) => directory ? f.DeleteDirectoryAsync(path, ct) : f.DeleteFileAsync(new FileRef(node.Id, path), ct),
+                cancellationToken).ConfigureAwait(false);
             long seq;
             lock (_sequencer)
             {
                 _files.Remove(node);
-                seq = AppendLocked(new Transaction { Kind = TransactionKind.DeleteDirectory, FileId = node.Id, Path = path });
+                seq = AppendLocked(new Transaction { Kind = directory ? TransactionKind.DeleteDirectory : TransactionKind.DeleteFile, FileId = node.Id, Path = path });
             }
             await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
