@@ -537,6 +537,24 @@ public sealed partial class TransactionQueue
         }
     }
 
+    private void TrackIntentForAppend(Transaction t)
+    {
+        var (first, last) = t.Blocks(_blockSize);
+        for (long b = first; b <= last; b++)
+        {
+            var loc = new Location(t.FileId, b);
+            ref long seq = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_intentSeq, loc, out bool existed);
+            if (!existed || seq < t.Seq)
+            {
+                if (!existed || seq != t.Seq)
+                {
+                    _intent.Set(loc);
+                }
+                seq = t.Seq;
+            }
+        }
+    }
+
     private void AddRecovered(Transaction t)
     {
         AddToRuns(t, spilled: false, 0, 0);

@@ -68,16 +68,7 @@ public sealed partial class TransactionQueue : IDisposable
     }
 
     /// <summary>Bytes of segment files on disk.</summary>
-    public long DiskBytes
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _diskBytes;
-            }
-        }
-    }
+    public long DiskBytes => Volatile.Read(ref _diskBytes);
 
     /// <summary>The last sequence number handed out.</summary>
     public long Tail
@@ -164,8 +155,9 @@ public sealed partial class TransactionQueue : IDisposable
             }
             if (isData)
             {
-                // The intent bits are written before the record is acknowledged, whatever holds the record.
-                TrackIntent(t, persist: true);
+                // The intent bits are written before the record is acknowledged, whatever holds the record
+                // (usually MarkIntent already did, holding them at exactly this sequence number).
+                TrackIntentForAppend(t);
             }
             long offset = 0;
             if (onDisk)

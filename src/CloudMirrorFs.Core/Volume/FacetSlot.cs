@@ -29,4 +29,7 @@ internal sealed class FacetSlot
     public string? Reason { get; set; }
 
     public bool IsLocal => Role == FacetRole.Local;
+
+    /// <summary>True while the queue feeds this (remote) facet; changed only under the volume's sequencer lock.</summary>
+    public volatile bool QueueActive;
 }

@@ -350,7 +350,7 @@ public sealed partial class MirrorVolume
         bool anyActive = false;
         foreach (FacetSlot r in remotes)
         {
-            if (_queue.IsActive(r.Name))
+            if (r.QueueActive)
             {
                 anyActive = true;
             }
@@ -376,12 +376,13 @@ public sealed partial class MirrorVolume
             SignalReplicators();
             return seq;
         }
-        foreach (FacetSlot r in remotes.Where(r => r.Options.Overflow == OverflowPolicy.Unsync && _queue.IsActive(r.Name)))
+        foreach (FacetSlot r in remotes.Where(r => r.Options.Overflow == OverflowPolicy.Unsync && r.QueueActive))
         {
             _queue.Release(r.Name, r.Dirty);
+            r.QueueActive = false;
             SetState(r, FacetState.NotSynchronised, $"queue full (queue.diskLimit {_options.Queue.DiskLimit} bytes): released, dirty map records what it missed");
         }
-        if (remotes.Any(r => _queue.IsActive(r.Name)))
+        if (remotes.Any(r => r.QueueActive))
         {
             // Only block-policy facets remain; the writer already waited for space before touching the local facets,
             // so the record goes in over the limit rather than be lost.

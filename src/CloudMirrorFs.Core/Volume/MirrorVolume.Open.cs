@@ -153,6 +153,10 @@ public sealed partial class MirrorVolume
             _queue = TransactionQueue.Open(_options.QueuePath, _options.Queue, _options.BlockSize, remoteNames);
             _queue.SpaceFreed += () => _spaceFreed.Set();
             ApplyQueueRecovery(_queue.Recovery, unclean, reference);
+            foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
+            {
+                slot.QueueActive = _queue.IsActive(slot.Name);
+            }
         }
         else if (unclean)
         {

@@ -20,6 +20,7 @@ public sealed partial class MirrorVolume : IReplicationHost
         {
             _queue!.Release(slot.Name, slot.Dirty);
             _queue.Reattach(slot.Name);
+            slot.QueueActive = true;
         }
     }
 
