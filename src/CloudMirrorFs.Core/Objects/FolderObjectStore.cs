@@ -1,0 +1,157 @@
+using System.Runtime.CompilerServices;
+using CloudMirrorFs.Storage;
+
+namespace CloudMirrorFs.Objects;
+
+/// <summary>
+/// A bucket kept in a folder (kind <c>folder</c>): the embedded default remote, and a real choice for a NAS or a USB
+/// disk. Each object is a file at its key's path; a put writes a temp file, flushes it, renames it into place and
+/// flushes the folder, so an object is either whole or absent after a crash. Not meant to be read as plain files.
+/// </summary>
+public sealed class FolderObjectStore : IObjectStore
+{
+    private const string TempSuffix = ".cmfs-tmp";
+    private readonly string _root;
+
+    /// <summary>A store rooted at <paramref name="root"/>.</summary>
+    public FolderObjectStore(string root) => _root = Path.GetFullPath(root);
+
+    /// <inheritdoc />
+    public string Description => $"folder {_root}";
+
+    /// <inheritdoc />
+    public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(_root))
+        {
+            if (File.Exists(_root))
+            {
+                throw new MirrorException(MirrorError.NotDirectory, $"{Description}: is a file; point 'path' at a folder");
+            }
+            if (!createIfMissing)
+            {
+                throw new MirrorException(MirrorError.NotFound, $"{Description} does not exist; create it, or set createIfMissing to true");
+            }
+            Guard("create", () => Directory.CreateDirectory(_root));
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        string path = PathOf(key);
+        Guard(key, () =>
+        {
+            string dir = Path.GetDirectoryName(path)!;
+            Directory.CreateDirectory(dir);
+            string tmp = path + "." + Guid.NewGuid().ToString("N")[..8] + TempSuffix;
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0))
+            {
+                fs.Write(data.Span);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, path, overwrite: true);
+            AtomicFile.SyncDirectory(dir);
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken cancellationToken)
+    {
+        string path = PathOf(key);
+        return ValueTask.FromResult(Guard(key, () =>
+        {
+            if (!File.Exists(path))
+            {
+                return null;
+            }
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            long size = fs.Length;
+            long start = Math.Min(offset, size);
+            long count = Math.Min(length ?? size - start, size - start);
+            byte[] buffer = new byte[count];
+            fs.Position = start;
+            fs.ReadExactly(buffer);
+            return (byte[]?)buffer;
+        }));
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        // Start from the deepest folder the prefix names, then filter by the full prefix.
+        int slash = prefix.LastIndexOf('/');
+        string dir = slash < 0 ? _root : PathOf(prefix[..slash]);
+        if (!Directory.Exists(dir))
+        {
+            yield break;
+        }
+        List<ObjectInfo> found = Guard(prefix, () => Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+            .Where(f => !f.EndsWith(TempSuffix, StringComparison.Ordinal))
+            .Select(f => (File: f, Key: Path.GetRelativePath(_root, f).Replace('\\', '/')))
+            .Where(x => x.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(x =>
+            {
+                var info = new FileInfo(x.File);
+                return new ObjectInfo(x.Key, info.Length, info.LastWriteTimeUtc);
+            })
+            .OrderBy(o => o.Key, StringComparer.Ordinal)
+            .ToList());
+        foreach (ObjectInfo o in found)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return o;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DeleteAsync(string key, CancellationToken cancellationToken)
+    {
+        string path = PathOf(key);
+        Guard(key, () => File.Delete(path));
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        foreach (string k in keys)
+        {
+            await DeleteAsync(k, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private string PathOf(string key)
+    {
+        if (key.Length == 0 || key.Contains('\\') || key.Split('/').Any(p => p is "" or "." or ".."))
+        {
+            throw new MirrorException(MirrorError.InvalidPath, $"{Description}: invalid object key '{key}'");
+        }
+        return Path.Join(_root, key);
+    }
+
+    private T Guard<T>(string what, Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not MirrorException)
+        {
+            throw MirrorException.From(e, $"{Description}: {what}");
+        }
+    }
+
+    private void Guard(string what, Action action) => Guard(what, () =>
+    {
+        action();
+        return 0;
+    });
+}

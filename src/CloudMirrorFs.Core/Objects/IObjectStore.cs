@@ -1,0 +1,36 @@
+namespace CloudMirrorFs.Objects;
+
+/// <summary>
+/// A bucket of immutable-by-convention objects: the only operations an object-store remote facet uses, so that any
+/// S3-compatible store, Azure Blob, or a folder can hold a volume. Keys are '/'-separated ASCII. A put is durable
+/// when it returns. Every implementation runs the same contract test suite.
+/// Failures surface as <see cref="MirrorException"/>: <see cref="MirrorError.Unavailable"/> for unreachable or
+/// throttled (retry), <see cref="MirrorError.AccessDenied"/> for credentials, <see cref="MirrorError.NotFound"/> for a
+/// missing bucket.
+/// </summary>
+public interface IObjectStore : IAsyncDisposable
+{
+    /// <summary>What the store is, for messages: "folder /mnt/usb/vol", "s3://bucket/prefix/".</summary>
+    string Description { get; }
+
+    /// <summary>Checks the bucket (or folder, or container) is there and usable, creating it when <paramref name="createIfMissing"/>.</summary>
+    ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken);
+
+    /// <summary>Stores <paramref name="data"/> under <paramref name="key"/>, replacing any object there.</summary>
+    ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reads an object, or the range [<paramref name="offset"/>, offset + <paramref name="length"/>) of it (clipped
+    /// at its end). Null when the object does not exist.
+    /// </summary>
+    ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken cancellationToken);
+
+    /// <summary>Every object whose key starts with <paramref name="prefix"/>, in ordinal key order.</summary>
+    IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken cancellationToken);
+
+    /// <summary>Deletes an object (succeeds when it is already gone).</summary>
+    ValueTask DeleteAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>Deletes several objects (batched where the store can).</summary>
+    ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken);
+}
