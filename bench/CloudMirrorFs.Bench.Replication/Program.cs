@@ -56,7 +56,7 @@ try
             facets.Add(new FacetOptions { Name = "far", Role = syncMirror ? FacetRole.Local : FacetRole.Remote, Kind = "directory", Path = Path.Combine(dir, "far") });
         }
         var options = new VolumeOptions { Name = name, StateDir = Path.Combine(dir, "state"), Facets = facets };
-        await using MirrorVolume v = await MirrorVolume.OpenAsync(options, o => o.Name == "far" ? remote!(FacetFactory.Create(o)) : FacetFactory.Create(o));
+        await using MirrorVolume v = await MirrorVolume.OpenAsync(options, o => o.Name == "far" ? remote!(FacetFactory.Create(o, options)) : FacetFactory.Create(o, options));
         long id = await v.CreateFileAsync("lat.bin");
         await v.SetLengthAsync(id, 64L << 20);
         byte[] buf = new byte[4096];
@@ -92,7 +92,7 @@ try
             ],
         };
         await using MirrorVolume v = await MirrorVolume.OpenAsync(options, o =>
-            o.Name == "far" ? link = new SimulatedLink(FacetFactory.Create(o), 3) { RoundTrip = rtt, BandwidthBytesPerSecond = bandwidth, Down = true } : FacetFactory.Create(o));
+            o.Name == "far" ? link = new SimulatedLink(FacetFactory.Create(o, options), 3) { RoundTrip = rtt, BandwidthBytesPerSecond = bandwidth, Down = true } : FacetFactory.Create(o, options));
         long id = await v.CreateFileAsync("backlog.bin");
         byte[] buf = new byte[1 << 20];
         new Random(4).NextBytes(buf);

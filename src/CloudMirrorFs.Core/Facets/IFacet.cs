@@ -54,6 +54,13 @@ public interface IFacet : IAsyncDisposable
     /// <summary>The barrier: returns once everything written so far is on stable storage.</summary>
     ValueTask FlushAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// A commit point: everything applied so far is the volume as of queue sequence number <paramref name="queueSeq"/>
+    /// (a prefix of the acknowledged history). Facets that publish images (object stores) make it their new image,
+    /// durably, before returning; facets edited in place do nothing.
+    /// </summary>
+    ValueTask CommitAsync(long queueSeq, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     /// <summary>Capacity of the store, for statfs.</summary>
     ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken);
 }

@@ -219,6 +219,13 @@ public sealed class SimulatedLink : IFacet
     }
 
     /// <inheritdoc />
+    public async ValueTask CommitAsync(long queueSeq, CancellationToken cancellationToken)
+    {
+        await CrossAsync(0, cancellationToken).ConfigureAwait(false);
+        await _inner.CommitAsync(queueSeq, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken)
     {
         await CrossAsync(0, cancellationToken).ConfigureAwait(false);

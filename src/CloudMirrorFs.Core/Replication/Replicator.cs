@@ -159,6 +159,13 @@ internal sealed class Replicator : IAsyncDisposable
         {
             await ApplyGroupAsync(group, cancellationToken).ConfigureAwait(false);
         }
+        // A commit point at a queue position: an object store publishes its new image here, before the queue
+        // lets the records go (a crash before this line replays the batch; facet operations are idempotent).
+        long last = batch[^1].Seq;
+        await _slot.Facet.CommitAsync(last, cancellationToken).ConfigureAwait(false);
+        _host.Queue.Commit(_slot.Name, last, batch.Sum(t => (long)t.Data.Length));
+        Interlocked.Exchange(ref _head, last);
+        _host.OnCommitted(_slot);
     }
 
     private async Task ApplyGroupAsync(List<Transaction> group, CancellationToken cancellationToken)
@@ -172,11 +179,6 @@ internal sealed class Replicator : IAsyncDisposable
             await Parallel.ForEachAsync(group, new ParallelOptions { MaxDegreeOfParallelism = _options.Window, CancellationToken = cancellationToken },
                 async (t, ct) => await ApplyAsync(_slot.Facet, t, ct).ConfigureAwait(false)).ConfigureAwait(false);
         }
-        long last = group[^1].Seq;
-        long bytes = group.Sum(t => (long)t.Data.Length);
-        _host.Queue.Commit(_slot.Name, last, bytes);
-        Interlocked.Exchange(ref _head, last);
-        _host.OnCommitted(_slot);
     }
 
     /// <summary>Applies one transaction to a facet. Facet namespace operations are idempotent, so a replay after a retry is safe.</summary>

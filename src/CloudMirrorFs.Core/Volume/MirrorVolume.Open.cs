@@ -28,7 +28,7 @@ public sealed partial class MirrorVolume
         runtime ??= new VolumeRuntimeOptions();
         ArgumentNullException.ThrowIfNull(options);
         ILogger log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MirrorVolume>();
-        facetFactory ??= FacetFactory.Create;
+        facetFactory ??= o => FacetFactory.Create(o, options);
         Directory.CreateDirectory(options.StateDir);
         FileStream lockFile = TakeLock(options.StateDir);
         var slots = new List<FacetSlot>();

@@ -133,6 +133,12 @@ public sealed class FaultInjectingFacet : IFacet
         return Inner.FlushAsync(cancellationToken);
     }
 
+    public ValueTask CommitAsync(long queueSeq, CancellationToken cancellationToken)
+    {
+        Check();
+        return Inner.CommitAsync(queueSeq, cancellationToken);
+    }
+
     public ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken)
     {
         Check();

@@ -54,7 +54,7 @@ internal sealed class VolumeFixture : IAsyncDisposable
     {
         Volume = await MirrorVolume.OpenAsync(Options, o =>
         {
-            IFacet inner = FacetFactory.Create(o);
+            IFacet inner = FacetFactory.Create(o, Options);
             var f = new FaultInjectingFacet(Wrap?.Invoke(o, inner) ?? inner);
             Faults[o.Name] = f;
             return f;

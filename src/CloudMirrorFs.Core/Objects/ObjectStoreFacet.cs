@@ -1,0 +1,365 @@
+using System.Text.Json;
+using CloudMirrorFs.Facets;
+
+namespace CloudMirrorFs.Objects;
+
+/// <summary>
+/// A remote facet kept in an object store (kinds <c>folder</c>, <c>s3</c>, <c>azure</c>), laid out as
+/// docs/dev/remote-layout.md describes: a write-once volume descriptor, block objects under keys never overwritten,
+/// and numbered commits (journals) with periodic checkpoints. The highest valid commit is the image; it only ever
+/// moves at <see cref="CommitAsync"/>, which the replicator calls at queue positions, so the image is always a prefix
+/// of the acknowledged history. Between commits, changes live in memory: writes to the same block are folded into
+/// one upload, and the uploads of a commit run in parallel.
+/// </summary>
+public sealed partial class ObjectStoreFacet : IFacet
+{
+    private const int CheckpointEvery = 64;
+    private const int UploadWindow = 16;
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+
+    private readonly IObjectStore _store;
+    private readonly int _blockSize;
+    private readonly string _volumeName;
+    private readonly bool _createIfMissing;
+    private readonly TimeSpan _retention;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<(RemoteNode Node, long Block), DirtyBlock> _dirty = [];
+    private readonly List<JournalOp> _pending = [];
+    private readonly List<string> _pendingFreed = [];
+    private readonly List<(string Key, DateTime FreedUtc)> _garbage = [];
+    private RemoteManifest _working = new();
+    private long _lastCheckpoint;
+    private long _lastQueueSeq;
+    private bool _opened;
+
+    /// <summary>A facet over <paramref name="store"/>.</summary>
+    public ObjectStoreFacet(string name, string kind, IObjectStore store, int blockSize, string volumeName, bool createIfMissing = true, TimeSpan retention = default)
+    {
+        Name = name;
+        Kind = kind;
+        _store = store;
+        _blockSize = blockSize;
+        _volumeName = volumeName;
+        _createIfMissing = createIfMissing;
+        _retention = retention;
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <inheritdoc />
+    public string Kind { get; }
+
+    /// <summary>The commit the remote image stands at.</summary>
+    public long CommittedImage => _working.Commit;
+
+    /// <summary>The queue sequence number the image covers.</summary>
+    public long CommittedQueueSeq => _working.QueueSeq;
+
+    /// <summary>Objects uploaded so far (block objects and commits), for benchmarks.</summary>
+    public long ObjectsUploaded => Interlocked.Read(ref _objectsUploaded);
+
+    /// <summary>Bytes uploaded so far.</summary>
+    public long BytesUploaded => Interlocked.Read(ref _bytesUploaded);
+
+    private long _objectsUploaded;
+    private long _bytesUploaded;
+
+    /// <inheritdoc />
+    public async ValueTask OpenAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _store.EnsureReadyAsync(_createIfMissing, cancellationToken).ConfigureAwait(false);
+            if (_opened)
+            {
+                return; // a reachability probe after an outage: the in-memory state is still right
+            }
+            VolumeDescriptor descriptor = await RemoteImage.ReadOrCreateDescriptorAsync(_store, _blockSize, _volumeName, cancellationToken).ConfigureAwait(false);
+            if (descriptor.BlockSize != _blockSize)
+            {
+                throw new MirrorException(MirrorError.InvalidArgument,
+                    $"facet '{Name}' ({_store.Description}) holds a volume with block size {descriptor.BlockSize}, this volume uses {_blockSize}; point the facet at another prefix or folder");
+            }
+            RemoteImage image = await RemoteImage.LoadAsync(_store, null, cancellationToken).ConfigureAwait(false);
+            _working = image.Manifest;
+            _lastCheckpoint = image.Checkpoint;
+            _lastQueueSeq = _working.QueueSeq;
+            _opened = true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<NodeInfo?> StatAsync(string path, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(path);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (path.Length == 0)
+            {
+                return new NodeInfo("", NodeKind.Directory, 0, (UnixFileMode)0b111_101_101, DateTime.UnixEpoch, DateTime.UnixEpoch, DateTime.UnixEpoch);
+            }
+            return _working.Nodes.TryGetValue(path, out RemoteNode? n) ? ToInfo(VolumePath.Name(path), n) : null;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<NodeInfo>> ListAsync(string path, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(path);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (path.Length > 0 && (!_working.Nodes.TryGetValue(path, out RemoteNode? dir) || dir.Kind != NodeKind.Directory))
+            {
+                throw new MirrorException(dir is null ? MirrorError.NotFound : MirrorError.NotDirectory, $"facet '{Name}': {path}: no such directory");
+            }
+            string prefix = path.Length == 0 ? "" : path + "/";
+            return [.. _working.Nodes
+                .Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && kv.Key.IndexOf('/', prefix.Length) < 0)
+                .Select(kv => ToInfo(kv.Key[prefix.Length..], kv.Value))];
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask CreateFileAsync(FileRef file, UnixFileMode mode, CancellationToken cancellationToken)
+        => ChangeAsync(new JournalOp { Op = "create", Path = file.Path, Id = file.Id, Mode = (int)mode, Time = DateTime.UtcNow }, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask CreateDirectoryAsync(string path, UnixFileMode mode, CancellationToken cancellationToken)
+        => ChangeAsync(new JournalOp { Op = "mkdir", Path = path, Mode = (int)mode, Time = DateTime.UtcNow }, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(to);
+        return ChangeAsync(new JournalOp { Op = "rename", Path = from, To = to }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DeleteFileAsync(FileRef file, CancellationToken cancellationToken)
+        => ChangeAsync(new JournalOp { Op = "unlink", Path = file.Path }, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken)
+    {
+        string prefix = path + "/";
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_working.Nodes.Keys.Any(k => k.StartsWith(prefix, StringComparison.Ordinal)))
+            {
+                throw new MirrorException(MirrorError.NotEmpty, $"facet '{Name}': {path}: directory not empty");
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        await ChangeAsync(new JournalOp { Op = "rmdir", Path = path }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetLengthAsync(FileRef file, long length, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(file.Path);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            RemoteNode node = FileNode(file.Path);
+            if (length < node.Length && length % _blockSize != 0)
+            {
+                // The block holding the new end keeps bytes past it in its object; make it dirty with them zeroed,
+                // so a later extension reads zeros.
+                DirtyBlock d = await GetDirtyAsync(node, length / _blockSize, cancellationToken).ConfigureAwait(false);
+                int keep = (int)(length % _blockSize);
+                Array.Clear(d.Data, keep, _blockSize - keep);
+            }
+            foreach (var key in _dirty.Keys.Where(k => k.Node == node && k.Block * _blockSize >= length).ToList())
+            {
+                _dirty.Remove(key);
+            }
+            ApplyLocked(new JournalOp { Op = "setlen", Path = file.Path, Length = length, BlockSize = _blockSize, Time = DateTime.UtcNow });
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        return ChangeAsync(new JournalOp { Op = "attrs", Path = path, Mode = change.Mode is { } m ? (int)m : null, Time = change.LastWriteUtc }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask WriteAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(file.Path);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            RemoteNode node = FileNode(file.Path);
+            long pos = offset;
+            ReadOnlyMemory<byte> rest = data;
+            while (!rest.IsEmpty)
+            {
+                long block = pos / _blockSize;
+                int inBlock = (int)(pos % _blockSize);
+                int n = Math.Min(rest.Length, _blockSize - inBlock);
+                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, wholeBlock: inBlock == 0 && n == _blockSize).ConfigureAwait(false);
+                rest.Span[..n].CopyTo(d.Data.AsSpan(inBlock));
+                pos += n;
+                rest = rest[n..];
+            }
+            node.Length = Math.Max(node.Length, offset + data.Length);
+            node.MTime = DateTime.UtcNow;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> ReadAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(file.Path);
+        var parts = new List<(long Block, int InBlock, int Count, int Into, byte[]? Dirty, string? Key)>();
+        int total;
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            RemoteNode node = FileNode(file.Path);
+            long end = Math.Min(node.Length, offset + buffer.Length);
+            total = (int)Math.Max(0, end - offset);
+            for (long pos = offset; pos < end;)
+            {
+                long block = pos / _blockSize;
+                int inBlock = (int)(pos % _blockSize);
+                int n = (int)Math.Min(end - pos, _blockSize - inBlock);
+                _dirty.TryGetValue((node, block), out DirtyBlock? d);
+                node.Blocks.TryGetValue(block, out string? key);
+                parts.Add((block, inBlock, n, (int)(pos - offset), d?.Data.ToArray(), d is null ? key : null));
+                pos += n;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = UploadWindow, CancellationToken = cancellationToken }, async (p, ct) =>
+        {
+            Memory<byte> target = buffer.Slice(p.Into, p.Count);
+            if (p.Dirty is not null)
+            {
+                p.Dirty.AsMemory(p.InBlock, p.Count).CopyTo(target);
+            }
+            else if (p.Key is not null)
+            {
+                byte[] got = await GetObjectAsync(p.Key, p.InBlock, p.Count, ct).ConfigureAwait(false);
+                got.CopyTo(target);
+                target.Span[got.Length..].Clear();
+            }
+            else
+            {
+                target.Span.Clear();
+            }
+        }).ConfigureAwait(false);
+        return total;
+    }
+
+    /// <inheritdoc />
+    public ValueTask FlushAsync(CancellationToken cancellationToken) => CommitAsync(_lastQueueSeq, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        return new SpaceInfo(long.MaxValue / 2, long.MaxValue / 4);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _store.DisposeAsync();
+
+    private static NodeInfo ToInfo(string name, RemoteNode n)
+        => new(name, n.Kind, n.Kind == NodeKind.File ? n.Length : 0, (UnixFileMode)n.Mode, n.MTime, n.MTime, n.MTime) { FileId = n.Id };
+
+    private RemoteNode FileNode(string path)
+    {
+        if (!_working.Nodes.TryGetValue(path, out RemoteNode? node))
+        {
+            throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such file");
+        }
+        return node.Kind == NodeKind.File ? node : throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {path}: is a directory");
+    }
+
+    private async ValueTask ChangeAsync(JournalOp op, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(op.Path);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (op.Op is "create" or "mkdir" && _working.Nodes.TryGetValue(op.Path, out RemoteNode? existing)
+                && existing.Kind != (op.Op == "create" ? NodeKind.File : NodeKind.Directory))
+            {
+                throw new MirrorException(MirrorError.Exists, $"facet '{Name}': {op.Path}: exists as a {existing.Kind}");
+            }
+            if (op.Op is "create" or "mkdir" && VolumePath.Parent(op.Path) is { Length: > 0 } parent
+                && (!_working.Nodes.TryGetValue(parent, out RemoteNode? p) || p.Kind != NodeKind.Directory))
+            {
+                throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {parent}: no such directory");
+            }
+            // Folded writes of a file that goes away must not be uploaded at the next commit.
+            RemoteNode? doomed = op.Op switch
+            {
+                "unlink" or "rmdir" => _working.Nodes.GetValueOrDefault(op.Path),
+                "rename" when _working.Nodes.TryGetValue(op.To!, out RemoteNode? r) && !ReferenceEquals(r, _working.Nodes.GetValueOrDefault(op.Path)) => r,
+                _ => null,
+            };
+            if (doomed is not null)
+            {
+                foreach (var key in _dirty.Keys.Where(k => k.Node == doomed).ToList())
+                {
+                    _dirty.Remove(key);
+                }
+            }
+            if (op.Op == "attrs" && !_working.Nodes.ContainsKey(op.Path))
+            {
+                throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {op.Path}: no such file or directory");
+            }
+            ApplyLocked(op);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void ApplyLocked(JournalOp op)
+    {
+        _working.Apply(op, _pendingFreed);
+        _pending.Add(op);
+    }
+
+    private sealed class DirtyBlock(byte[] data)
+    {
+        public byte[] Data { get; } = data;
+    }
+}

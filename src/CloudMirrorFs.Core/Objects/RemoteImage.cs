@@ -1,0 +1,159 @@
+using System.Text.Json;
+
+namespace CloudMirrorFs.Objects;
+
+/// <summary>Reading a remote image: the descriptor, the highest valid commit, its checkpoint and journals.</summary>
+internal sealed class RemoteImage
+{
+    public const string DescriptorKey = "volume.json";
+    public const string CommitsPrefix = "commits/";
+    public const string CheckpointsPrefix = "checkpoints/";
+
+    private RemoteImage(RemoteManifest manifest, long checkpoint, IReadOnlyList<string> problems)
+    {
+        Manifest = manifest;
+        Checkpoint = checkpoint;
+        Problems = problems;
+    }
+
+    public RemoteManifest Manifest { get; }
+
+    /// <summary>The checkpoint the image was built from (0: none).</summary>
+    public long Checkpoint { get; }
+
+    /// <summary>Commits that could not be read (named by key), each stopping the replay before it.</summary>
+    public IReadOnlyList<string> Problems { get; }
+
+    public static string CommitKey(long n) => $"{CommitsPrefix}{n:D20}.json";
+
+    public static string CheckpointKey(long n) => $"{CheckpointsPrefix}{n:D20}.json";
+
+    public static long? ParseNumber(string key)
+    {
+        string name = key[(key.LastIndexOf('/') + 1)..];
+        return name.EndsWith(".json", StringComparison.Ordinal) && long.TryParse(name.AsSpan(0, name.Length - 5), out long n) ? n : null;
+    }
+
+    /// <summary>Reads the write-once descriptor, writing it when the store holds no volume yet.</summary>
+    public static async Task<VolumeDescriptor> ReadOrCreateDescriptorAsync(IObjectStore store, int blockSize, string volumeName, CancellationToken cancellationToken)
+    {
+        byte[]? bytes = await store.GetAsync(DescriptorKey, 0, null, cancellationToken).ConfigureAwait(false);
+        if (bytes is null)
+        {
+            var d = new VolumeDescriptor(1, blockSize, volumeName, DateTime.UtcNow, null);
+            await store.PutAsync(DescriptorKey, JsonSerializer.SerializeToUtf8Bytes(d), cancellationToken).ConfigureAwait(false);
+            return d;
+        }
+        return ParseDescriptor(store, bytes);
+    }
+
+    public static async Task<VolumeDescriptor> ReadDescriptorAsync(IObjectStore store, CancellationToken cancellationToken)
+    {
+        byte[] bytes = await store.GetAsync(DescriptorKey, 0, null, cancellationToken).ConfigureAwait(false)
+            ?? throw new MirrorException(MirrorError.NotFound, $"{store.Description} holds no CloudMirrorFs volume ({DescriptorKey} is missing); check the bucket, prefix or folder");
+        return ParseDescriptor(store, bytes);
+    }
+
+    private static VolumeDescriptor ParseDescriptor(IObjectStore store, byte[] bytes)
+    {
+        try
+        {
+            VolumeDescriptor d = JsonSerializer.Deserialize<VolumeDescriptor>(bytes)!;
+            if (d.Format != 1)
+            {
+                throw new MirrorException(MirrorError.NotSupported, $"{store.Description}: volume format {d.Format} is newer than this cmfs understands; upgrade cmfs");
+            }
+            return d;
+        }
+        catch (JsonException e)
+        {
+            throw new MirrorException(MirrorError.IoError, $"{store.Description}: {DescriptorKey} is damaged ({e.Message})");
+        }
+    }
+
+    /// <summary>
+    /// Builds the image: the highest valid commit (or the highest one at or before <paramref name="atUtc"/>), from
+    /// the newest checkpoint at or before it plus the journals after that checkpoint.
+    /// </summary>
+    public static async Task<RemoteImage> LoadAsync(IObjectStore store, DateTime? atUtc, CancellationToken cancellationToken)
+    {
+        var commits = new List<long>();
+        await foreach (ObjectInfo o in store.ListAsync(CommitsPrefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (ParseNumber(o.Key) is { } n)
+            {
+                commits.Add(n);
+            }
+        }
+        var checkpoints = new List<long>();
+        await foreach (ObjectInfo o in store.ListAsync(CheckpointsPrefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (ParseNumber(o.Key) is { } n)
+            {
+                checkpoints.Add(n);
+            }
+        }
+        commits.Sort();
+        checkpoints.Sort();
+        var problems = new List<string>();
+        // Newest checkpoint first; fall back to an older one if it cannot be read.
+        for (int ci = checkpoints.Count - 1; ci >= -1; ci--)
+        {
+            RemoteManifest manifest = new();
+            long from = 0;
+            if (ci >= 0)
+            {
+                CheckpointRecord? cp = await ReadJsonAsync<CheckpointRecord>(store, CheckpointKey(checkpoints[ci]), problems, cancellationToken).ConfigureAwait(false);
+                if (cp is null || (atUtc is { } at0 && cp.CreatedUtc > at0))
+                {
+                    continue;
+                }
+                manifest = new RemoteManifest { Commit = cp.Commit, QueueSeq = cp.QueueSeq, Nodes = new Dictionary<string, RemoteNode>(cp.Nodes, StringComparer.Ordinal) };
+                from = cp.Commit;
+            }
+            else if (commits.Count > 0 && commits[0] != 1)
+            {
+                break; // the journal before the oldest checkpoint was collected: no image without a checkpoint
+            }
+            foreach (long n in commits.Where(c => c > from))
+            {
+                CommitRecord? c = await ReadJsonAsync<CommitRecord>(store, CommitKey(n), problems, cancellationToken).ConfigureAwait(false);
+                if (c is null || c.Previous != manifest.Commit || (atUtc is { } at && c.CreatedUtc > at))
+                {
+                    break; // the image is the last commit that chains
+                }
+                foreach (JournalOp op in c.Ops)
+                {
+                    manifest.Apply(op, null);
+                }
+                manifest.Commit = c.Commit;
+                manifest.QueueSeq = c.QueueSeq;
+            }
+            return new RemoteImage(manifest, ci >= 0 ? checkpoints[ci] : 0, problems);
+        }
+        if (commits.Count > 0)
+        {
+            throw new MirrorException(MirrorError.IoError, $"{store.Description}: no readable checkpoint reaches the commits held ({string.Join("; ", problems)})");
+        }
+        return new RemoteImage(new RemoteManifest(), 0, problems);
+    }
+
+    private static async Task<T?> ReadJsonAsync<T>(IObjectStore store, string key, List<string> problems, CancellationToken cancellationToken) where T : class
+    {
+        byte[]? bytes = await store.GetAsync(key, 0, null, cancellationToken).ConfigureAwait(false);
+        if (bytes is null)
+        {
+            problems.Add($"{key}: missing");
+            return null;
+        }
+        try
+        {
+            return JsonSerializer.Deserialize<T>(bytes);
+        }
+        catch (JsonException e)
+        {
+            problems.Add($"{key}: {e.Message}");
+            return null;
+        }
+    }
+}
