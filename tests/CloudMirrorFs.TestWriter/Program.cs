@@ -3,7 +3,7 @@ using CloudMirrorFs.Facets;
 using CloudMirrorFs.Options;
 using CloudMirrorFs.Volume;
 
-// Usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate]
+// Usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate|no-replicate [REMOTEKIND]]
 // Writes until killed. After each acknowledged operation it appends one line to LOG (one write() per line, no
 // buffering), so every logged line is an operation the volume acknowledged before the kill:
 //   W id offset length seed     a data write; the bytes are Pattern(seed, length)
@@ -11,9 +11,9 @@ using CloudMirrorFs.Volume;
 //   R id from to                file renamed
 //   D id path                   file deleted
 //   S                           a barrier (fsync) completed
-if (args.Length is not (6 or 7))
+if (args.Length is < 6 or > 8)
 {
-    Console.Error.WriteLine("usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate]");
+    Console.Error.WriteLine("usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate|no-replicate [REMOTEKIND]]");
     return 2;
 }
 var options = new VolumeOptions
@@ -25,11 +25,11 @@ var options = new VolumeOptions
     Facets =
     [
         new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = args[1] },
-        new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = "directory", Path = args[2] },
+        new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = args.Length == 8 ? args[7] : "directory", Path = args[2] },
     ],
 };
 var rnd = new Random(int.Parse(args[5]));
-await using MirrorVolume volume = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = args.Length == 7 && args[6] == "replicate" });
+await using MirrorVolume volume = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = args.Length >= 7 && args[6] == "replicate" });
 using var log = new FileStream(args[4], FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
 void Log(string line) => log.Write(Encoding.UTF8.GetBytes(line + "\n"));
 Console.Out.WriteLine("ready");

@@ -223,7 +223,9 @@ public sealed partial class ObjectStoreFacet : IFacet
                 long block = pos / _blockSize;
                 int inBlock = (int)(pos % _blockSize);
                 int n = Math.Min(rest.Length, _blockSize - inBlock);
-                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, wholeBlock: inBlock == 0 && n == _blockSize).ConfigureAwait(false);
+                // A write that covers the block up to its end (or to the file's end) needs no copy of the old block.
+                bool whole = inBlock == 0 && (n == _blockSize || pos + n >= node.Length);
+                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, wholeBlock: whole).ConfigureAwait(false);
                 rest.Span[..n].CopyTo(d.Data.AsSpan(inBlock));
                 pos += n;
                 rest = rest[n..];

@@ -46,26 +46,28 @@ public sealed class ReplicationTests
     }
 
     private static async Task<VolumeFixture> OpenAsync(int locals, int remotes, Func<FacetOptions, IFacet, IFacet>? wrap = null, QueueOptions? queue = null,
-        OverflowPolicy overflow = OverflowPolicy.Unsync)
+        OverflowPolicy overflow = OverflowPolicy.Unsync, string remoteKind = "directory")
     {
-        var fx = new VolumeFixture(locals, remotes, queue: queue, overflow: overflow) { Replicate = true, Wrap = wrap };
+        var fx = new VolumeFixture(locals, remotes, queue: queue, overflow: overflow, remoteKind: remoteKind) { Replicate = true, Wrap = wrap };
         await fx.OpenAsync();
         return fx;
     }
 
     [TestMethod]
-    [DataRow(1, 1)]
-    [DataRow(1, 2)]
-    [DataRow(2, 1)]
-    public async Task Drain_Configurations_EveryRemoteEqualsTheLocal(int locals, int remotes)
+    [DataRow(1, 1, "directory")]
+    [DataRow(1, 2, "directory")]
+    [DataRow(2, 1, "directory")]
+    [DataRow(1, 1, "folder")]
+    [DataRow(1, 2, "folder")]
+    public async Task Drain_Configurations_EveryRemoteEqualsTheLocal(int locals, int remotes, string kind)
     {
-        await using VolumeFixture fx = await OpenAsync(locals, remotes);
+        await using VolumeFixture fx = await OpenAsync(locals, remotes, remoteKind: kind);
         await WorkloadAsync(fx.Volume, 1);
         await WorkloadAsync(fx.Volume, 2);
         Assert.IsTrue(await fx.Volume.DrainAsync(Drain), Describe(fx.Volume));
         for (int r = 0; r < remotes; r++)
         {
-            TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath($"remote{r}"), $"remote{r}");
+            TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync($"remote{r}"), $"remote{r}");
             Assert.AreEqual(FacetState.Synchronised, fx.Volume.GetFacetState($"remote{r}"));
             Assert.AreEqual(0, fx.Volume.GetQueueCursor($"remote{r}")!.Count);
         }
@@ -104,12 +106,14 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
-    public async Task FailureTable_RemoteRebooted_QueueFills_AutomaticRecovery()
+    [DataRow("directory")]
+    [DataRow("folder")]
+    public async Task FailureTable_RemoteRebooted_QueueFills_AutomaticRecovery(string kind)
     {
         // Row 2: the remote target is rebooted. Outstanding writes go back to the head; the queue fills with changes;
         // failure transparent; recovery automatic once the remote is back.
         SimulatedLink? link = null;
-        await using VolumeFixture fx = await OpenAsync(1, 1, wrap: (o, f) => o.Role == FacetRole.Remote ? link = new SimulatedLink(f) : f);
+        await using VolumeFixture fx = await OpenAsync(1, 1, wrap: (o, f) => o.Role == FacetRole.Remote ? link = new SimulatedLink(f) : f, remoteKind: kind);
         MirrorVolume v = fx.Volume;
         long id = await v.CreateFileAsync("f");
         await v.WriteAsync(id, 0, Bytes(10_000, 1));
@@ -129,7 +133,7 @@ public sealed class ReplicationTests
         Assert.IsTrue(await v.DrainAsync(Drain), "recovery is automatic");
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
         Assert.AreEqual(0, v.GetDirtyCount("remote0"), "the queue covered the outage: no resync was needed");
-        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"));
     }
 
     [TestMethod]
@@ -261,7 +265,9 @@ public sealed class ReplicationTests
 
     [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
-    public async Task WriterKilled_Twenty_Rounds_RestartAndDrain_RemoteEqualsLocal()
+    [DataRow("directory")]
+    [DataRow("folder")]
+    public async Task WriterKilled_Twenty_Rounds_RestartAndDrain_RemoteEqualsLocal(string kind)
     {
         for (int round = 0; round < 20; round++)
         {
@@ -269,10 +275,19 @@ public sealed class ReplicationTests
             string state = dir.Sub("state"), local = dir.Sub("local"), remote = dir.Sub("remote");
             long memoryLimit = round % 2 == 0 ? 64L << 20 : 128 * 1024;
             await CrashTests.RunAndKillAsync(state, local, remote, memoryLimit, Path.Combine(dir.Path, "log"), seed: 77 + round,
-                killAfterMs: 150 + round * 29 % 300, replicate: true);
-            await using MirrorVolume v = await MirrorVolume.OpenAsync(CrashTests.Options(state, local, remote, memoryLimit));
-            Assert.IsTrue(await v.DrainAsync(Drain), $"round {round}: drain");
-            TreeAssert.Equal(local, remote, $"round {round}");
+                killAfterMs: 150 + round * 29 % 300, replicate: true, remoteKind: kind);
+            await using (MirrorVolume v = await MirrorVolume.OpenAsync(CrashTests.Options(state, local, remote, memoryLimit, kind)))
+            {
+                Assert.IsTrue(await v.DrainAsync(Drain), $"round {round}: drain");
+            }
+            string tree = remote;
+            if (kind == "folder")
+            {
+                tree = dir.Sub("restored");
+                Directory.Delete(tree);
+                await CloudMirrorFs.Objects.RemoteRestore.RestoreAsync(new CloudMirrorFs.Objects.FolderObjectStore(remote), tree, null, null, default);
+            }
+            TreeAssert.Equal(local, tree, $"round {round}");
         }
     }
 }

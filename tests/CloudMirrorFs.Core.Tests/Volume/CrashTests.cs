@@ -110,7 +110,7 @@ public sealed class CrashTests
         Assert.IsTrue(roundsWithSpilledRecords >= 5, "the spilled queue path was exercised");
     }
 
-    internal static VolumeOptions Options(string state, string local, string remote, long memoryLimit) => new()
+    internal static VolumeOptions Options(string state, string local, string remote, long memoryLimit, string remoteKind = "directory") => new()
     {
         Name = "crash",
         StateDir = state,
@@ -119,7 +119,7 @@ public sealed class CrashTests
         Facets =
         [
             new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = local },
-            new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = "directory", Path = remote },
+            new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = remoteKind, Path = remote },
         ],
     };
 
@@ -130,7 +130,7 @@ public sealed class CrashTests
         return b;
     }
 
-    internal static async Task RunAndKillAsync(string state, string local, string remote, long memoryLimit, string log, int seed, int killAfterMs, bool replicate = false)
+    internal static async Task RunAndKillAsync(string state, string local, string remote, long memoryLimit, string log, int seed, int killAfterMs, bool replicate = false, string remoteKind = "directory")
     {
         string writer = Path.Combine(AppContext.BaseDirectory, "CloudMirrorFs.TestWriter.dll");
         Assert.IsTrue(File.Exists(writer), $"the crash writer is missing at {writer}; build tests/CloudMirrorFs.TestWriter");
@@ -144,10 +144,8 @@ public sealed class CrashTests
         {
             psi.ArgumentList.Add(a);
         }
-        if (replicate)
-        {
-            psi.ArgumentList.Add("replicate");
-        }
+        psi.ArgumentList.Add(replicate ? "replicate" : "no-replicate");
+        psi.ArgumentList.Add(remoteKind);
         using var process = Process.Start(psi)!;
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         string? ready = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));

@@ -11,7 +11,7 @@ internal sealed class VolumeFixture : IAsyncDisposable
     private readonly TempDir _dir = new("vol");
 
     public VolumeFixture(int locals = 1, int remotes = 0, int blockSize = 64 * 1024, QueueOptions? queue = null, OverflowPolicy overflow = OverflowPolicy.Unsync,
-        TimeSpan? overflowTimeout = null)
+        TimeSpan? overflowTimeout = null, string remoteKind = "directory")
     {
         var facets = new List<FacetOptions>();
         for (int i = 0; i < locals; i++)
@@ -22,7 +22,7 @@ internal sealed class VolumeFixture : IAsyncDisposable
         {
             facets.Add(new FacetOptions
             {
-                Name = $"remote{i}", Role = FacetRole.Remote, Kind = "directory", Path = _dir.Sub($"remote{i}"),
+                Name = $"remote{i}", Role = FacetRole.Remote, Kind = remoteKind, Path = _dir.Sub($"remote{i}"),
                 Overflow = overflow, OverflowTimeout = overflowTimeout ?? TimeSpan.FromSeconds(30),
             });
         }
@@ -43,6 +43,22 @@ internal sealed class VolumeFixture : IAsyncDisposable
     public MirrorVolume Volume { get; private set; } = null!;
 
     public string FacetPath(string name) => Options.Facets.Single(f => f.Name == name).Path!;
+
+    /// <summary>
+    /// The tree a remote facet holds, as plain files: the folder itself for a directory facet, a restore of its
+    /// committed image (from the store alone) for an object-store facet.
+    /// </summary>
+    public async Task<string> RemoteTreeAsync(string name)
+    {
+        FacetOptions o = Options.Facets.Single(f => f.Name == name);
+        if (o.Kind == "directory")
+        {
+            return o.Path!;
+        }
+        string target = Path.Combine(_dir.Path, $"restored-{name}-{Guid.NewGuid():N}");
+        await CloudMirrorFs.Objects.RemoteRestore.RestoreAsync(new CloudMirrorFs.Objects.FolderObjectStore(o.Path!), target, null, null, default);
+        return target;
+    }
 
     /// <summary>Replicators start only when asked: Engine I tests inspect the queue undisturbed.</summary>
     public bool Replicate { get; set; }
