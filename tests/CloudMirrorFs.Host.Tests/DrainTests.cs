@@ -30,10 +30,12 @@ public sealed class DrainTests
         var (code, stdout, stderr) = await cli.RunProcessAsync("drain", "--timeout", "60");
         Assert.AreEqual(0, code, stderr);
         StringAssert.Contains(stdout, "drained");
+        // The embedded default's remote is a folder object store: read it back the way a new machine would.
+        var restore = await cli.RunProcessAsync("restore", "--facet", "remote", "--to", "back");
+        Assert.AreEqual(0, restore.Code, restore.Err);
         string local = Path.Combine(cli.Dir, ".cmfs", "local", "docs", "final.bin");
-        string remote = Path.Combine(cli.Dir, ".cmfs", "remote", "docs", "final.bin");
-        CollectionAssert.AreEqual(File.ReadAllBytes(local), File.ReadAllBytes(remote));
-        Assert.IsFalse(File.Exists(Path.Combine(cli.Dir, ".cmfs", "remote", "docs", "report.bin")));
+        CollectionAssert.AreEqual(File.ReadAllBytes(local), File.ReadAllBytes(Path.Combine(cli.Dir, "back", "docs", "final.bin")));
+        Assert.IsFalse(File.Exists(Path.Combine(cli.Dir, "back", "docs", "report.bin")));
     }
 
     [TestMethod]

@@ -44,9 +44,8 @@ public static class VolumeConfigLoader
     }
 
     /// <summary>
-    /// The embedded default volume: state, a directory facet <c>local</c> and a facet <c>remote</c> under
-    /// <c>./.cmfs/</c>, mounted at <c>./drive</c>. The remote is meant to be a <c>folder</c> object store; until that
-    /// store lands it is a <c>directory</c> facet (a plain copy of the tree).
+    /// The embedded default volume: state, a directory facet <c>local</c> and a <c>folder</c> object-store facet
+    /// <c>remote</c> under <c>./.cmfs/</c>, mounted at <c>./drive</c>.
     /// </summary>
     public static VolumeOptions EmbeddedDefault(string workingDirectory)
     {
@@ -59,7 +58,7 @@ public static class VolumeConfigLoader
             Facets =
             [
                 new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = Path.Combine(root, "local") },
-                new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = "directory", Path = Path.Combine(root, "remote") },
+                new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = "folder", Path = Path.Combine(root, "remote") },
             ],
         };
     }
