@@ -15,17 +15,36 @@ public static class FacetFactory
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(volume);
         bool createIfMissing = !options.Settings.TryGetValue("createIfMissing", out string? c) || !string.Equals(c, "false", StringComparison.OrdinalIgnoreCase);
-        switch (options.Kind)
+        if (options.Kind == "directory")
         {
-            case "directory":
-                return new DirectoryFacet(options.Name, RequirePath(options), createIfMissing);
-            case "folder":
-                return new ObjectStoreFacet(options.Name, options.Kind, new FolderObjectStore(RequirePath(options)), volume.BlockSize, volume.Name, createIfMissing);
-            default:
-                IObjectStore store = CloudStores?.Invoke(options) ?? throw new MirrorException(MirrorError.NotSupported,
-                    $"facet '{options.Name}': kind '{options.Kind}' is not available in this build; use kind 'folder' (an object store in a folder) or 'directory'");
-                return new ObjectStoreFacet(options.Name, options.Kind, store, volume.BlockSize, volume.Name, createIfMissing);
+            return new DirectoryFacet(options.Name, RequirePath(options), createIfMissing);
         }
+        CodecObjectStore store = CreateStore(options);
+        TimeSpan retention = options.Settings.TryGetValue("retention", out string? r) && TimeSpan.TryParse(r, System.Globalization.CultureInfo.InvariantCulture, out TimeSpan t) ? t : TimeSpan.Zero;
+        return new ObjectStoreFacet(options.Name, options.Kind, store, volume.BlockSize, volume.Name, createIfMissing, retention);
+    }
+
+    /// <summary>
+    /// The object store an object-store facet (folder, s3, azure) keeps its volume in, with the facet's compression
+    /// and encryption applied. Used by the facet and by <c>cmfs restore</c> (which needs nothing else).
+    /// </summary>
+    public static CodecObjectStore CreateStore(FacetOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        IObjectStore raw = options.Kind switch
+        {
+            "folder" => new FolderObjectStore(RequirePath(options)),
+            "directory" => throw new MirrorException(MirrorError.InvalidArgument, $"facet '{options.Name}' is a directory facet, not an object store"),
+            _ => CloudStores?.Invoke(options) ?? throw new MirrorException(MirrorError.NotSupported,
+                $"facet '{options.Name}': kind '{options.Kind}' is not available in this build; use kind 'folder' (an object store in a folder) or 'directory'"),
+        };
+        byte[]? key = EncryptionKey.Load(options.Settings.GetValueOrDefault("encryption"), options.Name);
+        string compression = options.Settings.GetValueOrDefault("compression") ?? "none";
+        if (compression is not ("none" or "brotli"))
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, $"facet '{options.Name}': compression '{compression}' is unknown; use none or brotli");
+        }
+        return new CodecObjectStore(raw, key, compression == "brotli");
     }
 
     private static string RequirePath(FacetOptions options) => options.Path

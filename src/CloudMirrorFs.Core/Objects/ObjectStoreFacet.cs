@@ -76,7 +76,9 @@ public sealed partial class ObjectStoreFacet : IFacet
             {
                 return; // a reachability probe after an outage: the in-memory state is still right
             }
-            VolumeDescriptor descriptor = await RemoteImage.ReadOrCreateDescriptorAsync(_store, _blockSize, _volumeName, cancellationToken).ConfigureAwait(false);
+            string? encryption = (_store as CodecObjectStore)?.EncryptionParameter;
+            VolumeDescriptor descriptor = await RemoteImage.ReadOrCreateDescriptorAsync(_store, _blockSize, _volumeName, encryption, cancellationToken).ConfigureAwait(false);
+            RemoteImage.CheckEncryption(_store, descriptor, encryption, Name);
             if (descriptor.BlockSize != _blockSize)
             {
                 throw new MirrorException(MirrorError.InvalidArgument,

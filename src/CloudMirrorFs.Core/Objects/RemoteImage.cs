@@ -35,16 +35,33 @@ internal sealed class RemoteImage
     }
 
     /// <summary>Reads the write-once descriptor, writing it when the store holds no volume yet.</summary>
-    public static async Task<VolumeDescriptor> ReadOrCreateDescriptorAsync(IObjectStore store, int blockSize, string volumeName, CancellationToken cancellationToken)
+    public static async Task<VolumeDescriptor> ReadOrCreateDescriptorAsync(IObjectStore store, int blockSize, string volumeName, string? encryption,
+        CancellationToken cancellationToken)
     {
         byte[]? bytes = await store.GetAsync(DescriptorKey, 0, null, cancellationToken).ConfigureAwait(false);
         if (bytes is null)
         {
-            var d = new VolumeDescriptor(1, blockSize, volumeName, DateTime.UtcNow, null);
+            var d = new VolumeDescriptor(1, blockSize, volumeName, DateTime.UtcNow, encryption);
             await store.PutAsync(DescriptorKey, JsonSerializer.SerializeToUtf8Bytes(d), cancellationToken).ConfigureAwait(false);
             return d;
         }
         return ParseDescriptor(store, bytes);
+    }
+
+    /// <summary>Refuses a key that is not the one the remote was written with (or encryption that does not match), clearly.</summary>
+    public static void CheckEncryption(IObjectStore store, VolumeDescriptor descriptor, string? configured, string facetName)
+    {
+        if (descriptor.Encryption == configured)
+        {
+            return;
+        }
+        string message = (descriptor.Encryption, configured) switch
+        {
+            (null, _) => $"facet '{facetName}' ({store.Description}) was written without encryption, but the configuration sets an encryption key; remove 'encryption' or use a new prefix",
+            (_, null) => $"facet '{facetName}' ({store.Description}) is encrypted; configure its key with encryption.keyFile or encryption.keyEnv",
+            _ => $"facet '{facetName}' ({store.Description}): the configured encryption key is not the one this remote was written with (key id {descriptor.Encryption![(descriptor.Encryption.IndexOf(':') + 1)..]} expected)",
+        };
+        throw new MirrorException(MirrorError.AccessDenied, message);
     }
 
     public static async Task<VolumeDescriptor> ReadDescriptorAsync(IObjectStore store, CancellationToken cancellationToken)

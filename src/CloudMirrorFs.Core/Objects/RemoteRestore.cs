@@ -33,6 +33,7 @@ public static class RemoteRestore
         }
         await store.EnsureReadyAsync(createIfMissing: false, cancellationToken).ConfigureAwait(false);
         VolumeDescriptor descriptor = await RemoteImage.ReadDescriptorAsync(store, cancellationToken).ConfigureAwait(false);
+        RemoteImage.CheckEncryption(store, descriptor, (store as CodecObjectStore)?.EncryptionParameter, "restore");
         RemoteImage image = await RemoteImage.LoadAsync(store, atUtc, cancellationToken).ConfigureAwait(false);
         if (atUtc is not null && image.Manifest.Commit == 0)
         {

@@ -28,12 +28,11 @@ internal static class RestoreCommand
                 ?? throw new ConfigException("--facet", $"no facet named '{name}' in {volume.Source}; facets: {string.Join(", ", volume.Options.Facets.Select(f => f.Name))}");
             DateTime? atUtc = ParseAt(parse.GetValue(at));
             string target = Path.GetFullPath(parse.GetValue(to)!, context.WorkingDirectory);
-            IObjectStore store = fo.Kind switch
+            if (fo.Kind == "directory")
             {
-                "folder" => new FolderObjectStore(fo.Path!),
-                "directory" => throw new ConfigException("--facet", $"facet '{name}' is a directory facet: its tree is already plain files at {fo.Path}; copy it (cp -a) instead"),
-                _ => FacetFactory.CloudStores?.Invoke(fo) ?? throw new MirrorException(MirrorError.NotSupported, $"facet '{name}': kind '{fo.Kind}' is not available in this build"),
-            };
+                throw new ConfigException("--facet", $"facet '{name}' is a directory facet: its tree is already plain files at {fo.Path}; copy it (cp -a) instead");
+            }
+            IObjectStore store = FacetFactory.CreateStore(fo);
             await using (store)
             {
                 bool interactive = ReferenceEquals(context.Error, Console.Error) && !Console.IsErrorRedirected;

@@ -320,6 +320,18 @@ public static class VolumeConfigLoader
             {
                 throw new ConfigException($"{key}.{prop.Name}", "secrets must be references: write \"env:VARIABLE\" or \"file:PATH\", never the secret itself");
             }
+            if (prop.Name == "encryption")
+            {
+                value = EncryptionSetting(prop.Value, $"{key}.encryption", baseDirectory);
+            }
+            if (prop.Name == "compression" && value is not ("none" or "brotli"))
+            {
+                throw new ConfigException($"{key}.compression", $"unknown compression '{value}'; use none or brotli");
+            }
+            if (prop.Name == "retention")
+            {
+                value = (Duration(f, key, "retention") ?? TimeSpan.Zero).ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+            }
             if (prop.Name == "createIfMissing" && prop.Value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
             {
                 throw new ConfigException($"{key}.createIfMissing", "must be true or false");
@@ -337,6 +349,19 @@ public static class VolumeConfigLoader
             BandwidthLimit = bandwidth,
             Settings = settings,
         };
+    }
+
+    private static string EncryptionSetting(JsonElement e, string key, string baseDirectory)
+    {
+        if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("keyFile", out JsonElement f) && f.ValueKind == JsonValueKind.String && e.EnumerateObject().Count() == 1)
+        {
+            return JsonSerializer.Serialize(new { keyFile = PathValue(f.GetString()!, baseDirectory) });
+        }
+        if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("keyEnv", out JsonElement v) && v.ValueKind == JsonValueKind.String && e.EnumerateObject().Count() == 1)
+        {
+            return JsonSerializer.Serialize(new { keyEnv = v.GetString() });
+        }
+        throw new ConfigException(key, "must be { \"keyFile\": PATH } or { \"keyEnv\": NAME } (a 32-byte key: raw, 64 hex digits or base64)");
     }
 
     private static JsonElement Section(JsonElement root, string name, bool required)
