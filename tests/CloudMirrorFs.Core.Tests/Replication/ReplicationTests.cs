@@ -285,7 +285,7 @@ public sealed class ReplicationTests
             {
                 tree = dir.Sub("restored");
                 Directory.Delete(tree);
-                await CloudMirrorFs.Objects.RemoteRestore.RestoreAsync(new CloudMirrorFs.Objects.FolderObjectStore(remote), tree, null, null, default);
+                await CloudMirrorFs.Objects.RemoteRestore.RestoreAsync(FacetFactory.CreateStore(CrashTests.Options(state, local, remote, memoryLimit, kind).Facets[1]), tree, null, null, default);
             }
             TreeAssert.Equal(local, tree, $"round {round}");
         }

@@ -56,7 +56,7 @@ internal sealed class VolumeFixture : IAsyncDisposable
             return o.Path!;
         }
         string target = Path.Combine(_dir.Path, $"restored-{name}-{Guid.NewGuid():N}");
-        await CloudMirrorFs.Objects.RemoteRestore.RestoreAsync(new CloudMirrorFs.Objects.FolderObjectStore(o.Path!), target, null, null, default);
+        await CloudMirrorFs.Objects.RemoteRestore.RestoreAsync(FacetFactory.CreateStore(o), target, null, null, default);
         return target;
     }
 
