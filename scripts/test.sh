@@ -18,6 +18,23 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+# Real servers for the cloud tests (s3rver for S3, Azurite for Azure Blob), pinned in tests/emulators.
+if [ ! -x tests/emulators/node_modules/.bin/s3rver ] || [ ! -x tests/emulators/node_modules/.bin/azurite-blob ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing nodejs and npm (apt-get)"
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null \
+        || die "could not install nodejs and npm: run 'apt-get install -y nodejs npm' and rerun"
+    else
+      die "npm is needed for the test servers: install it ('apt-get install -y nodejs npm') and rerun"
+    fi
+  fi
+  say "installing the test servers (npm ci --prefix tests/emulators)"
+  npm ci --prefix tests/emulators --no-audit --no-fund >"$root/artifacts-npm.log" 2>&1 \
+    || { tail -20 "$root/artifacts-npm.log" >&2; die "npm ci --prefix tests/emulators failed"; }
+  rm -f "$root/artifacts-npm.log"
+fi
+
 # --- build ---------------------------------------------------------------------------------------------------
 say "building (Release)"
 if ! dotnet build CloudMirrorFs.sln -c Release -nologo -v quiet >"$root/artifacts-build.log" 2>&1; then

@@ -22,6 +22,8 @@ public static class CmfsCli
     /// <summary>Runs one command line.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, string workingDirectory, CancellationToken cancellationToken = default)
     {
+        // s3 and azure facets: built by the cloud assembly, with secrets resolved from their references.
+        Facets.FacetFactory.CloudStores ??= o => Cloud.CloudStores.Create(o, (value, key) => SecretReference.Resolve(value, key, workingDirectory));
         var context = new CommandContext(stdout, stderr, workingDirectory);
         var configOption = new Option<string?>("--config", "-c")
         {

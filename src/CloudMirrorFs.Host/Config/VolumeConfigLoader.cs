@@ -320,6 +320,10 @@ public static class VolumeConfigLoader
             {
                 throw new ConfigException($"{key}.{prop.Name}", "secrets must be references: write \"env:VARIABLE\" or \"file:PATH\", never the secret itself");
             }
+            if (SecretKeys.Contains(prop.Name) && value.StartsWith("file:", StringComparison.Ordinal))
+            {
+                value = "file:" + PathValue(value[5..], baseDirectory);
+            }
             if (prop.Name == "encryption")
             {
                 value = EncryptionSetting(prop.Value, $"{key}.encryption", baseDirectory);
