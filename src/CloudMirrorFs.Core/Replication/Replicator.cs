@@ -24,6 +24,7 @@ internal sealed class Replicator : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private long _head;
+    private int _batchRecords;
 
     public Replicator(IReplicationHost host, FacetSlot slot, ReplicationOptions options, ILogger log)
     {
@@ -31,6 +32,7 @@ internal sealed class Replicator : IAsyncDisposable
         _slot = slot;
         _options = options;
         _log = log;
+        _batchRecords = options.BatchRecords;
         _retry = new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
@@ -44,6 +46,8 @@ internal sealed class Replicator : IAsyncDisposable
                 {
                     // Offline means "unreachable, and the queue covers what it lacks"; a facet that already needs a
                     // resync stays NotSynchronised (an interrupted resync goes back to it).
+                    // A lossy link may never carry a large batch whole: halve it after each failure (back up on success).
+                    _batchRecords = Math.Max(1, _batchRecords / 2);
                     string reason = $"unreachable: {args.Outcome.Exception?.Message}";
                     FacetState next = _slot.State is FacetState.Synchronised or FacetState.Offline ? FacetState.Offline : FacetState.NotSynchronised;
                     _host.SetFacetState(_slot, next, reason);
@@ -127,13 +131,14 @@ internal sealed class Replicator : IAsyncDisposable
             _head = _host.Queue.CursorInfo(_slot.Name).Head;
             return true;
         }
-        IReadOnlyList<Transaction> batch = _host.Queue.Read(_slot.Name, Head, _options.BatchRecords, _options.BatchBytes);
+        IReadOnlyList<Transaction> batch = _host.Queue.Read(_slot.Name, Head, _batchRecords, _options.BatchBytes);
         if (batch.Count == 0)
         {
             return false;
         }
         Busy = true;
         await SendAsync(batch, cancellationToken).ConfigureAwait(false);
+        _batchRecords = Math.Min(_options.BatchRecords, _batchRecords * 2);
         return true;
     }
 

@@ -12,7 +12,7 @@ public sealed class ReplicationTests
 {
     private static readonly TimeSpan Drain = TimeSpan.FromSeconds(60);
 
-    internal static string Describe(MirrorVolume v)
+    public static string Describe(MirrorVolume v)
         => "drain did not finish: " + string.Join("; ", v.GetStatus().Facets.Select(f =>
             $"{f.Name} {f.State} queued={f.QueuedEntries} dirty={f.DirtyLocations} reason={f.Reason} head={v.GetQueueCursor(f.Name)?.Head} tail={v.GetQueueCursor(f.Name)?.Tail} active={v.GetQueueCursor(f.Name)?.Active}"));
 
@@ -24,7 +24,7 @@ public sealed class ReplicationTests
     }
 
     /// <summary>A little of everything: directories, files, writes, a rename, a delete, a truncate.</summary>
-    private static async Task WorkloadAsync(MirrorVolume v, int seed, int files = 6)
+    public static async Task WorkloadAsync(MirrorVolume v, int seed, int files = 6)
     {
         var rnd = new Random(seed);
         string dir = $"d{seed}";

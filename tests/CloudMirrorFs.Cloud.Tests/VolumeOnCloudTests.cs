@@ -1,0 +1,96 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Objects;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Tests;
+using CloudMirrorFs.Tests.Replication;
+using CloudMirrorFs.Tests.Support;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Cloud.Tests;
+
+/// <summary>The engine with S3 (s3rver) and Azure Blob (Azurite) remotes: replicate, drain, restore from the cloud alone.</summary>
+[TestClass]
+public sealed class VolumeOnCloudTests
+{
+    [ClassInitialize]
+    public static void RegisterStores(TestContext _) => FacetFactory.CloudStores = o => CloudStores.Create(o, (value, _) => value);
+
+    private static VolumeOptions Options(TempDir dir, string run) => new()
+    {
+        Name = "cloud",
+        StateDir = Path.Combine(dir.Path, "state"),
+        BlockSize = 64 * 1024,
+        Facets =
+        [
+            new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = dir.Sub("local") },
+            new FacetOptions
+            {
+                Name = "s3", Role = FacetRole.Remote, Kind = "s3",
+                Settings = new Dictionary<string, string>
+                {
+                    ["bucket"] = TestServers.S3Bucket, ["prefix"] = $"{run}/", ["endpoint"] = TestServers.S3Endpoint,
+                    ["forcePathStyle"] = "true", ["accessKeyId"] = "S3RVER", ["secretAccessKey"] = "S3RVER", ["compression"] = "brotli",
+                },
+            },
+            new FacetOptions
+            {
+                Name = "azure", Role = FacetRole.Remote, Kind = "azure",
+                Settings = new Dictionary<string, string> { ["container"] = $"c{run}", ["connectionString"] = TestServers.AzureConnectionString() },
+            },
+        ],
+    };
+
+    private static async Task<string> RestoreAsync(TempDir dir, FacetOptions o)
+    {
+        string target = Path.Combine(dir.Path, $"restored-{o.Name}-{Guid.NewGuid():N}");
+        await RemoteRestore.RestoreAsync(FacetFactory.CreateStore(o), target, null, null, default);
+        return target;
+    }
+
+    [TestMethod]
+    public async Task Drain_ToS3AndAzure_RestoreFromEachEqualsTheLocal()
+    {
+        using var dir = new TempDir("cloudvol");
+        VolumeOptions options = Options(dir, Guid.NewGuid().ToString("N")[..12]);
+        await using (MirrorVolume v = await MirrorVolume.OpenAsync(options))
+        {
+            await ReplicationTests.WorkloadAsync(v, 1);
+            await ReplicationTests.WorkloadAsync(v, 2);
+            Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+        }
+        TreeAssert.Equal(options.Facets[0].Path!, await RestoreAsync(dir, options.Facets[1]), "s3");
+        TreeAssert.Equal(options.Facets[0].Path!, await RestoreAsync(dir, options.Facets[2]), "azure");
+    }
+
+    [TestMethod]
+    public async Task LinkToS3DropsMidUpload_WritersGoOn_AutomaticRecovery()
+    {
+        using var dir = new TempDir("cloudlink");
+        VolumeOptions options = Options(dir, Guid.NewGuid().ToString("N")[..12]);
+        SimulatedLink? link = null;
+        await using (MirrorVolume v = await MirrorVolume.OpenAsync(options, o =>
+            o.Name == "s3" ? link = new SimulatedLink(FacetFactory.Create(o, options), 4) { RoundTrip = TimeSpan.FromMilliseconds(5), ErrorRate = 0.1 }
+                           : FacetFactory.Create(o, options)))
+        {
+            long id = await v.CreateFileAsync("stream.bin");
+            var rnd = new Random(5);
+            for (int i = 0; i < 60; i++)
+            {
+                if (i == 20)
+                {
+                    link!.Down = true;
+                }
+                if (i == 45)
+                {
+                    link!.Down = false;
+                }
+                byte[] b = new byte[40_000];
+                rnd.NextBytes(b);
+                await v.WriteAsync(id, i * 40_000L, b);
+            }
+            Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+            Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("s3"));
+        }
+        TreeAssert.Equal(options.Facets[0].Path!, await RestoreAsync(dir, options.Facets[1]), "s3 after outages and injected errors");
+    }
+}
