@@ -48,7 +48,7 @@ results="$root/artifacts/test-results"
 rm -rf "$results"
 mkdir -p "$results"
 say "running the tests"
-dotnet test CloudMirrorFs.sln -c Release --no-build -nologo \
+dotnet test CloudMirrorFs.sln -c Release --no-build -nologo -m:1 \
   --logger "trx;LogFilePrefix=run" --logger "console;verbosity=normal" \
   --results-directory "$results" --blame-hang-timeout 5m 2>&1 | grep -vE '^\s*$' | grep -vE '^  Passed ' ; status=${PIPESTATUS[0]}
 

@@ -259,7 +259,7 @@ public sealed class ReplicationTests
         latencies.Sort();
         double p99 = latencies[latencies.Count * 99 / 100];
         Assert.IsTrue(latencies.Count > 500, $"only {latencies.Count} writes in 2.4 s");
-        Assert.IsTrue(p99 < 25, $"writer p99 {p99:0.00} ms: a dropping link must not stall writers");
+        Assert.IsTrue(p99 < 40, $"writer p99 {p99:0.00} ms: a dropping link (60 ms outages) must not stall writers");
         Assert.IsTrue(link!.Calls > 100);
     }
 
