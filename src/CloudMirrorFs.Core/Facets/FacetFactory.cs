@@ -21,7 +21,8 @@ public static class FacetFactory
         }
         CodecObjectStore store = CreateStore(options);
         TimeSpan retention = options.Settings.TryGetValue("retention", out string? r) && TimeSpan.TryParse(r, System.Globalization.CultureInfo.InvariantCulture, out TimeSpan t) ? t : TimeSpan.Zero;
-        return new ObjectStoreFacet(options.Name, options.Kind, store, volume.BlockSize, volume.Name, createIfMissing, retention);
+        return new ObjectStoreFacet(options.Name, options.Kind, store, volume.BlockSize, volume.Name, createIfMissing, retention,
+            claimFor: volume.StateDir, forceClaim: volume.ForceClaim);
     }
 
     /// <summary>

@@ -31,10 +31,20 @@ public sealed partial class ObjectStoreFacet : IFacet
     private long _lastCheckpoint;
     private long _lastQueueSeq;
     private bool _opened;
+    private readonly string? _claimFor;
+    private readonly bool _forceClaim;
 
-    /// <summary>A facet over <paramref name="store"/>.</summary>
-    public ObjectStoreFacet(string name, string kind, IObjectStore store, int blockSize, string volumeName, bool createIfMissing = true, TimeSpan retention = default)
+    private RemoteClaim? _claim;
+
+    /// <summary>
+    /// A facet over <paramref name="store"/>. With <paramref name="claimFor"/> (the volume's state folder) the facet
+    /// claims the remote at open: one writer per remote.
+    /// </summary>
+    public ObjectStoreFacet(string name, string kind, IObjectStore store, int blockSize, string volumeName, bool createIfMissing = true, TimeSpan retention = default,
+        string? claimFor = null, bool forceClaim = false)
     {
+        _claimFor = claimFor;
+        _forceClaim = forceClaim;
         Name = name;
         Kind = kind;
         _store = store;
@@ -83,6 +93,10 @@ public sealed partial class ObjectStoreFacet : IFacet
             {
                 throw new MirrorException(MirrorError.InvalidArgument,
                     $"facet '{Name}' ({_store.Description}) holds a volume with block size {descriptor.BlockSize}, this volume uses {_blockSize}; point the facet at another prefix or folder");
+            }
+            if (_claimFor is not null)
+            {
+                _claim = await RemoteClaim.AcquireAsync(_store, _claimFor, _forceClaim, cancellationToken).ConfigureAwait(false);
             }
             RemoteImage image = await RemoteImage.LoadAsync(_store, null, cancellationToken).ConfigureAwait(false);
             _working = image.Manifest;
@@ -300,7 +314,23 @@ public sealed partial class ObjectStoreFacet : IFacet
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _store.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (_claim is not null)
+        {
+            await _claim.DisposeAsync().ConfigureAwait(false);
+        }
+        await _store.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>What a killed process leaves: the claim stays, its heartbeat stops (for tests).</summary>
+    internal async Task AbandonClaimAsync()
+    {
+        if (_claim is not null)
+        {
+            await _claim.AbandonAsync().ConfigureAwait(false);
+        }
+    }
 
     private static NodeInfo ToInfo(string name, RemoteNode n)
         => new(name, n.Kind, n.Kind == NodeKind.File ? n.Length : 0, (UnixFileMode)n.Mode, n.MTime, n.MTime, n.MTime) { FileId = n.Id };

@@ -18,6 +18,9 @@ public sealed record VolumeOptions
     /// <summary><c>mount.path</c>: where the drive is mounted; null when not configured.</summary>
     public string? MountPath { get; init; }
 
+    /// <summary>Take object-store remotes over even when another live cmfs claims them (not a config key: <c>--force</c>).</summary>
+    public bool ForceClaim { get; init; }
+
     /// <summary>The <c>queue</c> section.</summary>
     public QueueOptions Queue { get; init; } = new();
 

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using CloudMirrorFs.Objects;
+
+namespace CloudMirrorFs.Tests.Objects;
+
+[TestClass]
+public sealed class ClaimTests
+{
+    private static ObjectStoreFacet Facet(string bucket, string stateDir, bool force = false)
+        => new("r", "folder", new FolderObjectStore(bucket), 65536, "v", claimFor: stateDir, forceClaim: force);
+
+    [TestMethod]
+    public async Task SecondClaimant_IsRefused_NamingTheHolder()
+    {
+        using var dir = new TempDir("claim");
+        string bucket = Path.Combine(dir.Path, "b");
+        await using ObjectStoreFacet first = Facet(bucket, "/var/lib/cmfs/first");
+        await first.OpenAsync(default);
+        await using ObjectStoreFacet second = Facet(bucket, "/var/lib/cmfs/second");
+        var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await second.OpenAsync(default));
+        Assert.AreEqual(MirrorError.AccessDenied, e.Error);
+        StringAssert.Contains(e.Message, "/var/lib/cmfs/first");
+        StringAssert.Contains(e.Message, Environment.MachineName);
+        Assert.AreEqual(1, Directory.GetFiles(Path.Combine(bucket, "claims")).Length, "the refused claimant left no claim behind");
+    }
+
+    [TestMethod]
+    public async Task StaleOwnClaim_AfterAKill_IsTakenOverAtOnce()
+    {
+        using var dir = new TempDir("claim");
+        string bucket = Path.Combine(dir.Path, "b");
+        ObjectStoreFacet killed = Facet(bucket, "/var/lib/cmfs/same");
+        await killed.OpenAsync(default);
+        await killed.AbandonClaimAsync(); // SIGKILL: the claim and a fresh heartbeat stay behind
+        await using ObjectStoreFacet restarted = Facet(bucket, "/var/lib/cmfs/same");
+        await restarted.OpenAsync(default); // no wait for the heartbeat to go stale
+        Assert.AreEqual(1, Directory.GetFiles(Path.Combine(bucket, "claims")).Length);
+    }
+
+    [TestMethod]
+    public async Task LiveClaimFromElsewhere_Forced_IsTakenOver()
+    {
+        using var dir = new TempDir("claim");
+        string bucket = Path.Combine(dir.Path, "b");
+        await using ObjectStoreFacet first = Facet(bucket, "/var/lib/cmfs/first");
+        await first.OpenAsync(default);
+        await using ObjectStoreFacet forced = Facet(bucket, "/var/lib/cmfs/other", force: true);
+        await forced.OpenAsync(default);
+        Assert.AreEqual(1, Directory.GetFiles(Path.Combine(bucket, "claims")).Length);
+    }
+
+    [TestMethod]
+    public async Task StaleClaimFromElsewhere_IsTakenOver_AndAReleasedClaimFreesTheRemote()
+    {
+        using var dir = new TempDir("claim");
+        string bucket = Path.Combine(dir.Path, "b");
+        var store = new FolderObjectStore(bucket);
+        var old = new RemoteClaim.ClaimRecord("deadbeefdeadbeef", "gone-host", "/var/lib/cmfs/gone", 1, DateTime.UtcNow.AddHours(-1));
+        await store.PutAsync($"claims/{old.StartedUtc.Ticks:D20}-{old.Id}.json", JsonSerializer.SerializeToUtf8Bytes(old), default);
+        await store.PutAsync($"heartbeats/{old.Id}.json", JsonSerializer.SerializeToUtf8Bytes(DateTime.UtcNow.AddMinutes(-5)), default);
+        await using (ObjectStoreFacet taker = Facet(bucket, "/var/lib/cmfs/new"))
+        {
+            await taker.OpenAsync(default);
+        }
+        Assert.AreEqual(0, Directory.GetFiles(Path.Combine(bucket, "claims")).Length, "a clean close gives the claim up");
+        await using ObjectStoreFacet next = Facet(bucket, "/var/lib/cmfs/elsewhere");
+        await next.OpenAsync(default);
+    }
+}
