@@ -49,36 +49,50 @@ public static class RemoteRestore
             Directory.CreateDirectory(Path.Join(targetDir, path));
             dirs++;
         }
-        await Parallel.ForEachAsync(nodes.Where(n => n.Value.Kind == NodeKind.File), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
-            async (entry, ct) =>
+        // Every block of every file, 16 requests in flight: a long round trip does not serialise the restore.
+        var handles = new Dictionary<string, Microsoft.Win32.SafeHandles.SafeFileHandle>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.File))
             {
-                var (path, node) = entry;
-                string os = Path.Join(targetDir, path);
-                using (var fs = new FileStream(os, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0))
+                var handle = File.OpenHandle(Path.Join(targetDir, path), FileMode.CreateNew, FileAccess.Write, FileShare.None);
+                handles[path] = handle;
+                RandomAccess.SetLength(handle, node.Length);
+            }
+            var blocks = nodes.Where(n => n.Value.Kind == NodeKind.File)
+                .SelectMany(n => n.Value.Blocks.Select(b => (Path: n.Key, Node: n.Value, Block: b.Key, ObjectKey: b.Value)))
+                .ToList();
+            await Parallel.ForEachAsync(blocks, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (b, ct) =>
+            {
+                long start = b.Block * blockSize;
+                int length = (int)Math.Clamp(b.Node.Length - start, 0, blockSize);
+                if (length == 0)
                 {
-                    fs.SetLength(node.Length);
-                    foreach (var (block, key) in node.Blocks.OrderBy(b => b.Key))
-                    {
-                        long start = block * blockSize;
-                        int length = (int)Math.Clamp(node.Length - start, 0, blockSize);
-                        if (length == 0)
-                        {
-                            continue;
-                        }
-                        byte[] data = await store.GetAsync(key, 0, length, ct).ConfigureAwait(false)
-                            ?? throw new MirrorException(MirrorError.IoError, $"{store.Description}: block object {key} of {path} is missing; the image at commit {image.Manifest.Commit} is damaged");
-                        fs.Position = start;
-                        await fs.WriteAsync(data, ct).ConfigureAwait(false);
-                        progress?.Report((Interlocked.Add(ref done, data.Length), total));
-                    }
+                    return;
                 }
-                if (!OperatingSystem.IsWindows())
-                {
-                    File.SetUnixFileMode(os, (UnixFileMode)node.Mode);
-                }
-                File.SetLastWriteTimeUtc(os, node.MTime);
-                Interlocked.Increment(ref files);
+                byte[] data = await store.GetAsync(b.ObjectKey, 0, length, ct).ConfigureAwait(false)
+                    ?? throw new MirrorException(MirrorError.IoError, $"{store.Description}: block object {b.ObjectKey} of {b.Path} is missing; the image at commit {image.Manifest.Commit} is damaged");
+                await RandomAccess.WriteAsync(handles[b.Path], data, start, ct).ConfigureAwait(false);
+                progress?.Report((Interlocked.Add(ref done, data.Length), total));
             }).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var h in handles.Values)
+            {
+                h.Dispose();
+            }
+        }
+        foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.File))
+        {
+            string os = Path.Join(targetDir, path);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(os, (UnixFileMode)node.Mode);
+            }
+            File.SetLastWriteTimeUtc(os, node.MTime);
+            files++;
+        }
         foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.Directory))
         {
             if (!OperatingSystem.IsWindows())
