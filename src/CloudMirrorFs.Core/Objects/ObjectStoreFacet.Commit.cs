@@ -109,7 +109,7 @@ public sealed partial class ObjectStoreFacet
     }
 
     /// <summary>The in-memory copy of a block being changed: loaded from its object (ranged get) unless the write covers it whole.</summary>
-    private async ValueTask<DirtyBlock> GetDirtyAsync(RemoteNode node, long block, CancellationToken cancellationToken, bool wholeBlock = false)
+    private async ValueTask<DirtyBlock> GetDirtyAsync(RemoteNode node, long block, CancellationToken cancellationToken, bool wholeBlock = false, byte[]? prefetched = null)
     {
         if (_dirty.TryGetValue((node, block), out DirtyBlock? d))
         {
@@ -118,8 +118,8 @@ public sealed partial class ObjectStoreFacet
         byte[] data = new byte[_blockSize];
         if (!wholeBlock && node.Blocks.TryGetValue(block, out string? key))
         {
-            byte[] old = await GetObjectAsync(key, 0, _blockSize, cancellationToken).ConfigureAwait(false);
-            old.CopyTo(data, 0);
+            byte[] old = prefetched ?? await GetObjectAsync(key, 0, _blockSize, cancellationToken).ConfigureAwait(false);
+            old.AsSpan(0, Math.Min(old.Length, _blockSize)).CopyTo(data);
         }
         long validEnd = node.Length - block * _blockSize;
         if (validEnd < _blockSize)

@@ -228,6 +228,39 @@ public sealed partial class ObjectStoreFacet : IFacet
     public async ValueTask WriteAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         VolumePath.Validate(file.Path);
+        // Blocks this write covers only in part must start from their committed bytes. Fetch those first, outside
+        // the facet's lock, so the replicator's parallel writes keep many ranged gets in flight on a long link.
+        List<(long Block, string Key)> bases = [];
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            RemoteNode node = FileNode(file.Path);
+            for (long pos = offset; pos < offset + data.Length;)
+            {
+                long block = pos / _blockSize;
+                int inBlock = (int)(pos % _blockSize);
+                int n = (int)Math.Min(offset + data.Length - pos, _blockSize - inBlock);
+                bool whole = inBlock == 0 && (n == _blockSize || pos + n >= node.Length);
+                if (!whole && !_dirty.ContainsKey((node, block)) && node.Blocks.TryGetValue(block, out string? key))
+                {
+                    bases.Add((block, key));
+                }
+                pos += n;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        var fetched = new Dictionary<long, byte[]>();
+        if (bases.Count > 0)
+        {
+            byte[][] got = await Task.WhenAll(bases.Select(b => GetObjectAsync(b.Key, 0, _blockSize, cancellationToken).AsTask())).ConfigureAwait(false);
+            for (int i = 0; i < bases.Count; i++)
+            {
+                fetched[bases[i].Block] = got[i];
+            }
+        }
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -239,9 +272,10 @@ public sealed partial class ObjectStoreFacet : IFacet
                 long block = pos / _blockSize;
                 int inBlock = (int)(pos % _blockSize);
                 int n = Math.Min(rest.Length, _blockSize - inBlock);
-                // A write that covers the block up to its end (or to the file's end) needs no copy of the old block.
                 bool whole = inBlock == 0 && (n == _blockSize || pos + n >= node.Length);
-                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, wholeBlock: whole).ConfigureAwait(false);
+                byte[]? prefetched = fetched.TryGetValue(block, out byte[]? f) && node.Blocks.TryGetValue(block, out string? k)
+                    && bases.Any(b => b.Block == block && b.Key == k) ? f : null;
+                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, wholeBlock: whole, prefetched).ConfigureAwait(false);
                 rest.Span[..n].CopyTo(d.Data.AsSpan(inBlock));
                 pos += n;
                 rest = rest[n..];

@@ -127,8 +127,12 @@ public sealed partial class MirrorVolume
             catch (MirrorException ex)
             {
                 _log.LogError("facet {Facet} could not be opened: {Message}", slot.Name, ex.Message);
-                slot.Dirty.MarkNamespaceDirty();
-                slot.State = slot.IsLocal ? FacetState.NotSynchronised : FacetState.Offline;
+                if (slot.IsLocal)
+                {
+                    // A local facet misses every change while it is out; a remote's are still in the queue.
+                    slot.Dirty.MarkNamespaceDirty();
+                }
+                slot.State = slot.IsLocal ? FacetState.NotSynchronised : slot.State == FacetState.Synchronised ? FacetState.Offline : slot.State;
                 slot.Reason = $"could not be opened: {ex.Message}";
             }
         }
