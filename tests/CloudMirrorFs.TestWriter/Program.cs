@@ -3,7 +3,9 @@ using CloudMirrorFs.Facets;
 using CloudMirrorFs.Options;
 using CloudMirrorFs.Volume;
 
-// Usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate|no-replicate [REMOTEKIND]]
+// Usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate|no-replicate [REMOTEKIND [mixed|generations]]]
+// In "generations" mode it rewrites the 8 blocks of gen.bin in order, generation 1, 2, ... (each block filled with
+// the generation number), paced, so that any image of the volume shows blocks 0..k-1 at g and k..7 at g-1.
 // Writes until killed. After each acknowledged operation it appends one line to LOG (one write() per line, no
 // buffering), so every logged line is an operation the volume acknowledged before the kill:
 //   W id offset length seed     a data write; the bytes are Pattern(seed, length)
@@ -11,9 +13,9 @@ using CloudMirrorFs.Volume;
 //   R id from to                file renamed
 //   D id path                   file deleted
 //   S                           a barrier (fsync) completed
-if (args.Length is < 6 or > 8)
+if (args.Length is < 6 or > 9)
 {
-    Console.Error.WriteLine("usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate|no-replicate [REMOTEKIND]]");
+    Console.Error.WriteLine("usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate|no-replicate [REMOTEKIND [mixed|generations]]]");
     return 2;
 }
 var options = new VolumeOptions
@@ -25,7 +27,7 @@ var options = new VolumeOptions
     Facets =
     [
         new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = args[1] },
-        new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = args.Length == 8 ? args[7] : "directory", Path = args[2] },
+        new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = args.Length >= 8 ? args[7] : "directory", Path = args[2] },
     ],
 };
 var rnd = new Random(int.Parse(args[5]));
@@ -34,6 +36,23 @@ using var log = new FileStream(args[4], FileMode.Append, FileAccess.Write, FileS
 void Log(string line) => log.Write(Encoding.UTF8.GetBytes(line + "\n"));
 Console.Out.WriteLine("ready");
 Console.Out.Flush();
+
+if (args.Length == 9 && args[8] == "generations")
+{
+    long gen = await volume.CreateFileAsync("gen.bin");
+    byte[] block = new byte[options.BlockSize];
+    for (int g = 1; g <= 250; g++)
+    {
+        for (int b = 0; b < 8; b++)
+        {
+            Array.Fill(block, (byte)g);
+            await volume.WriteAsync(gen, (long)b * block.Length, block);
+            Log($"G {g} {b}");
+            await Task.Delay(3);
+        }
+    }
+    await Task.Delay(Timeout.Infinite);
+}
 
 var files = new List<(long Id, string Path, long Length)>();
 int created = 0;

@@ -12,6 +12,8 @@ public sealed class CrashTests
 {
     private const int BlockSize = 64 * 1024;
 
+    internal const int BlockSizeForTests = BlockSize;
+
     public TestContext TestContext { get; set; } = null!;
 
     [TestMethod]
@@ -130,7 +132,7 @@ public sealed class CrashTests
         return b;
     }
 
-    internal static async Task RunAndKillAsync(string state, string local, string remote, long memoryLimit, string log, int seed, int killAfterMs, bool replicate = false, string remoteKind = "directory")
+    internal static async Task RunAndKillAsync(string state, string local, string remote, long memoryLimit, string log, int seed, int killAfterMs, bool replicate = false, string remoteKind = "directory", string mode = "mixed")
     {
         string writer = Path.Combine(AppContext.BaseDirectory, "CloudMirrorFs.TestWriter.dll");
         Assert.IsTrue(File.Exists(writer), $"the crash writer is missing at {writer}; build tests/CloudMirrorFs.TestWriter");
@@ -146,6 +148,7 @@ public sealed class CrashTests
         }
         psi.ArgumentList.Add(replicate ? "replicate" : "no-replicate");
         psi.ArgumentList.Add(remoteKind);
+        psi.ArgumentList.Add(mode);
         using var process = Process.Start(psi)!;
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         string? ready = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
