@@ -294,6 +294,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     {
         VolumePath.Validate(file.Path);
         var parts = new List<(long Block, int InBlock, int Count, int Into, byte[]? Dirty, string? Key)>();
+        var ahead = new List<string>();
         int total;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -311,6 +312,14 @@ public sealed partial class ObjectStoreFacet : IFacet
                 parts.Add((block, inBlock, n, (int)(pos - offset), d?.Data.ToArray(), d is null ? key : null));
                 pos += n;
             }
+            long next = (offset + buffer.Length + _blockSize - 1) / _blockSize;
+            for (long b = next; b < next + ReadAheadBlocks; b++)
+            {
+                if (!_dirty.ContainsKey((node, b)) && node.Blocks.TryGetValue(b, out string? k))
+                {
+                    ahead.Add(k);
+                }
+            }
         }
         finally
         {
@@ -325,15 +334,17 @@ public sealed partial class ObjectStoreFacet : IFacet
             }
             else if (p.Key is not null)
             {
-                byte[] got = await GetObjectAsync(p.Key, p.InBlock, p.Count, ct).ConfigureAwait(false);
-                got.CopyTo(target);
-                target.Span[got.Length..].Clear();
+                byte[] whole = await GetBlockAsync(p.Key, ct).ConfigureAwait(false);
+                int available = Math.Clamp(whole.Length - p.InBlock, 0, p.Count);
+                whole.AsMemory(p.InBlock, available).CopyTo(target);
+                target.Span[available..].Clear();
             }
             else
             {
                 target.Span.Clear();
             }
         }).ConfigureAwait(false);
+        ReadAhead(ahead);
         return total;
     }
 

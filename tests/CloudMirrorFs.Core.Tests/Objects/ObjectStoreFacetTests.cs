@@ -137,3 +137,36 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
         StringAssert.Contains(e.Message, $"{Block * 2}");
     }
 }
+
+/// <summary>Reads from an object-store facet on a long link: whole blocks cached, the next ones fetched ahead.</summary>
+[TestClass]
+public sealed class ObjectStoreReadAheadTests
+{
+    [TestMethod]
+    public async Task SequentialRead_OverASlowLink_FetchesAheadAndReusesBlocks()
+    {
+        using var dir = new TempDir("ra");
+        var link = new LinkModel(1) { RoundTrip = TimeSpan.FromMilliseconds(40) };
+        const int block = 64 * 1024;
+        await using var facet = new ObjectStoreFacet("r", "folder", new SimulatedLinkStore(new FolderObjectStore(dir.Path), link), block, "v");
+        await facet.OpenAsync(default);
+        var f = new FileRef(1, "seq");
+        await facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        byte[] data = new byte[16 * block];
+        new Random(3).NextBytes(data);
+        await facet.WriteAsync(f, 0, data, default);
+        await facet.CommitAsync(1, default);
+
+        long callsBefore = link.Calls;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        byte[] got = new byte[data.Length];
+        for (int off = 0; off < data.Length; off += 16 * 1024)
+        {
+            await facet.ReadAsync(f, off, got.AsMemory(off, 16 * 1024), default);
+        }
+        CollectionAssert.AreEqual(data, got);
+        long calls = link.Calls - callsBefore;
+        Assert.IsTrue(calls <= 17, $"{calls} gets for 64 reads of 16 blocks: each block is fetched once");
+        Assert.IsTrue(sw.Elapsed < TimeSpan.FromMilliseconds(16 * 40), $"{sw.ElapsedMilliseconds} ms: read-ahead overlaps the round trips");
+    }
+}
