@@ -4,6 +4,7 @@ using CloudMirrorFs.Options;
 using CloudMirrorFs.Tests;
 using CloudMirrorFs.Tests.Replication;
 using CloudMirrorFs.Tests.Support;
+using CloudMirrorFs.Tests.Volume;
 using CloudMirrorFs.Volume;
 
 namespace CloudMirrorFs.Cloud.Tests;
@@ -92,5 +93,40 @@ public sealed class VolumeOnCloudTests
             Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("s3"));
         }
         TreeAssert.Equal(options.Facets[0].Path!, await RestoreAsync(dir, options.Facets[1]), "s3 after outages and injected errors");
+    }
+}
+
+/// <summary>The SIGKILL rounds of the engine, rerun with an S3 remote (fewer rounds: the time budget).</summary>
+[TestClass]
+public sealed class KillOnCloudTests
+{
+    [ClassInitialize]
+    public static void RegisterStores(TestContext _) => FacetFactory.CloudStores = o => CloudStores.Create(o, (value, _) => value);
+
+    [TestMethod]
+    [Timeout(240_000, CooperativeCancellation = true)]
+    public async Task WriterKilled_S3Remote_RestartDrainRestore_EqualsTheLocal()
+    {
+        for (int round = 0; round < 6; round++)
+        {
+            using var dir = new TempDir($"kills3-{round}");
+            string state = dir.Sub("state"), local = dir.Sub("local");
+            var settings = new Dictionary<string, string>
+            {
+                ["bucket"] = TestServers.S3Bucket, ["prefix"] = $"kill{Guid.NewGuid():N}/", ["endpoint"] = TestServers.S3Endpoint,
+                ["forcePathStyle"] = "true", ["accessKeyId"] = "S3RVER", ["secretAccessKey"] = "S3RVER",
+            };
+            long memoryLimit = round % 2 == 0 ? 64L << 20 : 128 * 1024;
+            await CrashTests.RunAndKillAsync(state, local, "", memoryLimit, Path.Combine(dir.Path, "log"), seed: 300 + round,
+                killAfterMs: 300 + round * 97 % 400, replicate: true, remoteKind: "s3", remoteSettings: settings);
+            VolumeOptions options = CrashTests.Options(state, local, "", memoryLimit, "s3", settings);
+            await using (MirrorVolume v = await MirrorVolume.OpenAsync(options))
+            {
+                Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), $"round {round}: {ReplicationTests.Describe(v)}");
+            }
+            string tree = Path.Combine(dir.Path, "restored");
+            await RemoteRestore.RestoreAsync(FacetFactory.CreateStore(options.Facets[1]), tree, null, null, default);
+            TreeAssert.Equal(local, tree, $"round {round}");
+        }
     }
 }

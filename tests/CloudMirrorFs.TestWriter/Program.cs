@@ -27,9 +27,17 @@ var options = new VolumeOptions
     Facets =
     [
         new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = args[1] },
-        new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = args.Length >= 8 ? args[7] : "directory", Path = args[2] },
+        new FacetOptions
+        {
+            Name = "remote", Role = FacetRole.Remote, Kind = args.Length >= 8 ? args[7] : "directory", Path = args[2],
+            // Cloud kinds take their settings from CMFS_TEST_REMOTE_<KEY> variables (the test passes them).
+            Settings = Environment.GetEnvironmentVariables().Keys.Cast<string>()
+                .Where(k => k.StartsWith("CMFS_TEST_REMOTE_", StringComparison.Ordinal))
+                .ToDictionary(k => k["CMFS_TEST_REMOTE_".Length..], k => Environment.GetEnvironmentVariable(k)!),
+        },
     ],
 };
+FacetFactory.CloudStores = o => CloudMirrorFs.Cloud.CloudStores.Create(o, (value, _) => value);
 var rnd = new Random(int.Parse(args[5]));
 await using MirrorVolume volume = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = args.Length >= 7 && args[6] == "replicate" });
 using var log = new FileStream(args[4], FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);

@@ -12,7 +12,7 @@ public sealed class CrashTests
 {
     private const int BlockSize = 64 * 1024;
 
-    internal const int BlockSizeForTests = BlockSize;
+    public const int BlockSizeForTests = BlockSize;
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -112,7 +112,8 @@ public sealed class CrashTests
         Assert.IsTrue(roundsWithSpilledRecords >= 5, "the spilled queue path was exercised");
     }
 
-    internal static VolumeOptions Options(string state, string local, string remote, long memoryLimit, string remoteKind = "directory") => new()
+    public static VolumeOptions Options(string state, string local, string remote, long memoryLimit, string remoteKind = "directory",
+        IReadOnlyDictionary<string, string>? remoteSettings = null) => new()
     {
         Name = "crash",
         StateDir = state,
@@ -121,18 +122,19 @@ public sealed class CrashTests
         Facets =
         [
             new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = local },
-            new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = remoteKind, Path = remote },
+            new FacetOptions { Name = "remote", Role = FacetRole.Remote, Kind = remoteKind, Path = remote, Settings = remoteSettings ?? new Dictionary<string, string>() },
         ],
     };
 
-    internal static byte[] Pattern(int seed, int length)
+    public static byte[] Pattern(int seed, int length)
     {
         byte[] b = new byte[length];
         new Random(seed).NextBytes(b);
         return b;
     }
 
-    internal static async Task RunAndKillAsync(string state, string local, string remote, long memoryLimit, string log, int seed, int killAfterMs, bool replicate = false, string remoteKind = "directory", string mode = "mixed")
+    public static async Task RunAndKillAsync(string state, string local, string remote, long memoryLimit, string log, int seed, int killAfterMs, bool replicate = false, string remoteKind = "directory", string mode = "mixed",
+        IReadOnlyDictionary<string, string>? remoteSettings = null)
     {
         string writer = Path.Combine(AppContext.BaseDirectory, "CloudMirrorFs.TestWriter.dll");
         Assert.IsTrue(File.Exists(writer), $"the crash writer is missing at {writer}; build tests/CloudMirrorFs.TestWriter");
@@ -149,6 +151,10 @@ public sealed class CrashTests
         psi.ArgumentList.Add(replicate ? "replicate" : "no-replicate");
         psi.ArgumentList.Add(remoteKind);
         psi.ArgumentList.Add(mode);
+        foreach (var (key, value) in remoteSettings ?? new Dictionary<string, string>())
+        {
+            psi.Environment[$"CMFS_TEST_REMOTE_{key}"] = value;
+        }
         using var process = Process.Start(psi)!;
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         string? ready = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
