@@ -35,6 +35,42 @@ public static class VolumePath
         }
     }
 
+    /// <summary>The longest symbolic link target accepted, in UTF-8 bytes (PATH_MAX less its terminating NUL).</summary>
+    internal const int MaxLinkTargetBytes = 4095;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// Throws <see cref="MirrorException"/> (InvalidArgument) unless <paramref name="target"/> can be a symbolic link's
+    /// target: non-empty, no NUL, valid UTF-16 (so its UTF-8 bytes round-trip), at most <see cref="MaxLinkTargetBytes"/>
+    /// bytes. Relative or absolute, the target is stored verbatim and never resolved by the engine.
+    /// </summary>
+    internal static void ValidateLinkTarget(string target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (target.Length == 0)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, "a symbolic link target must not be empty");
+        }
+        if (target.Contains('\0'))
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, "a symbolic link target must not contain NUL");
+        }
+        int bytes;
+        try
+        {
+            bytes = StrictUtf8.GetByteCount(target);
+        }
+        catch (EncoderFallbackException e)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, "a symbolic link target must be valid Unicode (it holds a lone surrogate)", e);
+        }
+        if (bytes > MaxLinkTargetBytes)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, $"a symbolic link target is at most {MaxLinkTargetBytes} bytes of UTF-8 ({bytes} given)");
+        }
+    }
+
     /// <summary>The parent's path ("" for a top-level name).</summary>
     public static string Parent(string path)
     {

@@ -6,6 +6,12 @@ namespace CloudMirrorFs.Facets;
 /// A facet that keeps the tree as plain files in a folder (ext4, NTFS), readable without CloudMirrorFs. Nothing but
 /// the tree is ever written inside the folder. Open files are kept in a bounded handle cache keyed by file id, so a
 /// 4 KiB write costs one positioned write system call; a rename does not invalidate a cached handle.
+/// <para>
+/// Symbolic links are real links in the folder, and the facet never follows one: every method looks at a path with
+/// lstat semantics (a link is reported, renamed and deleted as itself, whatever it points to, dangling or not), and a
+/// link in a parent component is refused rather than resolved, so a link to "/etc" or "../../outside" cannot lead an
+/// operation out of the folder (<see cref="TreePath"/>).
+/// </para>
 /// </summary>
 public sealed partial class DirectoryFacet : IFacet
 {
@@ -64,46 +70,62 @@ public sealed partial class DirectoryFacet : IFacet
     /// <inheritdoc />
     public ValueTask<NodeInfo?> StatAsync(string path, CancellationToken cancellationToken)
     {
-        string os = OsPath(path);
         return ValueTask.FromResult(Guard(path, () =>
         {
-            var info = new FileInfo(os);
-            if (info.Exists || info.LinkTarget is not null)
+            if (path.Length == 0)
             {
-                return (NodeInfo?)ToNode(info, VolumePath.Name(path));
+                var root = new DirectoryInfo(_root);
+                return root.Exists ? ToNode(root, "", NodeKind.Directory) : (NodeInfo?)null;
             }
-            var dir = new DirectoryInfo(os);
-            return dir.Exists ? ToNode(dir, VolumePath.Name(path)) : null;
+            // A path under a link names nothing in the tree: it is never resolved through the link.
+            string? os = TreePathOrNull(path);
+            FileSystemInfo? info = os is null ? null : Lstat(os);
+            return info is null ? null : ToNode(info, VolumePath.Name(path), KindOf(info));
         }));
     }
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<NodeInfo>> ListAsync(string path, CancellationToken cancellationToken)
     {
-        string os = OsPath(path);
         return ValueTask.FromResult(Guard(path, () =>
         {
-            var dir = new DirectoryInfo(os);
-            if (!dir.Exists)
+            DirectoryInfo dir;
+            if (path.Length == 0)
             {
-                throw File.Exists(os)
-                    ? new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {path}: not a directory")
-                    : new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such directory");
+                dir = new DirectoryInfo(_root);
             }
-            return (IReadOnlyList<NodeInfo>)[.. dir.EnumerateFileSystemInfos().Select(i => ToNode(i, i.Name))];
+            else
+            {
+                FileSystemInfo? info = Lstat(TreePath(path));
+                if (info is null)
+                {
+                    throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such directory");
+                }
+                if (KindOf(info) != NodeKind.Directory)
+                {
+                    // A link to a directory is not one: listing it would list wherever it points.
+                    throw new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {path}: not a directory");
+                }
+                dir = (DirectoryInfo)info;
+            }
+            return (IReadOnlyList<NodeInfo>)[.. dir.EnumerateFileSystemInfos().Select(i => ToNode(i, i.Name, KindOf(i)))];
         }));
     }
 
     /// <inheritdoc />
     public ValueTask CreateFileAsync(FileRef file, UnixFileMode mode, CancellationToken cancellationToken)
     {
-        string os = OsPath(file.Path);
         _handles.Close(file.Id); // a handle cached for this id before belongs to a file that is gone
         Guard(file.Path, () =>
         {
-            if (Directory.Exists(os))
+            string os = TreePath(file.Path);
+            switch (KindAt(os))
             {
-                throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory");
+                case NodeKind.Directory:
+                    throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory");
+                case NodeKind.Symlink:
+                    // Opening it would create or open whatever the link points to, maybe outside the folder.
+                    throw new MirrorException(MirrorError.Exists, $"facet '{Name}': {file.Path}: a symbolic link exists there");
             }
             var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite | FileShare.Delete };
             if (!OperatingSystem.IsWindows())
@@ -121,12 +143,17 @@ public sealed partial class DirectoryFacet : IFacet
     /// <inheritdoc />
     public ValueTask CreateDirectoryAsync(string path, UnixFileMode mode, CancellationToken cancellationToken)
     {
-        string os = OsPath(path);
         Guard(path, () =>
         {
-            if (File.Exists(os))
+            string os = TreePath(path);
+            NodeKind? existing = path.Length == 0 ? NodeKind.Directory : KindAt(os);
+            if (existing == NodeKind.Directory)
             {
-                throw new MirrorException(MirrorError.Exists, $"facet '{Name}': {path}: a file exists there");
+                return; // a replay: it is there
+            }
+            if (existing is not null)
+            {
+                throw new MirrorException(MirrorError.Exists, $"facet '{Name}': {path}: {(existing == NodeKind.Symlink ? "a symbolic link" : "a file")} exists there");
             }
             if (!Directory.Exists(Path.GetDirectoryName(os)))
             {
@@ -146,26 +173,82 @@ public sealed partial class DirectoryFacet : IFacet
     }
 
     /// <inheritdoc />
+    public ValueTask CreateSymlinkAsync(FileRef link, string target, CancellationToken cancellationToken)
+    {
+        VolumePath.ValidateLinkTarget(target);
+        if (link.Path.Length == 0)
+        {
+            throw new MirrorException(MirrorError.Exists, $"facet '{Name}': the root directory exists");
+        }
+        _handles.Close(link.Id);
+        Guard(link.Path, () =>
+        {
+            string os = TreePath(link.Path);
+            if (Lstat(os) is { } existing)
+            {
+                NodeKind kind = KindOf(existing);
+                if (kind != NodeKind.Symlink)
+                {
+                    throw new MirrorException(MirrorError.Exists, $"facet '{Name}': {link.Path}: a {(kind == NodeKind.Directory ? "directory" : "file")} exists there");
+                }
+                if (existing.LinkTarget == target)
+                {
+                    return; // a replay: it is there
+                }
+                // A replay that ends in a newer target, or a resync: the link is replaced (unlink(2), then symlink(2)).
+                if (OperatingSystem.IsWindows() && (existing.Attributes & FileAttributes.Directory) != 0)
+                {
+                    Directory.Delete(os);
+                }
+                else
+                {
+                    File.Delete(os);
+                }
+            }
+            // symlink(2) stores the target verbatim; nothing resolves it (a missing parent is NotFound, as for a file).
+            File.CreateSymbolicLink(os, target);
+        });
+        MarkDirectoryDirty(link.Path);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken)
+        => ValueTask.FromResult(Guard(path, () =>
+        {
+            if (path.Length == 0)
+            {
+                throw new MirrorException(MirrorError.InvalidArgument, $"facet '{Name}': the root directory is not a symbolic link");
+            }
+            FileSystemInfo info = Lstat(TreePath(path))
+                ?? throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such file or directory");
+            return KindOf(info) == NodeKind.Symlink && info.LinkTarget is { } target
+                ? target
+                : throw new MirrorException(MirrorError.InvalidArgument, $"facet '{Name}': {path}: not a symbolic link");
+        }));
+
+    /// <inheritdoc />
     public ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken)
     {
-        string src = OsPath(from), dst = OsPath(to);
         Guard(from, () =>
         {
-            bool srcExists = File.Exists(src) || Directory.Exists(src) || new FileInfo(src).LinkTarget is not null;
-            if (!srcExists)
+            string src = TreePath(from), dst = TreePath(to);
+            FileSystemInfo? source = Lstat(src);
+            if (source is null)
             {
-                if (File.Exists(dst) || Directory.Exists(dst))
+                if (Lstat(dst) is not null)
                 {
                     return; // a replay: the rename already happened
                 }
                 throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {from}: no such file or directory");
             }
+            // rename(2) acts on links themselves, in both names; so does MoveFileEx on Windows.
             if (OperatingSystem.IsWindows())
             {
                 _handles.CloseAll();
-                if (Directory.Exists(src))
+                if ((source.Attributes & FileAttributes.Directory) != 0) // a directory, or a link to one: moved as itself
                 {
-                    if (Directory.Exists(dst))
+                    if (KindAt(dst) == NodeKind.Directory)
                     {
                         Directory.Delete(dst);
                     }
@@ -190,15 +273,24 @@ public sealed partial class DirectoryFacet : IFacet
     /// <inheritdoc />
     public ValueTask DeleteFileAsync(FileRef file, CancellationToken cancellationToken)
     {
-        string os = OsPath(file.Path);
         _handles.Close(file.Id);
         Guard(file.Path, () =>
         {
-            if (Directory.Exists(os))
+            string os = TreePath(file.Path);
+            FileSystemInfo? info = Lstat(os);
+            switch (info is null ? (NodeKind?)null : KindOf(info))
             {
-                throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory");
+                case null:
+                    return; // already gone
+                case NodeKind.Directory:
+                    throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory");
+                case NodeKind.Symlink when OperatingSystem.IsWindows() && (info!.Attributes & FileAttributes.Directory) != 0:
+                    Directory.Delete(os); // a directory link: removes the link, never what it points to
+                    break;
+                default:
+                    File.Delete(os); // unlink(2): a link goes, never what it points to
+                    break;
             }
-            File.Delete(os);
         });
         MarkDirectoryDirty(file.Path);
         return ValueTask.CompletedTask;
@@ -207,16 +299,18 @@ public sealed partial class DirectoryFacet : IFacet
     /// <inheritdoc />
     public ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken)
     {
-        string os = OsPath(path);
         Guard(path, () =>
         {
-            if (!Directory.Exists(os))
+            string os = TreePath(path);
+            NodeKind? kind = KindAt(os);
+            if (kind is null)
             {
-                if (File.Exists(os))
-                {
-                    throw new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {path}: not a directory");
-                }
                 return;
+            }
+            if (kind != NodeKind.Directory)
+            {
+                // A link to a directory included: its target's entries are not ours to look at.
+                throw new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {path}: not a directory");
             }
             if (Directory.EnumerateFileSystemEntries(os).Any())
             {
@@ -243,14 +337,29 @@ public sealed partial class DirectoryFacet : IFacet
     public ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(change);
-        string os = OsPath(path);
         Guard(path, () =>
         {
-            bool isDir = Directory.Exists(os);
-            if (!isDir && !File.Exists(os))
+            string os = TreePath(path);
+            NodeKind? kind = path.Length == 0 ? NodeKind.Directory : KindAt(os);
+            if (kind is null)
             {
                 throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such file or directory");
             }
+            if (kind == NodeKind.Symlink)
+            {
+                // chmod would change the target (Linux has no lchmod, and a link's own bits mean nothing): the mode
+                // is left alone. Times are set on the link itself (utimensat with AT_SYMLINK_NOFOLLOW).
+                if (change.LastWriteUtc is { } linkMtime)
+                {
+                    File.SetLastWriteTimeUtc(os, linkMtime);
+                }
+                if (change.LastAccessUtc is { } linkAtime)
+                {
+                    File.SetLastAccessTimeUtc(os, linkAtime);
+                }
+                return;
+            }
+            bool isDir = kind == NodeKind.Directory;
             if (change.Mode is { } mode && !OperatingSystem.IsWindows())
             {
                 File.SetUnixFileMode(os, mode);
@@ -363,8 +472,11 @@ public sealed partial class DirectoryFacet : IFacet
     private string OsPath(string path)
     {
         VolumePath.Validate(path);
-        return path.Length == 0 ? _root : Path.Join(_root, OperatingSystem.IsWindows() ? path.Replace('/', '\\') : path);
+        return Join(path);
     }
+
+    /// <summary>The OS path of a volume path already validated.</summary>
+    private string Join(string path) => path.Length == 0 ? _root : Path.Join(_root, OperatingSystem.IsWindows() ? path.Replace('/', '\\') : path);
 
     private HandleCache.Lease AcquireGuarded(FileRef file)
     {
@@ -381,10 +493,14 @@ public sealed partial class DirectoryFacet : IFacet
     private HandleCache.Lease Acquire(FileRef file)
         => _handles.Acquire(file.Id, () =>
         {
-            string os = OsPath(file.Path);
-            if (Directory.Exists(os))
+            string os = TreePath(file.Path);
+            switch (KindAt(os))
             {
-                throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory");
+                case NodeKind.Directory:
+                    throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory");
+                case NodeKind.Symlink:
+                    // Opening it would open what it points to, maybe outside the folder.
+                    throw new MirrorException(MirrorError.InvalidArgument, $"facet '{Name}': {file.Path}: is a symbolic link, which holds no data and is never followed");
             }
             return File.OpenHandle(os, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         });
@@ -398,9 +514,71 @@ public sealed partial class DirectoryFacet : IFacet
         }
     }
 
-    private NodeInfo ToNode(FileSystemInfo info, string name)
+    /// <summary>
+    /// The OS path of a volume path, once every parent component has been checked to be a real directory: a symbolic
+    /// link there is refused (NotDirectory), never followed, wherever it points. Missing parents are left to the
+    /// operation to report. One lstat per parent component; the last component is the caller's to look at.
+    /// </summary>
+    private string TreePath(string path)
+        => TreePathOrNull(path) ?? throw new MirrorException(MirrorError.NotDirectory,
+            $"facet '{Name}': {path}: a parent is a symbolic link, and paths are never resolved through links");
+
+    /// <summary>As <see cref="TreePath"/>, but null when a parent is a symbolic link.</summary>
+    private string? TreePathOrNull(string path)
     {
-        NodeKind kind = info.LinkTarget is not null ? NodeKind.Symlink : info is DirectoryInfo ? NodeKind.Directory : NodeKind.File;
+        string os = OsPath(path);
+        for (int i = path.IndexOf('/'); i >= 0; i = path.IndexOf('/', i + 1))
+        {
+            var parent = new FileInfo(Join(path[..i]));
+            if (IsLink(parent))
+            {
+                return null;
+            }
+        }
+        return os;
+    }
+
+    /// <summary>
+    /// The node at <paramref name="os"/> itself, as lstat sees it: a link is a <see cref="FileInfo"/> whatever it
+    /// points to (dangling included), a directory a <see cref="DirectoryInfo"/>; null when nothing is there.
+    /// </summary>
+    private static FileSystemInfo? Lstat(string os)
+    {
+        var file = new FileInfo(os);
+        FileAttributes attributes = file.Attributes; // lstat; -1 when nothing is there
+        if ((int)attributes == -1)
+        {
+            return null;
+        }
+        if (IsLink(file))
+        {
+            return file;
+        }
+        return (attributes & FileAttributes.Directory) != 0 ? new DirectoryInfo(os) : file;
+    }
+
+    private static NodeKind? KindAt(string os) => Lstat(os) is { } info ? KindOf(info) : null;
+
+    /// <summary>What a node is, from its own attributes (never its target's).</summary>
+    private static NodeKind KindOf(FileSystemInfo info)
+        => IsLink(info) ? NodeKind.Symlink : info is DirectoryInfo ? NodeKind.Directory : NodeKind.File;
+
+    /// <summary>True for a symbolic link (on Windows also a junction); other reparse points (placeholders) are not links.</summary>
+    private static bool IsLink(FileSystemInfo info)
+    {
+        FileAttributes attributes = info.Attributes;
+        return (int)attributes != -1 && (attributes & FileAttributes.ReparsePoint) != 0 && info.LinkTarget is not null;
+    }
+
+    private static NodeInfo ToNode(FileSystemInfo info, string name, NodeKind kind)
+    {
+        if (kind == NodeKind.Symlink)
+        {
+            // lstat's view: the link's own times, 0777, and the length of its target in bytes.
+            string target = info.LinkTarget ?? "";
+            return new NodeInfo(name, kind, System.Text.Encoding.UTF8.GetByteCount(target), (UnixFileMode)0b111_111_111,
+                info.LastWriteTimeUtc, info.LastAccessTimeUtc, info.CreationTimeUtc);
+        }
         UnixFileMode mode = OperatingSystem.IsWindows() ? (kind == NodeKind.Directory ? (UnixFileMode)0b111_101_101 : (UnixFileMode)0b110_100_100) : info.UnixFileMode;
         long length = kind == NodeKind.File ? ((FileInfo)info).Length : 0;
         return new NodeInfo(name, kind, length, mode, info.LastWriteTimeUtc, info.LastAccessTimeUtc, info.CreationTimeUtc);

@@ -6,6 +6,8 @@ namespace CloudMirrorFs.Facets;
 /// All failures surface as <see cref="MirrorException"/>. Namespace operations are idempotent where a replay
 /// after a crash could repeat them: creating what exists with the same kind, deleting what is gone, and
 /// renaming a source that is gone onto a destination that exists all succeed.
+/// Symbolic links are nodes like any other: a facet stores a link's target verbatim and never follows a link, not
+/// in the last component of a path (stat, list, delete and rename act on the link itself) nor in a parent.
 /// </summary>
 public interface IFacet : IAsyncDisposable
 {
@@ -30,10 +32,20 @@ public interface IFacet : IAsyncDisposable
     /// <summary>Creates a directory (succeeds if it already exists as a directory).</summary>
     ValueTask CreateDirectoryAsync(string path, UnixFileMode mode, CancellationToken cancellationToken);
 
-    /// <summary>Renames a file or directory, replacing a destination file or empty directory.</summary>
+    /// <summary>
+    /// Creates a symbolic link at <paramref name="link"/>'s path holding <paramref name="target"/> verbatim (never
+    /// resolved). Succeeds if a symbolic link is already there, whose target then becomes <paramref name="target"/>
+    /// (a replay ends in the state of the last change); a file or directory there is refused (Exists).
+    /// </summary>
+    ValueTask CreateSymlinkAsync(FileRef link, string target, CancellationToken cancellationToken);
+
+    /// <summary>Returns a symbolic link's target (NotFound when nothing is there, InvalidArgument when it is not a link).</summary>
+    ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken);
+
+    /// <summary>Renames a file, directory or symbolic link, replacing a destination file, link or empty directory.</summary>
     ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken);
 
-    /// <summary>Deletes a file (succeeds if it is already gone).</summary>
+    /// <summary>Deletes a file or a symbolic link (the link itself, never what it points to; succeeds if it is already gone).</summary>
     ValueTask DeleteFileAsync(FileRef file, CancellationToken cancellationToken);
 
     /// <summary>Deletes an empty directory (succeeds if it is already gone).</summary>

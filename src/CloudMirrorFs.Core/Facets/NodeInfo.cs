@@ -3,8 +3,8 @@ namespace CloudMirrorFs.Facets;
 /// <summary>The attributes of one node, as a facet reports them.</summary>
 /// <param name="Name">The last path component ("" for the root).</param>
 /// <param name="Kind">File, directory or symlink.</param>
-/// <param name="Length">The length in bytes (files), 0 otherwise.</param>
-/// <param name="Mode">The permission bits.</param>
+/// <param name="Length">The length in bytes (files), the UTF-8 byte length of the target (symlinks), 0 otherwise.</param>
+/// <param name="Mode">The permission bits (0777 for a symlink, whose own bits mean nothing).</param>
 /// <param name="LastWriteUtc">Modification time.</param>
 /// <param name="LastAccessUtc">Access time.</param>
 /// <param name="ChangeUtc">Status change time (creation time where the platform has no ctime).</param>

@@ -89,6 +89,20 @@ public sealed class SimulatedLink : IFacet
     }
 
     /// <inheritdoc />
+    public async ValueTask CreateSymlinkAsync(FileRef link, string target, CancellationToken cancellationToken)
+    {
+        await CrossAsync(0, cancellationToken).ConfigureAwait(false);
+        await _inner.CreateSymlinkAsync(link, target, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken)
+    {
+        await CrossAsync(0, cancellationToken).ConfigureAwait(false);
+        return await _inner.ReadLinkAsync(path, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken)
     {
         await CrossAsync(0, cancellationToken).ConfigureAwait(false);

@@ -21,6 +21,12 @@ public sealed partial class ObjectStoreFacet
                 _working.QueueSeq = _lastQueueSeq;
                 return;
             }
+            if (_format < VolumeDescriptor.SymlinkFormat && _pending.Any(o => o.Op == "symlink"))
+            {
+                // Before the first commit that holds a link: an older reader then refuses the remote ("upgrade
+                // cmfs") instead of restoring it without its links.
+                _format = (await RemoteImage.RequireFormatAsync(_store, VolumeDescriptor.SymlinkFormat, cancellationToken).ConfigureAwait(false)).Format;
+            }
             long commit = _working.Commit + 1;
             var paths = new Dictionary<RemoteNode, string>(ReferenceEqualityComparer.Instance);
             foreach (var (path, node) in _working.Nodes)

@@ -30,6 +30,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     private RemoteManifest _working = new();
     private long _lastCheckpoint;
     private long _lastQueueSeq;
+    private int _format;
     private bool _opened;
     private readonly string? _claimFor;
     private readonly bool _forceClaim;
@@ -102,6 +103,7 @@ public sealed partial class ObjectStoreFacet : IFacet
             _working = image.Manifest;
             _lastCheckpoint = image.Checkpoint;
             _lastQueueSeq = _working.QueueSeq;
+            _format = descriptor.Format;
             _opened = true;
         }
         finally
@@ -160,6 +162,32 @@ public sealed partial class ObjectStoreFacet : IFacet
         => ChangeAsync(new JournalOp { Op = "mkdir", Path = path, Mode = (int)mode, Time = DateTime.UtcNow }, cancellationToken);
 
     /// <inheritdoc />
+    public ValueTask CreateSymlinkAsync(FileRef link, string target, CancellationToken cancellationToken)
+    {
+        VolumePath.ValidateLinkTarget(target);
+        return ChangeAsync(new JournalOp { Op = "symlink", Path = link.Path, Id = link.Id, Target = target, Time = DateTime.UtcNow }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(path);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_working.Nodes.TryGetValue(path, out RemoteNode? node))
+            {
+                throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {(path.Length == 0 ? "/" : path)}: {(path.Length == 0 ? "the root directory is not a symbolic link" : "no such file or directory")}");
+            }
+            return node.Kind == NodeKind.Symlink ? node.Target ?? "" : throw new MirrorException(MirrorError.InvalidArgument, $"facet '{Name}': {path}: not a symbolic link");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken)
     {
         VolumePath.Validate(to);
@@ -177,6 +205,11 @@ public sealed partial class ObjectStoreFacet : IFacet
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_working.Nodes.TryGetValue(path, out RemoteNode? node) && node.Kind != NodeKind.Directory)
+            {
+                // A symbolic link (to a directory or not) or a file: rmdir(2) refuses it.
+                throw new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {path}: not a directory");
+            }
             if (_working.Nodes.Keys.Any(k => k.StartsWith(prefix, StringComparison.Ordinal)))
             {
                 throw new MirrorException(MirrorError.NotEmpty, $"facet '{Name}': {path}: directory not empty");
@@ -377,8 +410,11 @@ public sealed partial class ObjectStoreFacet : IFacet
         }
     }
 
-    private static NodeInfo ToInfo(string name, RemoteNode n)
-        => new(name, n.Kind, n.Kind == NodeKind.File ? n.Length : 0, (UnixFileMode)n.Mode, n.MTime, n.MTime, n.MTime) { FileId = n.Id };
+    private static NodeInfo ToInfo(string name, RemoteNode n) => n.Kind switch
+    {
+        NodeKind.Symlink => new(name, n.Kind, System.Text.Encoding.UTF8.GetByteCount(n.Target ?? ""), (UnixFileMode)0b111_111_111, n.MTime, n.MTime, n.MTime) { FileId = n.Id },
+        _ => new(name, n.Kind, n.Kind == NodeKind.File ? n.Length : 0, (UnixFileMode)n.Mode, n.MTime, n.MTime, n.MTime) { FileId = n.Id },
+    };
 
     private RemoteNode FileNode(string path)
     {
@@ -386,7 +422,12 @@ public sealed partial class ObjectStoreFacet : IFacet
         {
             throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such file");
         }
-        return node.Kind == NodeKind.File ? node : throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {path}: is a directory");
+        return node.Kind switch
+        {
+            NodeKind.File => node,
+            NodeKind.Symlink => throw new MirrorException(MirrorError.InvalidArgument, $"facet '{Name}': {path}: is a symbolic link, which holds no data"),
+            _ => throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {path}: is a directory"),
+        };
     }
 
     private async ValueTask ChangeAsync(JournalOp op, CancellationToken cancellationToken)
@@ -395,12 +436,16 @@ public sealed partial class ObjectStoreFacet : IFacet
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (op.Op is "create" or "mkdir" && _working.Nodes.TryGetValue(op.Path, out RemoteNode? existing)
-                && existing.Kind != (op.Op == "create" ? NodeKind.File : NodeKind.Directory))
+            NodeKind? creates = op.Op switch { "create" => NodeKind.File, "mkdir" => NodeKind.Directory, "symlink" => NodeKind.Symlink, _ => null };
+            if (creates is not null && _working.Nodes.TryGetValue(op.Path, out RemoteNode? existing) && existing.Kind != creates)
             {
                 throw new MirrorException(MirrorError.Exists, $"facet '{Name}': {op.Path}: exists as a {existing.Kind}");
             }
-            if (op.Op is "create" or "mkdir" && VolumePath.Parent(op.Path) is { Length: > 0 } parent
+            if (creates is not null && op.Path.Length == 0)
+            {
+                throw new MirrorException(MirrorError.Exists, $"facet '{Name}': the root directory exists");
+            }
+            if (creates is not null && VolumePath.Parent(op.Path) is { Length: > 0 } parent
                 && (!_working.Nodes.TryGetValue(parent, out RemoteNode? p) || p.Kind != NodeKind.Directory))
             {
                 throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {parent}: no such directory");

@@ -41,7 +41,7 @@ internal sealed class RemoteImage
         byte[]? bytes = await store.GetAsync(DescriptorKey, 0, null, cancellationToken).ConfigureAwait(false);
         if (bytes is null)
         {
-            var d = new VolumeDescriptor(1, blockSize, volumeName, DateTime.UtcNow, encryption);
+            var d = new VolumeDescriptor(VolumeDescriptor.BaseFormat, blockSize, volumeName, DateTime.UtcNow, encryption);
             await store.PutAsync(DescriptorKey, JsonSerializer.SerializeToUtf8Bytes(d), cancellationToken).ConfigureAwait(false);
             return d;
         }
@@ -71,12 +71,29 @@ internal sealed class RemoteImage
         return ParseDescriptor(store, bytes);
     }
 
+    /// <summary>
+    /// Raises the descriptor's format to at least <paramref name="format"/> (one atomic put of the same descriptor
+    /// with the new number), so that a reader too old for what the next commit holds refuses the remote with a clear
+    /// message instead of silently dropping it. Returns the descriptor as it now stands.
+    /// </summary>
+    public static async Task<VolumeDescriptor> RequireFormatAsync(IObjectStore store, int format, CancellationToken cancellationToken)
+    {
+        VolumeDescriptor d = await ReadDescriptorAsync(store, cancellationToken).ConfigureAwait(false);
+        if (d.Format >= format)
+        {
+            return d;
+        }
+        VolumeDescriptor raised = d with { Format = format };
+        await store.PutAsync(DescriptorKey, JsonSerializer.SerializeToUtf8Bytes(raised), cancellationToken).ConfigureAwait(false);
+        return raised;
+    }
+
     private static VolumeDescriptor ParseDescriptor(IObjectStore store, byte[] bytes)
     {
         try
         {
             VolumeDescriptor d = JsonSerializer.Deserialize<VolumeDescriptor>(bytes)!;
-            if (d.Format != 1)
+            if (d.Format is < VolumeDescriptor.BaseFormat or > VolumeDescriptor.NewestFormat)
             {
                 throw new MirrorException(MirrorError.NotSupported, $"{store.Description}: volume format {d.Format} is newer than this cmfs understands; upgrade cmfs");
             }

@@ -5,7 +5,7 @@ namespace CloudMirrorFs.Objects;
 
 /// <summary>
 /// The tree an object-store facet holds, as of one commit: every path with its kind, id, mode, times, length and,
-/// for files, the object holding each block. Paths are volume-relative ("" is the root, never listed).
+/// for files, the object holding each block; for symbolic links, the target. Paths are volume-relative ("" is the root, never listed).
 /// </summary>
 internal sealed class RemoteManifest
 {
@@ -40,6 +40,21 @@ internal sealed class RemoteManifest
                 {
                     Nodes[op.Path] = new RemoteNode { Kind = NodeKind.File, Id = op.Id, Mode = op.Mode ?? 0b110_100_100, MTime = op.Time ?? DateTime.UtcNow };
                 }
+                break;
+            case "symlink":
+                // Format 2. A link already there takes the new target (a replay ends in the state of the last change).
+                if (!Nodes.TryGetValue(op.Path, out RemoteNode? link) || link.Kind != NodeKind.Symlink)
+                {
+                    if (link is not null)
+                    {
+                        Free(link, freed);
+                    }
+                    link = new RemoteNode { Kind = NodeKind.Symlink, Id = op.Id, Mode = 0b111_111_111 };
+                    Nodes[op.Path] = link;
+                }
+                link.Id = op.Id != 0 ? op.Id : link.Id;
+                link.Target = op.Target ?? "";
+                link.MTime = op.Time ?? DateTime.UtcNow;
                 break;
             case "rename":
                 Rename(op.Path, op.To!, freed);
@@ -112,7 +127,7 @@ internal sealed class RemoteManifest
     private static void Free(RemoteNode node, List<string>? freed) => freed?.AddRange(node.Blocks.Values);
 }
 
-/// <summary>One file or directory in a <see cref="RemoteManifest"/>.</summary>
+/// <summary>One file, directory or symbolic link in a <see cref="RemoteManifest"/>.</summary>
 internal sealed class RemoteNode
 {
     public NodeKind Kind { get; set; }
@@ -128,7 +143,11 @@ internal sealed class RemoteNode
     /// <summary>Block index → object key.</summary>
     public Dictionary<long, string> Blocks { get; set; } = [];
 
-    public RemoteNode Clone() => new() { Kind = Kind, Id = Id, Mode = Mode, MTime = MTime, Length = Length, Blocks = new Dictionary<long, string>(Blocks) };
+    /// <summary>A symbolic link's target, verbatim (format 2; absent for files and directories).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Target { get; set; }
+
+    public RemoteNode Clone() => new() { Kind = Kind, Id = Id, Mode = Mode, MTime = MTime, Length = Length, Blocks = new Dictionary<long, string>(Blocks), Target = Target };
 }
 
 /// <summary>One change in a commit's journal.</summary>
@@ -144,6 +163,7 @@ internal sealed record JournalOp
     [JsonPropertyName("block")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long Block { get; init; }
     [JsonPropertyName("blockSize")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int BlockSize { get; init; }
     [JsonPropertyName("key")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Key { get; init; }
+    [JsonPropertyName("target")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Target { get; init; }
 }
 
 /// <summary>A commit object: the journal since the previous commit.</summary>
@@ -152,5 +172,18 @@ internal sealed record CommitRecord(long Commit, long Previous, long QueueSeq, D
 /// <summary>A checkpoint object: the whole manifest as of a commit.</summary>
 internal sealed record CheckpointRecord(long Commit, long QueueSeq, DateTime CreatedUtc, Dictionary<string, RemoteNode> Nodes);
 
-/// <summary>The write-once volume descriptor: what a new machine needs to read the remote with the config alone.</summary>
-internal sealed record VolumeDescriptor(int Format, int BlockSize, string VolumeName, DateTime CreatedUtc, string? Encryption);
+/// <summary>
+/// The volume descriptor: what a new machine needs to read the remote with the config alone. Written once, and
+/// rewritten only to raise <see cref="Format"/> when the remote first holds something an older reader would drop.
+/// </summary>
+internal sealed record VolumeDescriptor(int Format, int BlockSize, string VolumeName, DateTime CreatedUtc, string? Encryption)
+{
+    /// <summary>Files and directories only: what every remote starts as.</summary>
+    public const int BaseFormat = 1;
+
+    /// <summary>Adds symbolic links (the journal op <c>symlink</c>, a node's <c>Target</c>); set before the first commit holding one.</summary>
+    public const int SymlinkFormat = 2;
+
+    /// <summary>The newest format this build reads.</summary>
+    public const int NewestFormat = SymlinkFormat;
+}

@@ -11,12 +11,17 @@ public static class RemoteRestore
     /// <param name="Files">Files written.</param>
     /// <param name="Directories">Directories created.</param>
     /// <param name="Bytes">Bytes written.</param>
-    public sealed record Result(long Commit, long QueueSeq, long Files, long Directories, long Bytes);
+    public sealed record Result(long Commit, long QueueSeq, long Files, long Directories, long Bytes)
+    {
+        /// <summary>Symbolic links created.</summary>
+        public long Symlinks { get; init; }
+    }
 
     /// <summary>
     /// Restores the image (the newest, or the newest at or before <paramref name="atUtc"/>) into
     /// <paramref name="targetDir"/>, which is created if absent and must be empty. <paramref name="progress"/> gets
-    /// (bytes done, bytes total).
+    /// (bytes done, bytes total). Symbolic links are created last, with their targets verbatim, once every file and
+    /// directory is in place, so nothing the restore writes ever goes through one.
     /// </summary>
     public static async Task<Result> RestoreAsync(IObjectStore store, string targetDir, DateTime? atUtc, IProgress<(long Done, long Total)>? progress,
         CancellationToken cancellationToken)
@@ -40,6 +45,10 @@ public static class RemoteRestore
             throw new MirrorException(MirrorError.NotFound, $"{store.Description}: no image at or before {atUtc:u} is still kept (see 'retention')");
         }
         Directory.CreateDirectory(targetDir);
+        foreach (var (path, node) in image.Manifest.Nodes)
+        {
+            CheckNode(store, image, path, node);
+        }
         var nodes = image.Manifest.Nodes.OrderBy(kv => kv.Key.Count(c => c == '/')).ThenBy(kv => kv.Key, StringComparer.Ordinal).ToList();
         long total = nodes.Where(n => n.Value.Kind == NodeKind.File).Sum(n => n.Value.Length);
         long done = 0, files = 0, dirs = 0;
@@ -100,7 +109,48 @@ public static class RemoteRestore
                 File.SetUnixFileMode(Path.Join(targetDir, path), (UnixFileMode)node.Mode);
             }
         }
+        long links = 0;
+        foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.Symlink))
+        {
+            string os = Path.Join(targetDir, OperatingSystem.IsWindows() ? path.Replace('/', '\\') : path);
+            File.CreateSymbolicLink(os, node.Target!);
+            File.SetLastWriteTimeUtc(os, node.MTime); // the link's own time: never follows it
+            links++;
+        }
         progress?.Report((total, total));
-        return new Result(image.Manifest.Commit, image.Manifest.QueueSeq, files, dirs, total);
+        return new Result(image.Manifest.Commit, image.Manifest.QueueSeq, files, dirs, total) { Symlinks = links };
+    }
+
+    /// <summary>
+    /// Refuses an image that would make the restore write outside the target: a path that is not a volume path, or a
+    /// symbolic link under something that is not a directory of the image (that could be another link).
+    /// </summary>
+    private static void CheckNode(IObjectStore store, RemoteImage image, string path, RemoteNode node)
+    {
+        string? problem = null;
+        try
+        {
+            VolumePath.Validate(path);
+        }
+        catch (MirrorException e)
+        {
+            problem = e.Message;
+        }
+        if (problem is null && node.Kind == NodeKind.Symlink)
+        {
+            string parent = VolumePath.Parent(path);
+            if (path.Length == 0 || (parent.Length > 0 && (!image.Manifest.Nodes.TryGetValue(parent, out RemoteNode? p) || p.Kind != NodeKind.Directory)))
+            {
+                problem = $"symbolic link {path} is not inside a directory of the image";
+            }
+            else if (string.IsNullOrEmpty(node.Target))
+            {
+                problem = $"symbolic link {path} has no target";
+            }
+        }
+        if (problem is not null)
+        {
+            throw new MirrorException(MirrorError.IoError, $"{store.Description}: the image at commit {image.Manifest.Commit} is damaged ({problem}); nothing outside the target was written");
+        }
     }
 }

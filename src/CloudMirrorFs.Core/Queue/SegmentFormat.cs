@@ -7,6 +7,8 @@ namespace CloudMirrorFs.Queue;
 /// <summary>
 /// The on-disk layout of queue segments (docs/dev/queue-layout.md). A segment is a 24-byte header followed by
 /// records; each record is an 80-byte header, the UTF-8 paths, the data, and a CRC-32C of everything before it.
+/// The second path is a rename's destination or a new symbolic link's target (kind 9, added without a version
+/// change: older segments hold no such record, so they read as before).
 /// </summary>
 internal static class SegmentFormat
 {

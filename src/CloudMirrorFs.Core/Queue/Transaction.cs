@@ -18,7 +18,7 @@ public sealed class Transaction
     /// <summary>The volume-relative path.</summary>
     public string Path { get; internal set; } = "";
 
-    /// <summary>The destination of a rename.</summary>
+    /// <summary>The destination of a rename; the target of a new symbolic link (CreateSymlink).</summary>
     public string? Path2 { get; init; }
 
     /// <summary>Write: the file offset of <see cref="Data"/>.</summary>
@@ -59,6 +59,7 @@ public sealed class Transaction
     {
         TransactionKind.Write => $"#{Seq} write {Path} [{Offset}, +{Data.Length})",
         TransactionKind.Rename => $"#{Seq} rename {Path} -> {Path2}",
+        TransactionKind.CreateSymlink => $"#{Seq} symlink {Path} -> {Path2}",
         TransactionKind.SetLength => $"#{Seq} setlength {Path} {Length}",
         _ => $"#{Seq} {Kind} {Path}",
     };

@@ -19,4 +19,6 @@ public enum TransactionKind : byte
     SetLength = 7,
     /// <summary>Mode or times changed.</summary>
     SetAttributes = 8,
+    /// <summary>A new symbolic link (Path) whose target, stored verbatim, is Path2.</summary>
+    CreateSymlink = 9,
 }

@@ -192,6 +192,7 @@ internal sealed class Replicator : IAsyncDisposable
         TransactionKind.Write => facet.WriteAsync(new FileRef(t.FileId, t.Path), t.Offset, t.Data, cancellationToken),
         TransactionKind.CreateFile => facet.CreateFileAsync(new FileRef(t.FileId, t.Path), t.Mode ?? (UnixFileMode)0b110_100_100, cancellationToken),
         TransactionKind.CreateDirectory => facet.CreateDirectoryAsync(t.Path, t.Mode ?? (UnixFileMode)0b111_101_101, cancellationToken),
+        TransactionKind.CreateSymlink => facet.CreateSymlinkAsync(new FileRef(t.FileId, t.Path), t.Path2!, cancellationToken),
         TransactionKind.Rename => facet.RenameAsync(t.Path, t.Path2!, cancellationToken),
         TransactionKind.DeleteFile => facet.DeleteFileAsync(new FileRef(t.FileId, t.Path), cancellationToken),
         TransactionKind.DeleteDirectory => facet.DeleteDirectoryAsync(t.Path, cancellationToken),

@@ -81,9 +81,9 @@ internal sealed class Resync
     }
 
     /// <summary>
-    /// Makes the facet's tree of names match the source's: missing directories and files created, extra ones removed,
-    /// lengths set. Files the facet lacked or held at another length get their blocks marked (all of them when
-    /// <paramref name="full"/>).
+    /// Makes the facet's tree of names match the source's: missing directories, files and symbolic links created,
+    /// extra ones removed, lengths set, a link whose target differs replaced. Files the facet lacked or held at
+    /// another length get their blocks marked (all of them when <paramref name="full"/>).
     /// </summary>
     private async Task ReconcileAsync(IFacet source, bool full, CancellationToken cancellationToken)
     {
@@ -128,6 +128,11 @@ internal sealed class Resync
                     pending.Push(path);
                     continue;
                 }
+                if (w.Kind == NodeKind.Symlink)
+                {
+                    await ReconcileLinkAsync(source, path, present, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
                 if (w.Kind != NodeKind.File)
                 {
                     continue;
@@ -163,6 +168,30 @@ internal sealed class Resync
                 }
             }
         }
+    }
+
+    /// <summary>Creates a link the facet lacks, or replaces one whose target differs from the source's.</summary>
+    private async Task ReconcileLinkAsync(IFacet source, string path, bool present, CancellationToken cancellationToken)
+    {
+        string target;
+        try
+        {
+            target = await source.ReadLinkAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MirrorException e) when (e.Error is MirrorError.NotFound or MirrorError.InvalidArgument)
+        {
+            return; // removed or replaced meanwhile: that change reaches the facet through the queue
+        }
+        var link = new FileRef(_host.LookupId(path) ?? 0, path);
+        if (present)
+        {
+            if (await _slot.Facet.ReadLinkAsync(path, cancellationToken).ConfigureAwait(false) == target)
+            {
+                return;
+            }
+            await _slot.Facet.DeleteFileAsync(link, cancellationToken).ConfigureAwait(false);
+        }
+        await _slot.Facet.CreateSymlinkAsync(link, target, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task RemoveTreeAsync(string path, NodeKind kind, CancellationToken cancellationToken)

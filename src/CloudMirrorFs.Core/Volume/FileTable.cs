@@ -10,6 +10,9 @@ namespace CloudMirrorFs.Volume;
 /// Persisted as a snapshot (<c>files.snapshot</c>) plus a journal of changes (<c>files.journal</c>) appended before
 /// each namespace change is acknowledged; at open the table is reconciled with the reference local facet, so a crash
 /// between a facet change and its journal record costs at most a new id for that file.
+/// Every record carries the node's kind as a byte (<see cref="NodeKind"/>: 0 file, 1 directory, 2 symbolic link), so a
+/// link keeps its id and kind across restarts; the reconcile takes kinds from the reference facet's listing, which
+/// reports a link as a link (never what it points to), so a link found there becomes a symbolic-link node.
 /// </summary>
 internal sealed class FileTable : IDisposable
 {

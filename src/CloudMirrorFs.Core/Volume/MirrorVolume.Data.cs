@@ -179,7 +179,12 @@ public sealed partial class MirrorVolume
     private FileNode GetFile(long fileId)
     {
         FileNode node = _files.Get(fileId) ?? throw new MirrorException(MirrorError.NotFound, $"file id {fileId}: no such file");
-        return node.Kind == NodeKind.Directory ? throw new MirrorException(MirrorError.IsDirectory, $"file id {fileId}: is a directory") : node;
+        return node.Kind switch
+        {
+            NodeKind.Directory => throw new MirrorException(MirrorError.IsDirectory, $"file id {fileId}: is a directory"),
+            NodeKind.Symlink => throw new MirrorException(MirrorError.InvalidArgument, $"file id {fileId}: is a symbolic link, which holds no data (read its target with ReadLinkAsync)"),
+            _ => node,
+        };
     }
 
     /// <summary>

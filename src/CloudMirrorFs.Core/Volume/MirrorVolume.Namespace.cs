@@ -70,13 +70,37 @@ public sealed partial class MirrorVolume
 
     /// <summary>Creates an empty file; returns its id.</summary>
     public ValueTask<long> CreateFileAsync(string path, UnixFileMode mode = (UnixFileMode)0b110_100_100, CancellationToken cancellationToken = default)
-        => CreateAsync(path, NodeKind.File, mode, cancellationToken);
+        => CreateAsync(path, NodeKind.File, mode, null, cancellationToken);
 
     /// <summary>Creates a directory; returns its id.</summary>
     public ValueTask<long> CreateDirectoryAsync(string path, UnixFileMode mode = (UnixFileMode)0b111_101_101, CancellationToken cancellationToken = default)
-        => CreateAsync(path, NodeKind.Directory, mode, cancellationToken);
+        => CreateAsync(path, NodeKind.Directory, mode, null, cancellationToken);
 
-    private async ValueTask<long> CreateAsync(string path, NodeKind kind, UnixFileMode mode, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a symbolic link at <paramref name="path"/> (which must not exist) holding <paramref name="target"/>;
+    /// returns its id. The target is any non-empty string of at most 4095 UTF-8 bytes without NUL, relative or
+    /// absolute, stored verbatim and never resolved by the engine (a dangling link is fine). Stat and list report the
+    /// link itself (Length: the target's UTF-8 byte length); <see cref="DeleteFileAsync"/> and <see cref="RenameAsync"/>
+    /// act on the link; reads, writes and truncates of it are refused (InvalidArgument).
+    /// </summary>
+    public ValueTask<long> CreateSymlinkAsync(string path, string target, CancellationToken cancellationToken = default)
+    {
+        VolumePath.ValidateLinkTarget(target);
+        return CreateAsync(path, NodeKind.Symlink, (UnixFileMode)0b111_111_111, target, cancellationToken);
+    }
+
+    /// <summary>The target of the symbolic link at <paramref name="path"/>, verbatim (InvalidArgument when it is not a link).</summary>
+    public async ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken = default)
+    {
+        FileNode node = Resolve(path);
+        if (node.Kind != NodeKind.Symlink)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, $"{(path.Length == 0 ? "/" : path)}: not a symbolic link");
+        }
+        return await FromLocalAsync(f => f.ReadLinkAsync(path, cancellationToken), path).ConfigureAwait(false);
+    }
+
+    private async ValueTask<long> CreateAsync(string path, NodeKind kind, UnixFileMode mode, string? target, CancellationToken cancellationToken)
     {
         VolumePath.Validate(path);
         if (path.Length == 0)
@@ -94,19 +118,28 @@ public sealed partial class MirrorVolume
             }
             long id = 0;
             FileNode? node = null;
-            await OnLocalsAsync(path, (f, ct) => kind == NodeKind.File
-                ? f.CreateFileAsync(new FileRef(id, path), mode, ct)
-                : f.CreateDirectoryAsync(path, mode, ct), cancellationToken, before: () =>
+            await OnLocalsAsync(path, (f, ct) => kind switch
+                {
+                    NodeKind.File => f.CreateFileAsync(new FileRef(id, path), mode, ct),
+                    NodeKind.Symlink => f.CreateSymlinkAsync(new FileRef(id, path), target!, ct),
+                    _ => f.CreateDirectoryAsync(path, mode, ct),
+                }, cancellationToken, before: () =>
                 {
                     node = _files.Add(parent, name, kind);
                     id = node.Id;
                 }, undo: () => _files.Remove(node!)).ConfigureAwait(false);
             long seq = Enqueue(new Transaction
             {
-                Kind = kind == NodeKind.File ? TransactionKind.CreateFile : TransactionKind.CreateDirectory,
+                Kind = kind switch
+                {
+                    NodeKind.File => TransactionKind.CreateFile,
+                    NodeKind.Symlink => TransactionKind.CreateSymlink,
+                    _ => TransactionKind.CreateDirectory,
+                },
                 FileId = id,
                 Path = path,
-                Mode = mode,
+                Path2 = target, // a link's target rides in the record's second path
+                Mode = kind == NodeKind.Symlink ? null : mode,
             }, node!);
             await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
             return id;
@@ -117,7 +150,7 @@ public sealed partial class MirrorVolume
         }
     }
 
-    /// <summary>Renames a file or directory with POSIX semantics (replaces a file or an empty directory).</summary>
+    /// <summary>Renames a file, directory or symbolic link with POSIX semantics (replaces a file, a link or an empty directory).</summary>
     public async ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken = default)
     {
         VolumePath.Validate(from);
@@ -173,7 +206,7 @@ public sealed partial class MirrorVolume
         }
     }
 
-    /// <summary>Deletes a file.</summary>
+    /// <summary>Deletes a file, or a symbolic link (the link, never what it points to).</summary>
     public ValueTask DeleteFileAsync(string path, CancellationToken cancellationToken = default)
         => DeleteAsync(path, directory: false, cancellationToken);
 

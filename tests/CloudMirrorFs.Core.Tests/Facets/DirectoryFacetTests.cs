@@ -48,6 +48,138 @@ public sealed class DirectoryFacetTests : FacetContractTests
         StringAssert.Contains(e.Message, missing);
         StringAssert.Contains(e.Message, "createIfMissing");
     }
+
+    private const UnixFileMode FileMode = (UnixFileMode)0b110_100_100;
+
+    /// <summary>A folder beside the facet's: what a link may point to, and what no operation may change.</summary>
+    private string MakeOutside()
+    {
+        string outside = Path.Combine(Scratch, "outside");
+        Directory.CreateDirectory(Path.Combine(outside, "sub"));
+        File.WriteAllText(Path.Combine(outside, "victim"), "secret");
+        File.WriteAllText(Path.Combine(outside, "sub", "keep"), "kept");
+        File.SetLastWriteTimeUtc(Path.Combine(outside, "victim"), new DateTime(2010, 1, 1, 0, 0, 0, DateTimeKind.Utc));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Path.Combine(outside, "victim"), (UnixFileMode)0b110_100_000);
+        }
+        return outside;
+    }
+
+    /// <summary>Every node under a folder (links not followed): kind, bytes, mode, time.</summary>
+    private static Dictionary<string, string> Snapshot(string root)
+        => Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+            .ToDictionary(p => Path.GetRelativePath(root, p), p =>
+            {
+                var i = new FileInfo(p);
+                string what = i.LinkTarget is { } t ? $"link {t}" : Directory.Exists(p) ? "dir" : $"file {Convert.ToHexString(File.ReadAllBytes(p))}";
+                return $"{what} {(OperatingSystem.IsWindows() || i.LinkTarget is not null ? "" : File.GetUnixFileMode(p))} {i.LastWriteTimeUtc:o}";
+            });
+
+    private static async Task<MirrorError> Refused(Func<Task> action) => (await Assert.ThrowsExactlyAsync<MirrorException>(action)).Error;
+
+    [TestMethod]
+    [DataRow("abs", null, DisplayName = "absolute link to a folder outside")]
+    [DataRow("a/rel", "../../outside", DisplayName = "relative link ../../outside")]
+    public async Task Symlink_ToAFolderOutside_NoOperationThroughItEscapes(string link, string? relativeTarget)
+    {
+        string outside = MakeOutside();
+        string target = relativeTarget ?? outside;
+        await Facet.CreateDirectoryAsync("a", (UnixFileMode)0b111_101_101, default);
+        var own = new FileRef(1, "a/own");
+        await Facet.CreateFileAsync(own, FileMode, default);
+        await Facet.CreateSymlinkAsync(new FileRef(2, link), target, default);
+        Assert.AreEqual(outside, Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.Combine(Root, link))!, target)), "the link really points outside");
+        Dictionary<string, string> before = Snapshot(outside);
+
+        Assert.AreEqual(NodeKind.Symlink, (await Facet.StatAsync(link, default))!.Value.Kind);
+        Assert.IsNull(await Facet.StatAsync($"{link}/victim", default));
+        await Refused(async () => await Facet.ListAsync(link, default));
+        await Refused(async () => await Facet.ListAsync($"{link}/sub", default));
+        await Refused(async () => await Facet.CreateFileAsync(new FileRef(3, $"{link}/new"), FileMode, default));
+        await Refused(async () => await Facet.CreateDirectoryAsync($"{link}/newdir", (UnixFileMode)0b111_101_101, default));
+        await Refused(async () => await Facet.CreateSymlinkAsync(new FileRef(4, $"{link}/l2"), "x", default));
+        var victim = new FileRef(5, $"{link}/victim");
+        await Refused(async () => await Facet.WriteAsync(victim, 0, "evil"u8.ToArray(), default));
+        await Refused(async () => await Facet.ReadAsync(victim, 0, new byte[10], default));
+        await Refused(async () => await Facet.SetLengthAsync(victim, 0, default));
+        await Refused(async () => await Facet.SetAttributesAsync(victim.Path, new AttributeChange { Mode = (UnixFileMode)0b111_111_111, LastWriteUtc = DateTime.UtcNow }, default));
+        await Refused(async () => await Facet.ReadLinkAsync($"{link}/victim", default));
+        await Refused(async () => await Facet.RenameAsync(victim.Path, "stolen", default));
+        await Refused(async () => await Facet.RenameAsync(own.Path, $"{link}/planted", default));
+        await Refused(async () => await Facet.DeleteFileAsync(victim, default));
+        await Refused(async () => await Facet.DeleteDirectoryAsync($"{link}/sub", default));
+        Assert.AreEqual(MirrorError.NotDirectory, await Refused(async () => await Facet.DeleteDirectoryAsync(link, default)));
+        Assert.AreEqual(MirrorError.Exists, await Refused(async () => await Facet.CreateDirectoryAsync(link, (UnixFileMode)0b111_101_101, default)), "a link to a directory is not one");
+        Assert.AreEqual(MirrorError.Exists, await Refused(async () => await Facet.CreateFileAsync(new FileRef(2, link), FileMode, default)));
+        Assert.AreEqual(target, await Facet.ReadLinkAsync(link, default));
+
+        await Facet.DeleteFileAsync(new FileRef(2, link), default);
+        Assert.IsNull(await Facet.StatAsync(link, default));
+        Assert.IsNotNull(await Facet.StatAsync(own.Path, default), "the facet's own file is where it was");
+        CollectionAssert.AreEquivalent(before.ToList(), Snapshot(outside).ToList(), "nothing outside the facet's folder changed");
+    }
+
+    [TestMethod]
+    public async Task Symlink_ToAFileOutside_DataAndAttributesNeverReachIt()
+    {
+        string outside = MakeOutside();
+        Dictionary<string, string> before = Snapshot(outside);
+        var l = new FileRef(1, "lfile");
+        await Facet.CreateSymlinkAsync(l, Path.Combine(outside, "victim"), default);
+        Assert.AreEqual(MirrorError.InvalidArgument, await Refused(async () => await Facet.WriteAsync(l, 0, "evil"u8.ToArray(), default)));
+        Assert.AreEqual(MirrorError.InvalidArgument, await Refused(async () => await Facet.ReadAsync(l, 0, new byte[10], default)));
+        Assert.AreEqual(MirrorError.InvalidArgument, await Refused(async () => await Facet.SetLengthAsync(l, 0, default)));
+        Assert.AreEqual(MirrorError.Exists, await Refused(async () => await Facet.CreateFileAsync(l, FileMode, default)));
+        await Facet.SetAttributesAsync("lfile", new AttributeChange { Mode = (UnixFileMode)0b111_111_111, LastWriteUtc = DateTime.UtcNow, LastAccessUtc = DateTime.UtcNow }, default);
+        await Facet.RenameAsync("lfile", "moved", default);
+        Assert.AreEqual(Path.Combine(outside, "victim"), new FileInfo(Path.Combine(Root, "moved")).LinkTarget, "the link moved, as itself");
+        await Facet.DeleteFileAsync(l with { Path = "moved" }, default);
+        CollectionAssert.AreEquivalent(before.ToList(), Snapshot(outside).ToList(), "the link's target is untouched: bytes, mode and time");
+    }
+
+    [TestMethod]
+    public async Task Symlink_DanglingIntoOutside_CreatingOverItNeverMakesTheTarget()
+    {
+        string outside = MakeOutside();
+        var l = new FileRef(1, "dangling");
+        await Facet.CreateSymlinkAsync(l, "../outside/created", default);
+        Assert.AreEqual(NodeKind.Symlink, (await Facet.StatAsync("dangling", default))!.Value.Kind);
+        Assert.AreEqual("../outside/created".Length, (await Facet.StatAsync("dangling", default))!.Value.Length);
+        Assert.AreEqual(MirrorError.Exists, await Refused(async () => await Facet.CreateFileAsync(l, FileMode, default)));
+        Assert.AreEqual(MirrorError.Exists, await Refused(async () => await Facet.CreateDirectoryAsync("dangling", (UnixFileMode)0b111_101_101, default)));
+        Assert.AreEqual(MirrorError.InvalidArgument, await Refused(async () => await Facet.WriteAsync(l, 0, "x"u8.ToArray(), default)));
+        Assert.IsFalse(File.Exists(Path.Combine(outside, "created")) || Directory.Exists(Path.Combine(outside, "created")), "nothing was created through the link");
+        await Facet.RenameAsync("dangling", "still-dangling", default);
+        Assert.AreEqual("../outside/created", await Facet.ReadLinkAsync("still-dangling", default));
+        await Facet.DeleteFileAsync(l with { Path = "still-dangling" }, default);
+        Assert.AreEqual(0, (await Facet.ListAsync("", default)).Count);
+    }
+
+    [TestMethod]
+    public async Task Symlink_ToEtc_StatListAndDeleteSeeOnlyTheLink()
+    {
+        if (OperatingSystem.IsWindows() || !File.Exists("/etc/hostname") && !File.Exists("/etc/passwd"))
+        {
+            Assert.Inconclusive("needs a Unix /etc");
+        }
+        string probe = File.Exists("/etc/passwd") ? "passwd" : "hostname";
+        DateTime etcTime = Directory.GetLastWriteTimeUtc("/etc");
+        // Only looks and unlinks: nothing here may write through the link, whoever runs the tests.
+        await Facet.CreateSymlinkAsync(new FileRef(1, "etc"), "/etc", default);
+        Assert.AreEqual("/etc", new FileInfo(Path.Combine(Root, "etc")).LinkTarget, "a real link, target verbatim");
+        NodeInfo info = (await Facet.StatAsync("etc", default))!.Value;
+        Assert.AreEqual((NodeKind.Symlink, 4L), (info.Kind, info.Length));
+        Assert.IsNull(await Facet.StatAsync($"etc/{probe}", default), "/etc is not part of the tree");
+        Assert.AreEqual(MirrorError.NotDirectory, await Refused(async () => await Facet.ListAsync("etc", default)));
+        Assert.AreEqual(MirrorError.NotDirectory, await Refused(async () => await Facet.DeleteDirectoryAsync("etc", default)));
+        var names = (await Facet.ListAsync("", default)).Select(n => (n.Name, n.Kind)).ToList();
+        CollectionAssert.AreEqual(new[] { ("etc", NodeKind.Symlink) }, names);
+        await Facet.DeleteFileAsync(new FileRef(1, "etc"), default);
+        Assert.IsNull(await Facet.StatAsync("etc", default));
+        Assert.IsTrue(File.Exists($"/etc/{probe}"));
+        Assert.AreEqual(etcTime, Directory.GetLastWriteTimeUtc("/etc"));
+    }
 }
 
 /// <summary>The contract holds through a simulated link too (a decorator must not change meaning).</summary>

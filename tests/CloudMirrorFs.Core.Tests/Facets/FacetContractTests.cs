@@ -1,3 +1,4 @@
+using System.Text;
 using CloudMirrorFs.Facets;
 
 namespace CloudMirrorFs.Tests.Facets;
@@ -193,6 +194,162 @@ public abstract class FacetContractTests
         for (int k = 0; k < 256; k++)
         {
             CollectionAssert.AreEqual(Bytes(4096, k), all[(k * 4096)..((k + 1) * 4096)], $"chunk {k}");
+        }
+    }
+
+    private const UnixFileMode DirMode = (UnixFileMode)0b111_101_101;
+    private const UnixFileMode FileMode = (UnixFileMode)0b110_100_100;
+
+    private async Task<MirrorError> ErrorOf(Func<Task> action)
+        => (await Assert.ThrowsExactlyAsync<MirrorException>(action)).Error;
+
+    [TestMethod]
+    public async Task Symlink_Create_ReadLinkStatAndListReportTheLinkItself()
+    {
+        await Facet.CreateDirectoryAsync("d", DirMode, default);
+        const string target = "../some/wh\u00e9re"; // relative, dangling, not ASCII: stored verbatim
+        await Facet.CreateSymlinkAsync(new FileRef(100, "d/l"), target, default);
+        Assert.AreEqual(target, await Facet.ReadLinkAsync("d/l", default));
+        NodeInfo info = (await Facet.StatAsync("d/l", default))!.Value;
+        Assert.AreEqual(NodeKind.Symlink, info.Kind);
+        Assert.AreEqual(Encoding.UTF8.GetByteCount(target), info.Length, "a link's length is its target's UTF-8 byte length");
+        NodeInfo listed = (await Facet.ListAsync("d", default)).Single();
+        Assert.AreEqual(("l", NodeKind.Symlink, (long)Encoding.UTF8.GetByteCount(target)), (listed.Name, listed.Kind, listed.Length));
+    }
+
+    [TestMethod]
+    public async Task Symlink_ToADirectory_IsALinkNotADirectory()
+    {
+        await Facet.CreateDirectoryAsync("real", DirMode, default);
+        await Facet.CreateFileAsync(new FileRef(101, "real/x"), FileMode, default);
+        await Facet.CreateSymlinkAsync(new FileRef(102, "l"), "real", default);
+        Assert.AreEqual(NodeKind.Symlink, (await Facet.ListAsync("", default)).Single(n => n.Name == "l").Kind);
+        Assert.AreEqual(NodeKind.Symlink, (await Facet.StatAsync("l", default))!.Value.Kind);
+        Assert.AreEqual(MirrorError.NotDirectory, await ErrorOf(async () => await Facet.ListAsync("l", default)), "a link is never listed through");
+        Assert.IsNull(await Facet.StatAsync("l/x", default), "a path under a link names nothing");
+        Assert.AreEqual(MirrorError.NotDirectory, await ErrorOf(async () => await Facet.DeleteDirectoryAsync("l", default)));
+        await Facet.DeleteFileAsync(new FileRef(102, "l"), default);
+        Assert.IsNull(await Facet.StatAsync("l", default));
+        Assert.AreEqual(NodeKind.File, (await Facet.StatAsync("real/x", default))!.Value.Kind, "deleting the link left its target alone");
+    }
+
+    [TestMethod]
+    public async Task Symlink_Replays_CreateAndDeleteTwiceSucceed_ANewTargetReplacesTheOld()
+    {
+        var l = new FileRef(103, "l");
+        await Facet.CreateSymlinkAsync(l, "one", default);
+        await Facet.CreateSymlinkAsync(l, "one", default);
+        await Facet.CreateSymlinkAsync(l, "two", default);
+        Assert.AreEqual("two", await Facet.ReadLinkAsync("l", default));
+        await Facet.DeleteFileAsync(l, default);
+        await Facet.DeleteFileAsync(l, default);
+        Assert.AreEqual(0, (await Facet.ListAsync("", default)).Count);
+    }
+
+    [TestMethod]
+    public async Task Symlink_AndFileOrDirectory_NeverReplaceEachOther_Exists()
+    {
+        await Facet.CreateFileAsync(new FileRef(104, "f"), FileMode, default);
+        await Facet.CreateDirectoryAsync("d", DirMode, default);
+        await Facet.CreateSymlinkAsync(new FileRef(105, "l"), "f", default);
+        Assert.AreEqual(MirrorError.Exists, await ErrorOf(async () => await Facet.CreateSymlinkAsync(new FileRef(104, "f"), "x", default)));
+        Assert.AreEqual(MirrorError.Exists, await ErrorOf(async () => await Facet.CreateSymlinkAsync(new FileRef(106, "d"), "x", default)));
+        Assert.AreEqual(MirrorError.Exists, await ErrorOf(async () => await Facet.CreateFileAsync(new FileRef(105, "l"), FileMode, default)));
+        Assert.AreEqual(MirrorError.Exists, await ErrorOf(async () => await Facet.CreateDirectoryAsync("l", DirMode, default)));
+        Assert.AreEqual("f", await Facet.ReadLinkAsync("l", default));
+        Assert.AreEqual(NodeKind.File, (await Facet.StatAsync("f", default))!.Value.Kind);
+        Assert.AreEqual(NodeKind.Directory, (await Facet.StatAsync("d", default))!.Value.Kind);
+    }
+
+    [TestMethod]
+    public async Task Symlink_RenameMovesTheLink_DeleteRemovesOnlyTheLink()
+    {
+        var f = new FileRef(107, "f");
+        await Facet.CreateFileAsync(f, FileMode, default);
+        await Facet.WriteAsync(f, 0, "data"u8.ToArray(), default);
+        await Facet.CreateFileAsync(new FileRef(108, "g"), FileMode, default);
+        await Facet.CreateDirectoryAsync("d", DirMode, default);
+        await Facet.CreateSymlinkAsync(new FileRef(109, "l"), "f", default);
+        await Facet.RenameAsync("l", "d/m", default);
+        Assert.IsNull(await Facet.StatAsync("l", default));
+        Assert.AreEqual("f", await Facet.ReadLinkAsync("d/m", default));
+        await Facet.RenameAsync("d/m", "g", default); // over a file: the file goes, as rename(2) does
+        Assert.AreEqual("f", await Facet.ReadLinkAsync("g", default));
+        await Facet.DeleteFileAsync(new FileRef(109, "g"), default);
+        Assert.IsNull(await Facet.StatAsync("g", default));
+        CollectionAssert.AreEqual("data"u8.ToArray(), await ReadAsync(f, 0, 100), "the link's target is untouched");
+    }
+
+    [TestMethod]
+    public async Task Symlink_ReadWriteSetLength_RefusedAsInvalidArgument_TargetUntouched()
+    {
+        var f = new FileRef(110, "f");
+        await Facet.CreateFileAsync(f, FileMode, default);
+        await Facet.WriteAsync(f, 0, "data"u8.ToArray(), default);
+        var l = new FileRef(111, "l");
+        await Facet.CreateSymlinkAsync(l, "f", default);
+        Assert.AreEqual(MirrorError.InvalidArgument, await ErrorOf(async () => await Facet.WriteAsync(l, 0, "evil"u8.ToArray(), default)));
+        Assert.AreEqual(MirrorError.InvalidArgument, await ErrorOf(async () => await Facet.ReadAsync(l, 0, new byte[10], default)));
+        Assert.AreEqual(MirrorError.InvalidArgument, await ErrorOf(async () => await Facet.SetLengthAsync(l, 0, default)));
+        CollectionAssert.AreEqual("data"u8.ToArray(), await ReadAsync(f, 0, 100));
+    }
+
+    [TestMethod]
+    public async Task ReadLink_OfAFileOrDirectory_InvalidArgument_OfNothing_NotFound_Symlink()
+    {
+        await Facet.CreateFileAsync(new FileRef(112, "f"), FileMode, default);
+        await Facet.CreateDirectoryAsync("d", DirMode, default);
+        Assert.AreEqual(MirrorError.InvalidArgument, await ErrorOf(async () => await Facet.ReadLinkAsync("f", default)));
+        Assert.AreEqual(MirrorError.InvalidArgument, await ErrorOf(async () => await Facet.ReadLinkAsync("d", default)));
+        Assert.AreEqual(MirrorError.NotFound, await ErrorOf(async () => await Facet.ReadLinkAsync("missing", default)));
+    }
+
+    [TestMethod]
+    [DataRow("empty")]
+    [DataRow("NUL")]
+    [DataRow("lone surrogate")]
+    [DataRow("4096 bytes")]
+    public async Task Symlink_BadTarget_RefusedAsInvalidArgument(string which)
+    {
+        string target = which switch
+        {
+            "empty" => "",
+            "NUL" => "a\0b",
+            "lone surrogate" => "a" + (char)0xD800 + "b", // built here: a test case's arguments do not carry it intact
+            _ => new string('x', 4096),
+        };
+        Assert.AreEqual(MirrorError.InvalidArgument, await ErrorOf(async () => await Facet.CreateSymlinkAsync(new FileRef(113, "l"), target, default)));
+        Assert.IsNull(await Facet.StatAsync("l", default));
+    }
+
+    [TestMethod]
+    public async Task Symlink_LongestTarget_4095Bytes_RoundTrips()
+    {
+        string target = "/" + string.Join("/", Enumerable.Repeat(new string('y', 200), 20)) + new string('z', 4095 - 1 - 20 * 200 - 19);
+        Assert.AreEqual(4095, Encoding.UTF8.GetByteCount(target));
+        await Facet.CreateSymlinkAsync(new FileRef(114, "long"), target, default);
+        Assert.AreEqual(target, await Facet.ReadLinkAsync("long", default));
+        Assert.AreEqual(4095, (await Facet.StatAsync("long", default))!.Value.Length);
+    }
+
+    [TestMethod]
+    public async Task Symlink_SetAttributes_TimesGoToTheLink_TargetKeepsItsModeAndTime()
+    {
+        var f = new FileRef(115, "f");
+        await Facet.CreateFileAsync(f, FileMode, default);
+        var then = new DateTime(2019, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+        await Facet.SetAttributesAsync("f", new AttributeChange { Mode = (UnixFileMode)0b110_100_000, LastWriteUtc = then }, default);
+        await Facet.CreateSymlinkAsync(new FileRef(116, "l"), "f", default);
+        var when = new DateTime(2021, 6, 7, 8, 9, 10, DateTimeKind.Utc);
+        await Facet.SetAttributesAsync("l", new AttributeChange { Mode = (UnixFileMode)0b111_111_111, LastWriteUtc = when }, default);
+        NodeInfo link = (await Facet.StatAsync("l", default))!.Value;
+        NodeInfo file = (await Facet.StatAsync("f", default))!.Value;
+        Assert.AreEqual(NodeKind.Symlink, link.Kind);
+        Assert.AreEqual(when, link.LastWriteUtc);
+        Assert.AreEqual(then, file.LastWriteUtc, "the target's time is not the link's");
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.AreEqual((UnixFileMode)0b110_100_000, file.Mode, "a chmod of the link never reaches its target");
         }
     }
 }

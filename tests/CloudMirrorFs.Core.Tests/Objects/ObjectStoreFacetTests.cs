@@ -1,3 +1,4 @@
+using System.Text.Json;
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Objects;
 using CloudMirrorFs.Tests.Facets;
@@ -135,6 +136,92 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
         var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await other.OpenAsync(default));
         StringAssert.Contains(e.Message, $"{Block}");
         StringAssert.Contains(e.Message, $"{Block * 2}");
+    }
+
+    private int DescriptorFormat() => JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Bucket, "volume.json"))).RootElement.GetProperty("Format").GetInt32();
+
+    [TestMethod]
+    public async Task Symlink_FirstCommitHoldingOne_RaisesTheDescriptorToFormat2_AndTheImageKeepsIt()
+    {
+        var f = new FileRef(20, "f");
+        await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        await Facet.CommitAsync(1, default);
+        Assert.AreEqual(1, DescriptorFormat(), "a remote without links stays readable by older cmfs");
+        await Facet.CreateSymlinkAsync(new FileRef(21, "l"), "../t", default);
+        Assert.AreEqual(1, DescriptorFormat(), "nothing is raised before the link is committed");
+        await Facet.CommitAsync(2, default);
+        Assert.AreEqual(2, DescriptorFormat(), "an older cmfs now refuses the remote instead of dropping its links");
+        await Facet.DeleteFileAsync(new FileRef(21, "l"), default);
+        await Facet.CommitAsync(3, default);
+        Assert.AreEqual(2, DescriptorFormat(), "never lowered");
+
+        await Facet.CreateSymlinkAsync(new FileRef(22, "l2"), "/etc", default);
+        await Facet.CommitAsync(4, default);
+        await using ObjectStoreFacet again = Reopened();
+        await again.OpenAsync(default);
+        Assert.AreEqual("/etc", await again.ReadLinkAsync("l2", default));
+        NodeInfo info = (await again.StatAsync("l2", default))!.Value;
+        Assert.AreEqual((NodeKind.Symlink, 4L, 22L), (info.Kind, info.Length, info.FileId));
+        Assert.IsNull(await again.StatAsync("l", default));
+    }
+
+    [TestMethod]
+    public async Task Symlink_SurvivesACheckpoint_AndJournalsCollectedBeforeIt()
+    {
+        await Facet.CreateDirectoryAsync("d", (UnixFileMode)0b111_101_101, default);
+        await Facet.CreateSymlinkAsync(new FileRef(30, "d/l"), "../f", default);
+        var f = new FileRef(31, "f");
+        await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        for (int i = 0; i < 70; i++)
+        {
+            await Facet.WriteAsync(f, 0, Bytes(100, i), default);
+            await Facet.CommitAsync(i + 1, default);
+        }
+        string checkpoint = Directory.GetFiles(Path.Combine(Bucket, "checkpoints")).Single();
+        StringAssert.Contains(File.ReadAllText(checkpoint), "\"Target\":\"../f\"");
+        Assert.IsFalse(File.Exists(Path.Combine(Bucket, "commits", $"{1:D20}.json")), "the commit that made the link is gone: only the checkpoint holds it");
+        await using ObjectStoreFacet again = Reopened();
+        await again.OpenAsync(default);
+        Assert.AreEqual("../f", await again.ReadLinkAsync("d/l", default));
+        string target = Path.Combine(Scratch, "restored");
+        RemoteRestore.Result r = await RemoteRestore.RestoreAsync(new FolderObjectStore(Bucket), target, null, null, default);
+        Assert.AreEqual(1, r.Symlinks);
+        Assert.AreEqual("../f", new FileInfo(Path.Combine(target, "d", "l")).LinkTarget);
+    }
+
+    [TestMethod]
+    public async Task Open_DescriptorFormatNewerThanThisBuild_RefusedAskingForAnUpgrade_Symlink()
+    {
+        await Facet.CommitAsync(0, default);
+        string descriptor = Path.Combine(Bucket, "volume.json");
+        File.WriteAllText(descriptor, File.ReadAllText(descriptor).Replace("\"Format\":1", "\"Format\":3", StringComparison.Ordinal));
+        await using ObjectStoreFacet again = Reopened();
+        var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await again.OpenAsync(default));
+        Assert.AreEqual(MirrorError.NotSupported, e.Error);
+        StringAssert.Contains(e.Message, "upgrade cmfs");
+    }
+
+    [TestMethod]
+    [DataRow("l/x", DisplayName = "a link under a link")]
+    [DataRow("../x", DisplayName = "a path out of the volume")]
+    public async Task Restore_DamagedImage_WithALinkThatWouldLeadOut_RefusedBeforeWritingOutside_Symlink(string evil)
+    {
+        // An image no facet writes (the facet refuses both), as a damaged or forged remote could hold.
+        using var outside = new TempDir("outside");
+        await Facet.CommitAsync(0, default); // the descriptor
+        var record = new CommitRecord(1, 0, 1, DateTime.UtcNow,
+        [
+            new JournalOp { Op = "symlink", Path = "l", Id = 1, Target = outside.Path },
+            new JournalOp { Op = "symlink", Path = evil, Id = 2, Target = "evil" },
+        ], []);
+        Directory.CreateDirectory(Path.Combine(Bucket, "commits"));
+        File.WriteAllBytes(Path.Combine(Bucket, "commits", $"{1:D20}.json"), JsonSerializer.SerializeToUtf8Bytes(record));
+        string target = Path.Combine(Scratch, "restored", "tree");
+        var e = await Assert.ThrowsExactlyAsync<MirrorException>(() => RemoteRestore.RestoreAsync(new FolderObjectStore(Bucket), target, null, null, default));
+        Assert.AreEqual(MirrorError.IoError, e.Error);
+        StringAssert.Contains(e.Message, "damaged");
+        Assert.AreEqual(0, Directory.GetFileSystemEntries(outside.Path).Length, "nothing was made through the first link");
+        Assert.IsFalse(File.Exists(Path.Combine(Scratch, "restored", "x")) || new FileInfo(Path.Combine(Scratch, "restored", "x")).LinkTarget is not null);
     }
 }
 

@@ -239,4 +239,35 @@ public sealed class TransactionQueueTests
         Assert.AreEqual(9, accepted);
         Assert.IsTrue(q.DiskBytes <= 100_000);
     }
+
+    [TestMethod]
+    public void CreateSymlink_Record_CarriesItsTargetInThePath2Field_ThroughASegmentAndAReopen()
+    {
+        using var dir = new TempDir("q");
+        string longest = new string('t', 4095);
+        var links = new[]
+        {
+            new Transaction { Kind = TransactionKind.CreateSymlink, FileId = 5, Path = "d/l", Path2 = "../\u00e9/target" },
+            new Transaction { Kind = TransactionKind.CreateSymlink, FileId = 6, Path = "abs", Path2 = "/etc" },
+            new Transaction { Kind = TransactionKind.CreateSymlink, FileId = 7, Path = "long", Path2 = longest },
+        };
+        using (var q = TransactionQueue.Open(dir.Path, Small(), Block, ["r"]))
+        {
+            q.TryAppend(Write(1, 0, 1000, 1), out _);
+            foreach (Transaction t in links)
+            {
+                Assert.IsTrue(q.TryAppend(t, out _));
+            }
+            Assert.AreEqual("#2 symlink d/l -> ../\u00e9/target", q.Read("r", 1, 1, long.MaxValue)[0].ToString());
+        }
+        using var again = TransactionQueue.Open(dir.Path, Small(), Block, ["r"]);
+        IReadOnlyList<Transaction> read = again.Read("r", 0, 100, long.MaxValue);
+        Assert.AreEqual(4, read.Count);
+        for (int i = 0; i < links.Length; i++)
+        {
+            AssertSame(links[i], read[i + 1]);
+            Assert.AreEqual(i + 2, read[i + 1].Seq);
+        }
+        Assert.AreEqual(0, again.Recovery.Corruptions.Count);
+    }
 }

@@ -70,6 +70,18 @@ public sealed class FaultInjectingFacet : IFacet
         return Inner.CreateDirectoryAsync(path, mode, cancellationToken);
     }
 
+    public ValueTask CreateSymlinkAsync(FileRef link, string target, CancellationToken cancellationToken)
+    {
+        Check();
+        return Inner.CreateSymlinkAsync(link, target, cancellationToken);
+    }
+
+    public ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken)
+    {
+        Check();
+        return Inner.ReadLinkAsync(path, cancellationToken);
+    }
+
     public ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken)
     {
         Check();
