@@ -18,6 +18,22 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+# FUSE and the real programs the mount tests run (git, sqlite3, fio, dbench; gcc pins the libfuse struct layouts).
+need=()
+[ -e /usr/include/fuse3/fuse_lowlevel.h ] || need+=(fuse3 libfuse3-dev)
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
+for tool in gcc git sqlite3 fio dbench; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${need[*]} (apt-get)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+      || die "could not install ${need[*]}: run 'apt-get install -y ${need[*]}' and rerun"
+  else
+    die "the mount tests need ${need[*]}: run 'sudo apt-get install -y ${need[*]}' and rerun"
+  fi
+fi
+[ -e /dev/fuse ] || die "/dev/fuse is missing: load the fuse module ('modprobe fuse') or give the container --device /dev/fuse"
+
 # Real servers for the cloud tests (s3rver for S3, Azurite for Azure Blob), pinned in tests/emulators.
 if [ ! -x tests/emulators/node_modules/.bin/s3rver ] || [ ! -x tests/emulators/node_modules/.bin/azurite-blob ]; then
   if ! command -v npm >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CloudMirrorFs.Host.Config;
+using CloudMirrorFs.Host.Control;
 using CloudMirrorFs.Volume;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -33,16 +34,34 @@ internal static class DrainCommand
                 await context.Error.WriteLineAsync($"cmfs: volume at {volume.Options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')");
                 return CmfsCli.Failed;
             }
-            using IHost host = context.BuildHost(LogLevel.Warning);
-            await using MirrorVolume v = await MirrorVolume.OpenAsync(volume.Options, loggerFactory: host.Services.GetRequiredService<ILoggerFactory>(),
-                cancellationToken: cancellationToken);
-            if (await v.DrainAsync(TimeSpan.FromSeconds(seconds), cancellationToken))
+            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "drain", TimeoutSeconds = seconds }, cancellationToken);
+            VolumeStatus status;
+            bool drained;
+            if (live is not null)
+            {
+                if (live.Status is null)
+                {
+                    await context.Error.WriteLineAsync($"cmfs: {live.Error ?? "the running instance sent no status"}");
+                    return live.ExitCode == CmfsCli.Ok ? CmfsCli.Failed : live.ExitCode;
+                }
+                drained = live.ExitCode == CmfsCli.Ok;
+                status = live.Status;
+            }
+            else
+            {
+                using IHost host = context.BuildHost(LogLevel.Warning);
+                await using MirrorVolume v = await MirrorVolume.OpenAsync(volume.Options, loggerFactory: host.Services.GetRequiredService<ILoggerFactory>(),
+                    cancellationToken: cancellationToken);
+                drained = await v.DrainAsync(TimeSpan.FromSeconds(seconds), cancellationToken);
+                status = v.GetStatus();
+            }
+            if (drained)
             {
                 await context.Out.WriteLineAsync("drained: every remote facet holds everything acknowledged");
                 return CmfsCli.Ok;
             }
             await context.Error.WriteLineAsync($"cmfs: not drained after {seconds.ToString(CultureInfo.InvariantCulture)} s:");
-            foreach (FacetStatus f in v.GetStatus().Facets.Where(f => f.Role == Facets.FacetRole.Remote))
+            foreach (FacetStatus f in status.Facets.Where(f => f.Role == Facets.FacetRole.Remote))
             {
                 await context.Error.WriteLineAsync($"  {f.Name}: {f.State}, {f.QueuedEntries} queued, {(f.DirtyLocations < 0 ? "all" : f.DirtyLocations.ToString(CultureInfo.InvariantCulture))} dirty{(f.Reason is null ? "" : $" ({f.Reason})")}");
             }

@@ -40,7 +40,7 @@ internal static class RestoreCommand
                     ? await RestoreWithBarAsync(store, target, atUtc, cancellationToken)
                     : await RemoteRestore.RestoreAsync(store, target, atUtc, new LineProgress(context.Error), cancellationToken);
                 await context.Out.WriteLineAsync(
-                    $"restored commit {result.Commit} (queue position {result.QueueSeq}) from {store.Description} into {target}: {result.Files} files, {result.Directories} folders, {Units.FormatSize(result.Bytes)}");
+                    $"restored commit {result.Commit} (queue position {result.QueueSeq}) from {store.Description} into {target}: {result.Files} files, {result.Directories} folders, {result.Symlinks} symlinks, {Units.FormatSize(result.Bytes)}");
             }
             return CmfsCli.Ok;
         });

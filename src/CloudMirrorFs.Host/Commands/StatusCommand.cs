@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CloudMirrorFs.Host.Config;
+using CloudMirrorFs.Host.Control;
 using CloudMirrorFs.Volume;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -31,10 +32,21 @@ internal static class StatusCommand
                 await context.Error.WriteLineAsync($"cmfs: volume at {volume.Options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')");
                 return CmfsCli.Failed;
             }
-            using IHost host = context.BuildHost(LogLevel.Error);
             VolumeStatus status;
-            await using (MirrorVolume v = await context.OpenVolumeAsync(volume, host, cancellationToken))
+            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "status" }, cancellationToken);
+            if (live is not null)
             {
+                if (live.Status is null)
+                {
+                    await context.Error.WriteLineAsync($"cmfs: {live.Error ?? "the running instance sent no status"}");
+                    return live.ExitCode == CmfsCli.Ok ? CmfsCli.Failed : live.ExitCode;
+                }
+                status = live.Status;
+            }
+            else
+            {
+                using IHost host = context.BuildHost(LogLevel.Error);
+                await using MirrorVolume v = await context.OpenVolumeAsync(volume, host, cancellationToken);
                 status = v.GetStatus();
             }
             if (parse.GetValue(json))

@@ -1,0 +1,31 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace CloudMirrorFs.Host.Control;
+
+/// <summary>Talks to a running instance over its control socket.</summary>
+internal static class ControlClient
+{
+    /// <summary>Sends one request; null when no instance listens (no socket, or a stale one left by a kill).</summary>
+    public static async Task<ControlResponse?> TrySendAsync(string stateDir, ControlRequest request, CancellationToken cancellationToken)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(ControlEndpoint.For(stateDir), cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        byte[] bytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(request, ControlJson.Options) + "\n");
+        await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        string? line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
+        return line is null
+            ? throw new MirrorException(MirrorError.IoError, $"the running cmfs instance for {stateDir} closed the control connection without answering")
+            : JsonSerializer.Deserialize<ControlResponse>(line, ControlJson.Options);
+    }
+}

@@ -1,0 +1,159 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using CloudMirrorFs.Volume;
+using Microsoft.Extensions.Logging;
+
+namespace CloudMirrorFs.Host.Control;
+
+/// <summary>
+/// The running instance's control socket: <c>status</c> and <c>drain</c> from other <c>cmfs</c> processes reach the
+/// mounted volume here. Owner only: the socket file is mode 0600 and every peer's uid is checked (root or the owner).
+/// </summary>
+internal sealed class ControlServer : IAsyncDisposable
+{
+    private readonly MirrorVolume _volume;
+    private readonly ILogger _log;
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _accepting;
+    private readonly string? _socketFile;
+
+    private ControlServer(MirrorVolume volume, ILogger log, Socket listener, string? socketFile)
+    {
+        _volume = volume;
+        _log = log;
+        _listener = listener;
+        _socketFile = socketFile;
+        _accepting = Task.Run(AcceptLoopAsync);
+    }
+
+    /// <summary>Listens on the volume's control endpoint (the volume lock is held, so a leftover socket file is ours to replace).</summary>
+    public static ControlServer Start(MirrorVolume volume, ILogger log)
+    {
+        UnixDomainSocketEndPoint endpoint = ControlEndpoint.For(volume.Options.StateDir);
+        string? file = ControlEndpoint.IsAbstract(endpoint) ? null : ControlEndpoint.SocketPath(volume.Options.StateDir);
+        if (file is not null)
+        {
+            File.Delete(file);
+        }
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(endpoint);
+            if (file is not null && !OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+            listener.Listen(16);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+        return new ControlServer(volume, log, listener, file);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+            _ = Task.Run(() => ServeAsync(client));
+        }
+    }
+
+    private async Task ServeAsync(Socket client)
+    {
+        using (client)
+        {
+            try
+            {
+                if (!PeerAllowed(client))
+                {
+                    _log.LogWarning("control socket: refused a client of another user");
+                    return;
+                }
+                await using var stream = new NetworkStream(client, ownsSocket: false);
+                using var reader = new StreamReader(stream, Encoding.UTF8);
+                string? line = await reader.ReadLineAsync(_stop.Token).ConfigureAwait(false);
+                if (line is null)
+                {
+                    return;
+                }
+                ControlResponse response = await HandleAsync(line).ConfigureAwait(false);
+                byte[] bytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(response, ControlJson.Options) + "\n");
+                await stream.WriteAsync(bytes, _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // the client went away, or we are stopping
+            }
+        }
+    }
+
+    private async Task<ControlResponse> HandleAsync(string line)
+    {
+        ControlRequest? request;
+        try
+        {
+            request = JsonSerializer.Deserialize<ControlRequest>(line, ControlJson.Options);
+        }
+        catch (JsonException e)
+        {
+            return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = $"bad control request: {e.Message}" };
+        }
+        switch (request?.Verb)
+        {
+            case "status":
+                return new ControlResponse { ExitCode = CmfsCli.Ok, Status = _volume.GetStatus() };
+            case "drain":
+                bool drained = await _volume.DrainAsync(TimeSpan.FromSeconds(request.TimeoutSeconds), _stop.Token).ConfigureAwait(false);
+                return new ControlResponse { ExitCode = drained ? CmfsCli.Ok : CmfsCli.Failed, Status = _volume.GetStatus() };
+            default:
+                return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = $"unknown control verb '{request?.Verb}'" };
+        }
+    }
+
+    /// <summary>SO_PEERCRED on Linux: only root and the instance's own user may talk to it.</summary>
+    private static bool PeerAllowed(Socket client)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return true;
+        }
+        Span<byte> cred = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        int n = client.GetRawSocketOption(1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred);
+        if (n < 12)
+        {
+            return false;
+        }
+        uint uid = MemoryMarshal.Read<uint>(cred[4..]);
+        return uid == 0 || uid == Geteuid();
+    }
+
+    [DllImport("libc", EntryPoint = "geteuid")]
+    internal static extern uint Geteuid();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener.Dispose();
+        await _accepting.ConfigureAwait(false);
+        if (_socketFile is not null)
+        {
+            File.Delete(_socketFile);
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,223 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace CloudMirrorFs.Mount.Tests;
+
+/// <summary>Every operation through a real mount (a child cmfs process), then unmount and restore from the remote alone.</summary>
+[TestClass]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed partial class MountOperationsTests
+{
+    [TestMethod]
+    public async Task EveryOperation_ThroughTheMount_BehavesAsPosixAndRestoresFromTheRemote()
+    {
+        await using Drive drive = Drive.Create();
+        await drive.MountAsync();
+        string m = drive.MountPath;
+
+        // create, write, read
+        byte[] hello = Encoding.UTF8.GetBytes("hello, mirrored world\n");
+        File.WriteAllBytes(Path.Combine(m, "a.txt"), hello);
+        CollectionAssert.AreEqual(hello, File.ReadAllBytes(Path.Combine(m, "a.txt")));
+
+        // append
+        using (var s = new FileStream(Path.Combine(m, "a.txt"), FileMode.Append))
+        {
+            s.Write("more\n"u8);
+        }
+        Assert.AreEqual("hello, mirrored world\nmore\n", File.ReadAllText(Path.Combine(m, "a.txt")));
+
+        // truncate: grow (zeros), shrink
+        using (var s = new FileStream(Path.Combine(m, "a.txt"), FileMode.Open))
+        {
+            s.SetLength(100);
+        }
+        byte[] grown = File.ReadAllBytes(Path.Combine(m, "a.txt"));
+        Assert.AreEqual(100, grown.Length);
+        Assert.IsTrue(grown.Skip(27).All(b => b == 0), "a grown file reads zeros past the old end");
+        using (var s = new FileStream(Path.Combine(m, "a.txt"), FileMode.Open))
+        {
+            s.SetLength(5);
+        }
+        Assert.AreEqual("hello", File.ReadAllText(Path.Combine(m, "a.txt")));
+        File.WriteAllText(Path.Combine(m, "a.txt"), "rewritten"); // O_TRUNC
+        Assert.AreEqual("rewritten", File.ReadAllText(Path.Combine(m, "a.txt")));
+
+        // sparse files, one past 2 GiB
+        byte[] tail = RandomBytes(4096, 1);
+        string sparse = Path.Combine(m, "sparse.bin");
+        using (var h = File.OpenHandle(sparse, FileMode.CreateNew, FileAccess.ReadWrite))
+        {
+            RandomAccess.Write(h, tail, (3L << 30) + 123);
+            RandomAccess.FlushToDisk(h);
+        }
+        Assert.AreEqual((3L << 30) + 123 + 4096, new FileInfo(sparse).Length);
+        using (var h = File.OpenHandle(sparse, FileMode.Open, FileAccess.Read))
+        {
+            byte[] back = new byte[4096];
+            Assert.AreEqual(4096, RandomAccess.Read(h, back, (3L << 30) + 123));
+            CollectionAssert.AreEqual(tail, back);
+            byte[] hole = new byte[65536];
+            Assert.AreEqual(hole.Length, RandomAccess.Read(h, hole, 2L << 30));
+            Assert.IsTrue(hole.All(b => b == 0), "a hole reads zeros");
+        }
+
+        // directories: mkdir, nested files, rename of a directory, rmdir (empty and not)
+        Directory.CreateDirectory(Path.Combine(m, "d1", "d2"));
+        File.WriteAllText(Path.Combine(m, "d1", "d2", "f"), "deep");
+        Directory.Move(Path.Combine(m, "d1"), Path.Combine(m, "moved"));
+        Assert.AreEqual("deep", File.ReadAllText(Path.Combine(m, "moved", "d2", "f")));
+        Assert.IsFalse(Directory.Exists(Path.Combine(m, "d1")));
+        Assert.ThrowsExactly<IOException>(() => Directory.Delete(Path.Combine(m, "moved")), "rmdir of a non-empty directory fails");
+        Directory.CreateDirectory(Path.Combine(m, "empty"));
+        Directory.Delete(Path.Combine(m, "empty"));
+        Assert.IsFalse(Directory.Exists(Path.Combine(m, "empty")));
+
+        // rename over an existing file
+        File.WriteAllText(Path.Combine(m, "old"), "old");
+        File.WriteAllText(Path.Combine(m, "new"), "new");
+        File.Move(Path.Combine(m, "new"), Path.Combine(m, "old"), overwrite: true);
+        Assert.AreEqual("new", File.ReadAllText(Path.Combine(m, "old")));
+        Assert.IsFalse(File.Exists(Path.Combine(m, "new")));
+
+        // rename of an open file: the handle follows it
+        using (var open = new FileStream(Path.Combine(m, "open.txt"), FileMode.Create, FileAccess.ReadWrite))
+        {
+            open.Write("before "u8);
+            open.Flush();
+            File.Move(Path.Combine(m, "open.txt"), Path.Combine(m, "moved", "renamed.txt"));
+            open.Write("after"u8);
+        }
+        Assert.AreEqual("before after", File.ReadAllText(Path.Combine(m, "moved", "renamed.txt")));
+
+        // unlink of an open file: gone from the tree, alive through the handle until closed
+        using (var open = new FileStream(Path.Combine(m, "doomed"), FileMode.Create, FileAccess.ReadWrite))
+        {
+            open.Write("still here"u8);
+            open.Flush();
+            File.Delete(Path.Combine(m, "doomed"));
+            Assert.IsFalse(File.Exists(Path.Combine(m, "doomed")));
+            Assert.IsFalse(Directory.EnumerateFileSystemEntries(m).Any(e => e.Contains("cmfs-unlinked", StringComparison.Ordinal)), "the hidden folder is never listed");
+            open.Write(" and writable"u8);
+            open.Position = 0;
+            byte[] back = new byte[64];
+            int n = open.Read(back);
+            Assert.AreEqual("still here and writable", Encoding.UTF8.GetString(back, 0, n));
+        }
+        // FUSE sends RELEASE after close(2) has returned: give it a moment.
+        string hidden = Path.Combine(drive.LocalPath, ".cmfs-unlinked");
+        for (int i = 0; i < 50 && Directory.Exists(hidden) && Directory.EnumerateFileSystemEntries(hidden).Any(); i++)
+        {
+            await Task.Delay(100);
+        }
+        Assert.IsFalse(Directory.Exists(hidden) && Directory.EnumerateFileSystemEntries(hidden).Any(), "the unlinked file is deleted at its last close");
+
+        // rename over an open file: the replaced file stays readable through its handle
+        File.WriteAllText(Path.Combine(m, "victim"), "victim data");
+        using (var open = new FileStream(Path.Combine(m, "victim"), FileMode.Open, FileAccess.Read))
+        {
+            File.WriteAllText(Path.Combine(m, "replacement"), "replacement");
+            File.Move(Path.Combine(m, "replacement"), Path.Combine(m, "victim"), overwrite: true);
+            byte[] back = new byte[64];
+            int n = open.Read(back);
+            Assert.AreEqual("victim data", Encoding.UTF8.GetString(back, 0, n));
+        }
+        Assert.AreEqual("replacement", File.ReadAllText(Path.Combine(m, "victim")));
+
+        // chmod, utimens
+        File.SetUnixFileMode(Path.Combine(m, "old"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(Path.Combine(m, "old")));
+        var when = new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(Path.Combine(m, "old"), when);
+        Assert.AreEqual(when, File.GetLastWriteTimeUtc(Path.Combine(m, "old")));
+
+        // symlink, readlink
+        File.CreateSymbolicLink(Path.Combine(m, "link"), "moved/d2/f");
+        Assert.AreEqual("moved/d2/f", new FileInfo(Path.Combine(m, "link")).LinkTarget);
+        Assert.AreEqual("deep", File.ReadAllText(Path.Combine(m, "link")), "a relative link resolves inside the drive");
+        File.CreateSymbolicLink(Path.Combine(m, "dangling"), "../nowhere/at/all");
+        Assert.AreEqual("../nowhere/at/all", new FileInfo(Path.Combine(m, "dangling")).LinkTarget);
+
+        // hard links are refused with EPERM
+        Assert.AreEqual(-1, Link(Path.Combine(m, "old"), Path.Combine(m, "hard")));
+        Assert.AreEqual(1, Marshal.GetLastPInvokeError(), "link(2) fails with EPERM");
+
+        // statfs
+        var df = new DriveInfo(m);
+        Assert.IsTrue(df.TotalSize > 0 && df.AvailableFreeSpace > 0, "statfs reports the local facet's space");
+
+        // fsync of a file and of a directory
+        using (var s = new FileStream(Path.Combine(m, "synced"), FileMode.Create))
+        {
+            s.Write(RandomBytes(100_000, 2));
+            s.Flush(flushToDisk: true);
+        }
+        int fd = Open(Path.Combine(m, "moved"), 0 /* O_RDONLY */);
+        Assert.IsTrue(fd >= 0, "open a directory");
+        Assert.AreEqual(0, Fsync(fd), "fsync of a directory");
+        _ = Close(fd);
+
+        // what the mount shows is what the local facet holds
+        SortedDictionary<string, string> seen = Drive.Snapshot(m);
+        Drive.AssertSameTree(seen, Drive.Snapshot(drive.LocalPath, rel => rel.StartsWith(".cmfs-unlinked", StringComparison.Ordinal)), "mount vs local facet");
+
+        // a second mount of the same volume is refused while this one runs
+        (int code, string output, _) = await drive.CmfsAsync("mount");
+        Assert.AreEqual(1, code, output);
+        StringAssert.Contains(output, "in use");
+
+        // status over the control socket, drain, then SIGTERM unmounts within 10 s
+        (code, output, _) = await drive.CmfsAsync("status", "--json");
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "\"remote\"");
+        (code, output, _) = await drive.CmfsAsync("drain", "--timeout", "120");
+        Assert.AreEqual(0, code, output);
+        TimeSpan stopped = await drive.StopAsync();
+        Assert.IsTrue(stopped < TimeSpan.FromSeconds(10), $"SIGTERM unmounted in {stopped.TotalSeconds:0.0} s");
+
+        // the remote alone, restored onto an empty folder, is the tree that was written
+        string restored = Path.Combine(drive.Dir, "restored");
+        (code, output, _) = await drive.CmfsAsync("restore", "--facet", "remote", "--to", restored);
+        Assert.AreEqual(0, code, output);
+        Drive.AssertSameTree(seen, Drive.Snapshot(restored), "restore from the remote vs what the mount showed");
+    }
+
+    [TestMethod]
+    public async Task Mount_AfterSigkill_ClearsTheDeadMountAndServesEverythingAcknowledged()
+    {
+        await using Drive drive = Drive.Create();
+        await drive.MountAsync();
+        byte[] data = RandomBytes(3 << 20, 3);
+        File.WriteAllBytes(Path.Combine(drive.MountPath, "kept.bin"), data); // acknowledged, never fsync'd
+        await drive.KillAsync();
+        Assert.IsTrue(Drive.IsMounted(drive.MountPath), "a killed FUSE process leaves its dead mount behind");
+        await drive.MountAsync();
+        CollectionAssert.AreEqual(data, File.ReadAllBytes(Path.Combine(drive.MountPath, "kept.bin")));
+        (int code, string output, _) = await drive.CmfsAsync("drain", "--timeout", "120");
+        Assert.AreEqual(0, code, output);
+        await drive.StopAsync();
+        string restored = Path.Combine(drive.Dir, "restored");
+        (code, output, _) = await drive.CmfsAsync("restore", "--facet", "remote", "--to", restored);
+        Assert.AreEqual(0, code, output);
+        CollectionAssert.AreEqual(data, File.ReadAllBytes(Path.Combine(restored, "kept.bin")));
+    }
+
+    internal static byte[] RandomBytes(int length, int seed)
+    {
+        byte[] b = new byte[length];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Link(string from, string to);
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+}
