@@ -85,7 +85,7 @@ internal sealed class Resync
     /// extra ones removed, lengths set, a link whose target differs replaced. Files the facet lacked or held at
     /// another length get their blocks marked (all of them when <paramref name="full"/>).
     /// </summary>
-    private async Task ReconcileAsync(IFacet source, bool full, CancellationToken cancellationToken)
+    internal async Task ReconcileAsync(IFacet source, bool full, CancellationToken cancellationToken)
     {
         int blockSize = _host.BlockSize;
         var pending = new Stack<string>();

@@ -30,8 +30,9 @@ public sealed partial class MirrorVolume
             {
                 _queue?.MarkIntent(fileId, offset, data.Length);
             }
-            MarkMissedOnIdleLocals(fileId, offset, data.Length);
+            FacetSlot[]? syncing = RouteToSyncingLocals(fileId, offset, data.Length);
             await OnLocalDataAsync(node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
+            await ApplyToSyncingAsync(syncing, node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
             long seq = Enqueue(new Transaction { Kind = TransactionKind.Write, FileId = fileId, Offset = offset, Data = data }, node);
             await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
@@ -54,6 +55,7 @@ public sealed partial class MirrorVolume
         {
             MarkNamespaceOnIdleLocals();
             await OnLocalDataAsync(node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
+            await ApplyToSyncingAsync(_syncingLocals, node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
             long seq = Enqueue(new Transaction { Kind = TransactionKind.SetLength, FileId = fileId, Length = length }, node);
             await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
@@ -271,19 +273,6 @@ public sealed partial class MirrorVolume
                 MarkMissed(locals[i], node.Id, offset, length);
                 FailLocal(locals[i], (tasks[i].Exception!.InnerException as MirrorException)!);
             }
-        }
-    }
-
-    /// <summary>Local facets out of service get every change in their dirty maps (seed: the queue buffers changes for an offline local facet).</summary>
-    private void MarkMissedOnIdleLocals(long fileId, long offset, long length)
-    {
-        if (_idleLocals.Length == 0)
-        {
-            return;
-        }
-        foreach (FacetSlot s in _idleLocals)
-        {
-            MarkMissed(s, fileId, offset, length);
         }
     }
 

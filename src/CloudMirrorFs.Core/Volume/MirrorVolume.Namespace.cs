@@ -375,5 +375,16 @@ public sealed partial class MirrorVolume
             undo?.Invoke();
             throw first!;
         }
+        foreach (FacetSlot s in _syncingLocals)
+        {
+            try
+            {
+                await change(s.Facet, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MirrorException e)
+            {
+                FailLocal(s, e);
+            }
+        }
     }
 }

@@ -49,7 +49,9 @@ public sealed partial class MirrorVolume
                 await volume.OpenCoreAsync(cancellationToken).ConfigureAwait(false);
                 if (runtime.Replicate)
                 {
+                    volume._backgroundWork = true;
                     volume.StartReplication(runtime.Replication);
+                    volume.StartLocalResyncs();
                 }
             }
             catch
@@ -262,6 +264,7 @@ public sealed partial class MirrorVolume
         {
             return;
         }
+        await StopLocalResyncsAsync().ConfigureAwait(false);
         await StopReplicationAsync().ConfigureAwait(false);
         await _namespaceGate.WaitAsync().ConfigureAwait(false);
         try

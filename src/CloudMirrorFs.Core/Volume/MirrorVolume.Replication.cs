@@ -106,6 +106,10 @@ public sealed partial class MirrorVolume : IReplicationHost
         }
         slot.Dirty.MarkNamespaceDirty();
         SetState(slot, FacetState.NotSynchronised, full ? "full resync requested" : "resync requested");
+        if (slot.IsLocal && _backgroundWork)
+        {
+            StartLocalResync(slot);
+        }
         SignalReplicators();
     }
 }

@@ -94,6 +94,7 @@ public sealed partial class MirrorVolume : IAsyncDisposable
                     QueuedBytes = c?.Bytes ?? 0,
                     OldestUnreplicatedAge = c?.OldestEnqueuedUtc is { } t ? now - t : null,
                     DirtyLocations = s.Dirty.IsFull ? -1 : s.Dirty.Count,
+                    ResyncProgress = s.IsLocal && s.State == FacetState.BeingSynchronised ? LocalResyncProgress(s.Name) : null,
                     Reason = s.Reason,
                 };
             })],
@@ -140,6 +141,7 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     {
         _readyLocals = [.. _slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised)];
         _idleLocals = [.. _slots.Where(s => s.IsLocal && s.State != FacetState.Synchronised)];
+        _syncingLocals = [.. _slots.Where(s => s.IsLocal && s.State == FacetState.BeingSynchronised)];
         _remotes = [.. _slots.Where(s => !s.IsLocal)];
     }
 
@@ -151,7 +153,10 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     {
         foreach (FacetSlot s in _idleLocals)
         {
-            s.Dirty.MarkNamespaceDirty();
+            if (s.State != FacetState.BeingSynchronised) // a facet being resynchronised takes namespace changes itself
+            {
+                s.Dirty.MarkNamespaceDirty();
+            }
         }
     }
 
@@ -159,5 +164,9 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     {
         slot.Dirty.MarkNamespaceDirty();
         SetState(slot, FacetState.NotSynchronised, $"taken offline after a failure: {error.Message}");
+        if (_backgroundWork)
+        {
+            StartLocalResync(slot);
+        }
     }
 }

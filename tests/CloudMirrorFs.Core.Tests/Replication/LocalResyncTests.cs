@@ -1,0 +1,131 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Tests.Support;
+using CloudMirrorFs.Tests.Volume;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Tests.Replication;
+
+/// <summary>
+/// A local facet brought back while writers keep writing: the dirty map is the record of progress (a write to a
+/// copied block goes to the facet at once, one to a block not yet reached is left to the copy), and no write that
+/// arrives during the resync is lost: both local folders and the writers' model agree byte for byte at the end.
+/// </summary>
+[TestClass]
+public sealed class LocalResyncTests
+{
+    private const int Block = 64 * 1024;
+    private const int Files = 8;
+    private const int FileLength = 24 * Block;
+
+    [TestMethod]
+    public async Task DirtyMapResync_WhileWritersWrite_BothLocalsEqualTheModel()
+    {
+        await using var fx = new VolumeFixture(locals: 2, blockSize: Block) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        byte[][] model = await CreateFilesAsync(v);
+
+        fx.Faults["local1"].FailWrite = (_, _, _) => true; // the second disk starts failing writes
+        using var stop = new CancellationTokenSource();
+        Task writers = WriteAsync(v, model, stop.Token);
+        await WaitAsync(() => v.GetFacetState("local1") != FacetState.Synchronised, "local1 taken offline");
+        await Task.Delay(500);
+        Assert.IsTrue(v.GetDirtyCount("local1") > 0, "the missed writes are in local1's dirty map");
+        fx.Faults["local1"].FailWrite = null; // the disk is back: the resync retry brings it in while writers go on
+        await WaitAsync(() => v.GetFacetState("local1") == FacetState.Synchronised, "local1 resynchronised", TimeSpan.FromSeconds(60));
+        await Task.Delay(300); // writes keep landing on both facets after the resync
+        await stop.CancelAsync();
+        await writers;
+
+        await AssertModelAsync(v, model);
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("local1"), "both local facets after the resync");
+    }
+
+    [TestMethod]
+    public async Task FullResync_OfALostDisk_WhileWritersWrite_RebuildsIt()
+    {
+        await using var fx = new VolumeFixture(locals: 2, blockSize: Block) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        byte[][] model = await CreateFilesAsync(v);
+        using var stop = new CancellationTokenSource();
+        Task writers = WriteAsync(v, model, stop.Token);
+        await Task.Delay(300);
+
+        // The disk is lost whole: its folder emptied behind the volume's back, then a full resync is asked for.
+        foreach (string e in Directory.EnumerateFileSystemEntries(fx.FacetPath("local1")))
+        {
+            if (Directory.Exists(e))
+            {
+                Directory.Delete(e, recursive: true);
+            }
+            else
+            {
+                File.Delete(e);
+            }
+        }
+        v.RequestResync("local1", full: true);
+        await WaitAsync(() => v.GetFacetState("local1") == FacetState.Synchronised, "local1 rebuilt", TimeSpan.FromSeconds(60));
+        await Task.Delay(300);
+        await stop.CancelAsync();
+        await writers;
+
+        await AssertModelAsync(v, model);
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("local1"), "the rebuilt facet equals the good one");
+    }
+
+    private static async Task<byte[][]> CreateFilesAsync(MirrorVolume v)
+    {
+        var model = new byte[Files][];
+        await v.CreateDirectoryAsync("d");
+        for (int i = 0; i < Files; i++)
+        {
+            long id = await v.CreateFileAsync($"d/f{i}");
+            model[i] = new byte[FileLength];
+            new Random(i).NextBytes(model[i]);
+            await v.WriteAsync(id, 0, model[i]);
+        }
+        return model;
+    }
+
+    /// <summary>Four writers, two files each (so each file's model is written in order), random offsets and lengths.</summary>
+    private static Task WriteAsync(MirrorVolume v, byte[][] model, CancellationToken stop)
+        => Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            var rng = new Random(100 + w);
+            long[] ids = [v.LookupId($"d/f{w * 2}")!.Value, v.LookupId($"d/f{(w * 2) + 1}")!.Value];
+            while (!stop.IsCancellationRequested)
+            {
+                int which = rng.Next(2);
+                int file = (w * 2) + which;
+                int length = rng.Next(1, 3 * Block);
+                int offset = rng.Next(0, FileLength - length);
+                byte[] data = new byte[length];
+                rng.NextBytes(data);
+                await v.WriteAsync(ids[which], offset, data);
+                data.CopyTo(model[file], offset);
+            }
+        })));
+
+    private static async Task AssertModelAsync(MirrorVolume v, byte[][] model)
+    {
+        for (int i = 0; i < Files; i++)
+        {
+            byte[] back = new byte[FileLength];
+            int n = await v.ReadAsync(v.LookupId($"d/f{i}")!.Value, 0, back);
+            Assert.AreEqual(FileLength, n);
+            CollectionAssert.AreEqual(model[i], back, $"d/f{i} through the volume");
+        }
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"timed out waiting for: {what}");
+            }
+            await Task.Delay(20);
+        }
+    }
+}
