@@ -37,6 +37,7 @@ public static class CmfsCli
         root.Subcommands.Add(DrainCommand.Create(context, configOption));
         root.Subcommands.Add(RestoreCommand.Create(context, configOption));
         root.Subcommands.Add(MountCommand.Create(context, configOption));
+        root.Subcommands.Add(ResyncCommand.Create(context, configOption));
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

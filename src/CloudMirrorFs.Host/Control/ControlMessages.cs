@@ -7,11 +7,17 @@ namespace CloudMirrorFs.Host.Control;
 /// <summary>One request over the control socket (one JSON line).</summary>
 internal sealed record ControlRequest
 {
-    /// <summary>status, drain.</summary>
+    /// <summary>status, drain, resync.</summary>
     public required string Verb { get; init; }
 
     /// <summary>drain: seconds to wait.</summary>
     public double TimeoutSeconds { get; init; }
+
+    /// <summary>resync: the facet.</summary>
+    public string? Facet { get; init; }
+
+    /// <summary>resync: every block, not only the dirty ones.</summary>
+    public bool Full { get; init; }
 }
 
 /// <summary>One answer over the control socket (one JSON line).</summary>

@@ -120,6 +120,16 @@ internal sealed class ControlServer : IAsyncDisposable
             case "drain":
                 bool drained = await _volume.DrainAsync(TimeSpan.FromSeconds(request.TimeoutSeconds), _stop.Token).ConfigureAwait(false);
                 return new ControlResponse { ExitCode = drained ? CmfsCli.Ok : CmfsCli.Failed, Status = _volume.GetStatus() };
+            case "resync":
+                try
+                {
+                    _volume.RequestResync(request.Facet ?? "", request.Full);
+                }
+                catch (ArgumentException e)
+                {
+                    return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = e.Message };
+                }
+                return new ControlResponse { ExitCode = CmfsCli.Ok, Status = _volume.GetStatus() };
             default:
                 return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = $"unknown control verb '{request?.Verb}'" };
         }
