@@ -67,6 +67,9 @@ public sealed partial class ObjectStoreFacet : IFacet
     /// <summary>The queue sequence number the image covers.</summary>
     public long CommittedQueueSeq => _working.QueueSeq;
 
+    /// <summary>The store (decoding) behind this facet: verify reads the committed image from it, never from a cache.</summary>
+    internal IObjectStore Store => _store;
+
     /// <summary>Objects uploaded so far (block objects and commits), for benchmarks.</summary>
     public long ObjectsUploaded => Interlocked.Read(ref _objectsUploaded);
 

@@ -30,6 +30,9 @@ internal sealed class FileNode
     /// <summary>Children by name (directories only).</summary>
     public Dictionary<string, FileNode>? Children { get; }
 
+    /// <summary>The queue sequence number of the last change to this node (0 before any): verify skips what a remote has not had yet.</summary>
+    public long LastSeq { get; set; }
+
     /// <summary>Set once the node is removed from the table.</summary>
     public bool Deleted { get; set; }
 

@@ -326,7 +326,9 @@ public sealed partial class MirrorVolume
             {
                 t.Path = _files.PathOf(node);
             }
-            return AppendLocked(t);
+            long seq = AppendLocked(t);
+            node.LastSeq = seq;
+            return seq;
         }
     }
 

@@ -197,6 +197,7 @@ public sealed partial class MirrorVolume
             {
                 _files.Move(node, newParent, newName);
                 seq = AppendLocked(new Transaction { Kind = TransactionKind.Rename, FileId = node.Id, Path = from, Path2 = to });
+                _lastNamespaceSeq = Math.Max(_lastNamespaceSeq, seq);
             }
             await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }
@@ -243,6 +244,7 @@ public sealed partial class MirrorVolume
             {
                 _files.Remove(node);
                 seq = AppendLocked(new Transaction { Kind = directory ? TransactionKind.DeleteDirectory : TransactionKind.DeleteFile, FileId = node.Id, Path = path });
+                _lastNamespaceSeq = Math.Max(_lastNamespaceSeq, seq);
             }
             await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
         }

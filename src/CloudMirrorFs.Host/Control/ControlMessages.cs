@@ -7,7 +7,7 @@ namespace CloudMirrorFs.Host.Control;
 /// <summary>One request over the control socket (one JSON line).</summary>
 internal sealed record ControlRequest
 {
-    /// <summary>status, drain, resync.</summary>
+    /// <summary>status, drain, resync, verify.</summary>
     public required string Verb { get; init; }
 
     /// <summary>drain: seconds to wait.</summary>
@@ -18,6 +18,9 @@ internal sealed record ControlRequest
 
     /// <summary>resync: every block, not only the dirty ones.</summary>
     public bool Full { get; init; }
+
+    /// <summary>verify: rewrite what differs from a Synchronised facet.</summary>
+    public bool Repair { get; init; }
 }
 
 /// <summary>One answer over the control socket (one JSON line).</summary>
@@ -31,6 +34,9 @@ internal sealed record ControlResponse
 
     /// <summary>The volume's status after the verb.</summary>
     public VolumeStatus? Status { get; init; }
+
+    /// <summary>verify: what it found.</summary>
+    public VerifyReport? Verify { get; init; }
 }
 
 /// <summary>The wire format shared by server and client.</summary>

@@ -130,6 +130,16 @@ internal sealed class ControlServer : IAsyncDisposable
                     return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = e.Message };
                 }
                 return new ControlResponse { ExitCode = CmfsCli.Ok, Status = _volume.GetStatus() };
+            case "verify":
+                try
+                {
+                    VerifyReport report = await _volume.VerifyAsync(request.Facet, request.Repair, cancellationToken: _stop.Token).ConfigureAwait(false);
+                    return new ControlResponse { ExitCode = report.Clean ? CmfsCli.Ok : CmfsCli.Failed, Verify = report, Status = _volume.GetStatus() };
+                }
+                catch (MirrorException e)
+                {
+                    return new ControlResponse { ExitCode = e.Error == MirrorError.InvalidArgument ? CmfsCli.UsageError : CmfsCli.Failed, Error = e.Message };
+                }
             default:
                 return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = $"unknown control verb '{request?.Verb}'" };
         }
