@@ -14,6 +14,12 @@ public static class FacetFactory
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(volume);
+        IFacet facet = CreateUnlimited(options, volume);
+        return options.BandwidthLimit is { } limit ? new RateLimitedFacet(facet, new BandwidthLimiter(limit, options.ResyncShare)) : facet;
+    }
+
+    private static IFacet CreateUnlimited(FacetOptions options, VolumeOptions volume)
+    {
         bool createIfMissing = !options.Settings.TryGetValue("createIfMissing", out string? c) || !string.Equals(c, "false", StringComparison.OrdinalIgnoreCase);
         if (options.Kind == "directory")
         {

@@ -26,6 +26,9 @@ public sealed record FacetOptions
     /// <summary><c>bandwidthLimit</c>: bytes per second sent to this facet; null means unlimited.</summary>
     public long? BandwidthLimit { get; init; }
 
+    /// <summary><c>resyncShare</c>: the part of <see cref="BandwidthLimit"/> a resync keeps while replication is busy (default 0.25).</summary>
+    public double ResyncShare { get; init; } = 0.25;
+
     /// <summary>Kind-specific settings not interpreted by the engine (bucket, region, connection string...).</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 }

@@ -42,6 +42,7 @@ internal sealed class Resync
             await ReconcileAsync(source.Facet, _slot.Dirty.IsFull, cancellationToken).ConfigureAwait(false);
             _slot.Dirty.ClearVolumeMarks();
         }
+        using TrafficClass.Scope resyncTraffic = TrafficClass.Resync(); // its share of the facet's bandwidthLimit
         List<Location> dirty = _slot.Dirty.Snapshot();
         int blockSize = _host.BlockSize;
         await Parallel.ForEachAsync(dirty, new ParallelOptions { MaxDegreeOfParallelism = _options.Window, CancellationToken = cancellationToken },

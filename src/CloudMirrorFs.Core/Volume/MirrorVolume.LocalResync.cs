@@ -141,6 +141,7 @@ public sealed partial class MirrorVolume
             _namespaceGate.Release();
         }
         long copied = 0;
+        using TrafficClass.Scope resyncTraffic = TrafficClass.Resync(); // its share of the facet's bandwidthLimit
         while (true)
         {
             List<Location> dirty = slot.Dirty.Snapshot();

@@ -119,7 +119,7 @@ public sealed partial class MirrorVolume
 
         public async Task LoadAsync(CancellationToken cancellationToken)
         {
-            if (target.Facet is ObjectStoreFacet objects)
+            if (IFacetDecorator.Unwrap(target.Facet) is ObjectStoreFacet objects)
             {
                 _store = objects.Store;
                 RemoteImage image = await RemoteImage.LoadAsync(_store, null, cancellationToken).ConfigureAwait(false);

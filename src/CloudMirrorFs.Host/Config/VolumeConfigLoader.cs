@@ -18,7 +18,7 @@ public static class VolumeConfigLoader
     private static readonly string[] MountKeys = ["path"];
     private static readonly string[] QueueKeys = ["path", "memoryLimit", "diskLimit", "segmentSize"];
     private static readonly string[] FacetCommonKeys =
-        ["name", "role", "kind", "path", "overflow", "overflowTimeout", "bandwidthLimit", "createIfMissing", "encryption", "compression", "retention"];
+        ["name", "role", "kind", "path", "overflow", "overflowTimeout", "bandwidthLimit", "resyncShare", "createIfMissing", "encryption", "compression", "retention"];
     private static readonly string[] S3Keys = ["bucket", "prefix", "region", "endpoint", "forcePathStyle", "accessKeyId", "secretAccessKey", "sessionToken"];
     private static readonly string[] AzureKeys = ["container", "prefix", "connectionString", "sasUrl", "accountUrl"];
     private static readonly string[] SecretKeys = ["accessKeyId", "secretAccessKey", "sessionToken", "connectionString", "sasUrl"];
@@ -302,10 +302,22 @@ public static class VolumeConfigLoader
         };
         TimeSpan timeout = Duration(f, key, "overflowTimeout") ?? TimeSpan.FromSeconds(30);
         long? bandwidth = Size(f, key, "bandwidthLimit");
+        if (bandwidth is <= 0)
+        {
+            throw new ConfigException($"{key}.bandwidthLimit", "must be a positive number of bytes per second (\"20MiB\"), or left out for no limit");
+        }
+        double share = 0.25;
+        if (f.TryGetProperty("resyncShare", out JsonElement shareElement))
+        {
+            if (shareElement.ValueKind != JsonValueKind.Number || !shareElement.TryGetDouble(out share) || share is < 0.05 or > 0.95)
+            {
+                throw new ConfigException($"{key}.resyncShare", "must be a fraction between 0.05 and 0.95 (the part of bandwidthLimit a resync keeps while writers are busy)");
+            }
+        }
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (JsonProperty prop in f.EnumerateObject())
         {
-            if (prop.Name is "name" or "role" or "kind" or "path" or "overflow" or "overflowTimeout" or "bandwidthLimit")
+            if (prop.Name is "name" or "role" or "kind" or "path" or "overflow" or "overflowTimeout" or "bandwidthLimit" or "resyncShare")
             {
                 continue;
             }
@@ -351,6 +363,7 @@ public static class VolumeConfigLoader
             Overflow = overflow,
             OverflowTimeout = timeout,
             BandwidthLimit = bandwidth,
+            ResyncShare = share,
             Settings = settings,
         };
     }

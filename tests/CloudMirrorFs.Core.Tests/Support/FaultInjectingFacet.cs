@@ -3,7 +3,7 @@ using CloudMirrorFs.Facets;
 namespace CloudMirrorFs.Tests.Support;
 
 /// <summary>A decorator that makes a facet fail on demand: a dead disk, bad sectors, silent corruption.</summary>
-public sealed class FaultInjectingFacet : IFacet
+public sealed class FaultInjectingFacet : IFacet, IFacetDecorator
 {
     private int _writes;
     private int _reads;
