@@ -410,6 +410,30 @@ public sealed partial class DirectoryFacet : IFacet
     }
 
     /// <inheritdoc />
+    public async ValueTask<UInt128?> HashBlockAsync(FileRef file, long offset, int length, CancellationToken cancellationToken)
+    {
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            int n;
+            try
+            {
+                n = await ReadAsync(file, offset, buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            }
+            catch (MirrorException e) when (e.Error == MirrorError.NotFound)
+            {
+                return null;
+            }
+            buffer.AsSpan(n, length - n).Clear(); // past the end reads as zeros, as on the source
+            return System.IO.Hashing.XxHash128.HashToUInt128(buffer.AsSpan(0, length));
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask<int> ReadAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         using HandleCache.Lease lease = AcquireGuarded(file);

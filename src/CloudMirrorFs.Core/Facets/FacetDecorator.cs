@@ -151,5 +151,12 @@ public abstract class FacetDecorator : IFacet, IFacetDecorator
     }
 
     /// <inheritdoc />
+    public virtual async ValueTask<UInt128?> HashBlockAsync(FileRef file, long offset, int length, CancellationToken cancellationToken)
+    {
+        await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false); // one round trip: the hashing happens at the far end
+        return await Inner.HashBlockAsync(file, offset, length, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public virtual ValueTask DisposeAsync() => Inner.DisposeAsync();
 }

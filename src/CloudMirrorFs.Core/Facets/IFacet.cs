@@ -75,4 +75,11 @@ public interface IFacet : IAsyncDisposable
 
     /// <summary>Capacity of the store, for statfs.</summary>
     ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A hash of <paramref name="length"/> bytes at <paramref name="offset"/>, computed where the bytes are (DRBD's
+    /// csums-alg): a fast resync skips a block whose hash matches the source's. Null when the facet cannot tell cheaply;
+    /// a missing file or a short read hashes what is there.
+    /// </summary>
+    ValueTask<UInt128?> HashBlockAsync(FileRef file, long offset, int length, CancellationToken cancellationToken) => ValueTask.FromResult<UInt128?>(null);
 }

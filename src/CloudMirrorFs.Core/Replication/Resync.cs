@@ -29,6 +29,16 @@ internal sealed class Resync
     /// <summary>Locations copied so far.</summary>
     public long Copied { get; private set; }
 
+    /// <summary>Dirty locations found identical by hash and not sent (fast resync).</summary>
+    public long Identical { get; private set; }
+
+    /// <summary>True when the facet hashes the block where it is and the hash equals the source bytes' (DRBD's csums-alg).</summary>
+    private async ValueTask<bool> SameAsync(FileRef file, long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    {
+        UInt128? theirs = await _slot.Facet.HashBlockAsync(file, offset, source.Length, cancellationToken).ConfigureAwait(false);
+        return theirs is { } h && h == System.IO.Hashing.XxHash128.HashToUInt128(source.Span);
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         FacetSlot source = _host.SourceLocal
@@ -37,6 +47,7 @@ internal sealed class Resync
         await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
         _host.SetFacetState(_slot, FacetState.BeingSynchronised, "resync in progress");
         _host.ReleaseAndReattach(_slot);
+        bool full = _slot.Dirty.IsFull;
         if (_slot.Dirty.IsFull || _slot.Dirty.NamespaceDirty)
         {
             await ReconcileAsync(source.Facet, _slot.Dirty.IsFull, cancellationToken).ConfigureAwait(false);
@@ -62,7 +73,14 @@ internal sealed class Resync
                     {
                         n = -1; // deleted meanwhile: its unlink reaches the facet through the queue
                     }
-                    if (n > 0)
+                    if (n > 0 && !full && await SameAsync(file, loc.Block * blockSize, buffer.AsMemory(0, n), ct).ConfigureAwait(false))
+                    {
+                        lock (this)
+                        {
+                            Identical++;
+                        }
+                    }
+                    else if (n > 0)
                     {
                         await _slot.Facet.WriteAsync(file, loc.Block * blockSize, buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                     }
@@ -77,7 +95,7 @@ internal sealed class Resync
         if (_slot.Dirty.IsEmpty)
         {
             _host.SetFacetState(_slot, FacetState.Synchronised, null);
-            _log.LogInformation("facet {Facet}: resync done, {Count} location(s) copied", _slot.Name, Copied);
+            _log.LogInformation("facet {Facet}: resync done, {Count} location(s) checked, {Identical} identical and not sent", _slot.Name, Copied, Identical);
         }
     }
 

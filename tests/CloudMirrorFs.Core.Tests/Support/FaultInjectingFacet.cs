@@ -151,6 +151,9 @@ public sealed class FaultInjectingFacet : IFacet, IFacetDecorator
         return Inner.CommitAsync(queueSeq, cancellationToken);
     }
 
+    public ValueTask<UInt128?> HashBlockAsync(FileRef file, long offset, int length, CancellationToken cancellationToken)
+        => Offline ? throw new MirrorException(MirrorError.Unavailable, $"facet '{Name}' is offline (injected)") : Inner.HashBlockAsync(file, offset, length, cancellationToken);
+
     public ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken)
     {
         Check();

@@ -1,0 +1,51 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Tests.Volume;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Tests.Replication;
+
+/// <summary>Fast resync: dirty blocks whose hash matches at the far end are not sent again (DRBD's csums-alg).</summary>
+[TestClass]
+public sealed class FastResyncTests
+{
+    private const int Block = 64 * 1024;
+
+    [TestMethod]
+    public async Task DirtyMapResync_SendsOnlyTheBlocksThatDiffer()
+    {
+        SimulatedLink? link = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block)
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) { RoundTrip = TimeSpan.FromMilliseconds(2) } : inner,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        byte[] model = new byte[64 * Block];
+        new Random(1).NextBytes(model);
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, model);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        link!.Down = true;
+        var rng = new Random(2);
+        int[] blocks = [.. Enumerable.Range(0, 64).OrderBy(_ => rng.Next()).Take(26)];
+        foreach (int b in blocks.Take(20))
+        {
+            await v.WriteAsync(id, (long)b * Block, model.AsMemory(b * Block, Block)); // rewritten with the same bytes
+        }
+        foreach (int b in blocks.Skip(20))
+        {
+            rng.NextBytes(model.AsSpan(b * Block, Block));
+            await v.WriteAsync(id, (long)b * Block, model.AsMemory(b * Block, Block)); // really changed
+        }
+        v.RequestResync("remote0", full: false);
+        long before = link.BytesSent;
+        link.Down = false;
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), "resynchronised");
+
+        long sent = link.BytesSent - before;
+        long changed = 6L * Block;
+        Assert.IsTrue(sent <= changed * 1.1, $"sent {sent / Block} block(s) for 6 changed (26 dirty): {(double)sent / changed:0.00}x");
+        CollectionAssert.AreEqual(model, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "f")));
+    }
+}
