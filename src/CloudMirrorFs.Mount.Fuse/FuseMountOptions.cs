@@ -10,7 +10,7 @@ public sealed record FuseMountOptions
     public bool AllowOther { get; init; }
 
     /// <summary>Upper bound of the threads serving requests.</summary>
-    public int MaxThreads { get; init; } = 16;
+    public int MaxThreads { get; init; } = 10;
 
     /// <summary>
     /// How long the kernel may cache attributes and names. Every change to the volume passes through this mount (one

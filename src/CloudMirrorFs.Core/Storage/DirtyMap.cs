@@ -38,6 +38,9 @@ public sealed class DirtyMap : IDisposable
         _file = file;
     }
 
+    /// <summary>True when records were written since the last barrier (a barrier with nothing new costs no fsync).</summary>
+    private bool _unflushed = true;
+
     /// <summary>The map file.</summary>
     public string Path { get; }
 
@@ -259,9 +262,10 @@ public sealed class DirtyMap : IDisposable
     {
         lock (_lock)
         {
-            if (!_disposed)
+            if (!_disposed && _unflushed)
             {
                 _file.Flush(flushToDisk: true);
+                _unflushed = false;
             }
         }
     }
@@ -290,6 +294,7 @@ public sealed class DirtyMap : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
         _file.Write(r);
         _logRecords++;
+        _unflushed = true;
     }
 
     private void MaybeCompact()
