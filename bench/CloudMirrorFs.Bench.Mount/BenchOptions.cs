@@ -1,0 +1,77 @@
+using System.Globalization;
+
+namespace CloudMirrorFs.Bench.Mount;
+
+/// <summary>Command-line settings; sizes shrink with --quick.</summary>
+internal sealed record BenchOptions
+{
+    public const string Usage = """
+        usage: dotnet run -c Release --project bench/CloudMirrorFs.Bench.Mount [-- options]
+          --runs N            runs per metric and target, the median is reported (default 5; 3 with --quick)
+          --quick             smoke check: 3 runs and smaller sizes
+          --keep              leave the temp folders (and the tmpfs) for debugging; the mounts are still stopped
+          --meta-files N      files per metadata run (default 3000)
+          --fsync-writes N    4 KiB write+fsync pairs per latency run (default 500)
+        Needs root, /dev/fuse, gcc, fio and libfuse3-dev. Prints one JSON document on stdout, progress on stderr.
+        """;
+
+    public int Runs { get; init; } = 5;
+
+    public bool Quick { get; init; }
+
+    public bool Keep { get; init; }
+
+    /// <summary>Bytes per sequential-write run (fio --size).</summary>
+    public long SeqWriteBytes { get; init; } = 512L << 20;
+
+    /// <summary>Size of the file the random reads use.</summary>
+    public long RandReadFileBytes { get; init; } = 256L << 20;
+
+    public int RandReadSeconds { get; init; } = 5;
+
+    public int MetaFiles { get; init; } = 3000;
+
+    public int FsyncWrites { get; init; } = 500;
+
+    public string TmpfsSize { get; init; } = "12g";
+
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        bool quick = args.Contains("--quick");
+        var o = quick
+            ? new BenchOptions { Quick = true, Runs = 3, SeqWriteBytes = 128L << 20, RandReadFileBytes = 64L << 20, RandReadSeconds = 2, MetaFiles = 1000, FsyncWrites = 100 }
+            : new BenchOptions();
+        for (int i = 0; i < args.Count; i++)
+        {
+            switch (args[i])
+            {
+                case "--quick":
+                    break;
+                case "--keep":
+                    o = o with { Keep = true };
+                    break;
+                case "--runs":
+                    o = o with { Runs = Positive(args, ++i, "--runs") };
+                    break;
+                case "--meta-files":
+                    o = o with { MetaFiles = Positive(args, ++i, "--meta-files") };
+                    break;
+                case "--fsync-writes":
+                    o = o with { FsyncWrites = Positive(args, ++i, "--fsync-writes") };
+                    break;
+                default:
+                    throw new ArgumentException($"unknown option {args[i]}");
+            }
+        }
+        return o;
+    }
+
+    private static int Positive(IReadOnlyList<string> args, int i, string name)
+    {
+        if (i >= args.Count || !int.TryParse(args[i], NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1)
+        {
+            throw new ArgumentException($"{name} needs a positive whole number");
+        }
+        return value;
+    }
+}

@@ -1,0 +1,341 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Encodings.Web;
+using System.Text.Json.Nodes;
+using CloudMirrorFs.Bench.Mount;
+
+// Mount benchmark: our drive (cmfs mount) against a plain folder (raw) and libfuse's passthrough_ll example
+// (passthrough), all three side by side on one file system: a tmpfs for throughput and metadata, /var/tmp on disk for
+// fsync latency. Each metric is the median of --runs runs, the target order rotated every run.
+// Prints one JSON document on stdout, progress on stderr. Needs root (see README.md).
+// Usage: dotnet run -c Release --project bench/CloudMirrorFs.Bench.Mount [-- --runs N] [--quick] [--keep]
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"cmfs-bench-mount: {e.Message}\n{BenchOptions.Usage}");
+    return 2;
+}
+
+string[] targetNames = ["raw", "passthrough", "cmfs"];
+string root = Path.Combine("/var/tmp", $"cmfs-bench-mount-{Environment.ProcessId}");
+string cmfsDll = Path.Combine(AppContext.BaseDirectory, "cmfs.dll");
+var cleanup = new Cleanup();
+using var cts = new CancellationTokenSource();
+CancellationToken ct = cts.Token;
+var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    OnSignal("Ctrl+C");
+};
+using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+{
+    c.Cancel = true;
+    OnSignal("SIGTERM");
+});
+
+var result = new JsonObject
+{
+    ["benchmark"] = "mount",
+    ["settings"] = new JsonObject
+    {
+        ["runs"] = options.Runs,
+        ["quick"] = options.Quick,
+        ["statistic"] = "median over runs",
+        ["order"] = "target order rotated every run (raw, passthrough, cmfs; passthrough, cmfs, raw; cmfs, raw, passthrough; ...)",
+        ["seqWriteBytes"] = options.SeqWriteBytes,
+        ["randReadFileBytes"] = options.RandReadFileBytes,
+        ["randReadSeconds"] = options.RandReadSeconds,
+        ["metaFiles"] = options.MetaFiles,
+        ["fsyncWrites"] = options.FsyncWrites,
+        ["tmpfs"] = $"mount -t tmpfs -o size={options.TmpfsSize} tmpfs <root>/tmpfs",
+    },
+    ["machine"] = Machine(),
+};
+var sites = new List<Site>();
+int exitCode = 0;
+try
+{
+    Prerequisites.Check(cmfsDll);
+    if (Directory.Exists(root))
+    {
+        throw new BenchFailureException($"{root} already exists");
+    }
+    _ = Directory.CreateDirectory(root);
+    _ = cleanup.Add($"delete {root}", () => DeleteRoot());
+    Log.Info($"working in {root}; compiling passthrough_ll and metaops");
+    Toolchain tools = await Toolchain.BuildAsync(Path.Combine(root, "bin"), cmfsDll, ct);
+    result["versions"] = tools.Versions;
+
+    var seq = new MetricSeries("MB/s", 1);
+    var rand = new MetricSeries("IOPS", 0);
+    var meta = new MetricSeries("files/s", 1);
+    var fsyncP50 = new MetricSeries("us", 1);
+    var fsyncP99 = new MetricSeries("us", 1);
+    var metrics = new JsonObject();
+    result["metrics"] = metrics;
+
+    // Throughput and metadata: everything on a tmpfs of our own (the disk's timings vary 2x from run to run).
+    Site ram = await Site.CreateAsync(Path.Combine(root, "tmpfs"), tmpfs: true, options, tools, cleanup, ct);
+    sites.Add(ram);
+    try
+    {
+        var phase = new PhaseRunner("seq-write", ram, options.Runs);
+        await phase.RunAsync(async t =>
+        {
+            string file = Path.Combine(t.WorkPath, "seq.bin");
+            JsonElement job = await Fio.RunAsync(Fio.SeqWriteArgs(file, options.SeqWriteBytes), TimeSpan.FromMinutes(10), ct);
+            double mbps = Fio.WriteMBps(job);
+            seq.Add(t.Name, mbps);
+            await Io.RunAsync($"delete {file}", () => File.Delete(file), TimeSpan.FromSeconds(60), ct);
+            return $"{mbps:0.0} MB/s";
+        }, ct);
+        metrics["seqWrite1MiB"] = Metric(seq, phase, ram, new JsonObject
+        {
+            ["fio"] = "fio " + string.Join(' ', Fio.SeqWriteArgs("<target>/seq.bin", options.SeqWriteBytes)),
+            ["value"] = "jobs[0].write.bw_bytes / 1e6",
+            ["between runs"] = "file removed",
+        });
+
+        phase = new PhaseRunner("rand-read", ram, options.Runs);
+        foreach (BenchTarget t in ram.Targets)
+        {
+            await phase.OnceAsync(t, "layout", async t =>
+            {
+                _ = await Fio.RunAsync(Fio.LayoutArgs(RandFile(t), options.RandReadFileBytes), TimeSpan.FromMinutes(10), ct);
+                return $"{options.RandReadFileBytes >> 20} MiB laid out";
+            }, ct);
+        }
+        await phase.RunAsync(async t =>
+        {
+            string file = RandFile(t);
+            // Read the whole file once so the page cache holds it, then the timed random reads.
+            _ = await Shell.CheckAsync("dd", [$"if={file}", "of=/dev/null", "bs=1M", "status=none"], TimeSpan.FromMinutes(5), ct);
+            int seconds = options.RandReadSeconds;
+            JsonElement job = await Fio.RunAsync(Fio.RandReadArgs(file, options.RandReadFileBytes, seconds), TimeSpan.FromSeconds(seconds + 120), ct);
+            double iops = Fio.ReadIops(job);
+            rand.Add(t.Name, iops);
+            return $"{iops:0} IOPS";
+        }, ct);
+        foreach (BenchTarget t in ram.Targets)
+        {
+            await phase.OnceAsync(t, "remove", async t =>
+            {
+                await Io.RunAsync($"delete {RandFile(t)}", () => File.Delete(RandFile(t)), TimeSpan.FromSeconds(60), ct);
+                return "file removed";
+            }, ct);
+        }
+        metrics["randRead4KiBWarm"] = Metric(rand, phase, ram, new JsonObject
+        {
+            ["layout"] = "once per target: fio " + string.Join(' ', Fio.LayoutArgs("<target>/rand.bin", options.RandReadFileBytes)),
+            ["warm"] = "before every run: dd if=<target>/rand.bin of=/dev/null bs=1M",
+            ["fio"] = "fio " + string.Join(' ', Fio.RandReadArgs("<target>/rand.bin", options.RandReadFileBytes, options.RandReadSeconds)),
+            ["value"] = "jobs[0].read.iops",
+            ["note"] = "--invalidate=0 keeps fio from dropping the warmed page cache (fadvise DONTNEED) before the job",
+        });
+
+        phase = new PhaseRunner("metadata", ram, options.Runs);
+        foreach (BenchTarget t in ram.Targets)
+        {
+            string dir = Path.Combine(t.WorkPath, "meta");
+            await Io.RunAsync($"mkdir {dir}", () => Directory.CreateDirectory(dir), TimeSpan.FromSeconds(30), ct);
+        }
+        await phase.RunAsync(async t =>
+        {
+            double fps = await MetaOps.MetaAsync(tools.MetaOpsBinary, Path.Combine(t.WorkPath, "meta"), options.MetaFiles, ct);
+            meta.Add(t.Name, fps);
+            return $"{fps:0} files/s";
+        }, ct);
+        metrics["metadata"] = Metric(meta, phase, ram, new JsonObject
+        {
+            ["helper"] = $"metaops meta <target>/meta {options.MetaFiles}",
+            ["loop"] = "open(O_CREAT|O_WRONLY) + write 4 KiB + close + stat + unlink, timed as a whole with clock_gettime(CLOCK_MONOTONIC)",
+        });
+    }
+    finally
+    {
+        Log.Info("tmpfs phases done: stopping the mounts and unmounting the tmpfs");
+        await ram.DisposeAsync();
+    }
+
+    // fsync latency: everything on disk, under /var/tmp.
+    Site disk = await Site.CreateAsync(Path.Combine(root, "disk"), tmpfs: false, options, tools, cleanup, ct);
+    sites.Add(disk);
+    try
+    {
+        var phase = new PhaseRunner("fsync", disk, options.Runs);
+        await phase.RunAsync(async t =>
+        {
+            var (p50, p99, mean, max) = await MetaOps.FsyncAsync(tools.MetaOpsBinary, Path.Combine(t.WorkPath, "fsync.bin"), options.FsyncWrites, ct);
+            fsyncP50.Add(t.Name, p50);
+            fsyncP99.Add(t.Name, p99);
+            return $"p50 {p50:0.0} us, p99 {p99:0.0} us, mean {mean:0.0} us, max {max:0.0} us";
+        }, ct);
+        metrics["fsync4KiB"] = new JsonObject
+        {
+            ["site"] = disk.Kind,
+            ["unit"] = "us",
+            ["helper"] = $"metaops fsync <target>/fsync.bin {options.FsyncWrites}",
+            ["loop"] = "pwrite 4 KiB at offset i * 4 KiB + fsync on a new file, each pair timed; file removed after the run",
+            ["p50"] = fsyncP50.ToJson(targetNames),
+            ["p99"] = fsyncP99.ToJson(targetNames),
+            ["order"] = phase.Orders.DeepClone(),
+            ["cmfsDrainSeconds"] = phase.CmfsDrainSeconds.DeepClone(),
+        };
+    }
+    finally
+    {
+        Log.Info("disk phase done: stopping the mounts");
+        await disk.DisposeAsync();
+    }
+
+    var ratios = new JsonObject
+    {
+        ["seqWriteCmfsOverPassthrough"] = Ratio(seq.Median("cmfs"), seq.Median("passthrough"), atLeast: true, 1.0),
+        ["fsyncP50CmfsOverPassthrough"] = Ratio(fsyncP50.Median("cmfs"), fsyncP50.Median("passthrough"), atLeast: false, 1.3),
+        ["metadataCmfsOverPassthrough"] = Ratio(meta.Median("cmfs"), meta.Median("passthrough"), atLeast: true, 0.8),
+        ["randReadCmfsOverRaw"] = Ratio(rand.Median("cmfs"), rand.Median("raw"), atLeast: true, 0.9),
+    };
+    result["ratios"] = ratios;
+    result["otherRatios"] = new JsonObject
+    {
+        ["seqWriteCmfsOverRaw"] = Round(seq.Median("cmfs") / seq.Median("raw")),
+        ["seqWritePassthroughOverRaw"] = Round(seq.Median("passthrough") / seq.Median("raw")),
+        ["randReadCmfsOverPassthrough"] = Round(rand.Median("cmfs") / rand.Median("passthrough")),
+        ["randReadPassthroughOverRaw"] = Round(rand.Median("passthrough") / rand.Median("raw")),
+        ["metadataCmfsOverRaw"] = Round(meta.Median("cmfs") / meta.Median("raw")),
+        ["metadataPassthroughOverRaw"] = Round(meta.Median("passthrough") / meta.Median("raw")),
+        ["fsyncP50CmfsOverRaw"] = Round(fsyncP50.Median("cmfs") / fsyncP50.Median("raw")),
+        ["fsyncP99CmfsOverPassthrough"] = Round(fsyncP99.Median("cmfs") / fsyncP99.Median("passthrough")),
+    };
+    bool Met(string key) => ratios[key]!["met"]!.GetValue<bool>();
+    result["targetsMet"] = new JsonObject
+    {
+        ["seqWrite"] = Met("seqWriteCmfsOverPassthrough"),
+        ["fsyncP50"] = Met("fsyncP50CmfsOverPassthrough"),
+        ["metadata"] = Met("metadataCmfsOverPassthrough"),
+        ["randRead"] = Met("randReadCmfsOverRaw"),
+        ["all"] = ratios.All(r => r.Value!["met"]!.GetValue<bool>()),
+    };
+}
+catch (OperationCanceledException) when (ct.IsCancellationRequested)
+{
+    exitCode = 130;
+    result["error"] = "interrupted";
+}
+catch (BenchFailureException e)
+{
+    exitCode = 1;
+    result["error"] = e.Message;
+    Log.Info("FAILED: " + e.Message);
+}
+finally
+{
+    await cleanup.RunAllAsync();
+    _ = finished.TrySetResult();
+}
+
+var siteJson = new JsonObject();
+var problems = new JsonArray();
+foreach (Site s in sites)
+{
+    siteJson[s.Kind] = s.Describe();
+    foreach (BenchTarget t in s.Targets)
+    {
+        foreach (string p in t.Problems)
+        {
+            problems.Add($"{s.Kind}/{t.Name}: {p}");
+        }
+    }
+}
+result["sites"] = siteJson;
+result["problems"] = problems;
+if (problems.Count > 0)
+{
+    Log.Info($"{problems.Count} problem(s) seen; see \"problems\" in the JSON");
+}
+Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+return exitCode;
+
+string RandFile(BenchTarget t) => Path.Combine(t.WorkPath, "rand.bin");
+
+JsonObject Metric(MetricSeries series, PhaseRunner phase, Site site, JsonObject how)
+{
+    JsonObject m = series.ToJson(targetNames);
+    m["site"] = site.Kind;
+    m["how"] = how;
+    m["order"] = phase.Orders.DeepClone();
+    m["cmfsDrainSeconds"] = phase.CmfsDrainSeconds.DeepClone();
+    return m;
+}
+
+JsonObject Ratio(double cmfs, double baseline, bool atLeast, double target)
+{
+    double value = cmfs / baseline;
+    return new JsonObject
+    {
+        ["value"] = Round(value),
+        ["target"] = (atLeast ? ">= " : "<= ") + target.ToString("0.0#", System.Globalization.CultureInfo.InvariantCulture),
+        ["met"] = !double.IsNaN(value) && (atLeast ? value >= target : value <= target),
+    };
+}
+
+double? Round(double value) => double.IsFinite(value) ? Math.Round(value, 3) : null;
+
+async Task DeleteRoot()
+{
+    if (options.Keep)
+    {
+        Log.Info($"--keep: leaving {root}");
+        return;
+    }
+    List<string> mounted = Mounts.Under(root);
+    if (mounted.Count > 0)
+    {
+        Log.Info($"not deleting {root}: still mounted: {string.Join(", ", mounted)}");
+        return;
+    }
+    await Task.Run(() => Directory.Delete(root, recursive: true));
+}
+
+void OnSignal(string name)
+{
+    if (cts.IsCancellationRequested)
+    {
+        return;
+    }
+    Log.Info($"{name}: stopping and cleaning up");
+    cts.Cancel();
+    _ = Task.Run(async () =>
+    {
+        if (await Task.WhenAny(finished.Task, Task.Delay(TimeSpan.FromSeconds(60))) != finished.Task)
+        {
+            Log.Info("the bench did not wind down within 60 s of the signal; cleaning up from the signal handler");
+            await cleanup.RunAllAsync();
+            Environment.Exit(130);
+        }
+    });
+}
+
+static JsonObject Machine()
+{
+    string? cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
+    string? mem = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+    long memKiB = mem is null ? 0 : long.Parse(mem.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+    return new JsonObject
+    {
+        ["cores"] = Environment.ProcessorCount,
+        ["cpu"] = cpu,
+        ["memoryGiB"] = Math.Round(memKiB / 1048576.0, 1),
+        ["os"] = RuntimeInformation.OSDescription,
+    };
+}
