@@ -8,6 +8,9 @@ namespace CloudMirrorFs.Facets;
 public sealed class BandwidthLimiter
 {
     private static readonly long ActiveTicks = TimeSpan.FromSeconds(1).Ticks;
+
+    /// <summary>How late a sender may wake without the link losing that time (timer granularity, scheduling).</summary>
+    private static readonly TimeSpan Slack = TimeSpan.FromMilliseconds(50);
     private readonly Lock _lock = new();
     private DateTime _linkFreeAt = DateTime.MinValue;
     private DateTime _replicationFreeAt = DateTime.MinValue;
@@ -44,6 +47,7 @@ public sealed class BandwidthLimiter
         lock (_lock)
         {
             DateTime now = DateTime.UtcNow;
+            DateTime earliest = now - Slack; // a slot left idle by a late wake-up is still usable, up to Slack back
             bool otherBusy;
             if (resync)
             {
@@ -61,13 +65,13 @@ public sealed class BandwidthLimiter
                 // Both busy: each class on its own clock at its share of the limit.
                 ref DateTime clock = ref resync ? ref _resyncFreeAt : ref _replicationFreeAt;
                 double rate = BytesPerSecond * (resync ? ResyncShare : 1 - ResyncShare);
-                finish = Later(now, clock) + TimeSpan.FromSeconds(bytes / rate);
+                finish = Later(earliest, clock) + TimeSpan.FromSeconds(bytes / rate);
                 clock = finish;
             }
             else
             {
                 // Alone: the whole limit.
-                finish = Later(now, _linkFreeAt) + TimeSpan.FromSeconds((double)bytes / BytesPerSecond);
+                finish = Later(earliest, _linkFreeAt) + TimeSpan.FromSeconds((double)bytes / BytesPerSecond);
                 _linkFreeAt = finish;
                 if (resync)
                 {

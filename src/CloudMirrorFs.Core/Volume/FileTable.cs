@@ -63,6 +63,25 @@ internal sealed class FileTable : IDisposable
         return table;
     }
 
+    /// <summary>How many files and folders (root excluded) the persisted table knows, without reconciling it.</summary>
+    public static int CountKnown(string stateDir)
+    {
+        var table = new FileTable(stateDir);
+        table.Load(table._snapshotPath);
+        table.Load(table._journalPath);
+        try
+        {
+            lock (table._lock)
+            {
+                return table._byId.Count - 1;
+            }
+        }
+        finally
+        {
+            table.Dispose();
+        }
+    }
+
     public FileNode? Get(long id)
     {
         lock (_lock)

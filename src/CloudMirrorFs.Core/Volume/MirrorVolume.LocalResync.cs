@@ -68,10 +68,6 @@ public sealed partial class MirrorVolume
         {
             try
             {
-                if (_readyLocals.Length == 0)
-                {
-                    throw NoLocal($"resync of local facet '{slot.Name}'");
-                }
                 await ResyncLocalAsync(slot, cancellationToken).ConfigureAwait(false);
                 delay = TimeSpan.FromSeconds(1);
             }
@@ -113,7 +109,7 @@ public sealed partial class MirrorVolume
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            FacetSlot source = _readyLocals.FirstOrDefault() ?? throw NoLocal($"resync of local facet '{slot.Name}'");
+            FacetSlot source = await ResyncSourceAsync(slot, cancellationToken).ConfigureAwait(false);
             if (slot.Dirty.IsFull || slot.Dirty.NamespaceDirty)
             {
                 // Marks cleared first: one set meanwhile (a truncate does not take this gate) survives for the next round.
@@ -178,6 +174,23 @@ public sealed partial class MirrorVolume
         }
     }
 
+    /// <summary>
+    /// Where a local facet is rebuilt from: a Synchronised local facet, or — when none can serve (a lost disk) — the
+    /// remote that holds the whole volume, once it has committed everything queued.
+    /// </summary>
+    private async ValueTask<FacetSlot> ResyncSourceAsync(FacetSlot slot, CancellationToken cancellationToken)
+    {
+        if (_readyLocals.FirstOrDefault() is { } local)
+        {
+            return local;
+        }
+        if (CanDegrade())
+        {
+            return await CaughtUpRemoteAsync(cancellationToken).ConfigureAwait(false);
+        }
+        throw NoLocal($"resync of local facet '{slot.Name}'");
+    }
+
     /// <summary>Copies one run of blocks of one file under its gate; returns how many were copied.</summary>
     private async Task<long> CopyChunkAsync(FacetSlot slot, List<Location> chunk, CancellationToken cancellationToken)
     {
@@ -197,7 +210,7 @@ public sealed partial class MirrorVolume
             {
                 throw new MirrorException(MirrorError.Unavailable, $"facet '{slot.Name}' left the resync");
             }
-            FacetSlot source = _readyLocals.FirstOrDefault() ?? throw NoLocal($"resync of local facet '{slot.Name}'");
+            FacetSlot source = await ResyncSourceAsync(slot, cancellationToken).ConfigureAwait(false);
             var file = new FileRef(node.Id, _files.PathOf(node));
             int blockSize = BlockSize;
             await PipelinedCopy.RunAsync(chunk, blockSize, ResyncDepth,

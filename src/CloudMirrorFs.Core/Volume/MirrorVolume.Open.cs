@@ -139,6 +139,10 @@ public sealed partial class MirrorVolume
             }
         }
 
+        if (saved is not null)
+        {
+            await DetectLostLocalsAsync(cancellationToken).ConfigureAwait(false);
+        }
         FacetSlot? reference = _slots.FirstOrDefault(s => s.IsLocal && s.State == FacetState.Synchronised);
         if (saved is null)
         {
@@ -146,19 +150,26 @@ public sealed partial class MirrorVolume
         }
         if (reference is null)
         {
-            string why = string.Join("; ", _slots.Where(s => s.IsLocal).Select(s => $"'{s.Name}': {s.State} ({s.Reason})"));
-            throw new MirrorException(MirrorError.Unavailable,
-                $"volume '{_options.Name}': no Synchronised local facet can be opened ({why}); fix the local folder or restore from a remote facet");
+            // No local facet can serve. A clean stop with a Synchronised remote: the volume opens degraded (the seed's
+            // Figure 4) and the local facets are rebuilt from that remote by their resync.
+            FacetSlot? remote = unclean ? null : _slots.FirstOrDefault(s => !s.IsLocal && s.State == FacetState.Synchronised && s.Dirty.IsEmpty);
+            if (remote is null)
+            {
+                string why = string.Join("; ", _slots.Where(s => s.IsLocal).Select(s => $"'{s.Name}': {s.State} ({s.Reason})"));
+                throw new MirrorException(MirrorError.Unavailable,
+                    $"volume '{_options.Name}': no Synchronised local facet can be opened ({why}){(unclean ? " and the last run did not stop cleanly" : "")}; fix the local folder or restore from a remote facet ('cmfs restore')");
+            }
+            _log.LogWarning("volume {Volume}: no local facet can serve; serving from remote facet {Facet} until a local one is rebuilt", _options.Name, remote.Name);
         }
 
-        _files = await FileTable.OpenAsync(_options.StateDir, reference.Facet, cancellationToken).ConfigureAwait(false);
+        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, cancellationToken).ConfigureAwait(false);
 
         var remoteNames = _slots.Where(s => !s.IsLocal).Select(s => s.Name).ToList();
         if (remoteNames.Count > 0 || Directory.Exists(_options.QueuePath))
         {
             _queue = TransactionQueue.Open(_options.QueuePath, _options.Queue, _options.BlockSize, remoteNames);
             _queue.SpaceFreed += () => _spaceFreed.Set();
-            ApplyQueueRecovery(_queue.Recovery, unclean, reference);
+            ApplyQueueRecovery(_queue.Recovery, unclean, reference!); // degraded opens only after a clean stop
             foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
             {
                 slot.QueueActive = _queue.IsActive(slot.Name);
@@ -166,11 +177,45 @@ public sealed partial class MirrorVolume
         }
         else if (unclean)
         {
-            MarkAfterCrash(reference, [], full: true);
+            MarkAfterCrash(reference!, [], full: true);
         }
         RefreshLists();
         FacetStateStore.Save(_options.StateDir, _slots);
         File.WriteAllText(RunningMarker, $"{Environment.ProcessId}\n");
+    }
+
+    /// <summary>
+    /// A local facet whose folder is empty while the table of names knows files lost its disk (or was pointed at a
+    /// new one): it must not serve, nor be taken as the truth; it is rebuilt by a full resync.
+    /// </summary>
+    private async Task DetectLostLocalsAsync(CancellationToken cancellationToken)
+    {
+        int known = FileTable.CountKnown(_options.StateDir);
+        if (known == 0)
+        {
+            return;
+        }
+        foreach (FacetSlot slot in _slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised))
+        {
+            IReadOnlyList<NodeInfo> top;
+            try
+            {
+                top = await slot.Facet.ListAsync("", cancellationToken).ConfigureAwait(false);
+            }
+            catch (MirrorException)
+            {
+                continue; // an unreadable facet is caught by its first operation
+            }
+            if (top.Count == 0)
+            {
+                slot.Dirty.MarkFull();
+                slot.Dirty.MarkNamespaceDirty();
+                slot.Dirty.Flush();
+                slot.State = FacetState.NotSynchronised;
+                slot.Reason = $"its folder is empty but the volume has {known} file(s) and folder(s): the disk was lost or replaced; a full resync rebuilds it";
+                _log.LogError("facet {Facet}: {Reason}", slot.Name, slot.Reason);
+            }
+        }
     }
 
     /// <summary>

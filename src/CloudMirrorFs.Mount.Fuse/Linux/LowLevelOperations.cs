@@ -121,13 +121,20 @@ internal static unsafe class LowLevelOperations
         try
         {
             DateTime now = DateTime.UtcNow;
+            DateTime atime = now, mtime = now;
+            if (((toSet & SetAtime) != 0 && (toSet & SetAtimeNow) == 0 && !UnixTime.TryJoin(attr->Atime.Seconds, attr->Atime.Nanoseconds, out atime))
+                || ((toSet & SetMtime) != 0 && (toSet & SetMtimeNow) == 0 && !UnixTime.TryJoin(attr->Mtime.Seconds, attr->Mtime.Nanoseconds, out mtime)))
+            {
+                LibFuse.ReplyErr(req, LinuxErrno.EINVAL); // a time the volume cannot store
+                return;
+            }
             var request = new SetAttributesRequest(
                 Size: (toSet & SetSize) != 0 ? attr->Size : null,
                 Permissions: (toSet & SetMode) != 0 ? (UnixFileMode)(attr->Mode & 0xFFF) : null,
                 Uid: (toSet & SetUid) != 0 ? attr->Uid : null,
                 Gid: (toSet & SetGid) != 0 ? attr->Gid : null,
-                LastAccessUtc: (toSet & SetAtimeNow) != 0 ? now : (toSet & SetAtime) != 0 ? FromTimespec(attr->Atime) : null,
-                LastWriteUtc: (toSet & SetMtimeNow) != 0 ? now : (toSet & SetMtime) != 0 ? FromTimespec(attr->Mtime) : null);
+                LastAccessUtc: (toSet & (SetAtime | SetAtimeNow)) != 0 ? atime : null,
+                LastWriteUtc: (toSet & (SetMtime | SetMtimeNow)) != 0 ? mtime : null);
             ReplyAttr(req, Fs.SetAttributes((long)ino, request, out FsAttributes a), a);
         }
         catch (Exception)
@@ -476,18 +483,9 @@ internal static unsafe class LowLevelOperations
 
     internal static Timespec ToTimespec(DateTime utc)
     {
-        long ticks = utc.ToUniversalTime().Ticks - DateTime.UnixEpoch.Ticks;
-        long seconds = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out long rest);
-        if (rest < 0)
-        {
-            seconds--;
-            rest += TimeSpan.TicksPerSecond;
-        }
-        return new Timespec { Seconds = seconds, Nanoseconds = rest * 100 };
+        (long seconds, long nanoseconds) = UnixTime.Split(utc);
+        return new Timespec { Seconds = seconds, Nanoseconds = nanoseconds };
     }
-
-    internal static DateTime FromTimespec(Timespec t)
-        => DateTime.UnixEpoch.AddTicks((t.Seconds * TimeSpan.TicksPerSecond) + (t.Nanoseconds / 100));
 
     private static string Name(byte* name) => Marshal.PtrToStringUTF8((nint)name) ?? "";
 

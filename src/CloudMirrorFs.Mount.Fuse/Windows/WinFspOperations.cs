@@ -612,26 +612,9 @@ internal static unsafe class WinFspOperations
 
     internal static FuseTimespec ToTimespec(DateTime utc)
     {
-        long ticks = utc.ToUniversalTime().Ticks - DateTime.UnixEpoch.Ticks;
-        long seconds = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out long rest);
-        if (rest < 0)
-        {
-            seconds--;
-            rest += TimeSpan.TicksPerSecond;
-        }
-        return new FuseTimespec { Seconds = seconds, Nanoseconds = rest * 100 };
+        (long seconds, long nanoseconds) = UnixTime.Split(utc);
+        return new FuseTimespec { Seconds = seconds, Nanoseconds = nanoseconds };
     }
 
-    internal static bool TryFromTimespec(FuseTimespec t, out DateTime utc)
-    {
-        utc = default;
-        const long maxSeconds = 253_402_300_799L; // 9999-12-31T23:59:59Z
-        const long minSeconds = -62_135_596_800L; // 0001-01-01T00:00:00Z
-        if (t.Seconds < minSeconds || t.Seconds > maxSeconds || t.Nanoseconds is < 0 or > 999_999_999)
-        {
-            return false;
-        }
-        utc = DateTime.UnixEpoch.AddTicks((t.Seconds * TimeSpan.TicksPerSecond) + (t.Nanoseconds / 100));
-        return true;
-    }
+    internal static bool TryFromTimespec(FuseTimespec t, out DateTime utc) => UnixTime.TryJoin(t.Seconds, t.Nanoseconds, out utc);
 }

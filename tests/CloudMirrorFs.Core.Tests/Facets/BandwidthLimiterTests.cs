@@ -7,6 +7,7 @@ namespace CloudMirrorFs.Tests.Facets;
 
 /// <summary>bandwidthLimit: the rate holds, each class may use it all alone, and a resync keeps its share under load.</summary>
 [TestClass]
+[DoNotParallelize] // rates measured against the clock: not while another test class loads the CPU
 public sealed class BandwidthLimiterTests
 {
     private const long Limit = 4L << 20;

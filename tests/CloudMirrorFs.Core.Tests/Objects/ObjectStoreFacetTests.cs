@@ -230,6 +230,7 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
 public sealed class ObjectStoreReadAheadTests
 {
     [TestMethod]
+    [DoNotParallelize] // a timing bound: not measured while another test class loads the CPU
     public async Task SequentialRead_OverASlowLink_FetchesAheadAndReusesBlocks()
     {
         using var dir = new TempDir("ra");

@@ -129,3 +129,42 @@ public sealed class LocalResyncTests
         }
     }
 }
+
+/// <summary>A local facet lost whole (its folder emptied) while the volume was stopped.</summary>
+[TestClass]
+public sealed class LostLocalDiskTests
+{
+    [TestMethod]
+    public async Task LostOnlyLocalDisk_AtOpen_ServesFromTheRemote_AndRebuildsTheLocal()
+    {
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: 64 * 1024, remoteKind: "folder") { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        byte[] data = new byte[700_000];
+        new Random(3).NextBytes(data);
+        await v.CreateDirectoryAsync("docs");
+        long id = await v.CreateFileAsync("docs/report.bin");
+        await v.WriteAsync(id, 0, data);
+        await v.CreateSymlinkAsync("docs/latest", "report.bin");
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        await v.DisposeAsync();
+
+        Directory.Delete(fx.FacetPath("local0"), recursive: true); // the disk is gone; a new, empty one takes its place
+
+        v = await fx.OpenAsync();
+        Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("local0"), "an empty folder is never taken as the truth");
+        byte[] back = new byte[data.Length];
+        Assert.AreEqual(data.Length, await v.ReadAsync(v.LookupId("docs/report.bin")!.Value, 0, back), "served from the remote meanwhile");
+        CollectionAssert.AreEqual(data, back);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (v.GetFacetState("local0") != FacetState.Synchronised)
+        {
+            Assert.IsTrue(DateTime.UtcNow < deadline, $"local0 rebuilt from the remote: {v.GetStatus().Facets[0].Reason}");
+            await Task.Delay(50);
+        }
+        CollectionAssert.AreEqual(data, File.ReadAllBytes(Path.Combine(fx.FacetPath("local0"), "docs", "report.bin")));
+        Assert.AreEqual("report.bin", new FileInfo(Path.Combine(fx.FacetPath("local0"), "docs", "latest")).LinkTarget);
+        long id2 = await v.CreateFileAsync("after.txt");
+        await v.WriteAsync(id2, 0, "written after the rebuild"u8.ToArray());
+        Assert.AreEqual("written after the rebuild", File.ReadAllText(Path.Combine(fx.FacetPath("local0"), "after.txt")));
+    }
+}

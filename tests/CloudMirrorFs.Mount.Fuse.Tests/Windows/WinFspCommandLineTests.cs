@@ -14,7 +14,7 @@ public sealed class WinFspCommandLineTests
         Assert.AreEqual(3, argv.Length);
         Assert.AreEqual("-o", argv[1]);
         string[] o = argv[2].Split(',');
-        CollectionAssert.IsSubsetOf(new[] { "uid=-1", "gid=-1", "FileSystemName=cmfs", "volname=photos", "VolumePrefix=/cmfs/photos", "FileInfoTimeout=1000", "ThreadCount=16" }, o);
+        CollectionAssert.IsSubsetOf(new[] { "uid=-1", "gid=-1", "FileSystemName=cmfs", "volname=photos", "VolumePrefix=/cmfs/photos", "FileInfoTimeout=1000", $"ThreadCount={new FuseMountOptions().MaxThreads}" }, o);
     }
 
     [TestMethod]
