@@ -39,6 +39,7 @@ public static class CmfsCli
         root.Subcommands.Add(MountCommand.Create(context, configOption));
         root.Subcommands.Add(ResyncCommand.Create(context, configOption));
         root.Subcommands.Add(VerifyCommand.Create(context, configOption));
+        root.Subcommands.Add(FacetCommand.Create(context, configOption));
 
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

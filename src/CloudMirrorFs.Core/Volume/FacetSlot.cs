@@ -14,9 +14,9 @@ internal sealed class FacetSlot
         Dirty = dirty;
     }
 
-    public IFacet Facet { get; }
+    public IFacet Facet { get; private set; }
 
-    public FacetOptions Options { get; }
+    public FacetOptions Options { get; private set; }
 
     public string Name => Options.Name;
 
@@ -32,4 +32,13 @@ internal sealed class FacetSlot
 
     /// <summary>True while the queue feeds this (remote) facet; changed only under the volume's sequencer lock.</summary>
     public volatile bool QueueActive;
+
+    /// <summary>Puts a new facet (a new disk) in this slot; returns the old one, for the caller to close.</summary>
+    public IFacet Swap(IFacet facet, FacetOptions options)
+    {
+        IFacet old = Facet;
+        Facet = facet;
+        Options = options;
+        return old;
+    }
 }

@@ -43,7 +43,7 @@ public sealed partial class MirrorVolume
                 }
                 slots.Add(new FacetSlot(facetFactory(fo), fo, dirty));
             }
-            var volume = new MirrorVolume(options, [.. slots], log) { _lockFile = lockFile };
+            var volume = new MirrorVolume(options, [.. slots], log) { _lockFile = lockFile, _facetFactory = facetFactory };
             try
             {
                 await volume.OpenCoreAsync(cancellationToken).ConfigureAwait(false);

@@ -26,6 +26,7 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     private FileTable _files = null!;
     private TransactionQueue? _queue;
     private FileStream? _lockFile;
+    private Func<FacetOptions, IFacet>? _facetFactory;
     private volatile FacetSlot[] _readyLocals = [];
     private volatile FacetSlot[] _remotes = [];
     private volatile FacetSlot[] _idleLocals = [];

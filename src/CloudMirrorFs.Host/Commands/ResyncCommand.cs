@@ -66,7 +66,7 @@ internal static class ResyncCommand
     }
 
     /// <summary>Polls the status until the facet is Synchronised; 0 then, 1 on timeout.</summary>
-    private static async Task<int> FollowAsync(CommandContext context, string name, int blockSize, DateTime deadline,
+    internal static async Task<int> FollowAsync(CommandContext context, string name, int blockSize, DateTime deadline,
         Func<CancellationToken, Task<VolumeStatus>> status, CancellationToken cancellationToken)
     {
         long total = 0;

@@ -7,7 +7,7 @@ namespace CloudMirrorFs.Host.Control;
 /// <summary>One request over the control socket (one JSON line).</summary>
 internal sealed record ControlRequest
 {
-    /// <summary>status, drain, resync, verify.</summary>
+    /// <summary>status, drain, resync, verify, facet-replace.</summary>
     public required string Verb { get; init; }
 
     /// <summary>drain: seconds to wait.</summary>
@@ -21,6 +21,9 @@ internal sealed record ControlRequest
 
     /// <summary>verify: rewrite what differs from a Synchronised facet.</summary>
     public bool Repair { get; init; }
+
+    /// <summary>facet-replace: the config file that now names the facet's new disk.</summary>
+    public string? ConfigPath { get; init; }
 }
 
 /// <summary>One answer over the control socket (one JSON line).</summary>

@@ -140,6 +140,23 @@ internal sealed class ControlServer : IAsyncDisposable
                 {
                     return new ControlResponse { ExitCode = e.Error == MirrorError.InvalidArgument ? CmfsCli.UsageError : CmfsCli.Failed, Error = e.Message };
                 }
+            case "facet-replace":
+                try
+                {
+                    Options.FacetOptions replacement = Config.VolumeConfigLoader.Load(request.ConfigPath ?? "", needMount: false).Facets
+                        .FirstOrDefault(f => f.Name == request.Facet)
+                        ?? throw new MirrorException(MirrorError.InvalidArgument, $"{request.ConfigPath} has no facet named '{request.Facet}'");
+                    await _volume.ReplaceLocalFacetAsync(replacement, _stop.Token).ConfigureAwait(false);
+                    return new ControlResponse { ExitCode = CmfsCli.Ok, Status = _volume.GetStatus() };
+                }
+                catch (MirrorException e)
+                {
+                    return new ControlResponse { ExitCode = e.Error == MirrorError.InvalidArgument ? CmfsCli.UsageError : CmfsCli.Failed, Error = e.Message };
+                }
+                catch (Config.ConfigException e)
+                {
+                    return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = $"config error: {e.Message}" };
+                }
             default:
                 return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = $"unknown control verb '{request?.Verb}'" };
         }
