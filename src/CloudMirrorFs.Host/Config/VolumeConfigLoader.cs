@@ -124,7 +124,10 @@ public static class VolumeConfigLoader
             {
                 ExpectObject(mount, "mount");
                 CheckKeys(mount, "mount", MountKeys);
-                mountPath = OptionalString(mount, "mount", "path") is { } mp ? PathValue(mp, baseDirectory) : null;
+                // On Windows a bare drive letter ("X:") is a mount point of its own (WinFsp), not a folder to resolve.
+                mountPath = OptionalString(mount, "mount", "path") is { } mp
+                    ? OperatingSystem.IsWindows() && mp.Length == 2 && char.IsAsciiLetter(mp[0]) && mp[1] == ':' ? mp.ToUpperInvariant() : PathValue(mp, baseDirectory)
+                    : null;
             }
             if (needMount && mountPath is null)
             {
