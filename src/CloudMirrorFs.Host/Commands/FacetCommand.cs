@@ -23,9 +23,8 @@ internal static class FacetCommand
         replace.SetAction(async (parse, cancellationToken) =>
         {
             ResolvedVolume volume = context.Resolve(parse.GetValue(config), needMount: false);
-            if (volume.IsEmbeddedDefault)
+            if (await RefuseEmbeddedAsync(context, volume))
             {
-                await context.Error.WriteLineAsync("cmfs: the embedded default volume has no config file to change; write a cmfs.json (docs/configuration.md) to manage facets");
                 return CmfsCli.UsageError;
             }
             string facet = parse.GetValue(name)!;
@@ -35,14 +34,7 @@ internal static class FacetCommand
                 return CmfsCli.UsageError;
             }
             string newPath = Path.GetFullPath(parse.GetValue(path)!, context.WorkingDirectory);
-            string text = await File.ReadAllTextAsync(volume.Source, cancellationToken);
-            JsonNode root = JsonNode.Parse(text) ?? throw new ConfigException("(file)", "is empty");
-            JsonObject entry = root["facets"]!.AsArray().OfType<JsonObject>().Single(f => (string?)f["name"] == facet);
-            entry["path"] = newPath;
-            string updated = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-            // Validated as a whole before it is written: overlaps with other facets, the state folder or the mount are refused.
-            VolumeConfigLoader.Parse(updated, Path.GetDirectoryName(volume.Source)!, volume.Source, needMount: false);
-            AtomicFile.Write(volume.Source, System.Text.Encoding.UTF8.GetBytes(updated + "\n"));
+            await EditAsync(volume, facets => FacetEntry(facets, facet)["path"] = newPath, cancellationToken);
             await context.Error.WriteLineAsync($"{volume.Source}: facet '{facet}' now at {newPath}");
 
             ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir,
@@ -62,6 +54,87 @@ internal static class FacetCommand
                 (await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "status" }, ct))?.Status
                     ?? throw new MirrorException(MirrorError.Unavailable, "the running mount went away during the rebuild"), cancellationToken);
         });
-        return new Command("facet", "Manage the volume's facets") { replace };
+        return new Command("facet", "Manage the volume's facets") { replace, CreateAdd(context, config), CreateRemove(context, config) };
+    }
+
+    /// <summary><c>cmfs facet add --name N --role local|remote --kind K --path P</c>: a new facet, rebuilt by a full resync at the next mount.</summary>
+    private static Command CreateAdd(CommandContext context, Option<string?> config)
+    {
+        var name = new Option<string>("--name") { Description = "The new facet's name", Required = true };
+        var role = new Option<string>("--role") { Description = "local or remote", Required = true };
+        var kind = new Option<string>("--kind") { Description = "directory, folder, s3 or azure (s3 and azure: add their keys to the config file)", Required = true };
+        var path = new Option<string?>("--path") { Description = "The folder (directory and folder kinds)" };
+        var add = new Command("add", "Add a facet; the next mount rebuilds it with a full resync") { name, role, kind, path };
+        add.SetAction(async (parse, cancellationToken) =>
+        {
+            ResolvedVolume volume = context.Resolve(parse.GetValue(config), needMount: false);
+            if (await RefuseEmbeddedAsync(context, volume))
+            {
+                return CmfsCli.UsageError;
+            }
+            string facet = parse.GetValue(name)!;
+            var entry = new JsonObject { ["name"] = facet, ["role"] = parse.GetValue(role), ["kind"] = parse.GetValue(kind) };
+            if (parse.GetValue(path) is { } p)
+            {
+                entry["path"] = Path.GetFullPath(p, context.WorkingDirectory);
+            }
+            await EditAsync(volume, facets => facets.Add(entry), cancellationToken);
+            await context.Out.WriteLineAsync($"{volume.Source}: facet '{facet}' added; the next mount brings it in with a full resync{await RunningHintAsync(volume, cancellationToken)}");
+            return CmfsCli.Ok;
+        });
+        return add;
+    }
+
+    /// <summary><c>cmfs facet remove --name N</c>: the facet leaves the volume (its folder or bucket is left as it is).</summary>
+    private static Command CreateRemove(CommandContext context, Option<string?> config)
+    {
+        var name = new Option<string>("--name") { Description = "The facet to remove", Required = true };
+        var remove = new Command("remove", "Remove a facet from the volume (its data is left where it is)") { name };
+        remove.SetAction(async (parse, cancellationToken) =>
+        {
+            ResolvedVolume volume = context.Resolve(parse.GetValue(config), needMount: false);
+            if (await RefuseEmbeddedAsync(context, volume))
+            {
+                return CmfsCli.UsageError;
+            }
+            string facet = parse.GetValue(name)!;
+            await EditAsync(volume, facets => facets.Remove(FacetEntry(facets, facet)), cancellationToken);
+            await context.Out.WriteLineAsync($"{volume.Source}: facet '{facet}' removed; its data is left in place{await RunningHintAsync(volume, cancellationToken)}");
+            return CmfsCli.Ok;
+        });
+        return remove;
+    }
+
+    private static async Task<bool> RefuseEmbeddedAsync(CommandContext context, ResolvedVolume volume)
+    {
+        if (!volume.IsEmbeddedDefault)
+        {
+            return false;
+        }
+        await context.Error.WriteLineAsync("cmfs: the embedded default volume has no config file to change; write a cmfs.json (docs/configuration.md) to manage facets");
+        return true;
+    }
+
+    private static async Task<string> RunningHintAsync(ResolvedVolume volume, CancellationToken cancellationToken)
+        => await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "status" }, cancellationToken) is null
+            ? ""
+            : " (a mount is running: it takes effect when the drive is mounted again)";
+
+    private static JsonObject FacetEntry(JsonArray facets, string name)
+        => facets.OfType<JsonObject>().FirstOrDefault(f => (string?)f["name"] == name)
+            ?? throw new ConfigException("facets", $"has no facet named '{name}'");
+
+    /// <summary>
+    /// Changes the config file's facet list, validates the whole result (the same checks as at start-up: names, kinds,
+    /// overlapping folders, at least one local facet), and only then replaces the file atomically.
+    /// </summary>
+    private static async Task EditAsync(ResolvedVolume volume, Action<JsonArray> change, CancellationToken cancellationToken)
+    {
+        string text = await File.ReadAllTextAsync(volume.Source, cancellationToken);
+        JsonNode root = JsonNode.Parse(text) ?? throw new ConfigException("(file)", "is empty");
+        change(root["facets"]?.AsArray() ?? throw new ConfigException("facets", "is missing"));
+        string updated = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        VolumeConfigLoader.Parse(updated, Path.GetDirectoryName(volume.Source)!, volume.Source, needMount: false);
+        AtomicFile.Write(volume.Source, System.Text.Encoding.UTF8.GetBytes(updated + "\n"));
     }
 }
