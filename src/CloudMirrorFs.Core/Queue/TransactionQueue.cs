@@ -120,9 +120,21 @@ public sealed partial class TransactionQueue : IDisposable
         return seq;
     }
 
+    /// <summary>Tests: while set, every call that touches the queue's storage throws it (a failed queue disk).</summary>
+    internal IOException? InjectedStorageFailure { get; set; }
+
+    private void ThrowIfStorageFailed()
+    {
+        if (InjectedStorageFailure is { } e)
+        {
+            throw e;
+        }
+    }
+
     private bool TryAppendCore(Transaction transaction, bool force, out long seq)
     {
         ArgumentNullException.ThrowIfNull(transaction);
+        ThrowIfStorageFailed();
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -185,6 +197,7 @@ public sealed partial class TransactionQueue : IDisposable
         {
             return;
         }
+        ThrowIfStorageFailed();
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -227,6 +240,7 @@ public sealed partial class TransactionQueue : IDisposable
     /// <summary>The group commit: every record and intent bit appended so far reaches stable storage.</summary>
     public void Barrier()
     {
+        ThrowIfStorageFailed();
         FileStream? current;
         lock (_lock)
         {

@@ -28,7 +28,7 @@ public sealed partial class MirrorVolume
         {
             if (_remotes.Length > 0)
             {
-                _queue?.MarkIntent(fileId, offset, data.Length);
+                TryQueue(() => _queue!.MarkIntent(fileId, offset, data.Length), underSequencer: false);
             }
             FacetSlot[]? syncing = RouteToSyncingLocals(fileId, offset, data.Length);
             await OnLocalDataAsync(node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
@@ -144,7 +144,7 @@ public sealed partial class MirrorVolume
             // one journal transaction, instead of one after another.
             Task records = Task.Run(() =>
             {
-                _queue?.Barrier();
+                TryQueue(() => _queue!.Barrier(), underSequencer: false);
                 foreach (FacetSlot s in _slots)
                 {
                     s.Dirty.Flush();
@@ -355,6 +355,10 @@ public sealed partial class MirrorVolume
         {
             return 0;
         }
+        if (_queueFailed)
+        {
+            return AppendWithoutQueueLocked(t);
+        }
         bool anyActive = false;
         foreach (FacetSlot r in remotes)
         {
@@ -379,7 +383,13 @@ public sealed partial class MirrorVolume
             }
             return 0;
         }
-        if (_queue.TryAppend(t, out long seq))
+        long seq = 0;
+        bool appended = false;
+        if (!TryQueue(() => appended = _queue.TryAppend(t, out seq), underSequencer: true))
+        {
+            return AppendWithoutQueueLocked(t); // the queue's storage just failed
+        }
+        if (appended)
         {
             SignalReplicators();
             return seq;
@@ -394,7 +404,10 @@ public sealed partial class MirrorVolume
         {
             // Only block-policy facets remain; the writer already waited for space before touching the local facets,
             // so the record goes in over the limit rather than be lost.
-            seq = _queue.ForceAppend(t);
+            if (!TryQueue(() => seq = _queue.ForceAppend(t), underSequencer: true))
+            {
+                return AppendWithoutQueueLocked(t);
+            }
             SignalReplicators();
             return seq;
         }

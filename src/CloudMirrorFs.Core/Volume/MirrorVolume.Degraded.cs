@@ -30,6 +30,11 @@ public sealed partial class MirrorVolume
     /// <summary>In degraded service, waits until a remote has committed <paramref name="seq"/>; otherwise returns at once.</summary>
     private async ValueTask CompleteDegradedAsync(long seq, CancellationToken cancellationToken)
     {
+        if (_queueFailed && seq != 0)
+        {
+            await ApplySynchronouslyAsync(seq, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         if (_readyLocals.Length > 0 || seq == 0)
         {
             return;

@@ -325,7 +325,14 @@ public sealed partial class MirrorVolume
                     _log.LogError("facet {Facet}: flush at close failed: {Message}", s.Name, e.Message);
                 }
             }
-            _queue?.Dispose();
+            try
+            {
+                _queue?.Dispose();
+            }
+            catch (Exception e) when (_queueFailed && e is IOException or UnauthorizedAccessException)
+            {
+                _log.LogError("queue: could not be closed on its failed storage ({Message}); the dirty maps cover what it held", e.Message);
+            }
             _files?.Dispose();
             if (_files is not null)
             {

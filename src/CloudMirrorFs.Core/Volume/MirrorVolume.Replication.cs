@@ -12,12 +12,23 @@ public sealed partial class MirrorVolume : IReplicationHost
 
     FacetSlot? IReplicationHost.SourceLocal => _readyLocals.FirstOrDefault();
 
-    void IReplicationHost.SetFacetState(FacetSlot slot, FacetState state, string? reason) => SetState(slot, state, reason);
+    void IReplicationHost.SetFacetState(FacetSlot slot, FacetState state, string? reason)
+    {
+        if (_queueFailed)
+        {
+            return; // a replicator winding down after the queue failed: the failure decided its facet's state
+        }
+        SetState(slot, state, reason);
+    }
 
     void IReplicationHost.ReleaseAndReattach(FacetSlot slot)
     {
         lock (_sequencer)
         {
+            if (_queueFailed)
+            {
+                throw new MirrorException(MirrorError.Unavailable, $"facet '{slot.Name}': the queue's storage failed; resynchronised at the next mount");
+            }
             _queue!.Release(slot.Name, slot.Dirty);
             _queue.Reattach(slot.Name);
             slot.QueueActive = true;
@@ -75,6 +86,11 @@ public sealed partial class MirrorVolume : IReplicationHost
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
+            if (_queueFailed)
+            {
+                // Synchronous remotes hold everything acknowledged; the others wait for the next mount.
+                return _slots.Where(s => !s.IsLocal).All(s => _syncRemotes.Contains(s) && s.State == FacetState.Synchronised);
+            }
             bool done = _slots.Where(s => !s.IsLocal).All(s =>
             {
                 QueueCursorInfo c = _queue.CursorInfo(s.Name);

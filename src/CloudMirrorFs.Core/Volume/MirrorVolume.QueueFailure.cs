@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Queue;
+using CloudMirrorFs.Replication;
+using Microsoft.Extensions.Logging;
+
+namespace CloudMirrorFs.Volume;
+
+/// <summary>
+/// The storage holding the transaction queue fails (seed 000's paragraph on it): every remote that was using the
+/// queue with transactions outstanding becomes NotSynchronised, what the queue still held in memory folded into its
+/// dirty map (all of it marked when that cannot be read); a remote with nothing outstanding stays Synchronised and is
+/// written synchronously from then on, each change acknowledged once it has it. Until the next mount.
+/// </summary>
+public sealed partial class MirrorVolume
+{
+    private readonly ConcurrentQueue<(long Seq, Transaction Change)> _syncOutbox = new();
+    private readonly SemaphoreSlim _syncRemoteGate = new(1, 1);
+    private volatile bool _queueFailed;
+    private volatile FacetSlot[] _syncRemotes = [];
+    private long _syncSeq;
+    private long _syncApplied;
+
+    /// <summary>True once the queue's storage has failed in this run.</summary>
+    public bool QueueFailed => _queueFailed;
+
+    /// <summary>Runs a queue call; a storage failure switches the volume to the failed-queue mode instead of failing the caller.</summary>
+    private bool TryQueue(Action call, bool underSequencer)
+    {
+        if (_queueFailed || _queue is null)
+        {
+            return false;
+        }
+        try
+        {
+            call();
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            OnQueueStorageFailed(e, underSequencer);
+            return false;
+        }
+    }
+
+    private void OnQueueStorageFailed(Exception error, bool underSequencer)
+    {
+        if (underSequencer)
+        {
+            FailQueueLocked(error);
+            return;
+        }
+        lock (_sequencer)
+        {
+            FailQueueLocked(error);
+        }
+    }
+
+    private void FailQueueLocked(Exception error)
+    {
+        if (_queueFailed)
+        {
+            return;
+        }
+        _queueFailed = true;
+        var synchronous = new List<FacetSlot>();
+        foreach (FacetSlot r in _remotes)
+        {
+            QueueCursorInfo c = _queue!.CursorInfo(r.Name);
+            if (r.State == FacetState.Synchronised && c.Active && c.Count == 0 && r.Dirty.IsEmpty)
+            {
+                synchronous.Add(r);
+                continue;
+            }
+            try
+            {
+                if (c.Active)
+                {
+                    _queue.Release(r.Name, r.Dirty);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or MirrorException)
+            {
+                r.Dirty.MarkFull(); // the spilled records cannot be read back: everything is resynchronised
+            }
+            r.Dirty.MarkNamespaceDirty();
+            r.QueueActive = false;
+            SetState(r, FacetState.NotSynchronised,
+                $"the queue's storage failed with transactions outstanding ({error.Message}): resynchronised once the queue works again (mount again)");
+        }
+        _syncRemotes = [.. synchronous];
+        _log.LogError("queue storage at {Path} failed: {Message}; {Sync} remote(s) with nothing outstanding are now written synchronously, the others are NotSynchronised",
+            _options.QueuePath, error.Message, synchronous.Count);
+        _ = Task.Run(StopReplicationAsync); // the replicators read the queue
+    }
+
+    /// <summary>Under the sequencer, in the failed-queue mode: records the change for every remote; returns its number (0 if none takes it now).</summary>
+    private long AppendWithoutQueueLocked(Transaction t)
+    {
+        FacetSlot[] sync = _syncRemotes;
+        foreach (FacetSlot r in _remotes.Where(r => !sync.Contains(r)))
+        {
+            MarkChange(r, t);
+        }
+        if (sync.Length == 0)
+        {
+            return 0;
+        }
+        long seq = ++_syncSeq;
+        _syncOutbox.Enqueue((seq, t));
+        return seq;
+    }
+
+    private void MarkChange(FacetSlot r, Transaction t)
+    {
+        if (t.Kind == TransactionKind.Write)
+        {
+            MarkMissed(r, t.FileId, t.Offset, t.Data.Length);
+        }
+        else
+        {
+            r.Dirty.MarkNamespaceDirty();
+            if (t.Kind == TransactionKind.SetLength)
+            {
+                r.Dirty.Set(new Location(t.FileId, t.Length / BlockSize));
+            }
+        }
+    }
+
+    /// <summary>The acknowledgement in the failed-queue mode: returns once every synchronous remote has the change numbered <paramref name="seq"/>.</summary>
+    private async ValueTask ApplySynchronouslyAsync(long seq, CancellationToken cancellationToken)
+    {
+        await _syncRemoteGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            long applied = Volatile.Read(ref _syncApplied);
+            while (applied < seq && _syncOutbox.TryDequeue(out (long Seq, Transaction Change) next))
+            {
+                foreach (FacetSlot r in _syncRemotes)
+                {
+                    try
+                    {
+                        await Replicator.ApplyAsync(r.Facet, next.Change, cancellationToken).ConfigureAwait(false);
+                        await r.Facet.CommitAsync(next.Seq, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (MirrorException e)
+                    {
+                        // It missed this change: out of the synchronous set, the change named in its dirty map.
+                        lock (_sequencer)
+                        {
+                            _syncRemotes = [.. _syncRemotes.Where(s => s != r)];
+                            MarkChange(r, next.Change);
+                        }
+                        SetState(r, FacetState.NotSynchronised, $"written synchronously after the queue failed, it failed too: {e.Message}");
+                    }
+                }
+                applied = next.Seq;
+                Volatile.Write(ref _syncApplied, applied);
+            }
+        }
+        finally
+        {
+            _syncRemoteGate.Release();
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Replication;
+using CloudMirrorFs.Tests.Support;
+using CloudMirrorFs.Tests.Volume;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Tests.Replication;
+
+/// <summary>The storage holding the transaction queue fails (seed 000): who becomes NotSynchronised, who is written synchronously.</summary>
+[TestClass]
+public sealed class QueueFailureTests
+{
+    [TestMethod]
+    public async Task QueueStorageFails_RemoteWithBacklogIsNotSynchronised_CaughtUpRemoteIsWrittenSynchronously()
+    {
+        SimulatedLink? slow = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 2, blockSize: 64 * 1024)
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Name == "remote0" ? slow = new SimulatedLink(inner) : inner,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, new byte[100_000]);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        slow!.Down = true; // remote0 falls behind; remote1 keeps up
+        byte[] second = new byte[50_000];
+        new Random(1).NextBytes(second);
+        await v.WriteAsync(id, 200_000, second);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (v.GetQueueCursor("remote1")!.Count > 0)
+        {
+            Assert.IsTrue(DateTime.UtcNow < deadline, "remote1 caught up");
+            await Task.Delay(20);
+        }
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0, "remote0 has transactions outstanding");
+
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("queue disk: input/output error");
+        byte[] third = new byte[30_000];
+        new Random(2).NextBytes(third);
+        await v.WriteAsync(id, 400_000, third); // acknowledged: the local facet has it, remote1 has it synchronously
+        await v.RenameAsync("f", "g");
+        await v.CreateFileAsync("made-after");
+
+        Assert.IsTrue(v.QueueFailed);
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), "outstanding transactions: NotSynchronised");
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason, "queue's storage failed");
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote1"), "nothing outstanding: stays usable");
+        string r1 = fx.FacetPath("remote1");
+        byte[] onRemote1 = File.ReadAllBytes(Path.Combine(r1, "g"));
+        CollectionAssert.AreEqual(third, onRemote1.AsSpan(400_000, third.Length).ToArray(), "remote1 got the write before it was acknowledged");
+        Assert.IsTrue(File.Exists(Path.Combine(r1, "made-after")), "and the namespace changes");
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(1)) == false, "remote0 waits for the next mount");
+
+        // The next mount, on a queue that works again: remote0 is resynchronised from the local facet.
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = null;
+        slow.Down = false;
+        v = await fx.ReopenAsync();
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), "both remotes current after the remount");
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote1"));
+    }
+}
