@@ -122,7 +122,7 @@ public sealed class CodecObjectStore : IObjectStore
     {
         if (stored.Length < 4 || stored[0] != 'C' || stored[1] != 'M' || stored[2] != 1)
         {
-            throw new MirrorException(MirrorError.IoError, $"{Description}: object {key} has no CloudMirrorFs header; it was not written by this volume or is damaged");
+            throw Damaged(key, "has no CloudMirrorFs header; it was not written by this volume or is damaged");
         }
         byte flags = stored[3];
         byte[] payload = stored[4..];
@@ -134,7 +134,7 @@ public sealed class CodecObjectStore : IObjectStore
             }
             if (payload.Length < 28)
             {
-                throw new MirrorException(MirrorError.IoError, $"{Description}: object {key} is truncated");
+                throw Damaged(key, "is truncated");
             }
             byte[] plain = new byte[payload.Length - 28];
             try
@@ -155,12 +155,29 @@ public sealed class CodecObjectStore : IObjectStore
         }
         if ((flags & FlagCompressed) != 0)
         {
-            using var input = new MemoryStream(payload);
-            using var brotli = new BrotliStream(input, CompressionMode.Decompress);
-            using var output = new MemoryStream();
-            brotli.CopyTo(output);
-            payload = output.ToArray();
+            try
+            {
+                using var input = new MemoryStream(payload);
+                using var brotli = new BrotliStream(input, CompressionMode.Decompress);
+                using var output = new MemoryStream();
+                brotli.CopyTo(output);
+                payload = output.ToArray();
+            }
+            catch (InvalidDataException)
+            {
+                throw Damaged(key, "does not decompress");
+            }
         }
         return payload;
     }
+
+    /// <summary>
+    /// An object whose bytes are not what this codec wrote. The inner <see cref="InvalidDataException"/> marks it as
+    /// damage, so that readers can tell it from a failing service (which stays an error to retry).
+    /// </summary>
+    private MirrorException Damaged(string key, string what)
+        => new(MirrorError.IoError, $"{Description}: object {key} {what}", new InvalidDataException(what));
+
+    /// <summary>True when <paramref name="e"/> reports an object whose stored bytes are damaged, not a failing store.</summary>
+    public static bool IsDamage(Exception e) => e is MirrorException { InnerException: InvalidDataException };
 }

@@ -103,6 +103,7 @@ public sealed partial class ObjectStoreFacet : IFacet
                 _claim = await RemoteClaim.AcquireAsync(_store, _claimFor, _forceClaim, cancellationToken).ConfigureAwait(false);
             }
             RemoteImage image = await RemoteImage.LoadAsync(_store, null, cancellationToken).ConfigureAwait(false);
+            await DropBeyondImageAsync(image.Manifest.Commit, cancellationToken).ConfigureAwait(false);
             _working = image.Manifest;
             _lastCheckpoint = image.Checkpoint;
             _lastQueueSeq = _working.QueueSeq;
@@ -112,6 +113,30 @@ public sealed partial class ObjectStoreFacet : IFacet
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Deletes journals and checkpoints numbered past the image: a damaged commit (a store that kept part of an
+    /// interrupted upload) ends the chain, and this writer numbers its next commit after the image; a later commit
+    /// left from before would otherwise chain onto the new one and splice an old change into the image.
+    /// </summary>
+    private async Task DropBeyondImageAsync(long imageCommit, CancellationToken cancellationToken)
+    {
+        var beyond = new List<string>();
+        foreach (string prefix in new[] { RemoteImage.CommitsPrefix, RemoteImage.CheckpointsPrefix })
+        {
+            await foreach (ObjectInfo o in _store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+            {
+                if (RemoteImage.ParseNumber(o.Key) is { } n && n > imageCommit)
+                {
+                    beyond.Add(o.Key);
+                }
+            }
+        }
+        if (beyond.Count > 0)
+        {
+            await _store.DeleteManyAsync(beyond, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -174,7 +174,18 @@ internal sealed class RemoteImage
 
     private static async Task<T?> ReadJsonAsync<T>(IObjectStore store, string key, List<string> problems, CancellationToken cancellationToken) where T : class
     {
-        byte[]? bytes = await store.GetAsync(key, 0, null, cancellationToken).ConfigureAwait(false);
+        byte[]? bytes;
+        try
+        {
+            bytes = await store.GetAsync(key, 0, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MirrorException e) when (CodecObjectStore.IsDamage(e))
+        {
+            // A damaged object (a store that kept part of an interrupted upload, bytes altered at rest): the chain
+            // stops before it, exactly as for a journal that does not parse.
+            problems.Add($"{key}: {e.Message}");
+            return null;
+        }
         if (bytes is null)
         {
             problems.Add($"{key}: missing");

@@ -223,6 +223,45 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
         Assert.AreEqual(0, Directory.GetFileSystemEntries(outside.Path).Length, "nothing was made through the first link");
         Assert.IsFalse(File.Exists(Path.Combine(Scratch, "restored", "x")) || new FileInfo(Path.Combine(Scratch, "restored", "x")).LinkTarget is not null);
     }
+
+    [TestMethod]
+    public async Task DamagedCommit_EndsTheImage_AndALaterStaleCommitIsNeverSplicedOntoTheRewrite()
+    {
+        // A store that kept part of an interrupted upload (s3rver does, when the writer is killed mid-put): the
+        // commit object is there but holds no CloudMirrorFs header.
+        string bucket = Path.Combine(Scratch, "coded");
+        ObjectStoreFacet Coded() => new("obj", "folder", new CodecObjectStore(new FolderObjectStore(bucket), null, compress: true), Block, "test");
+        var f = new FileRef(20, "g");
+        await using (ObjectStoreFacet first = Coded())
+        {
+            await first.OpenAsync(default);
+            await first.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+            for (int g = 1; g <= 4; g++)
+            {
+                await first.WriteAsync(f, 0, Bytes(Block, g), default);
+                await first.CommitAsync(g, default);
+            }
+        }
+        File.WriteAllBytes(Path.Combine(bucket, RemoteImage.CommitKey(3)), []);
+
+        byte[] got = new byte[Block];
+        await using (ObjectStoreFacet second = Coded())
+        {
+            await second.OpenAsync(default);
+            Assert.AreEqual(2, second.CommittedImage, "the image ends before the damaged commit");
+            await second.ReadAsync(f, 0, got, default);
+            CollectionAssert.AreEqual(Bytes(Block, 2), got);
+            Assert.IsFalse(File.Exists(Path.Combine(bucket, RemoteImage.CommitKey(4))), "the commit past the break was dropped");
+            await second.WriteAsync(f, 0, Bytes(Block, 5), default);
+            await second.CommitAsync(5, default);
+            Assert.AreEqual(3, second.CommittedImage, "the damaged commit's number is written anew");
+        }
+        await using ObjectStoreFacet third = Coded();
+        await third.OpenAsync(default);
+        Assert.AreEqual(3, third.CommittedImage);
+        await third.ReadAsync(f, 0, got, default);
+        CollectionAssert.AreEqual(Bytes(Block, 5), got, "the image is the rewrite, with no old change spliced after it");
+    }
 }
 
 /// <summary>Reads from an object-store facet on a long link: whole blocks cached, the next ones fetched ahead.</summary>
