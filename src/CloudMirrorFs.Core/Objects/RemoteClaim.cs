@@ -44,6 +44,13 @@ internal sealed class RemoteClaim : IAsyncDisposable
         {
             foreach (var (key, other) in await ListClaimsAsync(store, cancellationToken).ConfigureAwait(false))
             {
+                if (other is null)
+                {
+                    // Damaged (a holder killed in the middle of putting it): it names no one, and no one heartbeats it.
+                    string id = key[(key.LastIndexOf('-') + 1)..^".json".Length];
+                    await store.DeleteManyAsync([key, $"{HeartbeatsPrefix}{id}.json"], cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
                 if (other.Id == mine.Id)
                 {
                     break; // every earlier claim has been looked at: this one is the earliest live one
@@ -112,15 +119,16 @@ internal sealed class RemoteClaim : IAsyncDisposable
     private ValueTask BeatAsync(CancellationToken cancellationToken)
         => _store.PutAsync(HeartbeatKey, JsonSerializer.SerializeToUtf8Bytes(DateTime.UtcNow), cancellationToken);
 
-    private static async Task<List<(string Key, ClaimRecord Claim)>> ListClaimsAsync(IObjectStore store, CancellationToken cancellationToken)
+    /// <summary>Every claim in start-time order; a damaged one (null) is listed so that it can be cleared.</summary>
+    private static async Task<List<(string Key, ClaimRecord? Claim)>> ListClaimsAsync(IObjectStore store, CancellationToken cancellationToken)
     {
-        var result = new List<(string, ClaimRecord)>();
+        var result = new List<(string, ClaimRecord?)>();
         await foreach (ObjectInfo o in store.ListAsync(ClaimsPrefix, cancellationToken).ConfigureAwait(false))
         {
-            byte[]? bytes = await store.GetAsync(o.Key, 0, null, cancellationToken).ConfigureAwait(false);
-            if (bytes is not null && JsonSerializer.Deserialize<ClaimRecord>(bytes) is { } c)
+            var (found, claim) = await ReadAsync<ClaimRecord>(store, o.Key, cancellationToken).ConfigureAwait(false);
+            if (found)
             {
-                result.Add((o.Key, c));
+                result.Add((o.Key, claim));
             }
         }
         return result; // ordinal key order is start-time order (zero-padded ticks)
@@ -128,7 +136,37 @@ internal sealed class RemoteClaim : IAsyncDisposable
 
     private static async Task<bool> IsLiveAsync(IObjectStore store, ClaimRecord claim, CancellationToken cancellationToken)
     {
-        byte[]? beat = await store.GetAsync($"{HeartbeatsPrefix}{claim.Id}.json", 0, null, cancellationToken).ConfigureAwait(false);
-        return beat is not null && DateTime.UtcNow - JsonSerializer.Deserialize<DateTime>(beat) < StaleAfter;
+        string key = $"{HeartbeatsPrefix}{claim.Id}.json";
+        for (int attempt = 0; ; attempt++)
+        {
+            var (found, beat) = await ReadAsync<DateTime?>(store, key, cancellationToken).ConfigureAwait(false);
+            if (!found)
+            {
+                return false;
+            }
+            if (beat is { } at)
+            {
+                return DateTime.UtcNow - at < StaleAfter;
+            }
+            if (attempt == 1)
+            {
+                return false; // still damaged a beat later: its writer died in the middle of the put
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false); // perhaps being rewritten right now
+        }
+    }
+
+    /// <summary>Reads a small JSON object: (false, null) when it is missing, (true, null) when it is damaged.</summary>
+    private static async Task<(bool Found, T? Value)> ReadAsync<T>(IObjectStore store, string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            byte[]? bytes = await store.GetAsync(key, 0, null, cancellationToken).ConfigureAwait(false);
+            return bytes is null ? (false, default) : (true, JsonSerializer.Deserialize<T>(bytes));
+        }
+        catch (Exception e) when (e is JsonException || CodecObjectStore.IsDamage(e))
+        {
+            return (true, default);
+        }
     }
 }

@@ -66,4 +66,23 @@ public sealed class ClaimTests
         await using ObjectStoreFacet next = Facet(bucket, "/var/lib/cmfs/elsewhere");
         await next.OpenAsync(default);
     }
+    [TestMethod]
+    public async Task DamagedClaimAndHeartbeat_LeftByAKilledPut_DoNotLockTheRemoteForever()
+    {
+        using var dir = new TempDir("claim");
+        string bucket = Path.Combine(dir.Path, "b");
+        var coded = new CodecObjectStore(new FolderObjectStore(bucket), null, compress: true);
+        // A claim whose put was cut off, and a live-looking claim whose heartbeat put was cut off.
+        await new FolderObjectStore(bucket).PutAsync($"claims/{DateTime.UtcNow.AddMinutes(-2).Ticks:D20}-0123456789abcdef.json", "{\"Id\":"u8.ToArray(), default);
+        var other = new RemoteClaim.ClaimRecord("deadbeefdeadbeef", "other-host", "/var/lib/cmfs/other", 1, DateTime.UtcNow.AddMinutes(-1));
+        await coded.PutAsync($"claims/{other.StartedUtc.Ticks:D20}-{other.Id}.json", JsonSerializer.SerializeToUtf8Bytes(other), default);
+        await new FolderObjectStore(bucket).PutAsync($"heartbeats/{other.Id}.json", Array.Empty<byte>(), default);
+
+        await using var facet = new ObjectStoreFacet("r", "folder", new CodecObjectStore(new FolderObjectStore(bucket), null, compress: true), 65536, "v",
+            claimFor: "/var/lib/cmfs/new");
+        await facet.OpenAsync(default);
+        string[] claims = Directory.GetFiles(Path.Combine(bucket, "claims"));
+        Assert.AreEqual(1, claims.Length, "both damaged leftovers were cleared: " + string.Join(", ", claims.Select(Path.GetFileName)));
+        Assert.IsFalse(File.Exists(Path.Combine(bucket, "heartbeats", other.Id + ".json")));
+    }
 }
