@@ -78,7 +78,12 @@ public static class VolumePath
         return i < 0 ? "" : path[..i];
     }
 
-    /// <summary>The last component.</summary>
+    /// <summary>True when <paramref name="path"/> is <paramref name="ancestor"/> or lies inside it.</summary>
+    public static bool IsSameOrUnder(string path, string ancestor)
+        => ancestor.Length == 0
+           || (path.StartsWith(ancestor, StringComparison.Ordinal) && (path.Length == ancestor.Length || path[ancestor.Length] == '/'));
+
+    /// <summary>The last component of <paramref name="path"/>.</summary>
     public static string Name(string path) => path[(path.LastIndexOf('/') + 1)..];
 
     /// <summary>Joins a directory path and a child name.</summary>

@@ -54,6 +54,23 @@ public sealed class Transaction
             ? (Offset / blockSize, (Offset + Data.Length - 1) / blockSize)
             : (0, -1);
 
+    /// <summary>A copy whose data no longer lives in the queue's memory, so that it outlives the entry's release.</summary>
+    internal Transaction Detached() => new()
+    {
+        Seq = Seq,
+        Kind = Kind,
+        FileId = FileId,
+        Path = Path,
+        Path2 = Path2,
+        Offset = Offset,
+        Length = Length,
+        Mode = Mode,
+        LastWriteUtc = LastWriteUtc,
+        LastAccessUtc = LastAccessUtc,
+        Data = Data.ToArray(),
+        EnqueuedUtc = EnqueuedUtc,
+    };
+
     /// <inheritdoc />
     public override string ToString() => Kind switch
     {

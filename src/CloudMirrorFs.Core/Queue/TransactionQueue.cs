@@ -306,6 +306,56 @@ public sealed partial class TransactionQueue : IDisposable
     }
 
     /// <summary>
+    /// The transactions a facet has not committed yet that <paramref name="match"/> selects, in queue order, each a
+    /// copy that outlives the entry's release: the seed's "read from the buffer". An entry released while this runs
+    /// has been committed by the facet, so reading the facet afterwards sees it.
+    /// </summary>
+    public IReadOnlyList<Transaction> Pending(string cursor, Func<Transaction, bool> match)
+    {
+        var result = new List<Transaction>();
+        List<Run> runs;
+        long head;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            head = GetCursor(cursor).Head;
+            runs = [.. _runs.Where(r => r.LastSeq > head)];
+        }
+        foreach (Run r in runs)
+        {
+            if (!r.OnDisk)
+            {
+                lock (_lock)
+                {
+                    // Copied under the lock: the record's bytes live in the arena until the entry is released.
+                    result.AddRange(r.Records!.Where(t => t.Seq > head && match(t)).Select(t => t.Detached()));
+                }
+                continue;
+            }
+            try
+            {
+                using var reader = new SegmentReader(r.Segment!.Path, r.StartOffset);
+                while (reader.Next(r.EndOffset) is { } t)
+                {
+                    if (t.Seq > head && match(t))
+                    {
+                        result.Add(t);
+                    }
+                }
+                if (reader.Problem is not null && reader.Offset < r.EndOffset)
+                {
+                    throw new MirrorException(MirrorError.IoError, $"queue segment {r.Segment.Path}, offset {reader.Offset}: {reader.Problem} while reading it back");
+                }
+            }
+            catch (FileNotFoundException)
+            {
+                // Released since the snapshot: committed by every facet, this one included.
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
     /// Records that a facet has committed everything up to <paramref name="seq"/> (with <paramref name="bytes"/> of
     /// data since its previous commit). Entries every active cursor has passed are released.
     /// </summary>

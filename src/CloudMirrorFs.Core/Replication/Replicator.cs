@@ -60,6 +60,8 @@ internal sealed class Replicator : IAsyncDisposable
     /// <summary>The last sequence number the facet has committed.</summary>
     public long Head => Interlocked.Read(ref _head);
 
+    private bool _resyncAttached;
+
     /// <summary>True while a resync or a batch is being sent.</summary>
     public bool Busy { get; private set; }
 
@@ -101,6 +103,7 @@ internal sealed class Replicator : IAsyncDisposable
                 // Not a link problem: the facet refused a change it should accept, so its tree has drifted.
                 _log.LogError("facet {Facet}: {Message}; falling back to a dirty-map resync", _slot.Name, e.Message);
                 _slot.Dirty.MarkNamespaceDirty();
+                _resyncAttached = false; // the refused change is in the queue: the next resync folds it into the map
                 _host.SetFacetState(_slot, FacetState.NotSynchronised, $"replication refused: {e.Message}");
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -127,7 +130,19 @@ internal sealed class Replicator : IAsyncDisposable
         if (_slot.State is FacetState.NotSynchronised or FacetState.BeingSynchronised)
         {
             Busy = true;
-            await new Resync(_host, _slot, _options, _log).RunAsync(cancellationToken).ConfigureAwait(false);
+            var resync = new Resync(_host, _slot, _options, _log, reattach: !_resyncAttached || !_host.Queue.CursorInfo(_slot.Name).Active);
+            try
+            {
+                await resync.RunAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _resyncAttached |= resync.Reattached;
+            }
+            if (_slot.State == FacetState.Synchronised)
+            {
+                _resyncAttached = false;
+            }
             _head = _host.Queue.CursorInfo(_slot.Name).Head;
             return true;
         }

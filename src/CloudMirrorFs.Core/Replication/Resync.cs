@@ -18,13 +18,24 @@ internal sealed class Resync
     private readonly ReplicationOptions _options;
     private readonly ILogger _log;
 
-    public Resync(IReplicationHost host, FacetSlot slot, ReplicationOptions options, ILogger log)
+    private readonly bool _reattach;
+
+    /// <summary>
+    /// A resync attempt. <paramref name="reattach"/> is false when an earlier attempt already folded the queue into
+    /// the dirty map and reattached the cursor: what was queued since is sent after the copy, so folding it again
+    /// would only grow the map.
+    /// </summary>
+    public Resync(IReplicationHost host, FacetSlot slot, ReplicationOptions options, ILogger log, bool reattach = true)
     {
         _host = host;
         _slot = slot;
         _options = options;
         _log = log;
+        _reattach = reattach;
     }
+
+    /// <summary>True once this attempt has folded the queue into the dirty map and reattached the cursor.</summary>
+    public bool Reattached { get; private set; }
 
     /// <summary>Locations copied so far.</summary>
     public long Copied { get; private set; }
@@ -46,7 +57,11 @@ internal sealed class Resync
         // Reachable first: a facet the queue was freed of must not start collecting records again while it is down.
         await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
         _host.SetFacetState(_slot, FacetState.BeingSynchronised, "resync in progress");
-        _host.ReleaseAndReattach(_slot);
+        if (_reattach)
+        {
+            _host.ReleaseAndReattach(_slot);
+            Reattached = true;
+        }
         bool full = _slot.Dirty.IsFull;
         if (_slot.Dirty.IsFull || _slot.Dirty.NamespaceDirty)
         {
@@ -56,6 +71,7 @@ internal sealed class Resync
         using TrafficClass.Scope resyncTraffic = TrafficClass.Resync(); // its share of the facet's bandwidthLimit
         List<Location> dirty = _slot.Dirty.Snapshot();
         int blockSize = _host.BlockSize;
+        MirrorException? failed = null;
         await Parallel.ForEachAsync(dirty, new ParallelOptions { MaxDegreeOfParallelism = _options.Window, CancellationToken = cancellationToken },
             async (loc, ct) =>
             {
@@ -82,7 +98,17 @@ internal sealed class Resync
                     }
                     else if (n > 0)
                     {
-                        await _slot.Facet.WriteAsync(file, loc.Block * blockSize, buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                        try
+                        {
+                            await _slot.Facet.WriteAsync(file, loc.Block * blockSize, buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                        }
+                        catch (MirrorException e) when (e.Error is MirrorError.IoError or MirrorError.Unavailable)
+                        {
+                            // One bad spot does not stop the pass: the other blocks are copied, this bit stays, and
+                            // the attempt ends with the error so that the replicator retries it.
+                            Interlocked.CompareExchange(ref failed, e, null);
+                            return;
+                        }
                     }
                 }
                 _slot.Dirty.Clear(loc);
@@ -92,6 +118,10 @@ internal sealed class Resync
                 }
             }).ConfigureAwait(false);
         await _slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (failed is not null)
+        {
+            throw failed;
+        }
         if (_slot.Dirty.IsEmpty)
         {
             _host.SetFacetState(_slot, FacetState.Synchronised, null);

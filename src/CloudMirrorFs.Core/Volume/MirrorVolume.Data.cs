@@ -112,11 +112,8 @@ public sealed partial class MirrorVolume
             MarkMissed(s, fileId, offset, buffer.Length);
             FailLocal(s, lastError!);
         }
-        if (CanDegrade())
-        {
-            return await DegradedReadAsync(node, offset, buffer, cancellationToken).ConfigureAwait(false);
-        }
-        throw new MirrorException(MirrorError.IoError, $"file id {fileId}: every local facet failed the read at offset {offset}: {lastError!.Message}", lastError);
+        return await DegradedReadAsync(node, offset, buffer, cancellationToken,
+            new MirrorException(MirrorError.IoError, $"file id {fileId}: every local facet failed the read at offset {offset}: {lastError!.Message}", lastError)).ConfigureAwait(false);
     }
 
     /// <summary>FUSE's flush (sent at every close): not a barrier, so nothing to do beyond what a write already did.</summary>

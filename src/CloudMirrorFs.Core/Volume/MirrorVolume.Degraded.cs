@@ -62,11 +62,23 @@ public sealed partial class MirrorVolume
     private ValueTask<FacetSlot> CaughtUpRemoteAsync(CancellationToken cancellationToken)
         => WaitCommittedAsync(_queue!.Tail, cancellationToken);
 
-    private async ValueTask<int> DegradedReadAsync(FileNode node, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    /// <summary>
+    /// A read with no local facet: from a remote with the queue laid over it, else from a remote once it has caught
+    /// up; <paramref name="whenNone"/> (or "no local facet") when no remote can give the volume's bytes.
+    /// </summary>
+    private async ValueTask<int> DegradedReadAsync(FileNode node, long offset, Memory<byte> buffer, CancellationToken cancellationToken,
+        MirrorException? whenNone = null)
     {
+        foreach (FacetSlot candidate in OverlayCandidates())
+        {
+            if (await TryReadFromBufferAsync(candidate, node, offset, buffer, cancellationToken).ConfigureAwait(false) is { } n)
+            {
+                return n;
+            }
+        }
         if (!CanDegrade())
         {
-            throw NoLocal($"read of {_files.PathOf(node)}");
+            throw whenNone ?? NoLocal($"read of {_files.PathOf(node)}");
         }
         FacetSlot remote = await CaughtUpRemoteAsync(cancellationToken).ConfigureAwait(false);
         return await remote.Facet.ReadAsync(new FileRef(node.Id, _files.PathOf(node)), offset, buffer, cancellationToken).ConfigureAwait(false);

@@ -1,0 +1,169 @@
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Tests.Volume;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Tests.Replication;
+
+/// <summary>
+/// Issue 6, item 5: with the local facet failed mid-run, reads come from a remote with the queue's newer changes laid
+/// over it (seed 000, "read from the buffer"), and every byte read equals a model of what was acknowledged.
+/// </summary>
+[TestClass]
+public sealed class DegradedReadTests
+{
+    private const int Block = 64 * 1024;
+    private const int FileSize = 512 * 1024;
+
+    private static byte[] Bytes(int length, Random rnd)
+    {
+        byte[] b = new byte[length];
+        rnd.NextBytes(b);
+        return b;
+    }
+
+    private static void ModelWrite(Dictionary<long, byte[]> model, long id, long offset, byte[] data)
+    {
+        byte[] old = model[id];
+        if (offset + data.Length > old.Length)
+        {
+            Array.Resize(ref old, (int)(offset + data.Length));
+        }
+        data.CopyTo(old, offset);
+        model[id] = old;
+    }
+
+    private static async Task ReadEverythingAsync(MirrorVolume v, Dictionary<long, byte[]> model, Random rnd, string what)
+    {
+        foreach (var (id, want) in model)
+        {
+            byte[] whole = new byte[want.Length + 1000];
+            int n = await v.ReadAsync(id, 0, whole);
+            Assert.AreEqual(want.Length, n, $"{what}: file {id} length");
+            CollectionAssert.AreEqual(want, whole[..n], $"{what}: file {id} bytes");
+            for (int i = 0; i < 40; i++)
+            {
+                long off = rnd.Next(0, want.Length + 100);
+                byte[] got = new byte[rnd.Next(1, 150_000)];
+                int k = await v.ReadAsync(id, off, got);
+                int expected = (int)Math.Clamp(want.Length - off, 0, got.Length);
+                Assert.AreEqual(expected, k, $"{what}: file {id} read at {off}+{got.Length}");
+                CollectionAssert.AreEqual(want.AsSpan((int)Math.Min(off, want.Length), expected).ToArray(), got[..k], $"{what}: file {id} bytes at {off}");
+            }
+        }
+    }
+
+    [TestMethod]
+    [DataRow("directory")]
+    [DataRow("folder")]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task LocalFailsMidRun_ReadsComeFromTheRemoteWithTheQueueLaidOver_EveryByteMatchesTheModel(string kind)
+    {
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: kind) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        var rnd = new Random(42);
+        var model = new Dictionary<long, byte[]>();
+        foreach (string name in new[] { "a", "b" })
+        {
+            long id = await v.CreateFileAsync(name);
+            model[id] = [];
+            byte[] data = Bytes(FileSize, rnd);
+            await v.WriteAsync(id, 0, data);
+            ModelWrite(model, id, 0, data);
+        }
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+
+        // The remote stops taking writes (its replicator retries): what follows exists only locally and in the queue.
+        fx.Faults["remote0"].FailWrite = (_, _, _) => true;
+        long[] ids = [.. model.Keys];
+        for (int i = 0; i < 60; i++)
+        {
+            long id = ids[rnd.Next(ids.Length)];
+            long off = rnd.Next(0, FileSize);
+            byte[] data = Bytes(rnd.Next(1, 90_000), rnd);
+            await v.WriteAsync(id, off, data);
+            ModelWrite(model, id, off, data);
+        }
+        // A truncate then a write past the end: the hole between reads as zeros.
+        await v.SetLengthAsync(ids[1], 300_000);
+        byte[] cut = model[ids[1]];
+        Array.Resize(ref cut, 300_000);
+        model[ids[1]] = cut;
+        byte[] tail = Bytes(10_000, rnd);
+        await v.WriteAsync(ids[1], 450_000, tail);
+        ModelWrite(model, ids[1], 450_000, tail);
+        // A file created since the remote last committed: only the queue holds it.
+        long fresh = await v.CreateFileAsync("fresh");
+        model[fresh] = [];
+        for (int i = 0; i < 5; i++)
+        {
+            byte[] data = Bytes(70_000, rnd);
+            await v.WriteAsync(fresh, i * 60_000L, data);
+            ModelWrite(model, fresh, i * 60_000L, data);
+        }
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0);
+
+        fx.Faults["local0"].Offline = true; // the local disk dies mid-run
+        await ReadEverythingAsync(v, model, rnd, "local failed, remote behind");
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0, "the remote never caught up: every read above was served with the queue laid over it");
+        Assert.IsTrue(v.BufferReads > 0);
+        Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("local0"));
+
+        // The remote heals: it catches up and holds exactly the model.
+        fx.Faults["remote0"].FailWrite = null;
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+        await ReadEverythingAsync(v, model, rnd, "after the remote caught up");
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task RemoteStillResyncing_ServesWhatItHoldsAndTheQueueHolds_RefusesWhatOnlyTheFailedDiskHad()
+    {
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block,
+            queue: new QueueOptions { MemoryLimit = 0, DiskLimit = 1 << 20, SegmentSize = 256 * 1024 }) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        var rnd = new Random(7);
+        long id = await v.CreateFileAsync("a");
+        byte[] model = Bytes(8 * Block, rnd);
+        await v.WriteAsync(id, 0, model);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+
+        // The remote refuses writes to blocks 0 and 1: the queue overflows, the remote goes NotSynchronised, and its
+        // resync copies every dirty block but those two, retrying them. Blocks 0 and 1 are written first, so the
+        // overflow folds them into the dirty map: afterwards only the failed local disk has their newest bytes.
+        fx.Faults["remote0"].FailWrite = (f, off, _) => f.Id == id && off < 2 * Block;
+        for (int round = 0; round < 4; round++)
+        {
+            for (int b = round == 0 ? 0 : 2; b < 8; b++)
+            {
+                byte[] data = Bytes(Block, rnd);
+                await v.WriteAsync(id, b * (long)Block, data);
+                data.CopyTo(model, b * Block);
+            }
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (v.GetDirtyCount("remote0") != 2 || v.GetFacetState("remote0") == FacetState.NotSynchronised)
+        {
+            Assert.IsTrue(DateTime.UtcNow < deadline, ReplicationTests.Describe(v));
+            await Task.Delay(50);
+        }
+        // New changes while it resyncs: block 0 rewritten whole (the queue decides it), block 5 in part.
+        fx.Faults["remote0"].FailWrite = (_, _, _) => true;
+        byte[] b0 = Bytes(Block, rnd), b5 = Bytes(1000, rnd);
+        await v.WriteAsync(id, 0, b0);
+        b0.CopyTo(model, 0);
+        await v.WriteAsync(id, 5 * Block + 100, b5);
+        b5.CopyTo(model, 5 * Block + 100);
+
+        fx.Faults["local0"].Offline = true;
+        byte[] got = new byte[Block];
+        foreach (int b in new[] { 0, 2, 5, 7 })
+        {
+            Assert.AreEqual(Block, await v.ReadAsync(id, b * (long)Block, got), $"block {b}");
+            CollectionAssert.AreEqual(model[(b * Block)..((b + 1) * Block)], got, $"block {b}: the remote's bytes with the queue's laid over");
+        }
+        // Block 1 was on the failed disk only: never guessed from stale remote bytes.
+        var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await v.ReadAsync(id, Block, got));
+        Assert.AreEqual(MirrorError.Unavailable, e.Error);
+    }
+}
