@@ -158,27 +158,40 @@ internal sealed class Replicator : IAsyncDisposable
     }
 
     /// <summary>
-    /// Applies a batch in queue order: consecutive writes that do not overlap go out together, up to the window;
-    /// a namespace change or an overlapping write waits for what is in flight. Commits after each group.
+    /// Applies a batch in queue order with a sliding window: a write starts as soon as a slot is free and no write in
+    /// flight overlaps it; a namespace change waits for everything in flight. Commits at the end of the batch.
     /// </summary>
     private async Task SendAsync(IReadOnlyList<Transaction> batch, CancellationToken cancellationToken)
     {
-        var group = new List<Transaction>();
-        foreach (Transaction t in batch)
+        var inFlight = new List<(Transaction Change, Task Task)>(_options.Window);
+        try
         {
-            bool conflicts = t.Kind != TransactionKind.Write || group.Count >= _options.Window
-                || group.Any(g => g.Kind != TransactionKind.Write || (g.FileId == t.FileId && g.Offset < t.Offset + t.Data.Length && t.Offset < g.Offset + g.Data.Length));
-            if (conflicts && group.Count > 0)
+            foreach (Transaction t in batch)
             {
-                await ApplyGroupAsync(group, cancellationToken).ConfigureAwait(false);
-                group.Clear();
+                if (t.Kind != TransactionKind.Write)
+                {
+                    await Task.WhenAll(inFlight.Select(f => f.Task)).ConfigureAwait(false);
+                    inFlight.Clear();
+                    await ApplyAsync(_slot.Facet, t, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                while (inFlight.Count >= _options.Window || inFlight.Any(f => Overlaps(f.Change, t)))
+                {
+                    Task done = await Task.WhenAny(inFlight.Select(f => f.Task)).ConfigureAwait(false);
+                    await done.ConfigureAwait(false); // a failure ends the batch; it is retried from the head
+                    inFlight.RemoveAll(f => f.Task.IsCompletedSuccessfully);
+                }
+                inFlight.Add((t, ApplyAsync(_slot.Facet, t, cancellationToken).AsTask()));
             }
-            group.Add(t);
+            await Task.WhenAll(inFlight.Select(f => f.Task)).ConfigureAwait(false);
         }
-        if (group.Count > 0)
+        catch
         {
-            await ApplyGroupAsync(group, cancellationToken).ConfigureAwait(false);
+            // Nothing of this batch may still be running when it is retried.
+            await Task.WhenAll(inFlight.Select(f => f.Task)).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
         }
+
         // A commit point at a queue position: an object store publishes its new image here, before the queue
         // lets the records go (a crash before this line replays the batch; facet operations are idempotent).
         long last = batch[^1].Seq;
@@ -188,18 +201,8 @@ internal sealed class Replicator : IAsyncDisposable
         _host.OnCommitted(_slot);
     }
 
-    private async Task ApplyGroupAsync(List<Transaction> group, CancellationToken cancellationToken)
-    {
-        if (group.Count == 1)
-        {
-            await ApplyAsync(_slot.Facet, group[0], cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            await Parallel.ForEachAsync(group, new ParallelOptions { MaxDegreeOfParallelism = _options.Window, CancellationToken = cancellationToken },
-                async (t, ct) => await ApplyAsync(_slot.Facet, t, ct).ConfigureAwait(false)).ConfigureAwait(false);
-        }
-    }
+    private static bool Overlaps(Transaction a, Transaction b)
+        => a.FileId == b.FileId && a.Offset < b.Offset + b.Data.Length && b.Offset < a.Offset + a.Data.Length;
 
     /// <summary>Applies one transaction to a facet. Facet namespace operations are idempotent, so a replay after a retry is safe.</summary>
     internal static ValueTask ApplyAsync(IFacet facet, Transaction t, CancellationToken cancellationToken) => t.Kind switch
