@@ -127,9 +127,13 @@ public sealed class AzureBlobObjectStore : IObjectStore
         {
             throw new MirrorException(MirrorError.NotFound, $"{Description}: {what}: container {_options.Container} does not exist", e);
         }
-        catch (RequestFailedException e) when (e.Status is 0 or 408 or 429 or >= 500)
+        catch (RequestFailedException e) when (e.Status is 408 or 429 or >= 500)
         {
-            throw new MirrorException(MirrorError.Unavailable, $"{Description}: {what}: the service is busy, failing or unreachable ({e.Status} {e.ErrorCode}); retrying", e);
+            throw new MirrorException(MirrorError.Unavailable, $"{Description}: {what}: the service is busy or failing ({e.Status} {e.ErrorCode}); retrying", new ServiceBusyException(e));
+        }
+        catch (RequestFailedException e) when (e.Status == 0)
+        {
+            throw new MirrorException(MirrorError.Unavailable, $"{Description}: {what}: no answer from the endpoint ({e.ErrorCode}); retrying", e);
         }
         catch (RequestFailedException e)
         {

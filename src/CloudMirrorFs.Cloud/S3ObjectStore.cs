@@ -243,7 +243,7 @@ public sealed class S3ObjectStore : IObjectStore
         }
         catch (AmazonS3Exception e) when ((int)e.StatusCode is 429 or >= 500 || e.ErrorCode is "SlowDown" or "RequestTimeout" or "ServiceUnavailable")
         {
-            throw new MirrorException(MirrorError.Unavailable, $"{Description}: {what}: the service is busy or failing ({(int)e.StatusCode} {e.ErrorCode}); retrying", e);
+            throw new MirrorException(MirrorError.Unavailable, $"{Description}: {what}: the service is busy or failing ({(int)e.StatusCode} {e.ErrorCode}); retrying", new ServiceBusyException(e));
         }
         catch (AmazonS3Exception e)
         {

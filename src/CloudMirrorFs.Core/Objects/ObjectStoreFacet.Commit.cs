@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Polly;
+using Polly.Retry;
 
 namespace CloudMirrorFs.Objects;
 
@@ -137,14 +139,31 @@ public sealed partial class ObjectStoreFacet
         return d;
     }
 
+    /// <summary>
+    /// One request retried in place while the service answers "busy" (S3 SlowDown, Azure ServerBusy, 429, 5xx), a
+    /// few times with jittered backoff: one throttled upload must not fail a commit of hundreds. An endpoint that does
+    /// not answer is not retried here; the replicator's backoff and the Offline state handle that.
+    /// </summary>
+    private static readonly ResiliencePipeline BusyRetry = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<MirrorException>(ServiceBusyException.IsBusy),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxDelay = TimeSpan.FromSeconds(2),
+            MaxRetryAttempts = 6,
+        })
+        .Build();
+
     private async ValueTask<byte[]> GetObjectAsync(string key, long offset, int length, CancellationToken cancellationToken)
-        => await _store.GetAsync(key, offset, length, cancellationToken).ConfigureAwait(false)
+        => await BusyRetry.ExecuteAsync(async ct => await _store.GetAsync(key, offset, length, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false)
            ?? throw new MirrorException(MirrorError.IoError,
                $"facet '{Name}' ({_store.Description}): block object {key} named by commit {_working.Commit} is missing; run 'cmfs verify --facet {Name} --repair'");
 
     private async ValueTask PutObjectAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        await _store.PutAsync(key, data, cancellationToken).ConfigureAwait(false);
+        await BusyRetry.ExecuteAsync(async ct => await _store.PutAsync(key, data, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _objectsUploaded);
         Interlocked.Add(ref _bytesUploaded, data.Length);
     }
