@@ -73,34 +73,8 @@ public sealed class ThrottlingTests
         Func<string, string, (int, string)?> throttle(string code) => (method, _) => method == "PUT" && Interlocked.Increment(ref puts) % 3 == 0 ? (503, code) : null;
         await using var s3Proxy = new ThrottlingProxy(TestServers.S3Port);
         await using var azProxy = new ThrottlingProxy(TestServers.AzuritePort);
-        var options = new VolumeOptions
-        {
-            Name = "throttled",
-            StateDir = Path.Combine(dir.Path, "state"),
-            BlockSize = 64 * 1024,
-            Facets =
-            [
-                new FacetOptions { Name = "local", Role = FacetRole.Local, Kind = "directory", Path = dir.Sub("local") },
-                new FacetOptions
-                {
-                    Name = "s3", Role = FacetRole.Remote, Kind = "s3",
-                    Settings = new Dictionary<string, string>
-                    {
-                        ["bucket"] = TestServers.S3Bucket, ["prefix"] = $"{run}/", ["endpoint"] = $"http://127.0.0.1:{s3Proxy.Port}",
-                        ["forcePathStyle"] = "true", ["accessKeyId"] = "S3RVER", ["secretAccessKey"] = "S3RVER",
-                    },
-                },
-                new FacetOptions
-                {
-                    Name = "azure", Role = FacetRole.Remote, Kind = "azure",
-                    Settings = new Dictionary<string, string>
-                    {
-                        ["container"] = $"c{run}",
-                        ["connectionString"] = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={TestServers.AzuriteKey};BlobEndpoint=http://127.0.0.1:{azProxy.Port}/devstoreaccount1;",
-                    },
-                },
-            ],
-        };
+        VolumeOptions options = VolumeOnCloudTests.Options(dir, run, $"http://127.0.0.1:{s3Proxy.Port}",
+            $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={TestServers.AzuriteKey};BlobEndpoint=http://127.0.0.1:{azProxy.Port}/devstoreaccount1;");
         var runtime = new VolumeRuntimeOptions { Replication = new CloudMirrorFs.Replication.ReplicationOptions { RetryDelay = TimeSpan.FromMilliseconds(20), MaxRetryDelay = TimeSpan.FromMilliseconds(200) } };
         await using (MirrorVolume v = await MirrorVolume.OpenAsync(options, runtime: runtime))
         {

@@ -16,7 +16,8 @@ public sealed class VolumeOnCloudTests
     [ClassInitialize]
     public static void RegisterStores(TestContext _) => FacetFactory.CloudStores = o => CloudStores.Create(o, (value, _) => value);
 
-    private static VolumeOptions Options(TempDir dir, string run) => new()
+    /// <summary>A local facet and an S3 and an Azure remote; the endpoints default to the test servers themselves.</summary>
+    internal static VolumeOptions Options(TempDir dir, string run, string? s3Endpoint = null, string? azureConnectionString = null) => new()
     {
         Name = "cloud",
         StateDir = Path.Combine(dir.Path, "state"),
@@ -29,14 +30,14 @@ public sealed class VolumeOnCloudTests
                 Name = "s3", Role = FacetRole.Remote, Kind = "s3",
                 Settings = new Dictionary<string, string>
                 {
-                    ["bucket"] = TestServers.S3Bucket, ["prefix"] = $"{run}/", ["endpoint"] = TestServers.S3Endpoint,
+                    ["bucket"] = TestServers.S3Bucket, ["prefix"] = $"{run}/", ["endpoint"] = s3Endpoint ?? TestServers.S3Endpoint,
                     ["forcePathStyle"] = "true", ["accessKeyId"] = "S3RVER", ["secretAccessKey"] = "S3RVER", ["compression"] = "brotli",
                 },
             },
             new FacetOptions
             {
                 Name = "azure", Role = FacetRole.Remote, Kind = "azure",
-                Settings = new Dictionary<string, string> { ["container"] = $"c{run}", ["connectionString"] = TestServers.AzureConnectionString() },
+                Settings = new Dictionary<string, string> { ["container"] = $"c{run}", ["connectionString"] = azureConnectionString ?? TestServers.AzureConnectionString() },
             },
         ],
     };

@@ -117,7 +117,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     }
 
     /// <summary>
-    /// Deletes journals and checkpoints numbered past the image: a damaged commit (a store that kept part of an
+    /// Deletes journals, checkpoints and block objects numbered past the image: a damaged commit (a store that kept part of an
     /// interrupted upload) ends the chain, and this writer numbers its next commit after the image; a later commit
     /// left from before would otherwise chain onto the new one and splice an old change into the image.
     /// </summary>
@@ -132,6 +132,16 @@ public sealed partial class ObjectStoreFacet : IFacet
                 {
                     beyond.Add(o.Key);
                 }
+            }
+        }
+        // Block objects uploaded for a commit that never landed (the writer died between its uploads and its commit
+        // object): no image names them, and the next commit of that number uploads its own.
+        await foreach (ObjectInfo o in _store.ListAsync("data/", cancellationToken).ConfigureAwait(false))
+        {
+            int dot = o.Key.LastIndexOf('.');
+            if (dot > 0 && long.TryParse(o.Key.AsSpan(dot + 1), System.Globalization.NumberStyles.AllowHexSpecifier, null, out long n) && n > imageCommit)
+            {
+                beyond.Add(o.Key);
             }
         }
         if (beyond.Count > 0)

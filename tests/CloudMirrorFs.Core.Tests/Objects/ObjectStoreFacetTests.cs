@@ -243,6 +243,8 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
             }
         }
         File.WriteAllBytes(Path.Combine(bucket, RemoteImage.CommitKey(3)), []);
+        string[] BlockObjects() => [.. Directory.GetFiles(Path.Combine(bucket, "data"), "*", SearchOption.AllDirectories).Select(Path.GetFileName).Order()!];
+        Assert.IsTrue(BlockObjects().Any(k => k.EndsWith(".0000000000000004", StringComparison.Ordinal)));
 
         byte[] got = new byte[Block];
         await using (ObjectStoreFacet second = Coded())
@@ -252,6 +254,9 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
             await second.ReadAsync(f, 0, got, default);
             CollectionAssert.AreEqual(Bytes(Block, 2), got);
             Assert.IsFalse(File.Exists(Path.Combine(bucket, RemoteImage.CommitKey(4))), "the commit past the break was dropped");
+            Assert.IsFalse(BlockObjects().Any(k => k.EndsWith(".0000000000000003", StringComparison.Ordinal) || k.EndsWith(".0000000000000004", StringComparison.Ordinal)),
+                "block objects of commits that are not in the image were collected: " + string.Join(", ", BlockObjects()));
+            Assert.IsTrue(BlockObjects().Any(k => k.EndsWith(".0000000000000002", StringComparison.Ordinal)), "the image's own block object stays");
             await second.WriteAsync(f, 0, Bytes(Block, 5), default);
             await second.CommitAsync(5, default);
             Assert.AreEqual(3, second.CommittedImage, "the damaged commit's number is written anew");
