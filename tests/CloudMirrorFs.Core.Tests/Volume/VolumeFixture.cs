@@ -5,13 +5,16 @@ using CloudMirrorFs.Volume;
 
 namespace CloudMirrorFs.Tests.Volume;
 
-/// <summary>A volume in a temp folder with named local and remote directory facets, each wrapped for fault injection.</summary>
-internal sealed class VolumeFixture : IAsyncDisposable
+/// <summary>
+/// A volume in a temp folder with named local and remote facets (directory by default), each wrapped for fault
+/// injection. Public so the cloud tests can rerun engine scenarios with S3 and Azure remotes.
+/// </summary>
+public sealed class VolumeFixture : IAsyncDisposable
 {
     private readonly TempDir _dir = new("vol");
 
     public VolumeFixture(int locals = 1, int remotes = 0, int blockSize = 64 * 1024, QueueOptions? queue = null, OverflowPolicy overflow = OverflowPolicy.Unsync,
-        TimeSpan? overflowTimeout = null, string remoteKind = "directory")
+        TimeSpan? overflowTimeout = null, string remoteKind = "directory", Func<int, IReadOnlyDictionary<string, string>>? remoteSettings = null)
     {
         var facets = new List<FacetOptions>();
         for (int i = 0; i < locals; i++)
@@ -24,6 +27,7 @@ internal sealed class VolumeFixture : IAsyncDisposable
             {
                 Name = $"remote{i}", Role = FacetRole.Remote, Kind = remoteKind, Path = _dir.Sub($"remote{i}"),
                 Overflow = overflow, OverflowTimeout = overflowTimeout ?? TimeSpan.FromSeconds(30),
+                Settings = remoteSettings?.Invoke(i) ?? new Dictionary<string, string>(),
             });
         }
         Options = new VolumeOptions
