@@ -125,7 +125,7 @@ internal sealed class RemoteClaim : IAsyncDisposable
         var result = new List<(string, ClaimRecord?)>();
         await foreach (ObjectInfo o in store.ListAsync(ClaimsPrefix, cancellationToken).ConfigureAwait(false))
         {
-            var (found, claim) = await ReadAsync<ClaimRecord>(store, o.Key, cancellationToken).ConfigureAwait(false);
+            var (found, claim, _) = await RemoteImage.TryReadJsonAsync<ClaimRecord>(store, o.Key, cancellationToken).ConfigureAwait(false);
             if (found)
             {
                 result.Add((o.Key, claim));
@@ -139,7 +139,7 @@ internal sealed class RemoteClaim : IAsyncDisposable
         string key = $"{HeartbeatsPrefix}{claim.Id}.json";
         for (int attempt = 0; ; attempt++)
         {
-            var (found, beat) = await ReadAsync<DateTime?>(store, key, cancellationToken).ConfigureAwait(false);
+            var (found, beat, _) = await RemoteImage.TryReadJsonAsync<DateTime?>(store, key, cancellationToken).ConfigureAwait(false);
             if (!found)
             {
                 return false;
@@ -153,20 +153,6 @@ internal sealed class RemoteClaim : IAsyncDisposable
                 return false; // still damaged a beat later: its writer died in the middle of the put
             }
             await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false); // perhaps being rewritten right now
-        }
-    }
-
-    /// <summary>Reads a small JSON object: (false, null) when it is missing, (true, null) when it is damaged.</summary>
-    private static async Task<(bool Found, T? Value)> ReadAsync<T>(IObjectStore store, string key, CancellationToken cancellationToken)
-    {
-        try
-        {
-            byte[]? bytes = await store.GetAsync(key, 0, null, cancellationToken).ConfigureAwait(false);
-            return bytes is null ? (false, default) : (true, JsonSerializer.Deserialize<T>(bytes));
-        }
-        catch (Exception e) when (e is JsonException || CodecObjectStore.IsDamage(e))
-        {
-            return (true, default);
         }
     }
 }

@@ -174,31 +174,33 @@ internal sealed class RemoteImage
 
     private static async Task<T?> ReadJsonAsync<T>(IObjectStore store, string key, List<string> problems, CancellationToken cancellationToken) where T : class
     {
-        byte[]? bytes;
+        var (_, value, problem) = await TryReadJsonAsync<T>(store, key, cancellationToken).ConfigureAwait(false);
+        if (value is null)
+        {
+            problems.Add($"{key}: {problem}");
+        }
+        return value;
+    }
+
+    /// <summary>
+    /// Reads a small JSON object: not found when missing; found with no value and the reason when it is damaged (a
+    /// store that kept part of an interrupted upload, bytes altered at rest) or does not parse. A failing store throws.
+    /// </summary>
+    internal static async Task<(bool Found, T? Value, string? Problem)> TryReadJsonAsync<T>(IObjectStore store, string key, CancellationToken cancellationToken)
+    {
         try
         {
-            bytes = await store.GetAsync(key, 0, null, cancellationToken).ConfigureAwait(false);
+            byte[]? bytes = await store.GetAsync(key, 0, null, cancellationToken).ConfigureAwait(false);
+            if (bytes is null)
+            {
+                return (false, default, "missing");
+            }
+            T? value = JsonSerializer.Deserialize<T>(bytes);
+            return value is null ? (true, default, "empty") : (true, value, null);
         }
-        catch (MirrorException e) when (CodecObjectStore.IsDamage(e))
+        catch (Exception e) when (e is JsonException || CodecObjectStore.IsDamage(e))
         {
-            // A damaged object (a store that kept part of an interrupted upload, bytes altered at rest): the chain
-            // stops before it, exactly as for a journal that does not parse.
-            problems.Add($"{key}: {e.Message}");
-            return null;
-        }
-        if (bytes is null)
-        {
-            problems.Add($"{key}: missing");
-            return null;
-        }
-        try
-        {
-            return JsonSerializer.Deserialize<T>(bytes);
-        }
-        catch (JsonException e)
-        {
-            problems.Add($"{key}: {e.Message}");
-            return null;
+            return (true, default, e.Message);
         }
     }
 }

@@ -340,9 +340,14 @@ public sealed partial class TransactionQueue
         }
     }
 
-    private void ReadFromDisk(List<Run> runs, long afterSeq, int maxRecords, long maxBytes, List<Transaction> result)
+    /// <summary>
+    /// Visits the records of <paramref name="runs"/> in order until <paramref name="visit"/> returns false: records
+    /// held in memory under the lock (their bytes live in the arena until released), spilled ones read back from their
+    /// segment outside it (files are append-only, and a run's range is fully written). A segment released since the
+    /// runs were taken is skipped: every cursor has committed it.
+    /// </summary>
+    private void Scan(List<Run> runs, Func<Transaction, bool> visit)
     {
-        var batch = new Batch(result, afterSeq, maxRecords, maxBytes);
         foreach (Run r in runs)
         {
             if (!r.OnDisk)
@@ -351,7 +356,7 @@ public sealed partial class TransactionQueue
                 {
                     foreach (Transaction t in r.Records!)
                     {
-                        if (!batch.TryAdd(t))
+                        if (!visit(t))
                         {
                             return;
                         }
@@ -359,22 +364,29 @@ public sealed partial class TransactionQueue
                 }
                 continue;
             }
-            if (!File.Exists(r.Segment!.Path))
+            SegmentReader reader;
+            try
+            {
+                reader = new SegmentReader(r.Segment!.Path, r.StartOffset);
+            }
+            catch (FileNotFoundException)
             {
                 continue;
             }
-            using var reader = new SegmentReader(r.Segment.Path, r.StartOffset);
-            while (reader.Next(r.EndOffset) is { } t)
+            using (reader)
             {
-                if (!batch.TryAdd(t))
+                while (reader.Next(r.EndOffset) is { } t)
                 {
-                    return;
+                    if (!visit(t))
+                    {
+                        return;
+                    }
                 }
-            }
-            if (reader.Problem is not null && reader.Offset < r.EndOffset)
-            {
-                throw new MirrorException(MirrorError.IoError,
-                    $"queue segment {r.Segment.Path}, offset {reader.Offset}: {reader.Problem} while reading it back; the facets behind it need a resync (cmfs resync)");
+                if (reader.Problem is not null && reader.Offset < r.EndOffset)
+                {
+                    throw new MirrorException(MirrorError.IoError,
+                        $"queue segment {r.Segment.Path}, offset {reader.Offset}: {reader.Problem} while reading it back; the facets behind it need a resync (cmfs resync)");
+                }
             }
         }
     }

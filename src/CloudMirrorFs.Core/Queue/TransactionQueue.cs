@@ -300,8 +300,7 @@ public sealed partial class TransactionQueue : IDisposable
             afterSeq = Math.Max(afterSeq, GetCursor(cursor).Head);
             runs = [.. _runs.Where(r => r.LastSeq > afterSeq)];
         }
-        // Segment reads happen outside the lock: files are append-only, and a run's range is fully written.
-        ReadFromDisk(runs, afterSeq, maxRecords, maxBytes, result);
+        Scan(runs, new Batch(result, afterSeq, maxRecords, maxBytes).TryAdd);
         return result;
     }
 
@@ -321,37 +320,15 @@ public sealed partial class TransactionQueue : IDisposable
             head = GetCursor(cursor).Head;
             runs = [.. _runs.Where(r => r.LastSeq > head)];
         }
-        foreach (Run r in runs)
+        // Copied as they are visited: a record's bytes live in the arena only until the entry is released.
+        Scan(runs, t =>
         {
-            if (!r.OnDisk)
+            if (t.Seq > head && match(t))
             {
-                lock (_lock)
-                {
-                    // Copied under the lock: the record's bytes live in the arena until the entry is released.
-                    result.AddRange(r.Records!.Where(t => t.Seq > head && match(t)).Select(t => t.Detached()));
-                }
-                continue;
+                result.Add(t.Detached());
             }
-            try
-            {
-                using var reader = new SegmentReader(r.Segment!.Path, r.StartOffset);
-                while (reader.Next(r.EndOffset) is { } t)
-                {
-                    if (t.Seq > head && match(t))
-                    {
-                        result.Add(t);
-                    }
-                }
-                if (reader.Problem is not null && reader.Offset < r.EndOffset)
-                {
-                    throw new MirrorException(MirrorError.IoError, $"queue segment {r.Segment.Path}, offset {reader.Offset}: {reader.Problem} while reading it back");
-                }
-            }
-            catch (FileNotFoundException)
-            {
-                // Released since the snapshot: committed by every facet, this one included.
-            }
-        }
+            return true;
+        });
         return result;
     }
 

@@ -72,12 +72,11 @@ public sealed partial class MirrorVolume
                 baseTrusted = false; // deleted since (an open file unlinked): the path may name another file on the remote
             }
         }
-        IEnumerable<Transaction> ops = pending.Where(t => t.FileId == node.Id && t.Kind is TransactionKind.Write or TransactionKind.SetLength);
+        // The data changes to lay over; a file created since the remote's last commit is held by the queue whole.
+        List<Transaction> changes = [.. pending.Skip(created + 1).Where(t => t.FileId == node.Id && t.Kind is TransactionKind.Write or TransactionKind.SetLength)];
         long length;
         if (created >= 0)
         {
-            // Created since the remote's last commit: the queue holds the file whole.
-            ops = pending.Skip(created + 1).Where(t => t.FileId == node.Id && t.Kind is TransactionKind.Write or TransactionKind.SetLength);
             length = 0;
         }
         else
@@ -100,7 +99,6 @@ public sealed partial class MirrorVolume
                 return null; // unreachable or failing: another remote, or the slow path
             }
         }
-        List<Transaction> changes = [.. ops];
         foreach (Transaction t in changes)
         {
             length = t.Kind == TransactionKind.SetLength ? t.Length : Math.Max(length, t.Offset + t.Data.Length);
