@@ -26,9 +26,16 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_remotes.Length > 0)
+            if (_remotes.Length > 0 && _queue is not null && !_queueFailed)
             {
-                TryQueue(() => _queue!.MarkIntent(fileId, offset, data.Length), underSequencer: false);
+                try
+                {
+                    _queue.MarkIntent(fileId, offset, data.Length);
+                }
+                catch (Exception e) when (IsQueueStorageFailure(e))
+                {
+                    OnQueueStorageFailed(e, underSequencer: false);
+                }
             }
             FacetSlot[]? syncing = RouteToSyncingLocals(fileId, offset, data.Length);
             await OnLocalDataAsync(node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
@@ -141,7 +148,17 @@ public sealed partial class MirrorVolume
             // one journal transaction, instead of one after another.
             Task records = Task.Run(() =>
             {
-                TryQueue(() => _queue!.Barrier(), underSequencer: false);
+                if (_queue is not null && !_queueFailed)
+                {
+                    try
+                    {
+                        _queue.Barrier();
+                    }
+                    catch (Exception e) when (IsQueueStorageFailure(e))
+                    {
+                        OnQueueStorageFailed(e, underSequencer: false);
+                    }
+                }
                 foreach (FacetSlot s in _slots)
                 {
                     s.Dirty.Flush();
@@ -380,10 +397,15 @@ public sealed partial class MirrorVolume
             }
             return 0;
         }
-        long seq = 0;
-        bool appended = false;
-        if (!TryQueue(() => appended = _queue.TryAppend(t, out seq), underSequencer: true))
+        long seq;
+        bool appended;
+        try
         {
+            appended = _queue.TryAppend(t, out seq);
+        }
+        catch (Exception e) when (IsQueueStorageFailure(e))
+        {
+            OnQueueStorageFailed(e, underSequencer: true);
             return AppendWithoutQueueLocked(t); // the queue's storage just failed
         }
         if (appended)
@@ -401,8 +423,13 @@ public sealed partial class MirrorVolume
         {
             // Only block-policy facets remain; the writer already waited for space before touching the local facets,
             // so the record goes in over the limit rather than be lost.
-            if (!TryQueue(() => seq = _queue.ForceAppend(t), underSequencer: true))
+            try
             {
+                seq = _queue.ForceAppend(t);
+            }
+            catch (Exception e) when (IsQueueStorageFailure(e))
+            {
+                OnQueueStorageFailed(e, underSequencer: true);
                 return AppendWithoutQueueLocked(t);
             }
             SignalReplicators();

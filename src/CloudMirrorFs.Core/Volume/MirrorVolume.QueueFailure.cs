@@ -24,24 +24,12 @@ public sealed partial class MirrorVolume
     /// <summary>True once the queue's storage has failed in this run.</summary>
     public bool QueueFailed => _queueFailed;
 
-    /// <summary>Runs a queue call; a storage failure switches the volume to the failed-queue mode instead of failing the caller.</summary>
-    private bool TryQueue(Action call, bool underSequencer)
-    {
-        if (_queueFailed || _queue is null)
-        {
-            return false;
-        }
-        try
-        {
-            call();
-            return true;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            OnQueueStorageFailed(e, underSequencer);
-            return false;
-        }
-    }
+    /// <summary>
+    /// An error of the queue's storage (I/O error, read-only remount, permission): the caller switches the volume to
+    /// the failed-queue mode with <see cref="OnQueueStorageFailed"/> instead of failing the writer. Plain try/catch at
+    /// each call site, not a delegate: the append and the intent mark are on every write.
+    /// </summary>
+    private static bool IsQueueStorageFailure(Exception e) => e is IOException or UnauthorizedAccessException;
 
     private void OnQueueStorageFailed(Exception error, bool underSequencer)
     {
