@@ -35,45 +35,86 @@ public sealed partial class ObjectStoreFacet
             {
                 paths[node] = path;
             }
-            var uploads = new List<(string Key, byte[] Data, int Length, JournalOp Op, RemoteNode Node)>();
+            // Each changed block becomes one object: the whole block when its bytes are all known here, else the
+            // ranges written since the last commit, back to back, laid over the committed bytes as extents.
+            var uploads = new List<(string Key, ReadOnlyMemory<byte> Data)>();
+            var data = new List<(RemoteNode Node, JournalOp Op)>();
             foreach (var ((node, block), d) in _dirty.OrderBy(kv => kv.Key.Node.Id).ThenBy(kv => kv.Key.Block))
             {
                 if (!paths.TryGetValue(node, out string? path))
                 {
                     continue; // deleted since: nothing to upload
                 }
-                int length = (int)Math.Clamp(node.Length - block * _blockSize, 0, _blockSize);
-                if (length == 0)
+                int validEnd = (int)Math.Clamp(node.Length - block * _blockSize, 0, _blockSize);
+                if (validEnd == 0)
                 {
                     continue;
                 }
                 string key = $"data/{node.Id:x16}/{block:x16}.{commit:x16}";
-                uploads.Add((key, d.Data, length, new JournalOp { Op = "block", Path = path, Block = block, Key = key, Length = node.Length, Time = node.MTime }, node));
+                if (d.Covers(validEnd))
+                {
+                    uploads.Add((key, d.Data.AsMemory(0, validEnd)));
+                    data.Add((node, new JournalOp { Op = "block", Path = path, Block = block, Key = key, Length = node.Length, Time = node.MTime }));
+                    continue;
+                }
+                var extents = new List<Extent>();
+                if (d.ZeroFrom < _blockSize)
+                {
+                    extents.Add(new Extent(null, d.ZeroFrom, _blockSize - d.ZeroFrom, 0));
+                }
+                if (d.Ranges.Count > 0)
+                {
+                    byte[] packed = new byte[d.Ranges.Sum(r => r.End - r.Start)];
+                    int at = 0;
+                    foreach (var (start, end) in d.Ranges)
+                    {
+                        d.Data.AsSpan(start, end - start).CopyTo(packed.AsSpan(at));
+                        extents.Add(new Extent(key, start, end - start, at));
+                        at += end - start;
+                    }
+                    uploads.Add((key, packed));
+                }
+                data.Add((node, new JournalOp
+                {
+                    Op = "extents", Path = path, Block = block, Key = d.Ranges.Count > 0 ? key : null, BlockSize = _blockSize, Extents = extents,
+                    Length = node.Length, Time = node.MTime,
+                }));
+            }
+            if (_format < VolumeDescriptor.ExtentFormat && data.Any(x => x.Op.Op == "extents"))
+            {
+                // Before the first commit that holds an extent: an older reader then refuses the remote ("upgrade cmfs")
+                // instead of restoring blocks without the bytes laid over them.
+                _format = (await RemoteImage.RequireFormatAsync(_store, VolumeDescriptor.ExtentFormat, cancellationToken).ConfigureAwait(false)).Format;
             }
             await Parallel.ForEachAsync(uploads, new ParallelOptions { MaxDegreeOfParallelism = UploadWindow, CancellationToken = cancellationToken },
-                async (u, ct) => await PutObjectAsync(u.Key, u.Data.AsMemory(0, u.Length), ct).ConfigureAwait(false)).ConfigureAwait(false);
+                async (u, ct) => await PutObjectAsync(u.Key, u.Data, ct).ConfigureAwait(false)).ConfigureAwait(false);
 
+            // What the commit supersedes is worked out on copies of the changed nodes; the nodes take the copies' data
+            // only once the commit object has landed.
+            var after = new Dictionary<RemoteNode, RemoteNode>(ReferenceEqualityComparer.Instance);
             var ops = new List<JournalOp>(_pending);
-            foreach (var u in uploads)
+            var superseded = new List<string>(_pendingFreed);
+            foreach (var (node, op) in data)
             {
-                ops.Add(u.Op);
-                if (u.Node.Blocks.TryGetValue(u.Op.Block, out string? old) && old != u.Key)
+                if (!after.TryGetValue(node, out RemoteNode? copy))
                 {
-                    _pendingFreed.Add(old);
+                    after[node] = copy = node.Clone();
                 }
+                copy.ApplyData(op, superseded);
+                ops.Add(op);
             }
-            var record = new CommitRecord(commit, _working.Commit, _lastQueueSeq, DateTime.UtcNow, ops, [.. _pendingFreed]);
+            var record = new CommitRecord(commit, _working.Commit, _lastQueueSeq, DateTime.UtcNow, ops, superseded);
             await PutObjectAsync(RemoteImage.CommitKey(commit), JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken).ConfigureAwait(false);
 
             // The commit is durable: the image moves.
-            foreach (var u in uploads)
+            foreach (var (node, copy) in after)
             {
-                u.Node.Blocks[u.Op.Block] = u.Key;
+                node.TakeDataFrom(copy);
             }
             _working.Commit = commit;
             _working.QueueSeq = _lastQueueSeq;
             DateTime now = DateTime.UtcNow;
-            _garbage.AddRange(_pendingFreed.Select(k => (k, now)));
+            _garbage.AddRange(superseded.Select(k => (k, now)));
             _pendingFreed.Clear();
             _pending.Clear();
             _dirty.Clear();
@@ -116,7 +157,11 @@ public sealed partial class ObjectStoreFacet
         _garbage.RemoveAll(g => g.FreedUtc <= horizon);
     }
 
-    /// <summary>The in-memory copy of a block being changed: loaded from its object (ranged get) unless the write covers it whole.</summary>
+    /// <summary>
+    /// The in-memory change to a block. It starts whole (<see cref="DirtyBlock.Full"/>) when the write covers the
+    /// block, when nothing is committed there (zeros are its bytes), or when the block was read back to compact it
+    /// (<paramref name="prefetched"/>); otherwise it records only what is written over the committed bytes.
+    /// </summary>
     private async ValueTask<DirtyBlock> GetDirtyAsync(RemoteNode node, long block, CancellationToken cancellationToken, bool wholeBlock = false, byte[]? prefetched = null)
     {
         if (_dirty.TryGetValue((node, block), out DirtyBlock? d))
@@ -124,17 +169,19 @@ public sealed partial class ObjectStoreFacet
             return d;
         }
         byte[] data = new byte[_blockSize];
-        if (!wholeBlock && node.Blocks.TryGetValue(block, out string? key))
+        BlockSource? source = node.SourceOf(block);
+        bool full = wholeBlock || source is null;
+        if (!full && (prefetched is not null || NeedsCompaction(source!)))
         {
-            byte[] old = prefetched ?? await GetObjectAsync(key, 0, _blockSize, cancellationToken).ConfigureAwait(false);
-            old.AsSpan(0, Math.Min(old.Length, _blockSize)).CopyTo(data);
+            (prefetched ?? await ReadCommittedAsync(source!, cancellationToken).ConfigureAwait(false)).AsSpan(0, _blockSize).CopyTo(data);
+            full = true;
         }
         long validEnd = node.Length - block * _blockSize;
-        if (validEnd < _blockSize)
+        if (full && validEnd < _blockSize)
         {
             Array.Clear(data, (int)Math.Max(0, validEnd), _blockSize - (int)Math.Max(0, validEnd));
         }
-        d = new DirtyBlock(data);
+        d = new DirtyBlock(data, full);
         _dirty[(node, block)] = d;
         return d;
     }

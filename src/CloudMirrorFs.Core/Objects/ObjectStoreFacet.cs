@@ -273,8 +273,7 @@ public sealed partial class ObjectStoreFacet : IFacet
                 // The block holding the new end keeps bytes past it in its object; make it dirty with them zeroed,
                 // so a later extension reads zeros.
                 DirtyBlock d = await GetDirtyAsync(node, length / _blockSize, cancellationToken).ConfigureAwait(false);
-                int keep = (int)(length % _blockSize);
-                Array.Clear(d.Data, keep, _blockSize - keep);
+                d.Cut((int)(length % _blockSize));
             }
             foreach (var key in _dirty.Keys.Where(k => k.Node == node && k.Block * _blockSize >= length).ToList())
             {
@@ -299,9 +298,11 @@ public sealed partial class ObjectStoreFacet : IFacet
     public async ValueTask WriteAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         VolumePath.Validate(file.Path);
-        // Blocks this write covers only in part must start from their committed bytes. Fetch those first, outside
-        // the facet's lock, so the replicator's parallel writes keep many ranged gets in flight on a long link.
-        List<(long Block, string Key)> bases = [];
+        // A write into part of a block goes up as an extent, with no read of the block, except where the block already
+        // carries many extent objects: then it is read back whole (base and extents) and goes up whole (compaction).
+        // Those reads run first, outside the facet's lock, so the replicator's parallel writes keep many ranged gets
+        // in flight on a long link.
+        List<(long Block, BlockSource Source)> compact = [];
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -312,9 +313,9 @@ public sealed partial class ObjectStoreFacet : IFacet
                 int inBlock = (int)(pos % _blockSize);
                 int n = (int)Math.Min(offset + data.Length - pos, _blockSize - inBlock);
                 bool whole = inBlock == 0 && (n == _blockSize || pos + n >= node.Length);
-                if (!whole && !_dirty.ContainsKey((node, block)) && node.Blocks.TryGetValue(block, out string? key))
+                if (!whole && !_dirty.ContainsKey((node, block)) && node.SourceOf(block) is { } source && NeedsCompaction(source))
                 {
-                    bases.Add((block, key));
+                    compact.Add((block, source));
                 }
                 pos += n;
             }
@@ -323,13 +324,13 @@ public sealed partial class ObjectStoreFacet : IFacet
         {
             _gate.Release();
         }
-        var fetched = new Dictionary<long, byte[]>();
-        if (bases.Count > 0)
+        var fetched = new Dictionary<long, (BlockSource Source, byte[] Data)>();
+        if (compact.Count > 0)
         {
-            byte[][] got = await Task.WhenAll(bases.Select(b => GetObjectAsync(b.Key, 0, _blockSize, cancellationToken).AsTask())).ConfigureAwait(false);
-            for (int i = 0; i < bases.Count; i++)
+            byte[][] got = await Task.WhenAll(compact.Select(c => ReadCommittedAsync(c.Source, cancellationToken).AsTask())).ConfigureAwait(false);
+            for (int i = 0; i < compact.Count; i++)
             {
-                fetched[bases[i].Block] = got[i];
+                fetched[compact[i].Block] = (compact[i].Source, got[i]);
             }
         }
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -344,10 +345,11 @@ public sealed partial class ObjectStoreFacet : IFacet
                 int inBlock = (int)(pos % _blockSize);
                 int n = Math.Min(rest.Length, _blockSize - inBlock);
                 bool whole = inBlock == 0 && (n == _blockSize || pos + n >= node.Length);
-                byte[]? prefetched = fetched.TryGetValue(block, out byte[]? f) && node.Blocks.TryGetValue(block, out string? k)
-                    && bases.Any(b => b.Block == block && b.Key == k) ? f : null;
+                // What was read back counts only if the block's committed objects are still the ones read.
+                byte[]? prefetched = fetched.TryGetValue(block, out var f) && node.SourceOf(block) is { } now && now.SameAs(f.Source) ? f.Data : null;
                 DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, wholeBlock: whole, prefetched).ConfigureAwait(false);
                 rest.Span[..n].CopyTo(d.Data.AsSpan(inBlock));
+                d.Wrote(inBlock, inBlock + n);
                 pos += n;
                 rest = rest[n..];
             }
@@ -364,7 +366,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     public async ValueTask<int> ReadAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         VolumePath.Validate(file.Path);
-        var parts = new List<(long Block, int InBlock, int Count, int Into, byte[]? Dirty, string? Key)>();
+        var parts = new List<(int InBlock, int Count, int Into, DirtyBlock? Dirty, BlockSource? Source)>();
         var ahead = new List<string>();
         int total;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -379,16 +381,15 @@ public sealed partial class ObjectStoreFacet : IFacet
                 int inBlock = (int)(pos % _blockSize);
                 int n = (int)Math.Min(end - pos, _blockSize - inBlock);
                 _dirty.TryGetValue((node, block), out DirtyBlock? d);
-                node.Blocks.TryGetValue(block, out string? key);
-                parts.Add((block, inBlock, n, (int)(pos - offset), d?.Data.ToArray(), d is null ? key : null));
+                parts.Add((inBlock, n, (int)(pos - offset), d?.Snapshot(), d is { Full: true } ? null : node.SourceOf(block)));
                 pos += n;
             }
             long next = (offset + buffer.Length + _blockSize - 1) / _blockSize;
             for (long b = next; b < next + ReadAheadBlocks; b++)
             {
-                if (!_dirty.ContainsKey((node, b)) && node.Blocks.TryGetValue(b, out string? k))
+                if (!_dirty.ContainsKey((node, b)) && node.SourceOf(b) is { } source)
                 {
-                    ahead.Add(k);
+                    ahead.AddRange(source.Keys);
                 }
             }
         }
@@ -399,25 +400,33 @@ public sealed partial class ObjectStoreFacet : IFacet
         await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = UploadWindow, CancellationToken = cancellationToken }, async (p, ct) =>
         {
             Memory<byte> target = buffer.Slice(p.Into, p.Count);
-            if (p.Dirty is not null)
-            {
-                p.Dirty.AsMemory(p.InBlock, p.Count).CopyTo(target);
-            }
-            else if (p.Key is not null)
-            {
-                byte[] whole = await GetBlockAsync(p.Key, ct).ConfigureAwait(false);
-                int available = Math.Clamp(whole.Length - p.InBlock, 0, p.Count);
-                whole.AsMemory(p.InBlock, available).CopyTo(target);
-                target.Span[available..].Clear();
-            }
-            else
+            if (p.Dirty is null && p.Source is null)
             {
                 target.Span.Clear();
+                return;
             }
+            byte[] whole = p.Source is null ? new byte[_blockSize] : await ReadCommittedAsync(p.Source, ct, cached: true).ConfigureAwait(false);
+            p.Dirty?.OverlayOnto(whole);
+            whole.AsMemory(p.InBlock, p.Count).CopyTo(target);
         }).ConfigureAwait(false);
         ReadAhead(ahead);
         return total;
     }
+
+    /// <summary>A block's committed bytes, whole (base and extents), from the store or the block cache.</summary>
+    private async ValueTask<byte[]> ReadCommittedAsync(BlockSource source, CancellationToken cancellationToken, bool cached = false)
+    {
+        byte[] block = new byte[_blockSize];
+        await source.AssembleAsync(block, async (key, length, ct) => cached
+            ? await GetBlockAsync(key, ct).ConfigureAwait(false)
+            : await GetObjectAsync(key, 0, length, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        return block;
+    }
+
+    /// <summary>A block that already carries this many extent objects is read back and uploaded whole at its next change.</summary>
+    private const int MaxExtentObjects = 8;
+
+    private static bool NeedsCompaction(BlockSource source) => source.ExtentObjects >= MaxExtentObjects;
 
     /// <inheritdoc />
     public ValueTask FlushAsync(CancellationToken cancellationToken) => CommitAsync(_lastQueueSeq, cancellationToken);
@@ -520,8 +529,77 @@ public sealed partial class ObjectStoreFacet : IFacet
         _pending.Add(op);
     }
 
-    private sealed class DirtyBlock(byte[] data)
+    /// <summary>
+    /// The in-memory change to one block since the last commit. <see cref="Full"/>: <see cref="Data"/> is the whole
+    /// block (a write covered it, nothing was committed there, or it was read back to compact). Otherwise only the
+    /// written <see cref="Ranges"/> of <see cref="Data"/> and the zeros from <see cref="ZeroFrom"/> (a truncate) are
+    /// known: they go up as extents over what is committed, with no read of the block.
+    /// </summary>
+    private sealed class DirtyBlock(byte[] data, bool full)
     {
         public byte[] Data { get; } = data;
+
+        public bool Full { get; private set; } = full;
+
+        public List<(int Start, int End)> Ranges { get; } = [];
+
+        public int ZeroFrom { get; private set; } = int.MaxValue;
+
+        public void Wrote(int start, int end)
+        {
+            if (!Full)
+            {
+                Intervals.Add(Ranges, start, end);
+                Full = Intervals.Covers(Ranges, 0, Data.Length);
+            }
+        }
+
+        /// <summary>A truncate inside the block: everything from <paramref name="keep"/> on reads as zeros.</summary>
+        public void Cut(int keep)
+        {
+            Array.Clear(Data, keep, Data.Length - keep);
+            if (!Full)
+            {
+                Intervals.Clip(Ranges, keep);
+                ZeroFrom = Math.Min(ZeroFrom, keep);
+            }
+        }
+
+        /// <summary>True when the block's bytes up to <paramref name="validEnd"/> are all known here.</summary>
+        public bool Covers(int validEnd)
+        {
+            if (Full)
+            {
+                return true;
+            }
+            var known = new List<(int Start, int End)>(Ranges);
+            Intervals.Add(known, Math.Min(ZeroFrom, Data.Length), Data.Length);
+            return Intervals.Covers(known, 0, validEnd);
+        }
+
+        /// <summary>Lays this change over a block's committed bytes (the whole block in <paramref name="block"/>).</summary>
+        public void OverlayOnto(Span<byte> block)
+        {
+            if (Full)
+            {
+                Data.CopyTo(block);
+                return;
+            }
+            if (ZeroFrom < block.Length)
+            {
+                block[ZeroFrom..].Clear();
+            }
+            foreach (var (start, end) in Ranges)
+            {
+                Data.AsSpan(start, end - start).CopyTo(block[start..]);
+            }
+        }
+
+        public DirtyBlock Snapshot()
+        {
+            var copy = new DirtyBlock((byte[])Data.Clone(), Full) { ZeroFrom = ZeroFrom };
+            copy.Ranges.AddRange(Ranges);
+            return copy;
+        }
     }
 }

@@ -71,11 +71,11 @@ internal sealed class RemoteManifest
                 {
                     f.Length = op.Length;
                     f.MTime = op.Time ?? f.MTime;
-                    // Blocks wholly past the end go; the block holding the new end keeps its object (reads clip at Length).
-                    foreach (long b in f.Blocks.Keys.Where(b => b * op.BlockSize >= op.Length).ToList())
+                    // Blocks wholly past the end go; the block holding the new end keeps its objects (reads clip at
+                    // Length, and the writer lays a zero extent over the cut part before the file can grow again).
+                    foreach (long b in f.DataBlocks().Where(b => b * op.BlockSize >= op.Length).ToList())
                     {
-                        freed?.Add(f.Blocks[b]);
-                        f.Blocks.Remove(b);
+                        f.DropBlock(b, freed);
                     }
                 }
                 break;
@@ -87,15 +87,10 @@ internal sealed class RemoteManifest
                 }
                 break;
             case "block":
+            case "extents":
                 if (Nodes.TryGetValue(op.Path, out RemoteNode? file) && file.Kind == NodeKind.File)
                 {
-                    if (file.Blocks.TryGetValue(op.Block, out string? old) && old != op.Key)
-                    {
-                        freed?.Add(old);
-                    }
-                    file.Blocks[op.Block] = op.Key!;
-                    file.Length = Math.Max(file.Length, op.Length);
-                    file.MTime = op.Time ?? file.MTime;
+                    file.ApplyData(op, freed);
                 }
                 break;
         }
@@ -124,7 +119,7 @@ internal sealed class RemoteManifest
         }
     }
 
-    private static void Free(RemoteNode node, List<string>? freed) => freed?.AddRange(node.Blocks.Values);
+    private static void Free(RemoteNode node, List<string>? freed) => freed?.AddRange(node.DataKeys());
 }
 
 /// <summary>One file, directory or symbolic link in a <see cref="RemoteManifest"/>.</summary>
@@ -140,14 +135,255 @@ internal sealed class RemoteNode
 
     public long Length { get; set; }
 
-    /// <summary>Block index → object key.</summary>
+    /// <summary>Block index → the object holding the whole block (its base).</summary>
     public Dictionary<long, string> Blocks { get; set; } = [];
+
+    /// <summary>
+    /// Block index → extents laid over the block's base, oldest first (format 3; absent when no block has any). A
+    /// byte no extent covers is the base's, or zero when there is no base or the base is shorter.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<long, List<Extent>>? Extents { get; set; }
 
     /// <summary>A symbolic link's target, verbatim (format 2; absent for files and directories).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Target { get; set; }
 
-    public RemoteNode Clone() => new() { Kind = Kind, Id = Id, Mode = Mode, MTime = MTime, Length = Length, Blocks = new Dictionary<long, string>(Blocks), Target = Target };
+    public RemoteNode Clone() => new()
+    {
+        Kind = Kind,
+        Id = Id,
+        Mode = Mode,
+        MTime = MTime,
+        Length = Length,
+        Blocks = new Dictionary<long, string>(Blocks),
+        Extents = Extents?.ToDictionary(kv => kv.Key, kv => new List<Extent>(kv.Value)),
+        Target = Target,
+    };
+
+    /// <summary>Takes the data (objects, length, time) of a copy the changes of a commit were applied to.</summary>
+    public void TakeDataFrom(RemoteNode copy)
+    {
+        Blocks = copy.Blocks;
+        Extents = copy.Extents;
+        Length = copy.Length;
+        MTime = copy.MTime;
+    }
+
+    /// <summary>Every block that holds data: a base, extents, or both.</summary>
+    public IEnumerable<long> DataBlocks() => Extents is null ? Blocks.Keys : Blocks.Keys.Union(Extents.Keys);
+
+    /// <summary>Every object the node's data lives in.</summary>
+    public IEnumerable<string> DataKeys() => Extents is null
+        ? Blocks.Values
+        : Blocks.Values.Concat(Extents.Values.SelectMany(l => l).Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal));
+
+    /// <summary>Where a block's committed bytes are (null: the block reads as zeros).</summary>
+    public BlockSource? SourceOf(long block)
+    {
+        Blocks.TryGetValue(block, out string? key);
+        List<Extent>? extents = null;
+        Extents?.TryGetValue(block, out extents);
+        return key is null && extents is null ? null : new BlockSource(key, extents is null ? [] : [.. extents]);
+    }
+
+    /// <summary>Applies a <c>block</c> (a whole block) or <c>extents</c> op; what it supersedes goes to <paramref name="freed"/>.</summary>
+    public void ApplyData(JournalOp op, List<string>? freed)
+    {
+        if (op.Op == "block")
+        {
+            if (Blocks.TryGetValue(op.Block, out string? old) && old != op.Key)
+            {
+                freed?.Add(old);
+            }
+            Blocks[op.Block] = op.Key!;
+            if (Extents is not null && Extents.Remove(op.Block, out List<Extent>? over))
+            {
+                freed?.AddRange(over.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal).Where(k => k != op.Key));
+                Extents = Extents.Count == 0 ? null : Extents;
+            }
+        }
+        else
+        {
+            AddExtents(op.Block, op.Extents ?? [], op.BlockSize, freed);
+        }
+        Length = Math.Max(Length, op.Length);
+        MTime = op.Time ?? MTime;
+    }
+
+    /// <summary>Forgets a block's base and extents (a truncate past it).</summary>
+    public void DropBlock(long block, List<string>? freed)
+    {
+        if (Blocks.Remove(block, out string? key))
+        {
+            freed?.Add(key);
+        }
+        if (Extents is not null && Extents.Remove(block, out List<Extent>? over))
+        {
+            freed?.AddRange(over.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal));
+            Extents = Extents.Count == 0 ? null : Extents;
+        }
+    }
+
+    /// <summary>
+    /// Lays extents over a block, newest last, then drops every older extent the newer ones cover whole, and the base
+    /// once the extents cover the whole block. An object is freed when no extent of the block still names it.
+    /// </summary>
+    private void AddExtents(long block, IReadOnlyList<Extent> added, int blockSize, List<string>? freed)
+    {
+        Extents ??= [];
+        List<Extent> list = Extents.TryGetValue(block, out List<Extent>? l) ? l : (Extents[block] = []);
+        list.AddRange(added);
+        var covered = new List<(int Start, int End)>();
+        var keep = new List<Extent>(list.Count);
+        for (int i = list.Count - 1; i >= 0; i--)
+        {
+            Extent e = list[i];
+            if (!Intervals.Covers(covered, e.At, e.At + e.Length))
+            {
+                keep.Add(e);
+                Intervals.Add(covered, e.At, e.At + e.Length);
+            }
+        }
+        keep.Reverse();
+        if (freed is not null)
+        {
+            var live = keep.Select(e => e.Key).OfType<string>().ToHashSet(StringComparer.Ordinal);
+            freed.AddRange(list.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal).Where(k => !live.Contains(k)));
+        }
+        Extents[block] = keep;
+        if (Intervals.Covers(covered, 0, blockSize) && Blocks.Remove(block, out string? baseKey))
+        {
+            freed?.Add(baseKey);
+        }
+    }
+}
+
+/// <summary>
+/// One range of a block laid over its base: <see cref="Length"/> bytes at <see cref="At"/> in the block, read from
+/// object <see cref="Key"/> at <see cref="Pos"/>; no key means zeros (the part of a block a truncate cut off).
+/// </summary>
+internal sealed record Extent(
+    [property: JsonPropertyName("k"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key,
+    [property: JsonPropertyName("at")] int At,
+    [property: JsonPropertyName("len")] int Length,
+    [property: JsonPropertyName("pos")] int Pos);
+
+/// <summary>A block's committed bytes: its base object (if any) and the extents over it, oldest first.</summary>
+internal sealed record BlockSource(string? Base, Extent[] Extents)
+{
+    /// <summary>Distinct objects the block's extents are in.</summary>
+    public int ExtentObjects => Extents.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal).Count();
+
+    /// <summary>True when both name the same objects in the same order (keys are never reused, so the same bytes).</summary>
+    public bool SameAs(BlockSource other) => Base == other.Base && Extents.SequenceEqual(other.Extents);
+
+    /// <summary>Every object this source reads.</summary>
+    public IEnumerable<string> Keys => (Base is null ? [] : new[] { Base }).Concat(Extents.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal));
+
+    /// <summary>
+    /// Assembles the block's first <c>into.Length</c> bytes: the base, then each extent in order. <paramref name="fetch"/>
+    /// returns at least the first <c>length</c> bytes of an object (null: missing, read as zeros).
+    /// </summary>
+    public async ValueTask AssembleAsync(Memory<byte> into, Func<string, int, CancellationToken, ValueTask<byte[]?>> fetch, CancellationToken cancellationToken)
+    {
+        into.Span.Clear();
+        var needs = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (Base is not null)
+        {
+            needs[Base] = into.Length;
+        }
+        foreach (Extent e in Extents)
+        {
+            if (e.Key is not null && e.At < into.Length)
+            {
+                needs[e.Key] = Math.Max(needs.GetValueOrDefault(e.Key), e.Pos + Math.Min(e.Length, into.Length - e.At));
+            }
+        }
+        var got = new Dictionary<string, byte[]?>(StringComparer.Ordinal);
+        foreach (var (key, task) in needs.Select(kv => (kv.Key, fetch(kv.Key, kv.Value, cancellationToken).AsTask())).ToList())
+        {
+            got[key] = await task.ConfigureAwait(false);
+        }
+        if (Base is not null && got[Base] is { } b)
+        {
+            b.AsSpan(0, Math.Min(b.Length, into.Length)).CopyTo(into.Span);
+        }
+        foreach (Extent e in Extents)
+        {
+            if (e.At >= into.Length)
+            {
+                continue;
+            }
+            int n = Math.Min(e.Length, into.Length - e.At);
+            Span<byte> target = into.Span.Slice(e.At, n);
+            byte[]? data = e.Key is null ? null : got[e.Key];
+            int available = data is null ? 0 : Math.Clamp(data.Length - e.Pos, 0, n);
+            if (available > 0)
+            {
+                data.AsSpan(e.Pos, available).CopyTo(target);
+            }
+            target[available..].Clear();
+        }
+    }
+}
+
+/// <summary>Sorted, merged half-open intervals in a list (few per block).</summary>
+internal static class Intervals
+{
+    /// <summary>True when [<paramref name="start"/>, <paramref name="end"/>) lies within the intervals.</summary>
+    public static bool Covers(List<(int Start, int End)> set, int start, int end)
+    {
+        if (start >= end)
+        {
+            return true;
+        }
+        foreach (var (s, e) in set)
+        {
+            if (s <= start && end <= e)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Adds [<paramref name="start"/>, <paramref name="end"/>), merging what touches it.</summary>
+    public static void Add(List<(int Start, int End)> set, int start, int end)
+    {
+        if (start >= end)
+        {
+            return;
+        }
+        int i = 0;
+        while (i < set.Count && set[i].End < start)
+        {
+            i++;
+        }
+        while (i < set.Count && set[i].Start <= end)
+        {
+            start = Math.Min(start, set[i].Start);
+            end = Math.Max(end, set[i].End);
+            set.RemoveAt(i);
+        }
+        set.Insert(i, (start, end));
+    }
+
+    /// <summary>Removes everything at or past <paramref name="end"/>.</summary>
+    public static void Clip(List<(int Start, int End)> set, int end)
+    {
+        for (int i = set.Count - 1; i >= 0; i--)
+        {
+            if (set[i].Start >= end)
+            {
+                set.RemoveAt(i);
+            }
+            else if (set[i].End > end)
+            {
+                set[i] = (set[i].Start, end);
+            }
+        }
+    }
 }
 
 /// <summary>One change in a commit's journal.</summary>
@@ -164,6 +400,7 @@ internal sealed record JournalOp
     [JsonPropertyName("blockSize")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int BlockSize { get; init; }
     [JsonPropertyName("key")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Key { get; init; }
     [JsonPropertyName("target")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Target { get; init; }
+    [JsonPropertyName("extents")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<Extent>? Extents { get; init; }
 }
 
 /// <summary>A commit object: the journal since the previous commit.</summary>
@@ -184,6 +421,12 @@ internal sealed record VolumeDescriptor(int Format, int BlockSize, string Volume
     /// <summary>Adds symbolic links (the journal op <c>symlink</c>, a node's <c>Target</c>); set before the first commit holding one.</summary>
     public const int SymlinkFormat = 2;
 
+    /// <summary>
+    /// Adds partial-block extents (the journal op <c>extents</c>, a node's <c>Extents</c>); set before the first commit
+    /// holding one.
+    /// </summary>
+    public const int ExtentFormat = 3;
+
     /// <summary>The newest format this build reads.</summary>
-    public const int NewestFormat = SymlinkFormat;
+    public const int NewestFormat = ExtentFormat;
 }

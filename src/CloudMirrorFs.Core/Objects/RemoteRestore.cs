@@ -69,7 +69,7 @@ public static class RemoteRestore
                 RandomAccess.SetLength(handle, node.Length);
             }
             var blocks = nodes.Where(n => n.Value.Kind == NodeKind.File)
-                .SelectMany(n => n.Value.Blocks.Select(b => (Path: n.Key, Node: n.Value, Block: b.Key, ObjectKey: b.Value)))
+                .SelectMany(n => n.Value.DataBlocks().Select(b => (Path: n.Key, Node: n.Value, Block: b, Source: n.Value.SourceOf(b)!)))
                 .ToList();
             await Parallel.ForEachAsync(blocks, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (b, ct) =>
             {
@@ -79,8 +79,10 @@ public static class RemoteRestore
                 {
                     return;
                 }
-                byte[] data = await store.GetAsync(b.ObjectKey, 0, length, ct).ConfigureAwait(false)
-                    ?? throw new MirrorException(MirrorError.IoError, $"{store.Description}: block object {b.ObjectKey} of {b.Path} is missing; the image at commit {image.Manifest.Commit} is damaged");
+                byte[] data = new byte[length];
+                await b.Source.AssembleAsync(data, async (key, n, ct) => await store.GetAsync(key, 0, n, ct).ConfigureAwait(false)
+                    ?? throw new MirrorException(MirrorError.IoError, $"{store.Description}: object {key} holding block {b.Block} of {b.Path} is missing; the image at commit {image.Manifest.Commit} is damaged"),
+                    ct).ConfigureAwait(false);
                 await RandomAccess.WriteAsync(handles[b.Path], data, start, ct).ConfigureAwait(false);
                 progress?.Report((Interlocked.Add(ref done, data.Length), total));
             }).ConfigureAwait(false);

@@ -247,23 +247,21 @@ public sealed partial class MirrorVolume
             into.Span.Clear();
             if (node is not null)
             {
-                if (node.Blocks.TryGetValue(block, out string? key))
+                long avail = Math.Min(into.Length, Math.Max(0, node.Length - offset));
+                if (avail > 0 && node.SourceOf(block) is { } source)
                 {
-                    long avail = Math.Min(into.Length, Math.Max(0, node.Length - offset));
-                    if (avail > 0)
+                    // A missing object leaves zeros: reported as a content difference, never skipped.
+                    await source.AssembleAsync(into[..(int)avail], async (key, length, ct) =>
                     {
-                        // A missing object leaves zeros: reported as a content difference, never skipped.
-                        byte[]? data;
                         try
                         {
-                            data = await _store!.GetAsync(key, 0, avail, cancellationToken).ConfigureAwait(false);
+                            return await _store!.GetAsync(key, 0, length, ct).ConfigureAwait(false);
                         }
                         catch (MirrorException e) when (e.Error is not MirrorError.Unavailable)
                         {
-                            data = null; // damaged (checksum, decryption, decompression): a difference like any other
+                            return null; // damaged (checksum, decryption, decompression): a difference like any other
                         }
-                        data?.AsSpan(0, (int)Math.Min(data.Length, avail)).CopyTo(into.Span);
-                    }
+                    }, cancellationToken).ConfigureAwait(false);
                 }
                 return;
             }

@@ -194,7 +194,7 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
     {
         await Facet.CommitAsync(0, default);
         string descriptor = Path.Combine(Bucket, "volume.json");
-        File.WriteAllText(descriptor, File.ReadAllText(descriptor).Replace("\"Format\":1", "\"Format\":3", StringComparison.Ordinal));
+        File.WriteAllText(descriptor, File.ReadAllText(descriptor).Replace("\"Format\":1", $"\"Format\":{VolumeDescriptor.NewestFormat + 1}", StringComparison.Ordinal));
         await using ObjectStoreFacet again = Reopened();
         var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await again.OpenAsync(default));
         Assert.AreEqual(MirrorError.NotSupported, e.Error);
