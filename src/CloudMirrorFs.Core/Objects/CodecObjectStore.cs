@@ -62,10 +62,10 @@ public sealed class CodecObjectStore : IObjectStore
         {
             return null;
         }
-        byte[] plain = Decode(key, stored);
-        long start = Math.Min(offset, plain.Length);
-        long count = Math.Min(length ?? plain.Length - start, plain.Length - start);
-        return start == 0 && count == plain.Length ? plain : plain.AsSpan((int)start, (int)count).ToArray();
+        ArraySegment<byte> plain = Decode(key, stored);
+        long start = Math.Min(offset, plain.Count);
+        long count = Math.Min(length ?? plain.Count - start, plain.Count - start);
+        return start == 0 && count == plain.Count && plain.Offset == 0 && plain.Array!.Length == plain.Count ? plain.Array : plain.AsSpan((int)start, (int)count).ToArray();
     }
 
     /// <inheritdoc />
@@ -89,54 +89,59 @@ public sealed class CodecObjectStore : IObjectStore
     private byte[] Encode(string key, ReadOnlySpan<byte> data)
     {
         byte flags = 0;
-        byte[] payload = data.ToArray();
+        ReadOnlySpan<byte> payload = data;
         if (_compress && data.Length > 64)
         {
             byte[] squeezed = new byte[BrotliEncoder.GetMaxCompressedLength(data.Length)];
             if (BrotliEncoder.TryCompress(data, squeezed, out int n, quality: 2, window: 22) && n < data.Length)
             {
-                payload = squeezed[..n];
+                payload = squeezed.AsSpan(0, n);
                 flags |= FlagCompressed;
             }
         }
+        // One allocation for the stored object, written in place: header, then the payload (sealed when encrypting).
+        byte[] result;
         if (_key is not null)
         {
             flags |= FlagEncrypted;
-            byte[] sealedPayload = new byte[12 + payload.Length + 16];
-            Span<byte> nonce = sealedPayload.AsSpan(0, 12);
+            result = new byte[4 + 12 + payload.Length + 16];
+            Span<byte> nonce = result.AsSpan(4, 12);
             RandomNumberGenerator.Fill(nonce);
             using var aes = new AesGcm(_key, 16);
-            aes.Encrypt(nonce, payload, sealedPayload.AsSpan(12, payload.Length), sealedPayload.AsSpan(12 + payload.Length), Encoding.UTF8.GetBytes(key));
-            payload = sealedPayload;
+            aes.Encrypt(nonce, payload, result.AsSpan(16, payload.Length), result.AsSpan(16 + payload.Length), Encoding.UTF8.GetBytes(key));
         }
-        byte[] result = new byte[4 + payload.Length];
+        else
+        {
+            result = new byte[4 + payload.Length];
+            payload.CopyTo(result.AsSpan(4));
+        }
         result[0] = (byte)'C';
         result[1] = (byte)'M';
         result[2] = 1;
         result[3] = flags;
-        payload.CopyTo(result, 4);
         return result;
     }
 
-    private byte[] Decode(string key, byte[] stored)
+    /// <summary>The plain bytes of a stored object, without copying them when nothing needs undoing but the header.</summary>
+    private ArraySegment<byte> Decode(string key, byte[] stored)
     {
         if (stored.Length < 4 || stored[0] != 'C' || stored[1] != 'M' || stored[2] != 1)
         {
             throw Damaged(key, "has no CloudMirrorFs header; it was not written by this volume or is damaged");
         }
         byte flags = stored[3];
-        byte[] payload = stored[4..];
+        ArraySegment<byte> payload = new(stored, 4, stored.Length - 4);
         if ((flags & FlagEncrypted) != 0)
         {
             if (_key is null)
             {
                 throw new MirrorException(MirrorError.AccessDenied, $"{Description}: object {key} is encrypted; configure the facet's encryption key (encryption.keyFile or encryption.keyEnv)");
             }
-            if (payload.Length < 28)
+            if (payload.Count < 28)
             {
                 throw Damaged(key, "is truncated");
             }
-            byte[] plain = new byte[payload.Length - 28];
+            byte[] plain = new byte[payload.Count - 28];
             try
             {
                 using var aes = new AesGcm(_key, 16);
@@ -157,7 +162,7 @@ public sealed class CodecObjectStore : IObjectStore
         {
             try
             {
-                using var input = new MemoryStream(payload);
+                using var input = new MemoryStream(payload.Array!, payload.Offset, payload.Count, writable: false);
                 using var brotli = new BrotliStream(input, CompressionMode.Decompress);
                 using var output = new MemoryStream();
                 brotli.CopyTo(output);

@@ -53,7 +53,7 @@ public sealed partial class ObjectStoreFacet
                 string key = $"data/{node.Id:x16}/{block:x16}.{commit:x16}";
                 if (d.Covers(validEnd))
                 {
-                    uploads.Add((key, d.Data.AsMemory(0, validEnd)));
+                    uploads.Add((key, d.Whole().AsMemory(0, validEnd)));
                     data.Add((node, new JournalOp { Op = "block", Path = path, Block = block, Key = key, Length = node.Length, Time = node.MTime }));
                     continue;
                 }
@@ -62,21 +62,24 @@ public sealed partial class ObjectStoreFacet
                 {
                     extents.Add(new Extent(null, d.ZeroFrom, _blockSize - d.ZeroFrom, 0));
                 }
-                if (d.Ranges.Count > 0)
+                if (d.Pieces.Count > 0)
                 {
-                    byte[] packed = new byte[d.Ranges.Sum(r => r.End - r.Start)];
+                    byte[] packed = d.Pieces.Count == 1 ? d.Pieces[0].Bytes : new byte[d.Pieces.Sum(p => p.Bytes.Length)];
                     int at = 0;
-                    foreach (var (start, end) in d.Ranges)
+                    foreach (var (start, bytes) in d.Pieces)
                     {
-                        d.Data.AsSpan(start, end - start).CopyTo(packed.AsSpan(at));
-                        extents.Add(new Extent(key, start, end - start, at));
-                        at += end - start;
+                        if (!ReferenceEquals(bytes, packed))
+                        {
+                            bytes.CopyTo(packed, at);
+                        }
+                        extents.Add(new Extent(key, start, bytes.Length, at));
+                        at += bytes.Length;
                     }
                     uploads.Add((key, packed));
                 }
                 data.Add((node, new JournalOp
                 {
-                    Op = "extents", Path = path, Block = block, Key = d.Ranges.Count > 0 ? key : null, BlockSize = _blockSize, Extents = extents,
+                    Op = "extents", Path = path, Block = block, Key = d.Pieces.Count > 0 ? key : null, BlockSize = _blockSize, Extents = extents,
                     Length = node.Length, Time = node.MTime,
                 }));
             }
@@ -159,8 +162,9 @@ public sealed partial class ObjectStoreFacet
 
     /// <summary>
     /// The in-memory change to a block. It starts whole (<see cref="DirtyBlock.Full"/>) when the write covers the
-    /// block, when nothing is committed there (zeros are its bytes), or when the block was read back to compact it
-    /// (<paramref name="prefetched"/>); otherwise it records only what is written over the committed bytes.
+    /// block (to its end or the file's), or when the block was read back to compact it (<paramref name="prefetched"/>);
+    /// otherwise it records only what is written over the committed bytes (none in a sparse part of a file: a 64 KiB
+    /// write there uploads 64 KiB, not a block of mostly zeros).
     /// </summary>
     private async ValueTask<DirtyBlock> GetDirtyAsync(RemoteNode node, long block, CancellationToken cancellationToken, bool wholeBlock = false, byte[]? prefetched = null)
     {
@@ -168,20 +172,18 @@ public sealed partial class ObjectStoreFacet
         {
             return d;
         }
-        byte[] data = new byte[_blockSize];
+        byte[]? whole = wholeBlock ? new byte[_blockSize] : null;
         BlockSource? source = node.SourceOf(block);
-        bool full = wholeBlock || source is null;
-        if (!full && (prefetched is not null || NeedsCompaction(source!)))
+        if (whole is null && source is not null && (prefetched is not null || NeedsCompaction(source)))
         {
-            (prefetched ?? await ReadCommittedAsync(source!, cancellationToken).ConfigureAwait(false)).AsSpan(0, _blockSize).CopyTo(data);
-            full = true;
+            whole = prefetched ?? await ReadCommittedAsync(source, cancellationToken).ConfigureAwait(false);
+            long validEnd = node.Length - block * _blockSize;
+            if (validEnd < _blockSize)
+            {
+                Array.Clear(whole, (int)Math.Max(0, validEnd), _blockSize - (int)Math.Max(0, validEnd));
+            }
         }
-        long validEnd = node.Length - block * _blockSize;
-        if (full && validEnd < _blockSize)
-        {
-            Array.Clear(data, (int)Math.Max(0, validEnd), _blockSize - (int)Math.Max(0, validEnd));
-        }
-        d = new DirtyBlock(data, full);
+        d = new DirtyBlock(_blockSize, whole);
         _dirty[(node, block)] = d;
         return d;
     }

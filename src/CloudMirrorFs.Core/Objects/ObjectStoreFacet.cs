@@ -14,7 +14,11 @@ namespace CloudMirrorFs.Objects;
 public sealed partial class ObjectStoreFacet : IFacet
 {
     private const int CheckpointEvery = 64;
-    private const int UploadWindow = 16;
+    /// <summary>
+    /// Requests in flight at once (uploads of a commit, gets of a read or a restore). Extents are small objects: 64 of
+    /// 64 KiB keep 4 MB in flight, twice what a 20 MB/s link with a 100 ms round trip holds.
+    /// </summary>
+    internal const int UploadWindow = 64;
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     private readonly IObjectStore _store;
@@ -348,8 +352,7 @@ public sealed partial class ObjectStoreFacet : IFacet
                 // What was read back counts only if the block's committed objects are still the ones read.
                 byte[]? prefetched = fetched.TryGetValue(block, out var f) && node.SourceOf(block) is { } now && now.SameAs(f.Source) ? f.Data : null;
                 DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, wholeBlock: whole, prefetched).ConfigureAwait(false);
-                rest.Span[..n].CopyTo(d.Data.AsSpan(inBlock));
-                d.Wrote(inBlock, inBlock + n);
+                d.Write(inBlock, rest.Span[..n]);
                 pos += n;
                 rest = rest[n..];
             }
@@ -530,76 +533,147 @@ public sealed partial class ObjectStoreFacet : IFacet
     }
 
     /// <summary>
-    /// The in-memory change to one block since the last commit. <see cref="Full"/>: <see cref="Data"/> is the whole
-    /// block (a write covered it, nothing was committed there, or it was read back to compact). Otherwise only the
-    /// written <see cref="Ranges"/> of <see cref="Data"/> and the zeros from <see cref="ZeroFrom"/> (a truncate) are
-    /// known: they go up as extents over what is committed, with no read of the block.
+    /// The in-memory change to one block since the last commit. <see cref="Full"/>: the whole block is held (a write
+    /// covered it, or it was read back to compact it). Otherwise only the written pieces are held — memory in
+    /// proportion to what was written, not to the block size — and the zeros from <see cref="ZeroFrom"/> (a truncate):
+    /// they go up as extents over what is committed, with no read of the block.
     /// </summary>
-    private sealed class DirtyBlock(byte[] data, bool full)
+    private sealed class DirtyBlock
     {
-        public byte[] Data { get; } = data;
+        private readonly int _size;
+        private byte[]? _whole;
+        private List<(int Start, byte[] Bytes)> _pieces = [];
 
-        public bool Full { get; private set; } = full;
+        public DirtyBlock(int size, byte[]? whole)
+        {
+            _size = size;
+            _whole = whole;
+        }
 
-        public List<(int Start, int End)> Ranges { get; } = [];
+        public bool Full => _whole is not null;
 
+        /// <summary>Where zeros start (a truncate inside the block); the block size when none.</summary>
         public int ZeroFrom { get; private set; } = int.MaxValue;
 
-        public void Wrote(int start, int end)
+        /// <summary>The written pieces, in order, none touching another (empty when <see cref="Full"/>).</summary>
+        public IReadOnlyList<(int Start, byte[] Bytes)> Pieces => _pieces;
+
+        public void Write(int start, ReadOnlySpan<byte> data)
         {
-            if (!Full)
+            if (_whole is not null)
             {
-                Intervals.Add(Ranges, start, end);
-                Full = Intervals.Covers(Ranges, 0, Data.Length);
+                data.CopyTo(_whole.AsSpan(start));
+                return;
             }
+            int end = start + data.Length;
+            // The pieces this write overlaps or touches merge with it into one.
+            int first = 0;
+            while (first < _pieces.Count && _pieces[first].Start + _pieces[first].Bytes.Length < start)
+            {
+                first++;
+            }
+            int last = first;
+            int mergedStart = start, mergedEnd = end;
+            while (last < _pieces.Count && _pieces[last].Start <= end)
+            {
+                mergedStart = Math.Min(mergedStart, _pieces[last].Start);
+                mergedEnd = Math.Max(mergedEnd, _pieces[last].Start + _pieces[last].Bytes.Length);
+                last++;
+            }
+            if (mergedStart == 0 && mergedEnd >= _size)
+            {
+                // The block is now known whole: hold it as one.
+                byte[] block = new byte[_size];
+                OverlayOnto(block);
+                data.CopyTo(block.AsSpan(start));
+                _whole = block;
+                _pieces = [];
+                return;
+            }
+            byte[] merged = last - first == 1 && _pieces[first].Start == mergedStart && _pieces[first].Bytes.Length == mergedEnd - mergedStart
+                ? _pieces[first].Bytes
+                : new byte[mergedEnd - mergedStart];
+            for (int i = first; i < last; i++)
+            {
+                if (!ReferenceEquals(_pieces[i].Bytes, merged))
+                {
+                    _pieces[i].Bytes.CopyTo(merged, _pieces[i].Start - mergedStart);
+                }
+            }
+            data.CopyTo(merged.AsSpan(start - mergedStart));
+            _pieces.RemoveRange(first, last - first);
+            _pieces.Insert(first, (mergedStart, merged));
         }
 
         /// <summary>A truncate inside the block: everything from <paramref name="keep"/> on reads as zeros.</summary>
         public void Cut(int keep)
         {
-            Array.Clear(Data, keep, Data.Length - keep);
-            if (!Full)
+            if (_whole is not null)
             {
-                Intervals.Clip(Ranges, keep);
-                ZeroFrom = Math.Min(ZeroFrom, keep);
+                Array.Clear(_whole, keep, _size - keep);
+                return;
             }
+            for (int i = _pieces.Count - 1; i >= 0; i--)
+            {
+                var (start, bytes) = _pieces[i];
+                if (start >= keep)
+                {
+                    _pieces.RemoveAt(i);
+                }
+                else if (start + bytes.Length > keep)
+                {
+                    _pieces[i] = (start, bytes[..(keep - start)]);
+                }
+            }
+            ZeroFrom = Math.Min(ZeroFrom, keep);
         }
 
         /// <summary>True when the block's bytes up to <paramref name="validEnd"/> are all known here.</summary>
         public bool Covers(int validEnd)
         {
-            if (Full)
+            if (_whole is not null)
             {
                 return true;
             }
-            var known = new List<(int Start, int End)>(Ranges);
-            Intervals.Add(known, Math.Min(ZeroFrom, Data.Length), Data.Length);
+            var known = _pieces.Select(p => (p.Start, p.Start + p.Bytes.Length)).ToList();
+            Intervals.Add(known, Math.Min(ZeroFrom, _size), _size);
             return Intervals.Covers(known, 0, validEnd);
+        }
+
+        /// <summary>The whole block as known here (zeros where nothing is known; use when <see cref="Covers"/>).</summary>
+        public byte[] Whole()
+        {
+            if (_whole is not null)
+            {
+                return _whole;
+            }
+            byte[] block = new byte[_size];
+            OverlayOnto(block);
+            return block;
         }
 
         /// <summary>Lays this change over a block's committed bytes (the whole block in <paramref name="block"/>).</summary>
         public void OverlayOnto(Span<byte> block)
         {
-            if (Full)
+            if (_whole is not null)
             {
-                Data.CopyTo(block);
+                _whole.CopyTo(block);
                 return;
             }
             if (ZeroFrom < block.Length)
             {
                 block[ZeroFrom..].Clear();
             }
-            foreach (var (start, end) in Ranges)
+            foreach (var (start, bytes) in _pieces)
             {
-                Data.AsSpan(start, end - start).CopyTo(block[start..]);
+                bytes.CopyTo(block[start..]);
             }
         }
 
-        public DirtyBlock Snapshot()
+        public DirtyBlock Snapshot() => new(_size, (byte[]?)_whole?.Clone())
         {
-            var copy = new DirtyBlock((byte[])Data.Clone(), Full) { ZeroFrom = ZeroFrom };
-            copy.Ranges.AddRange(Ranges);
-            return copy;
-        }
+            ZeroFrom = ZeroFrom,
+            _pieces = [.. _pieces.Select(p => (p.Start, (byte[])p.Bytes.Clone()))],
+        };
     }
 }

@@ -58,7 +58,7 @@ public static class RemoteRestore
             Directory.CreateDirectory(Path.Join(targetDir, path));
             dirs++;
         }
-        // Every block of every file, 16 requests in flight: a long round trip does not serialise the restore.
+        // Every block of every file, many requests in flight: a long round trip does not serialise the restore.
         var handles = new Dictionary<string, Microsoft.Win32.SafeHandles.SafeFileHandle>(StringComparer.Ordinal);
         try
         {
@@ -71,7 +71,7 @@ public static class RemoteRestore
             var blocks = nodes.Where(n => n.Value.Kind == NodeKind.File)
                 .SelectMany(n => n.Value.DataBlocks().Select(b => (Path: n.Key, Node: n.Value, Block: b, Source: n.Value.SourceOf(b)!)))
                 .ToList();
-            await Parallel.ForEachAsync(blocks, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (b, ct) =>
+            await Parallel.ForEachAsync(blocks, new ParallelOptions { MaxDegreeOfParallelism = ObjectStoreFacet.UploadWindow, CancellationToken = cancellationToken }, async (b, ct) =>
             {
                 long start = b.Block * blockSize;
                 int length = (int)Math.Clamp(b.Node.Length - start, 0, blockSize);
