@@ -46,12 +46,19 @@ finally
 
 async Task<JsonObject> DrainAsync(long bytes, long size)
 {
-    var link = new LinkModel(1) { RoundTrip = rtt, BandwidthBytesPerSecond = Cap, Down = true };
+    // The remote is open and caught up, then the link drops while the backlog is written, then it comes back: the
+    // drain is the catch-up after an outage.
+    var link = new LinkModel(1) { RoundTrip = rtt, BandwidthBytesPerSecond = Cap };
     (VolumeOptions options, Func<FacetOptions, IFacet> factory) = Volume("drain", link, port);
     var runtime = new VolumeRuntimeOptions { Replication = new ReplicationOptions { MaxRetryDelay = TimeSpan.FromMilliseconds(200) } };
     await using MirrorVolume v = await MirrorVolume.OpenAsync(options, factory, runtime: runtime);
     long id = await v.CreateFileAsync("random.bin");
     await v.SetLengthAsync(id, size);
+    if (!await v.DrainAsync(TimeSpan.FromMinutes(2)))
+    {
+        throw new InvalidOperationException("the remote did not catch up before the outage");
+    }
+    link.Down = true;
     var rnd = new Random(7);
     byte[] buf = new byte[64 * 1024];
     for (long done = 0; done < bytes; done += buf.Length)

@@ -46,7 +46,7 @@ internal sealed class Replicator : IAsyncDisposable
                 {
                     // Offline means "unreachable, and the queue covers what it lacks"; a facet that already needs a
                     // resync stays NotSynchronised (an interrupted resync goes back to it).
-                    // A lossy link may never carry a large batch whole: halve it after each failure (back up on success).
+                    // A lossy link may never carry a large batch whole: halve it after each failure (back up, fourfold, on success).
                     _batchRecords = Math.Max(1, _batchRecords / 2);
                     string reason = $"unreachable: {args.Outcome.Exception?.Message}";
                     FacetState next = _slot.State is FacetState.Synchronised or FacetState.Offline ? FacetState.Offline : FacetState.NotSynchronised;
@@ -153,7 +153,8 @@ internal sealed class Replicator : IAsyncDisposable
         }
         Busy = true;
         await SendAsync(batch, cancellationToken).ConfigureAwait(false);
-        _batchRecords = Math.Min(_options.BatchRecords, _batchRecords * 2);
+        // Back up quickly after the link returns: a batch of one record costs two round trips like a full one.
+        _batchRecords = Math.Min(_options.BatchRecords, _batchRecords * 4);
         return true;
     }
 
