@@ -46,8 +46,13 @@ internal sealed class Replicator : IAsyncDisposable
                 {
                     // Offline means "unreachable, and the queue covers what it lacks"; a facet that already needs a
                     // resync stays NotSynchronised (an interrupted resync goes back to it).
-                    // A lossy link may never carry a large batch whole: halve it after each failure (back up, fourfold, on success).
-                    _batchRecords = Math.Max(1, _batchRecords / 2);
+                    // A lossy link may never carry a large batch whole: halve it after each failure of a batch (back
+                    // up, fourfold, on success). A failed probe of an Offline facet says the link is down, not that
+                    // batches are too large: it leaves the size alone, so the catch-up after an outage starts large.
+                    if (_slot.State != FacetState.Offline)
+                    {
+                        _batchRecords = Math.Max(1, _batchRecords / 2);
+                    }
                     string reason = $"unreachable: {args.Outcome.Exception?.Message}";
                     FacetState next = _slot.State is FacetState.Synchronised or FacetState.Offline ? FacetState.Offline : FacetState.NotSynchronised;
                     _host.SetFacetState(_slot, next, reason);
