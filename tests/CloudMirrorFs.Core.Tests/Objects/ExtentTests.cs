@@ -26,10 +26,8 @@ public sealed class ExtentTests
     public async Task PartialWrites_UploadOnlyTheWrittenBytes_AndReadNothingBack()
     {
         var store = new CountingStore(new FolderObjectStore(Bucket));
-        await using var facet = new ObjectStoreFacet("obj", "folder", store, Block, "test");
-        await facet.OpenAsync(default);
-        var f = new FileRef(1, "f");
-        await facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        var (facet, f) = await NewFileAsync(store, new FileRef(1, "f"));
+        await using ObjectStoreFacet _ = facet;
         byte[] model = Bytes(16 * Block, 1);
         await facet.WriteAsync(f, 0, model, default);
         await facet.CommitAsync(1, default);
@@ -65,10 +63,8 @@ public sealed class ExtentTests
     [TestMethod]
     public async Task RandomWritesTruncatesAndCommits_ReadReopenAndRestore_MatchAModel()
     {
-        await using var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test");
-        await facet.OpenAsync(default);
-        var f = new FileRef(2, "m");
-        await facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        var (facet, f) = await NewFileAsync(new FolderObjectStore(Bucket), new FileRef(2, "m"));
+        await using ObjectStoreFacet _ = facet;
         byte[] model = [];
         var rng = new Random(7);
         long seq = 0;
@@ -119,10 +115,8 @@ public sealed class ExtentTests
     public async Task ManySmallCommitsToOneBlock_AreCompacted_AndSupersededExtentsCollected()
     {
         var store = new CountingStore(new FolderObjectStore(Bucket));
-        await using var facet = new ObjectStoreFacet("obj", "folder", store, Block, "test");
-        await facet.OpenAsync(default);
-        var f = new FileRef(3, "c");
-        await facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        var (facet, f) = await NewFileAsync(store, new FileRef(3, "c"));
+        await using ObjectStoreFacet _ = facet;
         byte[] model = Bytes(2 * Block, 3);
         await facet.WriteAsync(f, 0, model, default);
         await facet.CommitAsync(1, default);
@@ -149,10 +143,8 @@ public sealed class ExtentTests
     [TestMethod]
     public async Task Truncate_InsideABlockCarryingExtents_ThenGrow_ReadsZerosAfterReopen()
     {
-        await using var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test");
-        await facet.OpenAsync(default);
-        var f = new FileRef(4, "t");
-        await facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        var (facet, f) = await NewFileAsync(new FolderObjectStore(Bucket), new FileRef(4, "t"));
+        await using ObjectStoreFacet _ = facet;
         byte[] model = Bytes(3 * Block, 4);
         await facet.WriteAsync(f, 0, model, default);
         await facet.CommitAsync(1, default);
@@ -168,6 +160,15 @@ public sealed class ExtentTests
         Array.Clear(model, Block + 3000, 2 * Block - 3000);
         Bytes(10, 6).CopyTo(model, 2 * Block + 10);
         await AssertImageAsync(f, model);
+    }
+
+    /// <summary>An open facet over <paramref name="store"/> holding one empty file.</summary>
+    private static async Task<(ObjectStoreFacet Facet, FileRef File)> NewFileAsync(IObjectStore store, FileRef file)
+    {
+        var facet = new ObjectStoreFacet("obj", "folder", store, Block, "test");
+        await facet.OpenAsync(default);
+        await facet.CreateFileAsync(file, (UnixFileMode)0b110_100_100, default);
+        return (facet, file);
     }
 
     /// <summary>The image as a new machine sees it: a reopened facet's reads, and <c>cmfs restore</c>'s file.</summary>
