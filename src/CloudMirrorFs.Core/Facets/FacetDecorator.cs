@@ -144,6 +144,13 @@ public abstract class FacetDecorator : IFacet, IFacetDecorator
     }
 
     /// <inheritdoc />
+    public virtual async ValueTask<Task> BeginCommitAsync(long queueSeq, CancellationToken cancellationToken)
+    {
+        await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);
+        return await Inner.BeginCommitAsync(queueSeq, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public virtual async ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken)
     {
         await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);

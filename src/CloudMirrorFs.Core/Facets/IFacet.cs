@@ -73,6 +73,19 @@ public interface IFacet : IAsyncDisposable
     /// </summary>
     ValueTask CommitAsync(long queueSeq, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
+    /// <summary>
+    /// A commit point whose landing may overlap what the caller does next: returns once the facet has taken everything
+    /// applied so far (later changes may be applied at once), with a task that completes when the commit is durable,
+    /// as <see cref="CommitAsync"/> is on its return. Commits land in the order begun; one that fails fails every later
+    /// one, and the facet then refuses changes until it is opened again (a probe), after which the caller applies
+    /// again everything since the last commit that landed. By default the commit lands before this returns.
+    /// </summary>
+    async ValueTask<Task> BeginCommitAsync(long queueSeq, CancellationToken cancellationToken)
+    {
+        await CommitAsync(queueSeq, cancellationToken).ConfigureAwait(false);
+        return Task.CompletedTask;
+    }
+
     /// <summary>Capacity of the store, for statfs.</summary>
     ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken);
 

@@ -7,21 +7,36 @@ namespace CloudMirrorFs.Objects;
 public sealed partial class ObjectStoreFacet
 {
     /// <inheritdoc />
-    /// <remarks>
-    /// Uploads every folded block (in parallel, a bounded window), then the commit object naming them; only then
-    /// is the image moved. Every few commits a checkpoint (the whole manifest) is written, and objects superseded
-    /// longer ago than <c>retention</c> are collected.
-    /// </remarks>
+    /// <remarks>Begins the commit (<see cref="BeginCommitAsync"/>) and waits until it has landed.</remarks>
     public async ValueTask CommitAsync(long queueSeq, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Task landing = await BeginCommitAsync(queueSeq, cancellationToken).ConfigureAwait(false);
+        await landing.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Takes every folded block and namespace change applied so far as the next commit and starts uploading its
+    /// objects (in parallel, a bounded window); returns at once, so the caller can apply its next batch, whose
+    /// uploads then overlap this commit's last round trips. The commit object is put once its own uploads are done and
+    /// the commit before it has landed; only then is it the image. Every few commits a checkpoint (the whole
+    /// manifest) is written, and objects superseded longer ago than <c>retention</c> are collected.
+    /// <para>
+    /// A commit that fails to land fails every commit begun after it, and the facet forgets what they held: at its
+    /// next use it goes back to the last image that landed, and the caller applies those changes again (the
+    /// replicator replays them from its queue head).
+    /// </para>
+    /// </remarks>
+    public async ValueTask<Task> BeginCommitAsync(long queueSeq, CancellationToken cancellationToken)
+    {
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             _lastQueueSeq = Math.Max(_lastQueueSeq, queueSeq);
             if (_pending.Count == 0 && _dirty.Count == 0)
             {
                 _working.QueueSeq = _lastQueueSeq;
-                return;
+                return _landing = LandEmptyAsync(_landing, _lastQueueSeq);
             }
             if (_format < VolumeDescriptor.SymlinkFormat && _pending.Any(o => o.Op == "symlink"))
             {
@@ -29,7 +44,7 @@ public sealed partial class ObjectStoreFacet
                 // cmfs") instead of restoring it without its links.
                 _format = (await RemoteImage.RequireFormatAsync(_store, VolumeDescriptor.SymlinkFormat, cancellationToken).ConfigureAwait(false)).Format;
             }
-            long commit = _working.Commit + 1;
+            long commit = _stagedCommit + 1;
             var paths = new Dictionary<RemoteNode, string>(ReferenceEqualityComparer.Instance);
             foreach (var (path, node) in _working.Nodes)
             {
@@ -89,42 +104,28 @@ public sealed partial class ObjectStoreFacet
                 // instead of restoring blocks without the bytes laid over them.
                 _format = (await RemoteImage.RequireFormatAsync(_store, VolumeDescriptor.ExtentFormat, cancellationToken).ConfigureAwait(false)).Format;
             }
-            await Parallel.ForEachAsync(uploads, new ParallelOptions { MaxDegreeOfParallelism = UploadWindow, CancellationToken = cancellationToken },
-                async (u, ct) => await PutObjectAsync(u.Key, u.Data, ct).ConfigureAwait(false)).ConfigureAwait(false);
 
-            // What the commit supersedes is worked out on copies of the changed nodes; the nodes take the copies' data
-            // only once the commit object has landed.
-            var after = new Dictionary<RemoteNode, RemoteNode>(ReferenceEqualityComparer.Instance);
+            // The working tree takes the commit's data now (reads of its objects are served from memory until they
+            // are uploaded); the image moves only when the commit object has landed.
             var ops = new List<JournalOp>(_pending);
             var superseded = new List<string>(_pendingFreed);
             foreach (var (node, op) in data)
             {
-                if (!after.TryGetValue(node, out RemoteNode? copy))
-                {
-                    after[node] = copy = node.Clone();
-                }
-                copy.ApplyData(op, superseded);
+                node.ApplyData(op, superseded);
                 ops.Add(op);
             }
-            var record = new CommitRecord(commit, _working.Commit, _lastQueueSeq, DateTime.UtcNow, ops, superseded);
-            await PutObjectAsync(RemoteImage.CommitKey(commit), JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken).ConfigureAwait(false);
-
-            // The commit is durable: the image moves.
-            foreach (var (node, copy) in after)
+            foreach (var (key, bytes) in uploads)
             {
-                node.TakeDataFrom(copy);
+                _staging[key] = bytes;
             }
+            var record = new CommitRecord(commit, commit - 1, _lastQueueSeq, DateTime.UtcNow, ops, superseded);
+            _stagedCommit = commit;
             _working.Commit = commit;
             _working.QueueSeq = _lastQueueSeq;
-            DateTime now = DateTime.UtcNow;
-            _garbage.AddRange(superseded.Select(k => (k, now)));
             _pendingFreed.Clear();
             _pending.Clear();
             _dirty.Clear();
-            if (commit - _lastCheckpoint >= CheckpointEvery)
-            {
-                await CheckpointLockedAsync(cancellationToken).ConfigureAwait(false);
-            }
+            return _landing = LandAsync(_landing, record, uploads, cancellationToken);
         }
         finally
         {
@@ -132,11 +133,114 @@ public sealed partial class ObjectStoreFacet
         }
     }
 
-    /// <summary>Writes the whole manifest as a checkpoint, then collects what no image within <c>retention</c> needs.</summary>
-    private async Task CheckpointLockedAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Lands one commit: its uploads, then (once the commit before it has landed) its commit object; then the image
+    /// moves, what it superseded becomes garbage, and every 64 commits a checkpoint is written.
+    /// </summary>
+    private async Task LandAsync(Task? previous, CommitRecord record, List<(string Key, ReadOnlyMemory<byte> Data)> uploads, CancellationToken cancellationToken)
     {
-        long commit = _working.Commit;
-        var checkpoint = new CheckpointRecord(commit, _working.QueueSeq, DateTime.UtcNow, _working.Nodes);
+        try
+        {
+            Task uploading = Parallel.ForEachAsync(uploads, new ParallelOptions { MaxDegreeOfParallelism = UploadWindow, CancellationToken = cancellationToken },
+                async (u, ct) => await PutObjectAsync(u.Key, u.Data, ct).ConfigureAwait(false));
+            if (previous is not null)
+            {
+                try
+                {
+                    await previous.ConfigureAwait(false);
+                }
+                catch
+                {
+                    await uploading.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+                    throw; // an earlier commit did not land: this one must not chain onto it
+                }
+            }
+            await uploading.ConfigureAwait(false);
+            await PutObjectAsync(RemoteImage.CommitKey(record.Commit), JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _poisoned = true;
+            throw;
+        }
+
+        // The commit is durable: the image moves.
+        foreach (JournalOp op in record.Ops)
+        {
+            _landed.Apply(op, null);
+        }
+        _landed.Commit = record.Commit;
+        _landed.QueueSeq = record.QueueSeq;
+        foreach (var (key, _) in uploads)
+        {
+            _staging.TryRemove(key, out _);
+        }
+        DateTime now = DateTime.UtcNow;
+        _garbage.AddRange(record.Freed.Select(k => (k, now)));
+        if (record.Commit - _lastCheckpoint >= CheckpointEvery)
+        {
+            try
+            {
+                await CheckpointAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is MirrorException or OperationCanceledException)
+            {
+                // The commit has landed; a checkpoint is an optimisation, tried again at the next commit.
+            }
+        }
+    }
+
+    /// <summary>A commit with nothing in it: the image covers <paramref name="queueSeq"/> once the commit before has landed.</summary>
+    private async Task LandEmptyAsync(Task? previous, long queueSeq)
+    {
+        if (previous is not null)
+        {
+            await previous.ConfigureAwait(false);
+        }
+        _landed.QueueSeq = Math.Max(_landed.QueueSeq, queueSeq);
+    }
+
+    /// <summary>
+    /// Enters the facet's lock. A facet whose last commit failed to land refuses every operation until it is probed
+    /// again (<see cref="OpenAsync"/>, which the replicator and a resync call before they go on): only then does it go
+    /// back to the last image that landed. Going back earlier, in the middle of a caller's batch, would let the rest
+    /// of that batch be committed on an image that lacks the part before it.
+    /// </summary>
+    private async Task EnterAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (_poisoned)
+        {
+            _gate.Release();
+            throw new MirrorException(MirrorError.Unavailable,
+                $"facet '{Name}' ({_store.Description}): a commit did not land; the changes since commit {_landed.Commit} are applied again once the remote answers");
+        }
+    }
+
+    /// <summary>Back to the last image that landed: every landing still under way settles first; changes not in that image are forgotten.</summary>
+    private async Task RewindLockedAsync()
+    {
+        if (_landing is { } landing)
+        {
+            await landing.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+        }
+        _working = _landed.Clone();
+        _stagedCommit = _landed.Commit;
+        _lastQueueSeq = _landed.QueueSeq;
+        _dirty.Clear();
+        _pending.Clear();
+        _pendingFreed.Clear();
+        _staging.Clear();
+        ClearBlockCache(); // a key of a commit that never landed is used again, with other bytes
+        _landing = null;
+        _poisoned = false;
+    }
+
+    /// <summary>Writes the landed manifest as a checkpoint, then collects what no image within <c>retention</c> needs.</summary>
+    private async Task CheckpointAsync(CancellationToken cancellationToken)
+    {
+        long commit = _landed.Commit;
+        var checkpoint = new CheckpointRecord(commit, _landed.QueueSeq, DateTime.UtcNow, _landed.Nodes);
         await PutObjectAsync(RemoteImage.CheckpointKey(commit), JsonSerializer.SerializeToUtf8Bytes(checkpoint, Json), cancellationToken).ConfigureAwait(false);
         _lastCheckpoint = commit;
         DateTime horizon = DateTime.UtcNow - _retention;
@@ -206,7 +310,9 @@ public sealed partial class ObjectStoreFacet
         .Build();
 
     private async ValueTask<byte[]> GetObjectAsync(string key, long offset, int length, CancellationToken cancellationToken)
-        => await BusyRetry.ExecuteAsync(async ct => await _store.GetAsync(key, offset, length, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false)
+        => _staging.TryGetValue(key, out ReadOnlyMemory<byte> staged)
+            ? staged.Slice((int)Math.Min(offset, staged.Length), (int)Math.Min(length, staged.Length - Math.Min(offset, staged.Length))).ToArray()
+            : await BusyRetry.ExecuteAsync(async ct => await _store.GetAsync(key, offset, length, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false)
            ?? throw new MirrorException(MirrorError.IoError,
                $"facet '{Name}' ({_store.Description}): block object {key} named by commit {_working.Commit} is missing; run 'cmfs verify --facet {Name} --repair'");
 

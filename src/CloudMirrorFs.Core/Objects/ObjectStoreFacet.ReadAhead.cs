@@ -58,6 +58,14 @@ public sealed partial class ObjectStoreFacet
         }
     }
 
+    private void ClearBlockCache()
+    {
+        lock (_cacheLock)
+        {
+            _cache.Clear();
+        }
+    }
+
     /// <summary>Starts fetching the next blocks of a file (best effort; failures are ignored, a real read retries).</summary>
     private void ReadAhead(IReadOnlyList<string> nextKeys)
     {

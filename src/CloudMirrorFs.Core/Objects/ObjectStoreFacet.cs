@@ -32,6 +32,11 @@ public sealed partial class ObjectStoreFacet : IFacet
     private readonly List<string> _pendingFreed = [];
     private readonly List<(string Key, DateTime FreedUtc)> _garbage = [];
     private RemoteManifest _working = new();
+    private RemoteManifest _landed = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ReadOnlyMemory<byte>> _staging = new(StringComparer.Ordinal);
+    private Task? _landing;
+    private long _stagedCommit;
+    private volatile bool _poisoned;
     private long _lastCheckpoint;
     private long _lastQueueSeq;
     private int _format;
@@ -66,10 +71,10 @@ public sealed partial class ObjectStoreFacet : IFacet
     public string Kind { get; }
 
     /// <summary>The commit the remote image stands at.</summary>
-    public long CommittedImage => _working.Commit;
+    public long CommittedImage => _landed.Commit;
 
     /// <summary>The queue sequence number the image covers.</summary>
-    public long CommittedQueueSeq => _working.QueueSeq;
+    public long CommittedQueueSeq => _landed.QueueSeq;
 
     /// <summary>The store (decoding) behind this facet: verify reads the committed image from it, never from a cache.</summary>
     internal IObjectStore Store => _store;
@@ -92,7 +97,13 @@ public sealed partial class ObjectStoreFacet : IFacet
             await _store.EnsureReadyAsync(_createIfMissing, cancellationToken).ConfigureAwait(false);
             if (_opened)
             {
-                return; // a reachability probe after an outage: the in-memory state is still right
+                // A reachability probe after an outage: the in-memory state is still right, unless a commit failed
+                // to land, in which case the facet goes back to the last image that did.
+                if (_poisoned)
+                {
+                    await RewindLockedAsync().ConfigureAwait(false);
+                }
+                return;
             }
             string? encryption = (_store as CodecObjectStore)?.EncryptionParameter;
             VolumeDescriptor descriptor = await RemoteImage.ReadOrCreateDescriptorAsync(_store, _blockSize, _volumeName, encryption, cancellationToken).ConfigureAwait(false);
@@ -109,6 +120,8 @@ public sealed partial class ObjectStoreFacet : IFacet
             RemoteImage image = await RemoteImage.LoadAsync(_store, null, cancellationToken).ConfigureAwait(false);
             await DropBeyondImageAsync(image.Manifest.Commit, cancellationToken).ConfigureAwait(false);
             _working = image.Manifest;
+            _landed = image.Manifest.Clone();
+            _stagedCommit = image.Manifest.Commit;
             _lastCheckpoint = image.Checkpoint;
             _lastQueueSeq = _working.QueueSeq;
             _format = descriptor.Format;
@@ -158,7 +171,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     public async ValueTask<NodeInfo?> StatAsync(string path, CancellationToken cancellationToken)
     {
         VolumePath.Validate(path);
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (path.Length == 0)
@@ -177,7 +190,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     public async ValueTask<IReadOnlyList<NodeInfo>> ListAsync(string path, CancellationToken cancellationToken)
     {
         VolumePath.Validate(path);
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (path.Length > 0 && (!_working.Nodes.TryGetValue(path, out RemoteNode? dir) || dir.Kind != NodeKind.Directory))
@@ -214,7 +227,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     public async ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken)
     {
         VolumePath.Validate(path);
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (!_working.Nodes.TryGetValue(path, out RemoteNode? node))
@@ -244,7 +257,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     public async ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken)
     {
         string prefix = path + "/";
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (_working.Nodes.TryGetValue(path, out RemoteNode? node) && node.Kind != NodeKind.Directory)
@@ -268,7 +281,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     public async ValueTask SetLengthAsync(FileRef file, long length, CancellationToken cancellationToken)
     {
         VolumePath.Validate(file.Path);
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             RemoteNode node = FileNode(file.Path);
@@ -307,7 +320,7 @@ public sealed partial class ObjectStoreFacet : IFacet
         // Those reads run first, outside the facet's lock, so the replicator's parallel writes keep many ranged gets
         // in flight on a long link.
         List<(long Block, BlockSource Source)> compact = [];
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             RemoteNode node = FileNode(file.Path);
@@ -337,7 +350,7 @@ public sealed partial class ObjectStoreFacet : IFacet
                 fetched[compact[i].Block] = (compact[i].Source, got[i]);
             }
         }
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             RemoteNode node = FileNode(file.Path);
@@ -372,7 +385,7 @@ public sealed partial class ObjectStoreFacet : IFacet
         var parts = new List<(int InBlock, int Count, int Into, DirtyBlock? Dirty, BlockSource? Source)>();
         var ahead = new List<string>();
         int total;
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             RemoteNode node = FileNode(file.Path);
@@ -444,6 +457,11 @@ public sealed partial class ObjectStoreFacet : IFacet
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (_landing is { } landing)
+        {
+            // Uploads still running must not outlive the store.
+            await landing.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+        }
         if (_claim is not null)
         {
             await _claim.DisposeAsync().ConfigureAwait(false);
@@ -483,7 +501,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     private async ValueTask ChangeAsync(JournalOp op, CancellationToken cancellationToken)
     {
         VolumePath.Validate(op.Path);
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             NodeKind? creates = op.Op switch { "create" => NodeKind.File, "mkdir" => NodeKind.Directory, "symlink" => NodeKind.Symlink, _ => null };

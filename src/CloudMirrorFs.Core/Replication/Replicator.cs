@@ -53,6 +53,8 @@ internal sealed class Replicator : IAsyncDisposable
                     {
                         _batchRecords = Math.Max(1, _batchRecords / 2);
                     }
+                    // What was begun but not landed is sent again from the head (the facet goes back to its last image).
+                    ForgetOutstanding();
                     string reason = $"unreachable: {args.Outcome.Exception?.Message}";
                     FacetState next = _slot.State is FacetState.Synchronised or FacetState.Offline ? FacetState.Offline : FacetState.NotSynchronised;
                     _host.SetFacetState(_slot, next, reason);
@@ -67,12 +69,19 @@ internal sealed class Replicator : IAsyncDisposable
 
     private bool _resyncAttached;
 
+    /// <summary>The last sequence number handed to the facet in a commit (landed or not): the next batch starts after it.</summary>
+    private long _staged;
+
+    /// <summary>A commit begun whose landing the queue has not yet been told of.</summary>
+    private (Task Landing, long Seq, long Bytes)? _outstanding;
+
     /// <summary>True while a resync or a batch is being sent.</summary>
     public bool Busy { get; private set; }
 
     public void Start()
     {
         _head = _host.Queue.CursorInfo(_slot.Name).Head;
+        _staged = _head;
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
@@ -126,6 +135,10 @@ internal sealed class Replicator : IAsyncDisposable
     /// <summary>One unit of work; false when there was nothing to do.</summary>
     private async ValueTask<bool> StepAsync(CancellationToken cancellationToken)
     {
+        if (_slot.State != FacetState.Synchronised && await LandOutstandingAsync().ConfigureAwait(false))
+        {
+            return true;
+        }
         if (_slot.State == FacetState.Offline)
         {
             await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -149,12 +162,13 @@ internal sealed class Replicator : IAsyncDisposable
                 _resyncAttached = false;
             }
             _head = _host.Queue.CursorInfo(_slot.Name).Head;
+            _staged = _head;
             return true;
         }
-        IReadOnlyList<Transaction> batch = _host.Queue.Read(_slot.Name, Head, _batchRecords, _options.BatchBytes);
+        IReadOnlyList<Transaction> batch = _host.Queue.Read(_slot.Name, _staged, _batchRecords, _options.BatchBytes);
         if (batch.Count == 0)
         {
-            return false;
+            return await LandOutstandingAsync().ConfigureAwait(false);
         }
         Busy = true;
         await SendAsync(batch, cancellationToken).ConfigureAwait(false);
@@ -198,13 +212,53 @@ internal sealed class Replicator : IAsyncDisposable
             throw;
         }
 
-        // A commit point at a queue position: an object store publishes its new image here, before the queue
-        // lets the records go (a crash before this line replays the batch; facet operations are idempotent).
+        // A commit point at a queue position: an object store publishes its new image there, and only then does the
+        // queue let the records go (a crash before replays the batch; facet operations are idempotent). The commit
+        // lands while the next batch is read and applied, so its last round trips overlap that batch's uploads; at
+        // most one commit is outstanding.
         long last = batch[^1].Seq;
-        await _slot.Facet.CommitAsync(last, cancellationToken).ConfigureAwait(false);
-        _host.Queue.Commit(_slot.Name, last, batch.Sum(t => (long)t.Data.Length));
-        Interlocked.Exchange(ref _head, last);
+        Task landing = await _slot.Facet.BeginCommitAsync(last, cancellationToken).ConfigureAwait(false);
+        _staged = last;
+        await LandOutstandingAsync().ConfigureAwait(false);
+        _outstanding = (landing, last, batch.Sum(t => (long)t.Data.Length));
+        if (landing.IsCompleted)
+        {
+            await LandOutstandingAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits for the outstanding commit to land, then lets the queue release its records; false when there was none.</summary>
+    private async ValueTask<bool> LandOutstandingAsync()
+    {
+        if (_outstanding is not { } o)
+        {
+            return false;
+        }
+        _outstanding = null;
+        try
+        {
+            await o.Landing.ConfigureAwait(false);
+        }
+        catch
+        {
+            _staged = Head;
+            throw;
+        }
+        _host.Queue.Commit(_slot.Name, o.Seq, o.Bytes);
+        Interlocked.Exchange(ref _head, o.Seq);
         _host.OnCommitted(_slot);
+        return true;
+    }
+
+    /// <summary>After a failure: nothing begun since the head counts; its landing, if it still fails, is observed here.</summary>
+    private void ForgetOutstanding()
+    {
+        if (_outstanding is { } o)
+        {
+            _ = o.Landing.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+        _outstanding = null;
+        _staged = Head;
     }
 
     private static bool Overlaps(Transaction a, Transaction b)

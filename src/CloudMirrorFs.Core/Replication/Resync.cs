@@ -72,6 +72,7 @@ internal sealed class Resync
         List<Location> dirty = _slot.Dirty.Snapshot();
         int blockSize = _host.BlockSize;
         MirrorException? failed = null;
+        var taken = new System.Collections.Concurrent.ConcurrentBag<Location>();
         await Parallel.ForEachAsync(dirty, new ParallelOptions { MaxDegreeOfParallelism = _options.Window, CancellationToken = cancellationToken },
             async (loc, ct) =>
             {
@@ -111,13 +112,19 @@ internal sealed class Resync
                         }
                     }
                 }
-                _slot.Dirty.Clear(loc);
+                taken.Add(loc);
                 lock (this)
                 {
                     Copied++;
                 }
             }).ConfigureAwait(false);
+        // A bit is cleared only once the facet holds the block durably (an object store: once the commit naming it has
+        // landed). Cleared before, a commit that fails or a crash would leave the block missing with nothing naming it.
         await _slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
+        foreach (Location loc in taken)
+        {
+            _slot.Dirty.Clear(loc);
+        }
         if (failed is not null)
         {
             throw failed;

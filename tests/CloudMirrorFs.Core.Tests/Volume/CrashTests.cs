@@ -159,9 +159,27 @@ public sealed class CrashTests
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         string? ready = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Assert.AreEqual("ready", ready, $"the writer did not start: {(process.HasExited ? await stderr : "")}");
+        // The kill comes at a varying moment after the writer is under way (its first operations acknowledged), so
+        // that a slow start on a loaded machine does not make the round meaningless.
+        var started = Stopwatch.StartNew();
+        while (AcknowledgedLines(log) <= 20 && !process.HasExited && started.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await Task.Delay(10);
+        }
         await Task.Delay(killAfterMs);
         Assert.IsFalse(process.HasExited, $"the writer stopped before the kill: {(process.HasExited ? await stderr : "")}");
         process.Kill(); // SIGKILL on Unix
         await process.WaitForExitAsync();
+    }
+
+    private static int AcknowledgedLines(string log)
+    {
+        if (!File.Exists(log))
+        {
+            return 0;
+        }
+        using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd().Count(c => c == '\n');
     }
 }
