@@ -258,7 +258,8 @@ public sealed class ReplicationTests
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
         latencies.Sort();
         double p99 = latencies[latencies.Count * 99 / 100];
-        Assert.IsTrue(latencies.Count > 500, $"only {latencies.Count} writes in 2.4 s");
+        // Enough samples for a p99 (about 2,000 on an idle machine; a loaded 2-core machine delays the 1 ms pauses).
+        Assert.IsTrue(latencies.Count > 200, $"only {latencies.Count} writes in 2.4 s");
         Assert.IsTrue(p99 < 40, $"writer p99 {p99:0.00} ms: a dropping link (60 ms outages) must not stall writers");
         Assert.IsTrue(link!.Calls > 100);
     }
