@@ -151,6 +151,9 @@ public abstract class FacetDecorator : IFacet, IFacetDecorator
     }
 
     /// <inheritdoc />
+    public virtual void AbandonUncommitted() => Inner.AbandonUncommitted();
+
+    /// <inheritdoc />
     public virtual async ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken)
     {
         await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);

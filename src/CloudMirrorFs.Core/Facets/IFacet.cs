@@ -86,6 +86,16 @@ public interface IFacet : IAsyncDisposable
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// The caller gives up on what it applied since the last commit it began (a batch that failed part way; it applies
+    /// that again from its queue). A facet that publishes images must not commit that part with a shorter batch, or
+    /// its image would hold changes from past the commit's queue position: an object store refuses changes until its
+    /// next probe and then goes back to its last landed image. Facets edited in place do nothing.
+    /// </summary>
+    void AbandonUncommitted()
+    {
+    }
+
     /// <summary>Capacity of the store, for statfs.</summary>
     ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken);
 

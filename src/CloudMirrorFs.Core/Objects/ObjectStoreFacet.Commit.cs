@@ -190,6 +190,9 @@ public sealed partial class ObjectStoreFacet
         }
     }
 
+    /// <inheritdoc />
+    public void AbandonUncommitted() => _poisoned = true;
+
     /// <summary>A commit with nothing in it: the image covers <paramref name="queueSeq"/> once the commit before has landed.</summary>
     private async Task LandEmptyAsync(Task? previous, long queueSeq)
     {
@@ -213,7 +216,7 @@ public sealed partial class ObjectStoreFacet
         {
             _gate.Release();
             throw new MirrorException(MirrorError.Unavailable,
-                $"facet '{Name}' ({_store.Description}): a commit did not land; the changes since commit {_landed.Commit} are applied again once the remote answers");
+                $"facet '{Name}' ({_store.Description}): a commit did not land or a batch was given up; the changes since commit {_landed.Commit} are applied again once the remote answers");
         }
     }
 

@@ -53,8 +53,10 @@ internal sealed class Replicator : IAsyncDisposable
                     {
                         _batchRecords = Math.Max(1, _batchRecords / 2);
                     }
-                    // What was begun but not landed is sent again from the head (the facet goes back to its last image).
+                    // What was begun but not landed, and what the failed batch applied, is sent again from the head
+                    // (an object store first goes back to its last landed image).
                     ForgetOutstanding();
+                    _slot.Facet.AbandonUncommitted();
                     string reason = $"unreachable: {args.Outcome.Exception?.Message}";
                     FacetState next = _slot.State is FacetState.Synchronised or FacetState.Offline ? FacetState.Offline : FacetState.NotSynchronised;
                     _host.SetFacetState(_slot, next, reason);

@@ -88,6 +88,29 @@ public sealed class PipelinedCommitTests
         CollectionAssert.AreEqual(Bytes(Block, 2).Concat(Bytes(Block, 3)).ToArray(), File.ReadAllBytes(Path.Combine(target, "f")));
     }
 
+    [TestMethod]
+    public async Task AbandonUncommitted_AfterAPartBatch_NothingOfItIsCommitted_UntilAppliedAgainAfterTheProbe()
+    {
+        await using var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test");
+        await facet.OpenAsync(default);
+        var f = new FileRef(1, "f");
+        await facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        await facet.WriteAsync(f, 0, Bytes(Block, 1), default);
+        await facet.CommitAsync(1, default);
+
+        await facet.WriteAsync(f, 0, Bytes(100, 2), default); // part of a batch that then fails
+        facet.AbandonUncommitted();
+        var refused = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await facet.CommitAsync(2, default));
+        Assert.AreEqual(MirrorError.Unavailable, refused.Error);
+        await facet.OpenAsync(default);
+        await facet.CommitAsync(2, default); // a shorter batch replayed: nothing of the given-up part goes with it
+        byte[] read = new byte[Block];
+        await facet.ReadAsync(f, 0, read, default);
+        CollectionAssert.AreEqual(Bytes(Block, 1), read);
+        RemoteImage image = await RemoteImage.LoadAsync(new FolderObjectStore(Bucket), null, default);
+        Assert.AreEqual(1, image.Manifest.Commit, "an empty commit puts nothing");
+    }
+
     private static byte[] Bytes(int n, int seed)
     {
         byte[] b = new byte[n];
