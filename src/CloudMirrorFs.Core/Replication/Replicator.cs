@@ -121,6 +121,20 @@ internal sealed class Replicator : IAsyncDisposable
     /// <summary>One unit of work; false when there was nothing to do.</summary>
     private async ValueTask<bool> StepAsync(CancellationToken cancellationToken)
     {
+        if (_slot.State == FacetState.Synchronised && _options.Linger > TimeSpan.Zero)
+        {
+            long waiting = _host.Queue.Tail - Head;
+            if (waiting <= 0)
+            {
+                return false;
+            }
+            if (waiting < _batchRecords)
+            {
+                // A short batch: let it grow for a moment, so a trickle of changes costs one facet commit, not one
+                // each. Everything below looks at the facet afresh afterwards (a resync may have been asked meanwhile).
+                await Task.Delay(_options.Linger, cancellationToken).ConfigureAwait(false);
+            }
+        }
         if (_slot.State == FacetState.Offline)
         {
             await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
