@@ -180,7 +180,7 @@ internal sealed class Replicator : IAsyncDisposable
         var inFlight = new List<(Transaction Change, Task Task)>(_options.Window);
         try
         {
-            foreach (Transaction t in batch)
+            foreach (Transaction t in WithoutShortLivedFiles(batch))
             {
                 if (t.Kind != TransactionKind.Write)
                 {
@@ -213,6 +213,72 @@ internal sealed class Replicator : IAsyncDisposable
         _host.Queue.Commit(_slot.Name, last, batch.Sum(t => (long)t.Data.Length));
         Interlocked.Exchange(ref _head, last);
         _host.OnCommitted(_slot);
+    }
+
+    /// <summary>
+    /// The batch less every file created and deleted inside it, with the writes and truncates between (a temporary
+    /// file, or one a tool wrote and removed at once): the facet would create it, fill it and delete it before the
+    /// batch's commit point, so its committed image is the same without those records, and nothing travels for them.
+    /// Only a create and a delete of the same id at the same path with nothing in between but that file's writes and
+    /// truncates, and other files' creates, writes, truncates and deletes, qualify: any other namespace change (a
+    /// rename, a folder removal, attributes) ends every pending match, so no path the pair names can have changed.
+    /// </summary>
+    internal static IReadOnlyList<Transaction> WithoutShortLivedFiles(IReadOnlyList<Transaction> batch)
+    {
+        Dictionary<long, int>? created = null; // file id -> index of its CreateFile in the batch
+        HashSet<long>? gone = null;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            Transaction t = batch[i];
+            switch (t.Kind)
+            {
+                case TransactionKind.Write or TransactionKind.SetLength:
+                    break;
+                case TransactionKind.CreateFile:
+                    (created ??= [])[t.FileId] = i;
+                    break;
+                case TransactionKind.CreateDirectory or TransactionKind.CreateSymlink:
+                    break;
+                case TransactionKind.DeleteFile:
+                    if (created is not null && created.Remove(t.FileId, out int at) && batch[at].Path == t.Path)
+                    {
+                        (gone ??= []).Add(t.FileId);
+                    }
+                    break;
+                default:
+                    created?.Clear();
+                    break;
+            }
+        }
+        if (gone is null)
+        {
+            return batch;
+        }
+        // Second pass: drop the matched files' records, from their create to their delete.
+        var kept = new List<Transaction>(batch.Count);
+        var open = new HashSet<long>();
+        foreach (Transaction t in batch)
+        {
+            if (gone.Contains(t.FileId))
+            {
+                if (t.Kind == TransactionKind.CreateFile && !open.Contains(t.FileId))
+                {
+                    open.Add(t.FileId);
+                    continue;
+                }
+                if (open.Contains(t.FileId))
+                {
+                    if (t.Kind == TransactionKind.DeleteFile)
+                    {
+                        open.Remove(t.FileId);
+                        gone.Remove(t.FileId);
+                    }
+                    continue;
+                }
+            }
+            kept.Add(t);
+        }
+        return kept;
     }
 
     private static bool Overlaps(Transaction a, Transaction b)
