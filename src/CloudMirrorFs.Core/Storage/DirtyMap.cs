@@ -313,7 +313,23 @@ public sealed class DirtyMap : IDisposable
                 return;
             }
             _disposed = true;
-            _file.Dispose();
+            try
+            {
+                if (_marksFlushed < _marksAppended)
+                {
+                    // A barrier racing the close treats a closed map as flushed: make that true.
+                    _file.Flush(flushToDisk: true);
+                    _marksFlushed = _marksAppended;
+                }
+            }
+            catch (IOException)
+            {
+                // Closing never threw before: a failed disk shows at the next open's replay instead.
+            }
+            finally
+            {
+                _file.Dispose();
+            }
         }
     }
 

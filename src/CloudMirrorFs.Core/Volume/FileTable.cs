@@ -160,6 +160,13 @@ internal sealed class FileTable : IDisposable
     {
         lock (_lock)
         {
+            if (_journal is not null && _flushed < _appended)
+            {
+                // A barrier racing the close treats a closed journal as flushed: make that true before the
+                // snapshot below replaces it.
+                _journal.Flush(flushToDisk: true);
+                _flushed = _appended;
+            }
             _journal?.Dispose();
             _journal = null;
         }
