@@ -120,7 +120,7 @@ public sealed partial class TransactionQueue
         _segments.Add(_currentSegment);
         _diskBytes += SegmentFormat.FileHeaderSize;
         // The new name reaches stable storage at the next barrier, with the records (the OS cache covers a kill).
-        _directoryUnsynced = true;
+        _segmentsCreated++;
     }
 
     private void AddToRuns(Transaction t, bool spilled, long offset, int recordSize)

@@ -43,7 +43,8 @@ public sealed partial class TransactionQueue : IDisposable
     private bool _spilling;
     private long _segmentWrites;
     private long _segmentFlushed;
-    private bool _directoryUnsynced;
+    private long _segmentsCreated;
+    private long _segmentsNamed; // segments whose name a completed folder fsync covered
     private long _commitsSinceTrim;
     private bool _disposed;
 
@@ -252,7 +253,7 @@ public sealed partial class TransactionQueue : IDisposable
             }
             lock (_lock)
             {
-                if ((_segmentFlushed < _segmentWrites && _current is not null) || _directoryUnsynced)
+                if ((_segmentFlushed < _segmentWrites && _current is not null) || _segmentsNamed < _segmentsCreated)
                 {
                     return true;
                 }
@@ -270,14 +271,14 @@ public sealed partial class TransactionQueue : IDisposable
     {
         ThrowIfStorageFailed();
         FileStream? current;
-        long target;
+        long target, created;
         bool syncDirectory;
         lock (_lock)
         {
             target = _segmentWrites;
             current = _segmentFlushed < target ? _current : null;
-            syncDirectory = _directoryUnsynced;
-            _directoryUnsynced = false;
+            created = _segmentsCreated;
+            syncDirectory = _segmentsNamed < created;
         }
         if (syncDirectory)
         {
@@ -299,6 +300,7 @@ public sealed partial class TransactionQueue : IDisposable
         lock (_lock)
         {
             _segmentFlushed = Math.Max(_segmentFlushed, target);
+            _segmentsNamed = Math.Max(_segmentsNamed, created);
         }
         _intent.Flush();
     }
@@ -501,10 +503,10 @@ public sealed partial class TransactionQueue : IDisposable
             {
                 CheckpointResidentLocked();
                 _current?.Flush(flushToDisk: true);
-                if (_directoryUnsynced)
+                if (_segmentsNamed < _segmentsCreated)
                 {
                     AtomicFile.SyncDirectory(_dir);
-                    _directoryUnsynced = false;
+                    _segmentsNamed = _segmentsCreated;
                 }
                 SaveCursorsLocked();
                 if (Recovery.LostLocations.Count == 0)
