@@ -46,6 +46,24 @@ public sealed partial class DirectoryFacet
             }
         }
 
+        /// <summary>Caches a handle just opened by the caller (replacing any for the same id).</summary>
+        public void Add(long id, SafeFileHandle handle)
+        {
+            lock (_lock)
+            {
+                if (_entries.Remove(id, out Entry? old))
+                {
+                    old.Closed = true;
+                    if (old.Users == 0)
+                    {
+                        old.Handle.Dispose();
+                    }
+                }
+                _entries[id] = new Entry(id, handle) { LastUse = ++_clock };
+                EvictLocked();
+            }
+        }
+
         public void Close(long id)
         {
             lock (_lock)

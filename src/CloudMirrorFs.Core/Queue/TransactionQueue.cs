@@ -21,6 +21,7 @@ public sealed partial class TransactionQueue : IDisposable
     private const string CursorsFile = "cursors.json";
     private const string ResidentFile = "resident.cmq";
     private const int RecordOverhead = 160;
+    private const int LazyIntentBits = 1024;
 
     private readonly Lock _lock = new();
     private readonly string _dir;
@@ -40,6 +41,10 @@ public sealed partial class TransactionQueue : IDisposable
     private long _diskBytes;
     private long _tailBytesTotal;
     private bool _spilling;
+    private long _segmentWrites;
+    private long _segmentFlushed;
+    private long _segmentsCreated;
+    private long _segmentsNamed; // segments whose name a completed folder fsync covered
     private long _commitsSinceTrim;
     private bool _disposed;
 
@@ -237,16 +242,66 @@ public sealed partial class TransactionQueue : IDisposable
         }
     }
 
-    /// <summary>The group commit: every record and intent bit appended so far reaches stable storage.</summary>
+    /// <summary>True when <see cref="Barrier"/> has something to make durable (records, a new segment's name, intent bits).</summary>
+    public bool HasUnflushed
+    {
+        get
+        {
+            if (InjectedStorageFailure is not null)
+            {
+                return true; // the barrier is where a failed queue disk shows
+            }
+            lock (_lock)
+            {
+                if ((_segmentFlushed < _segmentWrites && _current is not null) || _segmentsNamed < _segmentsCreated)
+                {
+                    return true;
+                }
+            }
+            return _intent.HasUnflushedMarks;
+        }
+    }
+
+    /// <summary>
+    /// The group commit: every record and intent bit appended so far reaches stable storage. Costs only the fsyncs
+    /// that have something to make durable: the current segment when records were written to it since the last
+    /// completed barrier, the queue folder when a segment was created since, and the intent map when bits were set.
+    /// </summary>
     public void Barrier()
     {
         ThrowIfStorageFailed();
         FileStream? current;
+        long target, created;
+        bool syncDirectory;
         lock (_lock)
         {
-            current = _current;
+            target = _segmentWrites;
+            current = _segmentFlushed < target ? _current : null;
+            created = _segmentsCreated;
+            syncDirectory = _segmentsNamed < created;
         }
-        current?.Flush(flushToDisk: true);
+        if (syncDirectory)
+        {
+            // A segment created since the last barrier: its name reaches stable storage with it.
+            AtomicFile.SyncDirectory(_dir);
+        }
+        if (current is not null)
+        {
+            try
+            {
+                current.Flush(flushToDisk: true);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed meanwhile: rolled over (flushed before it was closed) or drained (every cursor has committed
+                // its records, so nothing needs them).
+            }
+        }
+        lock (_lock)
+        {
+            _segmentFlushed = Math.Max(_segmentFlushed, target);
+            _segmentsNamed = Math.Max(_segmentsNamed, created);
+        }
         _intent.Flush();
     }
 
@@ -448,6 +503,11 @@ public sealed partial class TransactionQueue : IDisposable
             {
                 CheckpointResidentLocked();
                 _current?.Flush(flushToDisk: true);
+                if (_segmentsNamed < _segmentsCreated)
+                {
+                    AtomicFile.SyncDirectory(_dir);
+                    _segmentsNamed = _segmentsCreated;
+                }
                 SaveCursorsLocked();
                 if (Recovery.LostLocations.Count == 0)
                 {

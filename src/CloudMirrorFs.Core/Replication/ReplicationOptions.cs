@@ -22,6 +22,13 @@ public sealed record ReplicationOptions
     /// <summary>The cap on the retry delay.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a replicator lets a short batch grow before sending it (a group commit, as a journal batches its
+    /// fsyncs): a trickle of small changes goes out as one batch and one facet commit instead of one each, which
+    /// spares the CPU and the disk that writers share with it. Zero sends at once. A full batch never waits.
+    /// </summary>
+    public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(5);
+
     /// <summary>How often an idle replicator looks at the queue without being woken.</summary>
     public TimeSpan IdlePoll { get; init; } = TimeSpan.FromMilliseconds(200);
 }

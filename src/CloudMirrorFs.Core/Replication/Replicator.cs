@@ -141,6 +141,20 @@ internal sealed class Replicator : IAsyncDisposable
         {
             return true;
         }
+        if (_slot.State == FacetState.Synchronised && _options.Linger > TimeSpan.Zero)
+        {
+            long waiting = _host.Queue.Tail - _staged;
+            if (waiting <= 0)
+            {
+                return await LandOutstandingAsync().ConfigureAwait(false);
+            }
+            if (waiting < _batchRecords)
+            {
+                // A short batch: let it grow for a moment, so a trickle of changes costs one facet commit, not one
+                // each. Everything below looks at the facet afresh afterwards (a resync may have been asked meanwhile).
+                await Task.Delay(_options.Linger, cancellationToken).ConfigureAwait(false);
+            }
+        }
         if (_slot.State == FacetState.Offline)
         {
             await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -188,7 +202,7 @@ internal sealed class Replicator : IAsyncDisposable
         var inFlight = new List<(Transaction Change, Task Task)>(_options.Window);
         try
         {
-            foreach (Transaction t in batch)
+            foreach (Transaction t in WithoutShortLivedFiles(batch))
             {
                 if (t.Kind != TransactionKind.Write)
                 {
@@ -261,6 +275,72 @@ internal sealed class Replicator : IAsyncDisposable
         }
         _outstanding = null;
         _staged = Head;
+    }
+
+    /// <summary>
+    /// The batch less every file created and deleted inside it, with the writes and truncates between (a temporary
+    /// file, or one a tool wrote and removed at once): the facet would create it, fill it and delete it before the
+    /// batch's commit point, so its committed image is the same without those records, and nothing travels for them.
+    /// Only a create and a delete of the same id at the same path with nothing in between but that file's writes and
+    /// truncates, and other files' creates, writes, truncates and deletes, qualify: any other namespace change (a
+    /// rename, a folder removal, attributes) ends every pending match, so no path the pair names can have changed.
+    /// </summary>
+    internal static IReadOnlyList<Transaction> WithoutShortLivedFiles(IReadOnlyList<Transaction> batch)
+    {
+        Dictionary<long, int>? created = null; // file id -> index of its CreateFile in the batch
+        HashSet<long>? gone = null;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            Transaction t = batch[i];
+            switch (t.Kind)
+            {
+                case TransactionKind.Write or TransactionKind.SetLength:
+                    break;
+                case TransactionKind.CreateFile:
+                    (created ??= [])[t.FileId] = i;
+                    break;
+                case TransactionKind.CreateDirectory or TransactionKind.CreateSymlink:
+                    break;
+                case TransactionKind.DeleteFile:
+                    if (created is not null && created.Remove(t.FileId, out int at) && batch[at].Path == t.Path)
+                    {
+                        (gone ??= []).Add(t.FileId);
+                    }
+                    break;
+                default:
+                    created?.Clear();
+                    break;
+            }
+        }
+        if (gone is null)
+        {
+            return batch;
+        }
+        // Second pass: drop the matched files' records, from their create to their delete.
+        var kept = new List<Transaction>(batch.Count);
+        var open = new HashSet<long>();
+        foreach (Transaction t in batch)
+        {
+            if (gone.Contains(t.FileId))
+            {
+                if (t.Kind == TransactionKind.CreateFile && !open.Contains(t.FileId))
+                {
+                    open.Add(t.FileId);
+                    continue;
+                }
+                if (open.Contains(t.FileId))
+                {
+                    if (t.Kind == TransactionKind.DeleteFile)
+                    {
+                        open.Remove(t.FileId);
+                        gone.Remove(t.FileId);
+                    }
+                    continue;
+                }
+            }
+            kept.Add(t);
+        }
+        return kept;
     }
 
     private static bool Overlaps(Transaction a, Transaction b)

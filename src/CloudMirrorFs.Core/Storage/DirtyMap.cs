@@ -38,8 +38,11 @@ public sealed class DirtyMap : IDisposable
         _file = file;
     }
 
-    /// <summary>True when records were written since the last barrier (a barrier with nothing new costs no fsync).</summary>
-    private bool _unflushed = true;
+    // Marks (set, full, namespace) appended, and how many of them a completed flush has covered: a barrier with no new
+    // mark costs no fsync. Clears are not counted: a clear lost to a power cut only brings a bit back, which costs a
+    // block comparison at the next resync and never a missed location.
+    private long _marksAppended;
+    private long _marksFlushed;
 
     /// <summary>The map file.</summary>
     public string Path { get; }
@@ -257,16 +260,46 @@ public sealed class DirtyMap : IDisposable
         }
     }
 
-    /// <summary>The barrier: returns once every mark set so far is on stable storage.</summary>
+    /// <summary>True when a mark was set since the last completed <see cref="Flush"/> (a barrier has work to do).</summary>
+    public bool HasUnflushedMarks
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return !_disposed && _marksFlushed < _marksAppended;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The barrier: returns once every mark set so far is on stable storage. The fsync runs outside the map's lock, so
+    /// writers marking bits meanwhile do not wait for the disk.
+    /// </summary>
     public void Flush()
     {
+        FileStream file;
+        long target;
         lock (_lock)
         {
-            if (!_disposed && _unflushed)
+            target = _marksAppended;
+            if (_disposed || _marksFlushed >= target)
             {
-                _file.Flush(flushToDisk: true);
-                _unflushed = false;
+                return;
             }
+            file = _file;
+        }
+        try
+        {
+            file.Flush(flushToDisk: true);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Replaced by a rewrite meanwhile (which flushed the whole live set to disk), or the map was closed.
+        }
+        lock (_lock)
+        {
+            _marksFlushed = Math.Max(_marksFlushed, target);
         }
     }
 
@@ -280,7 +313,23 @@ public sealed class DirtyMap : IDisposable
                 return;
             }
             _disposed = true;
-            _file.Dispose();
+            try
+            {
+                if (_marksFlushed < _marksAppended)
+                {
+                    // A barrier racing the close treats a closed map as flushed: make that true.
+                    _file.Flush(flushToDisk: true);
+                    _marksFlushed = _marksAppended;
+                }
+            }
+            catch (IOException)
+            {
+                // Closing never threw before: a failed disk shows at the next open's replay instead.
+            }
+            finally
+            {
+                _file.Dispose();
+            }
         }
     }
 
@@ -294,7 +343,10 @@ public sealed class DirtyMap : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
         _file.Write(r);
         _logRecords++;
-        _unflushed = true;
+        if (op != OpClear)
+        {
+            _marksAppended++;
+        }
     }
 
     private void MaybeCompact()
@@ -432,5 +484,6 @@ public sealed class DirtyMap : IDisposable
         AtomicFile.SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
         _file = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
         _file.Position = _file.Length;
+        _marksFlushed = _marksAppended; // the live set is on disk: written, flushed and renamed into place above
     }
 }

@@ -26,6 +26,8 @@ internal sealed class FileTable : IDisposable
     private FileStream? _journal;
     private long _nextId = RootId + 1;
     private long _generation;
+    private long _appended;
+    private long _flushed;
     private byte[] _buffer = new byte[1024];
 
     private FileTable(string stateDir)
@@ -158,18 +160,60 @@ internal sealed class FileTable : IDisposable
     {
         lock (_lock)
         {
+            if (_journal is not null && _flushed < _appended)
+            {
+                // A barrier racing the close treats a closed journal as flushed: make that true before the
+                // snapshot below replaces it.
+                _journal.Flush(flushToDisk: true);
+                _flushed = _appended;
+            }
             _journal?.Dispose();
             _journal = null;
         }
         WriteSnapshot();
     }
 
-    /// <summary>Flushes the journal to stable storage (the barrier).</summary>
+    /// <summary>True when a journal record was appended since the last completed <see cref="Flush"/>.</summary>
+    public bool HasUnflushed
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _flushed < _appended && _journal is not null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Flushes the journal to stable storage (the barrier). A journal with nothing appended since the last completed
+    /// flush costs no fsync: what it holds is on stable storage already. The fsync runs outside the table's lock, so
+    /// lookups and path resolution do not wait for the disk.
+    /// </summary>
     public void Flush()
     {
+        FileStream? journal;
+        long target;
         lock (_lock)
         {
-            _journal?.Flush(flushToDisk: true);
+            target = _appended;
+            if (_flushed >= target || _journal is null)
+            {
+                return;
+            }
+            journal = _journal;
+        }
+        try
+        {
+            journal.Flush(flushToDisk: true);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed meanwhile: the snapshot written (and flushed) at close holds every record the journal did.
+        }
+        lock (_lock)
+        {
+            _flushed = Math.Max(_flushed, target);
         }
     }
 
@@ -229,6 +273,7 @@ internal sealed class FileTable : IDisposable
         _journal ??= new FileStream(_journalPath, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
         int len = Encode(op, id, parentId, kind, name);
         _journal.Write(_buffer, 0, len);
+        _appended++;
     }
 
     private int Encode(byte op, long id, long parentId, NodeKind kind, string name)
@@ -369,6 +414,7 @@ internal sealed class FileTable : IDisposable
             AtomicFile.Write(_snapshotPath, ms.GetBuffer().AsSpan(0, (int)ms.Length));
             _journal?.Dispose();
             _journal = null;
+            _flushed = _appended; // the snapshot, written and flushed above, holds everything the journal did
             File.Delete(_journalPath);
         }
     }

@@ -145,26 +145,10 @@ public sealed partial class MirrorVolume
             FacetSlot[] locals = _readyLocals;
             // The volume's own records (queue, intent and dirty bits, table of names) are flushed while the local
             // facets flush their files: independent fsyncs in flight together, which the file system can commit in
-            // one journal transaction, instead of one after another.
-            Task records = Task.Run(() =>
-            {
-                if (_queue is not null && !_queueFailed)
-                {
-                    try
-                    {
-                        _queue.Barrier();
-                    }
-                    catch (Exception e) when (IsQueueStorageFailure(e))
-                    {
-                        OnQueueStorageFailed(e, underSequencer: false);
-                    }
-                }
-                foreach (FacetSlot s in _slots)
-                {
-                    s.Dirty.Flush();
-                }
-                _files.Flush();
-            }, CancellationToken.None);
+            // one journal transaction, instead of one after another. Most barriers find every record file flushed
+            // already (a data write adds a record file entry only when it spills, or first touches a block); then
+            // nothing is handed to another thread, and the barrier costs the local facets' fsyncs alone.
+            Task records = RecordsNeedFlush() ? Task.Run(FlushRecords, CancellationToken.None) : Task.CompletedTask;
             var flushes = new Task[locals.Length];
             for (int i = 0; i < locals.Length; i++)
             {
@@ -202,6 +186,44 @@ public sealed partial class MirrorVolume
         {
             _barrierGate.Release();
         }
+    }
+
+    /// <summary>True when a record file the barrier covers (queue, intent map, dirty maps, table of names) holds something not yet flushed.</summary>
+    private bool RecordsNeedFlush()
+    {
+        if (_queue is not null && !_queueFailed && _queue.HasUnflushed)
+        {
+            return true;
+        }
+        foreach (FacetSlot s in _slots)
+        {
+            if (s.Dirty.HasUnflushedMarks)
+            {
+                return true;
+            }
+        }
+        return _files.HasUnflushed;
+    }
+
+    /// <summary>The barrier's share for the volume's own records: queue segment and intent map, dirty maps, table of names.</summary>
+    private void FlushRecords()
+    {
+        if (_queue is not null && !_queueFailed)
+        {
+            try
+            {
+                _queue.Barrier();
+            }
+            catch (Exception e) when (IsQueueStorageFailure(e))
+            {
+                OnQueueStorageFailed(e, underSequencer: false);
+            }
+        }
+        foreach (FacetSlot s in _slots)
+        {
+            s.Dirty.Flush();
+        }
+        _files.Flush();
     }
 
     private FileNode GetFile(long fileId)
