@@ -330,7 +330,7 @@ public sealed partial class ObjectStoreFacet : IFacet
                 int inBlock = (int)(pos % _blockSize);
                 int n = (int)Math.Min(offset + data.Length - pos, _blockSize - inBlock);
                 bool whole = inBlock == 0 && (n == _blockSize || pos + n >= node.Length);
-                if (!whole && !_dirty.ContainsKey((node, block)) && node.SourceOf(block) is { } source && NeedsCompaction(source))
+                if (!whole && !_dirty.ContainsKey((node, block)) && NeedsCompaction(node, block) && node.SourceOf(block) is { } source)
                 {
                     compact.Add((block, source));
                 }
@@ -443,6 +443,14 @@ public sealed partial class ObjectStoreFacet : IFacet
     private const int MaxExtentObjects = 8;
 
     private static bool NeedsCompaction(BlockSource source) => source.ExtentObjects >= MaxExtentObjects;
+
+    /// <summary>
+    /// The same test on the node, without copying its extents: the replicator asks it for every partial write, and
+    /// a block with fewer extents than the limit cannot span that many objects.
+    /// </summary>
+    private static bool NeedsCompaction(RemoteNode node, long block)
+        => node.Extents is not null && node.Extents.TryGetValue(block, out List<Extent>? extents) && extents.Count >= MaxExtentObjects
+           && Extent.ObjectCount(extents) >= MaxExtentObjects;
 
     /// <inheritdoc />
     public ValueTask FlushAsync(CancellationToken cancellationToken) => CommitAsync(_lastQueueSeq, cancellationToken);

@@ -267,13 +267,17 @@ internal sealed record Extent(
     [property: JsonPropertyName("k"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key,
     [property: JsonPropertyName("at")] int At,
     [property: JsonPropertyName("len")] int Length,
-    [property: JsonPropertyName("pos")] int Pos);
+    [property: JsonPropertyName("pos")] int Pos)
+{
+    /// <summary>How many distinct objects <paramref name="extents"/> read from.</summary>
+    public static int ObjectCount(IEnumerable<Extent> extents) => extents.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal).Count();
+}
 
 /// <summary>A block's committed bytes: its base object (if any) and the extents over it, oldest first.</summary>
 internal sealed record BlockSource(string? Base, Extent[] Extents)
 {
     /// <summary>Distinct objects the block's extents are in.</summary>
-    public int ExtentObjects => Extents.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal).Count();
+    public int ExtentObjects => Extent.ObjectCount(Extents);
 
     /// <summary>True when both name the same objects in the same order (keys are never reused, so the same bytes).</summary>
     public bool SameAs(BlockSource other) => Base == other.Base && Extents.SequenceEqual(other.Extents);
