@@ -131,6 +131,26 @@ public sealed partial class MountOperationsTests
         File.SetLastWriteTimeUtc(Path.Combine(m, "old"), when);
         Assert.AreEqual(when, File.GetLastWriteTimeUtc(Path.Combine(m, "old")));
 
+        // permissions on a private mount by root: the kernel's mode checks are off (they all pass for root), so
+        // access(2) is answered by cmfs and execute is still refused where no x bit is set
+        Assert.AreEqual(0u, Geteuid(), "the mount tests run as root");
+        string mountLine = File.ReadAllLines("/proc/self/mounts").Single(l => l.Split(' ')[1] == m);
+        Assert.IsFalse(mountLine.Contains("default_permissions", StringComparison.Ordinal), mountLine);
+        File.WriteAllText(Path.Combine(m, "script"), "#!/bin/sh\necho ran\n");
+        File.SetUnixFileMode(Path.Combine(m, "script"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.AreEqual(-1, Access(Path.Combine(m, "script"), 1 /* X_OK */));
+        Assert.AreEqual(13, Marshal.GetLastPInvokeError(), "access(X_OK) of a file without x bits: EACCES");
+        Assert.AreEqual(0, Access(Path.Combine(m, "script"), 4 | 2 /* R_OK | W_OK */), "root may read and write a 0600 file");
+        Assert.AreEqual(126, await ShellExitCodeAsync("exec \"$0\"", Path.Combine(m, "script")), "exec of a file without x bits: EACCES (sh exits 126)");
+        File.SetUnixFileMode(Path.Combine(m, "script"), UnixFileMode.None);
+        Assert.AreEqual("#!/bin/sh\necho ran\n", File.ReadAllText(Path.Combine(m, "script")), "root reads a 0000 file");
+        File.SetUnixFileMode(Path.Combine(m, "script"), UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        Assert.AreEqual(0, Access(Path.Combine(m, "script"), 1 /* X_OK */), "access(X_OK) once an x bit is set");
+        Assert.AreEqual(0, await ShellExitCodeAsync("exec \"$0\" > /dev/null", Path.Combine(m, "script")), "and it runs");
+        Assert.AreEqual(-1, Access(Path.Combine(m, "no-such-file"), 0 /* F_OK */));
+        Assert.AreEqual(2, Marshal.GetLastPInvokeError(), "access(F_OK) of a missing file: ENOENT");
+        File.Delete(Path.Combine(m, "script"));
+
         // symlink, readlink
         File.CreateSymbolicLink(Path.Combine(m, "link"), "moved/d2/f");
         Assert.AreEqual("moved/d2/f", new FileInfo(Path.Combine(m, "link")).LinkTarget);
@@ -211,6 +231,19 @@ public sealed partial class MountOperationsTests
 
     [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Link(string from, string to);
+
+    private static async Task<int> ShellExitCodeAsync(string script, string arg)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sh", ["-c", script, arg]) { RedirectStandardError = true })!;
+        await p.WaitForExitAsync();
+        return p.ExitCode;
+    }
+
+    [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Access(string path, int mode);
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint Geteuid();
 
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Open(string path, int flags);

@@ -155,6 +155,30 @@ public sealed partial class MirrorFileSystem
         }
     }
 
+    /// <summary>
+    /// access(2): may the caller (<paramref name="callerUid"/>, <paramref name="callerGid"/>) read (4), write (2) or
+    /// search/execute (1) the node? 0 asks only whether it exists. The rules are POSIX's, for a volume whose every node
+    /// belongs to <see cref="Uid"/>/<see cref="Gid"/>: the owner's, the group's or the others' bits, in that order of
+    /// precedence; root may do anything except execute a file that nobody may execute. Supplementary groups are not
+    /// consulted. Used where the kernel leaves the check to us (a mount without default_permissions).
+    /// </summary>
+    public FsError CheckAccess(long inode, int mask, uint callerUid, uint callerGid)
+    {
+        FsError err = GetAttributes(inode, out FsAttributes a);
+        if (err != FsError.None || (mask & 7) == 0)
+        {
+            return err;
+        }
+        int mode = (int)a.Mode;
+        if (callerUid == 0)
+        {
+            bool execute = (mask & 1) != 0 && a.Kind != NodeKind.Directory;
+            return execute && (mode & 0b001_001_001) == 0 ? FsError.AccessDenied : FsError.None;
+        }
+        int granted = callerUid == a.Uid ? (mode >> 6) & 7 : callerGid == a.Gid ? (mode >> 3) & 7 : mode & 7;
+        return (mask & 7 & ~granted) == 0 ? FsError.None : FsError.AccessDenied;
+    }
+
     /// <summary>Changes size, mode or times; an owner change to anyone but the mounting user is refused.</summary>
     public FsError SetAttributes(long inode, in SetAttributesRequest request, out FsAttributes attributes)
     {

@@ -123,3 +123,13 @@ internal struct FuseForgetData
     public ulong Ino;
     public ulong Nlookup;
 }
+
+/// <summary>struct fuse_ctx (16 bytes): who sent a request.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct FuseCtx
+{
+    public uint Uid;
+    public uint Gid;
+    public int Pid;
+    public uint Umask;
+}

@@ -34,6 +34,9 @@ internal static unsafe partial class LibFuse
     [LibraryImport(Library, EntryPoint = "fuse_loop_cfg_destroy")]
     public static partial void LoopConfigDestroy(nint config);
 
+    [LibraryImport(Library, EntryPoint = "fuse_req_ctx")]
+    public static partial FuseCtx* RequestContext(nint req);
+
     [LibraryImport(Library, EntryPoint = "fuse_reply_err")]
     public static partial int ReplyErr(nint req, int err);
 

@@ -24,6 +24,16 @@ internal sealed unsafe partial class LinuxFuseMount : IFuseMount
 
     public string MountPoint { get; }
 
+    /// <summary>
+    /// Whether the kernel checks permissions (default_permissions) or leaves them to us. Without allow_other only the
+    /// mounting user's processes can reach the mount at all, and for root, the kernel's mode checks all pass
+    /// (CAP_DAC_OVERRIDE) except execute, which the kernel checks on regular files either way; so a private mount by
+    /// root skips them, and the two attribute requests per create or unlink they cost (the kernel refetches the parent
+    /// directory's mode after every change to it). access(2) then comes to <see cref="MirrorFileSystem.CheckAccess"/>.
+    /// Any other mount keeps the kernel's checks.
+    /// </summary>
+    internal static bool KernelChecksPermissions(FuseMountOptions options, uint owner) => options.AllowOther || owner != 0;
+
     /// <summary>Creates the session and mounts it (clearing a stale mount a killed instance left at the same folder).</summary>
     public static LinuxFuseMount Mount(MirrorFileSystem fs, string mountPoint, FuseMountOptions options)
     {
@@ -45,12 +55,13 @@ internal sealed unsafe partial class LinuxFuseMount : IFuseMount
     private void Start(MirrorFileSystem fs)
     {
         LowLevelOperations.Bind(fs, _options);
+        string permissions = KernelChecksPermissions(_options, fs.Uid) ? ",default_permissions" : "";
         string fsName = "cmfs:" + _options.VolumeName.Replace(",", "_", StringComparison.Ordinal).Replace(" ", "_", StringComparison.Ordinal);
         string[] argv =
         [
             "cmfs",
             "-o",
-            $"fsname={fsName},subtype=cmfs,default_permissions{(_options.AllowOther ? ",allow_other" : "")}",
+            $"fsname={fsName},subtype=cmfs{permissions}{(_options.AllowOther ? ",allow_other" : "")}",
         ];
         _args = (FuseArgs*)NativeMemory.AllocZeroed((nuint)sizeof(FuseArgs));
         _args->Argc = argv.Length;

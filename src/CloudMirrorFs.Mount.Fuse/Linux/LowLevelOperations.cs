@@ -63,6 +63,7 @@ internal static unsafe class LowLevelOperations
         ops->ReleaseDir = (nint)(delegate* unmanaged<nint, ulong, FuseFileInfo*, void>)&ReleaseDir;
         ops->FsyncDir = (nint)(delegate* unmanaged<nint, ulong, int, FuseFileInfo*, void>)&Fsync;
         ops->StatFs = (nint)(delegate* unmanaged<nint, ulong, void>)&StatFs;
+        ops->Access = (nint)(delegate* unmanaged<nint, ulong, int, void>)&Access;
         ops->Create = (nint)(delegate* unmanaged<nint, ulong, byte*, uint, FuseFileInfo*, void>)&Create;
         ops->ForgetMulti = (nint)(delegate* unmanaged<nint, nuint, FuseForgetData*, void>)&ForgetMulti;
         ops->Fallocate = (nint)(delegate* unmanaged<nint, ulong, int, long, long, FuseFileInfo*, void>)&Fallocate;
@@ -136,6 +137,21 @@ internal static unsafe class LowLevelOperations
                 LastAccessUtc: (toSet & (SetAtime | SetAtimeNow)) != 0 ? atime : null,
                 LastWriteUtc: (toSet & (SetMtime | SetMtimeNow)) != 0 ? mtime : null);
             ReplyAttr(req, Fs.SetAttributes((long)ino, request, out FsAttributes a), a);
+        }
+        catch (Exception)
+        {
+            LibFuse.ReplyErr(req, LinuxErrno.EIO);
+        }
+    }
+
+    /// <summary>access(2) and chdir: only sent when the mount has no default_permissions (LinuxFuseMount says when).</summary>
+    [UnmanagedCallersOnly]
+    private static void Access(nint req, ulong ino, int mask)
+    {
+        try
+        {
+            FuseCtx* ctx = LibFuse.RequestContext(req);
+            LibFuse.ReplyErr(req, LinuxErrno.From(Fs.CheckAccess((long)ino, mask, ctx->Uid, ctx->Gid)));
         }
         catch (Exception)
         {

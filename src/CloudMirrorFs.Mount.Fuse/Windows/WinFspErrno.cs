@@ -10,7 +10,7 @@ namespace CloudMirrorFs.Mount.Windows;
 /// </summary>
 internal static class WinFspErrno
 {
-    public const int EPERM = 1, ENOENT = 2, EIO = 5, EBADF = 9, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, EINVAL = 22,
+    public const int EPERM = 1, ENOENT = 2, EIO = 5, EBADF = 9, EACCES = 13, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, EINVAL = 22,
         ENOSPC = 28, EROFS = 30, ENAMETOOLONG = 38, ENOSYS = 40, ENOTEMPTY = 41;
 
     /// <summary>
@@ -30,6 +30,7 @@ internal static class WinFspErrno
         FsError.NameTooLong => ENAMETOOLONG, // STATUS_NAME_TOO_LONG
         FsError.NoSpace => ENOSPC, // STATUS_DISK_FULL
         FsError.NotPermitted => EPERM, // STATUS_ACCESS_DENIED
+        FsError.AccessDenied => EACCES, // STATUS_ACCESS_DENIED
         FsError.NotSupported => ENOSYS, // STATUS_INVALID_DEVICE_REQUEST
         FsError.BadHandle => EBADF, // STATUS_INVALID_HANDLE
         FsError.ReadOnly => EROFS, // STATUS_MEDIA_WRITE_PROTECTED

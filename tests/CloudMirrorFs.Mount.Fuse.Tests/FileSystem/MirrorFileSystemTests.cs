@@ -39,6 +39,32 @@ public sealed class MirrorFileSystemTests
     }
 
     [TestMethod]
+    public void CheckAccess_FollowsTheOwnerGroupOtherBitsAndRootsRules()
+    {
+        Assert.AreEqual(FsError.None, Fs.Create(MirrorFileSystem.RootInode, "f", (UnixFileMode)0b110_100_000, exclusive: true, truncate: false, out FsAttributes f));
+        Assert.AreEqual(FsError.None, Fs.MakeDirectory(MirrorFileSystem.RootInode, "d", 0, out FsAttributes d));
+        const int R = 4, W = 2, X = 1;
+
+        // the owner (1000) gets rw-, the group (1000) r--, others ---
+        Assert.AreEqual(FsError.None, Fs.CheckAccess(f.Inode, R | W, 1000, 1000));
+        Assert.AreEqual(FsError.AccessDenied, Fs.CheckAccess(f.Inode, X, 1000, 1000));
+        Assert.AreEqual(FsError.None, Fs.CheckAccess(f.Inode, R, 2000, 1000));
+        Assert.AreEqual(FsError.AccessDenied, Fs.CheckAccess(f.Inode, W, 2000, 1000));
+        Assert.AreEqual(FsError.AccessDenied, Fs.CheckAccess(f.Inode, R, 2000, 2000));
+        Assert.AreEqual(FsError.None, Fs.CheckAccess(f.Inode, 0, 2000, 2000), "F_OK only asks whether it exists");
+
+        // root may do anything but execute a file nobody may execute; a directory is always searchable for root
+        Assert.AreEqual(FsError.None, Fs.CheckAccess(f.Inode, R | W, 0, 0));
+        Assert.AreEqual(FsError.AccessDenied, Fs.CheckAccess(f.Inode, X, 0, 0));
+        Assert.AreEqual(FsError.None, Fs.CheckAccess(d.Inode, R | W | X, 0, 0), "a 0000 directory, for root");
+        Assert.AreEqual(FsError.AccessDenied, Fs.CheckAccess(d.Inode, X, 1000, 1000), "a 0000 directory, for its owner");
+
+        Assert.AreEqual(FsError.None, Fs.Release(f.Inode));
+        Assert.AreEqual(FsError.None, Fs.Unlink(MirrorFileSystem.RootInode, "f"));
+        Assert.AreEqual(FsError.NotFound, Fs.CheckAccess(f.Inode, 0, 0, 0));
+    }
+
+    [TestMethod]
     public void Unlink_OfAnOpenFile_KeepsItReadableUntilTheLastRelease()
     {
         Assert.AreEqual(FsError.None, Fs.Create(MirrorFileSystem.RootInode, "f", (UnixFileMode)0b110_100_100, exclusive: true, truncate: false, out FsAttributes a));

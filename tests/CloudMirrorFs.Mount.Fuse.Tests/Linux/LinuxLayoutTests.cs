@@ -71,6 +71,11 @@ public sealed class LinuxLayoutTests
         ("offsetof(struct fuse_args, argv)", typeof(FuseArgs), "Argv"),
         ("offsetof(struct fuse_args, allocated)", typeof(FuseArgs), "Allocated"),
         ("sizeof(struct fuse_forget_data)", typeof(FuseForgetData), null),
+        ("sizeof(struct fuse_ctx)", typeof(FuseCtx), null),
+        ("offsetof(struct fuse_ctx, uid)", typeof(FuseCtx), "Uid"),
+        ("offsetof(struct fuse_ctx, gid)", typeof(FuseCtx), "Gid"),
+        ("offsetof(struct fuse_ctx, pid)", typeof(FuseCtx), "Pid"),
+        ("offsetof(struct fuse_ctx, umask)", typeof(FuseCtx), "Umask"),
     ];
 
     private static (string, Type, string?)[] Ops(string c, string cs) => [($"offsetof(struct fuse_lowlevel_ops, {c})", typeof(FuseLowLevelOps), cs)];
