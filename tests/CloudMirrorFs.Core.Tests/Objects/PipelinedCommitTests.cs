@@ -59,10 +59,12 @@ public sealed class PipelinedCommitTests
         await facet.CommitAsync(1, default); // commit 1 lands
 
         store.FailKey = RemoteImage.CommitKey(2);
+        store.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await facet.WriteAsync(f, 0, Bytes(Block, 2), default);
         Task second = await facet.BeginCommitAsync(2, default);
-        await facet.WriteAsync(f, Block, Bytes(Block, 3), default);
+        await facet.WriteAsync(f, Block, Bytes(Block, 3), default); // commit 2 is still landing: its failure is held
         Task third = await facet.BeginCommitAsync(3, default);
+        store.Hold.SetResult();
         await Assert.ThrowsExactlyAsync<MirrorException>(() => second);
         await Assert.ThrowsExactlyAsync<MirrorException>(() => third);
         Assert.IsFalse(File.Exists(Path.Combine(Bucket, RemoteImage.CommitKey(3))), "commit 3 never chains onto a commit 2 that did not land");
@@ -123,12 +125,26 @@ public sealed class PipelinedCommitTests
     {
         public string? FailKey { get; set; }
 
+        /// <summary>When set, the refused put fails only once this completes (so the test decides when the landing fails).</summary>
+        public TaskCompletionSource? Hold { get; set; }
+
         public string Description => inner.Description;
 
         public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken ct) => inner.EnsureReadyAsync(createIfMissing, ct);
 
-        public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct)
-            => key == FailKey ? throw new MirrorException(MirrorError.IoError, $"put {key}: refused (injected)") : inner.PutAsync(key, data, ct);
+        public async ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct)
+        {
+            if (key != FailKey)
+            {
+                await inner.PutAsync(key, data, ct);
+                return;
+            }
+            if (Hold is { } hold)
+            {
+                await hold.Task.WaitAsync(ct);
+            }
+            throw new MirrorException(MirrorError.IoError, $"put {key}: refused (injected)");
+        }
 
         public ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken ct) => inner.GetAsync(key, offset, length, ct);
 
