@@ -26,7 +26,6 @@ public enum FsError
     NoSpace,
     /// <summary>The operation is not permitted (owner change, hard link, device node).</summary>
     NotPermitted,
-
     /// <summary>The caller lacks the permission bits the operation needs (EACCES).</summary>
     AccessDenied,
     /// <summary>The operation is not supported by this file system.</summary>
