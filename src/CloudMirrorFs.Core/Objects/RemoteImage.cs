@@ -34,14 +34,18 @@ internal sealed class RemoteImage
         return name.EndsWith(".json", StringComparison.Ordinal) && long.TryParse(name.AsSpan(0, name.Length - 5), out long n) ? n : null;
     }
 
-    /// <summary>Reads the write-once descriptor, writing it when the store holds no volume yet.</summary>
+    /// <summary>
+    /// Reads the descriptor, writing it when the store holds no volume yet. A new remote starts at the newest format,
+    /// so that it is never rewritten while this build writes it (only a remote an older cmfs created is raised, see
+    /// <see cref="RequireFormatAsync"/>): an overwrite is the one put a store without atomic puts could tear.
+    /// </summary>
     public static async Task<VolumeDescriptor> ReadOrCreateDescriptorAsync(IObjectStore store, int blockSize, string volumeName, string? encryption,
         CancellationToken cancellationToken)
     {
         byte[]? bytes = await store.GetAsync(DescriptorKey, 0, null, cancellationToken).ConfigureAwait(false);
         if (bytes is null)
         {
-            var d = new VolumeDescriptor(VolumeDescriptor.BaseFormat, blockSize, volumeName, DateTime.UtcNow, encryption);
+            var d = new VolumeDescriptor(VolumeDescriptor.NewestFormat, blockSize, volumeName, DateTime.UtcNow, encryption);
             await store.PutAsync(DescriptorKey, JsonSerializer.SerializeToUtf8Bytes(d), cancellationToken).ConfigureAwait(false);
             return d;
         }

@@ -414,12 +414,13 @@ internal sealed record CommitRecord(long Commit, long Previous, long QueueSeq, D
 internal sealed record CheckpointRecord(long Commit, long QueueSeq, DateTime CreatedUtc, Dictionary<string, RemoteNode> Nodes);
 
 /// <summary>
-/// The volume descriptor: what a new machine needs to read the remote with the config alone. Written once, and
-/// rewritten only to raise <see cref="Format"/> when the remote first holds something an older reader would drop.
+/// The volume descriptor: what a new machine needs to read the remote with the config alone. Written once at the
+/// newest format; a remote an older cmfs created is rewritten only to raise <see cref="Format"/> when it first holds
+/// something an older reader would drop.
 /// </summary>
 internal sealed record VolumeDescriptor(int Format, int BlockSize, string VolumeName, DateTime CreatedUtc, string? Encryption)
 {
-    /// <summary>Files and directories only: what every remote starts as.</summary>
+    /// <summary>Files and directories only: what the first cmfs created remotes at.</summary>
     public const int BaseFormat = 1;
 
     /// <summary>Adds symbolic links (the journal op <c>symlink</c>, a node's <c>Target</c>); set before the first commit holding one.</summary>

@@ -140,23 +140,51 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
 
     private int DescriptorFormat() => JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Bucket, "volume.json"))).RootElement.GetProperty("Format").GetInt32();
 
-    [TestMethod]
-    public async Task Symlink_FirstCommitHoldingOne_RaisesTheDescriptorToFormat2_AndTheImageKeepsIt()
+    /// <summary>Turns the bucket into a remote an older cmfs created (its descriptor at <paramref name="format"/>) and opens it.</summary>
+    private async Task<ObjectStoreFacet> OpenAsCreatedAtFormatAsync(int format)
     {
-        var f = new FileRef(20, "f");
+        string descriptor = Path.Combine(Bucket, "volume.json");
+        File.WriteAllText(descriptor, File.ReadAllText(descriptor).Replace($"\"Format\":{VolumeDescriptor.NewestFormat}", $"\"Format\":{format}", StringComparison.Ordinal));
+        Assert.AreEqual(format, DescriptorFormat());
+        ObjectStoreFacet facet = Reopened();
+        await facet.OpenAsync(default);
+        return facet;
+    }
+
+    [TestMethod]
+    public async Task Open_NewRemote_StartsAtTheNewestFormat_AndItsDescriptorIsNeverRewritten()
+    {
+        Assert.AreEqual(VolumeDescriptor.NewestFormat, DescriptorFormat(), "created at the newest format");
+        string descriptor = Path.Combine(Bucket, "volume.json");
+        DateTime written = File.GetLastWriteTimeUtc(descriptor);
+        byte[] before = File.ReadAllBytes(descriptor);
+        var f = new FileRef(23, "f");
         await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        await Facet.WriteAsync(f, 100, Bytes(10, 1), default); // an extent
+        await Facet.CreateSymlinkAsync(new FileRef(24, "l"), "f", default);
         await Facet.CommitAsync(1, default);
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(descriptor), "a link and an extent need no rewrite");
+        Assert.AreEqual(written, File.GetLastWriteTimeUtc(descriptor));
+    }
+
+    [TestMethod]
+    public async Task Symlink_OnARemoteAnOlderCmfsCreated_FirstCommitHoldingOne_RaisesTheDescriptorToFormat2_AndTheImageKeepsIt()
+    {
+        await using ObjectStoreFacet old = await OpenAsCreatedAtFormatAsync(VolumeDescriptor.BaseFormat);
+        var f = new FileRef(20, "f");
+        await old.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        await old.CommitAsync(1, default);
         Assert.AreEqual(1, DescriptorFormat(), "a remote without links stays readable by older cmfs");
-        await Facet.CreateSymlinkAsync(new FileRef(21, "l"), "../t", default);
+        await old.CreateSymlinkAsync(new FileRef(21, "l"), "../t", default);
         Assert.AreEqual(1, DescriptorFormat(), "nothing is raised before the link is committed");
-        await Facet.CommitAsync(2, default);
+        await old.CommitAsync(2, default);
         Assert.AreEqual(2, DescriptorFormat(), "an older cmfs now refuses the remote instead of dropping its links");
-        await Facet.DeleteFileAsync(new FileRef(21, "l"), default);
-        await Facet.CommitAsync(3, default);
+        await old.DeleteFileAsync(new FileRef(21, "l"), default);
+        await old.CommitAsync(3, default);
         Assert.AreEqual(2, DescriptorFormat(), "never lowered");
 
-        await Facet.CreateSymlinkAsync(new FileRef(22, "l2"), "/etc", default);
-        await Facet.CommitAsync(4, default);
+        await old.CreateSymlinkAsync(new FileRef(22, "l2"), "/etc", default);
+        await old.CommitAsync(4, default);
         await using ObjectStoreFacet again = Reopened();
         await again.OpenAsync(default);
         Assert.AreEqual("/etc", await again.ReadLinkAsync("l2", default));
@@ -194,7 +222,7 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
     {
         await Facet.CommitAsync(0, default);
         string descriptor = Path.Combine(Bucket, "volume.json");
-        File.WriteAllText(descriptor, File.ReadAllText(descriptor).Replace("\"Format\":1", $"\"Format\":{VolumeDescriptor.NewestFormat + 1}", StringComparison.Ordinal));
+        File.WriteAllText(descriptor, File.ReadAllText(descriptor).Replace($"\"Format\":{VolumeDescriptor.NewestFormat}", $"\"Format\":{VolumeDescriptor.NewestFormat + 1}", StringComparison.Ordinal));
         await using ObjectStoreFacet again = Reopened();
         var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await again.OpenAsync(default));
         Assert.AreEqual(MirrorError.NotSupported, e.Error);
