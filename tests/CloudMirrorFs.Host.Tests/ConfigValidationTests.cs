@@ -7,7 +7,7 @@ public sealed class ConfigValidationTests
 {
     private const string Good = """
         {
-          "volume": { "name": "work", "stateDir": "state", "blockSize": "256KiB" },
+          "volume": { "name": "work", "stateDir": "state", "blockSize": "256KiB", "degradedTimeout": "2m" },
           "mount": { "path": "mnt" },
           "queue": { "memoryLimit": "64MiB", "diskLimit": "1GiB" },
           "facets": [
@@ -37,6 +37,8 @@ public sealed class ConfigValidationTests
         ["directory without path", """{ "volume": { "stateDir": "s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory" } ] }""", "facets[0].path"],
         ["typo key", """{ "volume": { "stateDir": "s", "blocksize": "1MiB" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "volume.blocksize"],
         ["bad block size", """{ "volume": { "stateDir": "s", "blockSize": "300KiB" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "volume.blockSize"],
+        ["zero degraded timeout", """{ "volume": { "stateDir": "s", "degradedTimeout": "0s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "volume.degradedTimeout"],
+        ["bad degraded timeout", """{ "volume": { "stateDir": "s", "degradedTimeout": "soon" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "volume.degradedTimeout"],
         ["bad size text", """{ "volume": { "stateDir": "s" }, "queue": { "memoryLimit": "lots" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "queue.memoryLimit"],
         ["bad overflow", """{ "volume": { "stateDir": "s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" }, { "name": "r", "role": "remote", "kind": "directory", "path": "r", "overflow": "drop" } ] }""", "facets[1].overflow"],
         ["literal secret", """{ "volume": { "stateDir": "s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" }, { "name": "r", "role": "remote", "kind": "s3", "bucket": "b", "secretAccessKey": "hunter2" } ] }""", "facets[1].secretAccessKey"],
@@ -95,6 +97,7 @@ public sealed class ConfigValidationTests
         Assert.AreEqual("/srv/cfg/state", o.StateDir);
         Assert.AreEqual("/srv/cfg/mnt", o.MountPath);
         Assert.AreEqual(256 * 1024, o.BlockSize);
+        Assert.AreEqual(TimeSpan.FromMinutes(2), o.DegradedTimeout);
         Assert.AreEqual(64L << 20, o.Queue.MemoryLimit);
         Assert.AreEqual(1L << 30, o.Queue.DiskLimit);
         Assert.AreEqual("/srv/cfg/state/queue", o.QueuePath);

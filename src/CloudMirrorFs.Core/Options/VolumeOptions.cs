@@ -15,6 +15,15 @@ public sealed record VolumeOptions
     /// <summary><c>volume.blockSize</c>: bytes per block (a power of two, 4 KiB to 64 MiB).</summary>
     public int BlockSize { get; init; } = DefaultBlockSize;
 
+    /// <summary>
+    /// <c>volume.degradedTimeout</c>: with no working local facet, how long a read or write waits while the remote
+    /// it depends on stays unreachable before it fails (a remote that is reachable but behind is waited for).
+    /// </summary>
+    public TimeSpan DegradedTimeout { get; init; } = DefaultDegradedTimeout;
+
+    /// <summary>60 s: longer than a link's usual hiccups and a cloud service's retries, short enough that a program gets an error, not a hang.</summary>
+    public static readonly TimeSpan DefaultDegradedTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary><c>mount.path</c>: where the drive is mounted; null when not configured.</summary>
     public string? MountPath { get; init; }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using CloudMirrorFs.Facets;
 
 namespace CloudMirrorFs.Volume;
@@ -21,8 +22,10 @@ public sealed partial class MirrorVolume
         {
             return null;
         }
-        return _remotes.FirstOrDefault(r => r.State is FacetState.Synchronised or FacetState.Offline
-            && r.Dirty.IsEmpty && _queue.IsActive(r.Name));
+        // A reachable one first: an Offline one is waited on only when no other will do.
+        return _remotes.Where(r => r.State is FacetState.Synchronised or FacetState.Offline && r.Dirty.IsEmpty && _queue.IsActive(r.Name))
+            .OrderBy(r => r.State == FacetState.Offline)
+            .FirstOrDefault();
     }
 
     private bool CanDegrade() => DegradedRemote() is not null;
@@ -42,8 +45,14 @@ public sealed partial class MirrorVolume
         await WaitCommittedAsync(seq, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Waits until a remote has committed <paramref name="seq"/>. A remote that is reachable but behind is waited for
+    /// as long as it takes; one that stays unreachable for <c>volume.degradedTimeout</c> fails the operation, so that
+    /// a program with no disk and no link gets an error instead of a hang.
+    /// </summary>
     private async ValueTask<FacetSlot> WaitCommittedAsync(long seq, CancellationToken cancellationToken)
     {
+        long? unreachableSince = null;
         while (true)
         {
             TaskCompletionSource signal = Volatile.Read(ref _committed);
@@ -52,6 +61,19 @@ public sealed partial class MirrorVolume
             if (_queue!.HeadOf(remote.Name) >= seq && remote.State == FacetState.Synchronised)
             {
                 return remote;
+            }
+            if (remote.State != FacetState.Offline)
+            {
+                unreachableSince = null;
+            }
+            else if (unreachableSince is null)
+            {
+                unreachableSince = Stopwatch.GetTimestamp();
+            }
+            else if (Stopwatch.GetElapsedTime(unreachableSince.Value) >= _options.DegradedTimeout)
+            {
+                throw new MirrorException(MirrorError.Unavailable,
+                    $"volume '{_options.Name}': no local facet works and remote facet '{remote.Name}' has been unreachable for {_options.DegradedTimeout.TotalSeconds:0.#} s ({remote.Reason ?? "offline"}); what was written is kept in the queue for it. Restore the link or a local disk; see 'cmfs status'");
             }
             SignalReplicators();
             await signal.Task.WaitAsync(TimeSpan.FromMilliseconds(100), cancellationToken).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);

@@ -14,7 +14,7 @@ public static class VolumeConfigLoader
     public const string DefaultFileName = "cmfs.json";
 
     private static readonly string[] TopKeys = ["volume", "mount", "queue", "facets"];
-    private static readonly string[] VolumeKeys = ["name", "stateDir", "blockSize"];
+    private static readonly string[] VolumeKeys = ["name", "stateDir", "blockSize", "degradedTimeout"];
     private static readonly string[] MountKeys = ["path"];
     private static readonly string[] QueueKeys = ["path", "memoryLimit", "diskLimit", "segmentSize"];
     private static readonly string[] FacetCommonKeys =
@@ -118,6 +118,11 @@ public static class VolumeConfigLoader
                 }
                 blockSize = (int)bs;
             }
+            TimeSpan degradedTimeout = Duration(volume, "volume", "degradedTimeout") ?? VolumeOptions.DefaultDegradedTimeout;
+            if (degradedTimeout <= TimeSpan.Zero)
+            {
+                throw new ConfigException("volume.degradedTimeout", "must be longer than zero (\"60s\" is the default)");
+            }
 
             string? mountPath = null;
             if (root.TryGetProperty("mount", out JsonElement mount))
@@ -175,6 +180,7 @@ public static class VolumeConfigLoader
                 Name = name,
                 StateDir = stateDir,
                 BlockSize = blockSize,
+                DegradedTimeout = degradedTimeout,
                 MountPath = mountPath,
                 Queue = queue,
                 Facets = facets,

@@ -106,6 +106,48 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task LocalDiskAndLinkBothDown_ReadsAndWritesFailAfterDegradedTimeout_NotHang_AndTheWriteStillReachesTheRemote()
+    {
+        SimulatedLink? link = null;
+        var timeout = TimeSpan.FromMilliseconds(800);
+        TimeSpan hang = TimeSpan.FromSeconds(15); // a TimeoutException past this: the operation hung
+        await using var fx = new VolumeFixture(1, 1, degradedTimeout: timeout)
+        {
+            Replicate = true, Wrap = (o, f) => o.Role == FacetRole.Remote ? link = new SimulatedLink(f) : f,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        long id = await v.CreateFileAsync("f");
+        byte[] first = Bytes(300_000, 1);
+        await v.WriteAsync(id, 0, first);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+
+        fx.Faults["local0"].Offline = true;
+        link!.Down = true;
+        byte[] second = Bytes(1000, 2);
+        var clock = Stopwatch.StartNew();
+        var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await v.WriteAsync(id, 100, second).AsTask().WaitAsync(hang));
+        Assert.AreEqual(MirrorError.Unavailable, e.Error);
+        Assert.IsTrue(clock.Elapsed >= timeout && clock.Elapsed < hang, $"failed after {clock.Elapsed}");
+        StringAssert.Contains(e.Message, "remote facet 'remote0' has been unreachable");
+        Assert.AreEqual(FacetState.Offline, v.GetFacetState("remote0"));
+
+        clock.Restart();
+        e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await v.ReadAsync(id, 200_000, new byte[4096]).AsTask().WaitAsync(hang));
+        Assert.AreEqual(MirrorError.Unavailable, e.Error, "bytes only the unreachable remote holds cannot be served");
+        Assert.IsTrue(clock.Elapsed < hang, $"failed after {clock.Elapsed}");
+
+        link.Down = false;
+        byte[] got = new byte[300_000];
+        Assert.AreEqual(300_000, await v.ReadAsync(id, 0, got), "with the link back, the remote serves");
+        byte[] want = (byte[])first.Clone();
+        second.CopyTo(want, 100);
+        CollectionAssert.AreEqual(want, got, "the write that timed out was queued: it reached the remote, in order");
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        CollectionAssert.AreEqual(want, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "f")));
+    }
+
+    [TestMethod]
     [DataRow("directory")]
     [DataRow("folder")]
     public async Task FailureTable_RemoteRebooted_QueueFills_AutomaticRecovery(string kind)

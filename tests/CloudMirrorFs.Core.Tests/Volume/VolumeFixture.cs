@@ -14,7 +14,8 @@ public sealed class VolumeFixture : IAsyncDisposable
     private readonly TempDir _dir = new("vol");
 
     public VolumeFixture(int locals = 1, int remotes = 0, int blockSize = 64 * 1024, QueueOptions? queue = null, OverflowPolicy overflow = OverflowPolicy.Unsync,
-        TimeSpan? overflowTimeout = null, string remoteKind = "directory", Func<int, IReadOnlyDictionary<string, string>>? remoteSettings = null)
+        TimeSpan? overflowTimeout = null, string remoteKind = "directory", Func<int, IReadOnlyDictionary<string, string>>? remoteSettings = null,
+        TimeSpan? degradedTimeout = null)
     {
         var facets = new List<FacetOptions>();
         for (int i = 0; i < locals; i++)
@@ -35,6 +36,7 @@ public sealed class VolumeFixture : IAsyncDisposable
             Name = "test",
             StateDir = Path.Combine(_dir.Path, "state"),
             BlockSize = blockSize,
+            DegradedTimeout = degradedTimeout ?? VolumeOptions.DefaultDegradedTimeout,
             Queue = queue ?? new QueueOptions(),
             Facets = facets,
         };
