@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -21,6 +22,15 @@ public sealed partial class DirectoryFacet : IFacet
     private readonly HandleCache _handles;
     private readonly Lock _dirtyLock = new();
     private HashSet<string> _dirtyDirectories = new(StringComparer.Ordinal);
+
+    // Parent components lately seen to be real directories (volume path -> Environment.TickCount64 when seen), so that
+    // a busy folder's files do not each pay an lstat per parent. Cleared around every change that can turn a directory
+    // into something else through this facet; an entry lives RealDirectoryMs, so a link planted in the folder by
+    // another program is refused within that time.
+    private readonly ConcurrentDictionary<string, long> _realDirectories = new(StringComparer.Ordinal);
+    private long _realDirectoriesGeneration;
+    private const long RealDirectoryMs = 1000;
+    private const int RealDirectoriesKept = 4096;
 
     /// <summary>Creates a facet over <paramref name="rootPath"/>.</summary>
     public DirectoryFacet(string name, string rootPath, bool createIfMissing = true, int maxOpenHandles = 256)
@@ -188,7 +198,7 @@ public sealed partial class DirectoryFacet : IFacet
             throw new MirrorException(MirrorError.Exists, $"facet '{Name}': the root directory exists");
         }
         _handles.Close(link.Id);
-        Guard(link.Path, () =>
+        ChangingDirectories(() => Guard(link.Path, () =>
         {
             string os = TreePath(link.Path);
             if (Lstat(os) is { } existing)
@@ -214,7 +224,7 @@ public sealed partial class DirectoryFacet : IFacet
             }
             // symlink(2) stores the target verbatim; nothing resolves it (a missing parent is NotFound, as for a file).
             File.CreateSymbolicLink(os, target);
-        });
+        }));
         MarkDirectoryDirty(link.Path);
         return ValueTask.CompletedTask;
     }
@@ -237,7 +247,7 @@ public sealed partial class DirectoryFacet : IFacet
     /// <inheritdoc />
     public ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken)
     {
-        Guard(from, () =>
+        ChangingDirectories(() => Guard(from, () =>
         {
             string src = TreePath(from), dst = TreePath(to);
             FileSystemInfo? source = Lstat(src);
@@ -271,7 +281,7 @@ public sealed partial class DirectoryFacet : IFacet
                 int errno = Marshal.GetLastPInvokeError();
                 throw ErrnoException(errno, $"rename {from} -> {to}");
             }
-        });
+        }));
         MarkDirectoryDirty(from);
         MarkDirectoryDirty(to);
         return ValueTask.CompletedTask;
@@ -306,7 +316,7 @@ public sealed partial class DirectoryFacet : IFacet
     /// <inheritdoc />
     public ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken)
     {
-        Guard(path, () =>
+        ChangingDirectories(() => Guard(path, () =>
         {
             string os = TreePath(path);
             NodeKind? kind = KindAt(os);
@@ -324,7 +334,7 @@ public sealed partial class DirectoryFacet : IFacet
                 throw new MirrorException(MirrorError.NotEmpty, $"facet '{Name}': {path}: directory not empty");
             }
             Directory.Delete(os);
-        });
+        }));
         MarkDirectoryDirty(path);
         return ValueTask.CompletedTask;
     }
@@ -576,15 +586,55 @@ public sealed partial class DirectoryFacet : IFacet
     private string? TreePathOrNull(string path)
     {
         string os = OsPath(path);
+        long now = Environment.TickCount64;
+        var seen = _realDirectories.GetAlternateLookup<ReadOnlySpan<char>>();
         for (int i = path.IndexOf('/'); i >= 0; i = path.IndexOf('/', i + 1))
         {
-            var parent = new FileInfo(Join(path[..i]));
+            if (seen.TryGetValue(path.AsSpan(0, i), out long at) && now - at < RealDirectoryMs)
+            {
+                continue;
+            }
+            long generation = Volatile.Read(ref _realDirectoriesGeneration);
+            string parentPath = path[..i];
+            var parent = new FileInfo(Join(parentPath));
             if (IsLink(parent))
             {
                 return null;
             }
+            FileAttributes attributes = parent.Attributes;
+            if ((int)attributes != -1 && (attributes & FileAttributes.Directory) != 0 && Volatile.Read(ref _realDirectoriesGeneration) == generation)
+            {
+                if (_realDirectories.Count >= RealDirectoriesKept)
+                {
+                    _realDirectories.Clear();
+                }
+                _realDirectories[parentPath] = now;
+            }
         }
         return os;
+    }
+
+    /// <summary>
+    /// Runs a change that can turn a directory into something else (rename, rmdir, a link replacing a node),
+    /// forgetting every directory seen before it and any seen while it runs.
+    /// </summary>
+    private void ChangingDirectories(Action change)
+    {
+        ForgetRealDirectories();
+        try
+        {
+            change();
+        }
+        finally
+        {
+            ForgetRealDirectories();
+        }
+    }
+
+    private void ForgetRealDirectories()
+    {
+        Interlocked.Increment(ref _realDirectoriesGeneration);
+        _realDirectories.Clear();
     }
 
     /// <summary>

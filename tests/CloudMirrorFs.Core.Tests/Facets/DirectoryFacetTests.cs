@@ -121,6 +121,35 @@ public sealed class DirectoryFacetTests : FacetContractTests
     }
 
     [TestMethod]
+    public async Task DirectorySeenReal_ThenSwappedForALinkOutside_ThroughTheFacetAtOnce_ByAnotherProgramWithinASecond_IsRefused()
+    {
+        string outside = MakeOutside();
+        Dictionary<string, string> before = Snapshot(outside);
+        await Facet.CreateDirectoryAsync("d", (UnixFileMode)0b111_101_101, default);
+        await Facet.CreateFileAsync(new FileRef(1, "d/victim"), FileMode, default);
+        await Facet.WriteAsync(new FileRef(1, "d/victim"), 0, "own"u8.ToArray(), default); // "d" is now known to be a real directory
+        Assert.IsNotNull(await Facet.StatAsync("d/victim", default));
+
+        // Through the facet: the directory moves away and a link to the outside takes its name.
+        await Facet.RenameAsync("d", "moved", default);
+        await Facet.CreateSymlinkAsync(new FileRef(2, "d"), outside, default);
+        Assert.IsNull(await Facet.StatAsync("d/victim", default), "the link is seen at once");
+        await Refused(async () => await Facet.CreateFileAsync(new FileRef(3, "d/new"), FileMode, default));
+        await Refused(async () => await Facet.DeleteFileAsync(new FileRef(4, "d/victim"), default));
+
+        // By another program, behind the facet's back: refused once the directory's last check is a second old.
+        Assert.IsNotNull(await Facet.StatAsync("moved/victim", default));
+        string moved = Path.Combine(Root, "moved");
+        Directory.Move(moved, Path.Combine(Root, "elsewhere"));
+        File.CreateSymbolicLink(moved, outside);
+        await Task.Delay(1100);
+        Assert.IsNull(await Facet.StatAsync("moved/victim", default), "the planted link is refused, not followed");
+        await Refused(async () => await Facet.WriteAsync(new FileRef(5, "moved/victim"), 0, "evil"u8.ToArray(), default));
+        await Refused(async () => await Facet.SetAttributesAsync("moved/victim", new AttributeChange { Mode = (UnixFileMode)0b111_111_111 }, default));
+        CollectionAssert.AreEquivalent(before.ToList(), Snapshot(outside).ToList(), "nothing outside the facet's folder changed");
+    }
+
+    [TestMethod]
     public async Task Symlink_ToAFileOutside_DataAndAttributesNeverReachIt()
     {
         string outside = MakeOutside();
