@@ -108,6 +108,15 @@ internal sealed class FileTable : IDisposable
         }
     }
 
+    /// <summary>A directory's children with their paths, as the table holds them now.</summary>
+    public List<(FileNode Node, string Path)> ChildrenOf(FileNode dir)
+    {
+        lock (_lock)
+        {
+            return [.. dir.Children!.Values.Select(c => (c, PathOfLocked(c)))];
+        }
+    }
+
     public FileNode Add(FileNode parent, string name, NodeKind kind)
     {
         lock (_lock)

@@ -19,7 +19,9 @@ public sealed partial class MirrorVolume
     public async ValueTask<NodeInfo> StatAsync(string path, CancellationToken cancellationToken = default)
     {
         FileNode node = Resolve(path);
-        NodeInfo info = await FromLocalAsync(f => f.StatAsync(path, cancellationToken), path).ConfigureAwait(false)
+        NodeInfo info = await FromLocalAsync(f => f.StatAsync(path, cancellationToken), path,
+                async () => await TryStatManyFromBufferAsync([(node, path)], cancellationToken).ConfigureAwait(false) is { } one ? (true, one[0]) : (false, null))
+            .ConfigureAwait(false)
             ?? throw new MirrorException(MirrorError.NotFound, $"{path}: not found on the local facet");
         return info with { FileId = node.Id, Name = node.Name };
     }
@@ -36,7 +38,9 @@ public sealed partial class MirrorVolume
         {
             throw new MirrorException(MirrorError.NotDirectory, $"{path}: not a directory");
         }
-        IReadOnlyList<NodeInfo> entries = await FromLocalAsync(f => f.ListAsync(path, cancellationToken), path).ConfigureAwait(false);
+        IReadOnlyList<NodeInfo> entries = await FromLocalAsync(f => f.ListAsync(path, cancellationToken), path,
+            async () => await TryStatManyFromBufferAsync(_files.ChildrenOf(dir), cancellationToken).ConfigureAwait(false) is { } all
+                ? (true, (IReadOnlyList<NodeInfo>)all) : (false, [])).ConfigureAwait(false);
         var result = new List<NodeInfo>(entries.Count);
         foreach (NodeInfo e in entries)
         {
@@ -97,7 +101,8 @@ public sealed partial class MirrorVolume
         {
             throw new MirrorException(MirrorError.InvalidArgument, $"{(path.Length == 0 ? "/" : path)}: not a symbolic link");
         }
-        return await FromLocalAsync(f => f.ReadLinkAsync(path, cancellationToken), path).ConfigureAwait(false);
+        return await FromLocalAsync(f => f.ReadLinkAsync(path, cancellationToken), path,
+            async () => await TryReadLinkFromBufferAsync(node, path, cancellationToken).ConfigureAwait(false) is { } target ? (true, target) : (false, "")).ConfigureAwait(false);
     }
 
     private async ValueTask<long> CreateAsync(string path, NodeKind kind, UnixFileMode mode, string? target, CancellationToken cancellationToken)
@@ -299,8 +304,12 @@ public sealed partial class MirrorVolume
     private MirrorException NoLocal(string what)
         => new(MirrorError.Unavailable, $"volume '{_options.Name}': {what}: no Synchronised local facet is available (see 'cmfs status')");
 
-    /// <summary>Asks the Synchronised local facets in turn until one answers.</summary>
-    private async ValueTask<T> FromLocalAsync<T>(Func<IFacet, ValueTask<T>> query, string path)
+    /// <summary>
+    /// Asks the Synchronised local facets in turn until one answers. With none, <paramref name="buffered"/> may answer
+    /// from a remote with the queue laid over (seed 000, "read from the buffer"); else a remote answers once it has
+    /// caught up with the queue.
+    /// </summary>
+    private async ValueTask<T> FromLocalAsync<T>(Func<IFacet, ValueTask<T>> query, string path, Func<ValueTask<(bool Found, T Value)>>? buffered = null)
     {
         MirrorException? last = null;
         foreach (FacetSlot s in _readyLocals)
@@ -317,6 +326,10 @@ public sealed partial class MirrorVolume
         }
         if (CanDegrade())
         {
+            if (buffered is not null && await buffered().ConfigureAwait(false) is (true, var value))
+            {
+                return value;
+            }
             FacetSlot remote = await CaughtUpRemoteAsync(CancellationToken.None).ConfigureAwait(false);
             return await query(remote.Facet).ConfigureAwait(false);
         }

@@ -13,9 +13,13 @@ namespace CloudMirrorFs.Volume;
 public sealed partial class MirrorVolume
 {
     private long _bufferReads;
+    private long _bufferStats;
 
     /// <summary>Degraded reads answered with the queue's changes laid over a remote (or from the queue alone).</summary>
     public long BufferReads => Interlocked.Read(ref _bufferReads);
+
+    /// <summary>Attributes answered with no local facet from a remote with the queue's changes laid over (or from the queue alone).</summary>
+    public long BufferStats => Interlocked.Read(ref _bufferStats);
 
     /// <summary>Remotes the queue feeds, the ones holding the most first.</summary>
     private IEnumerable<FacetSlot> OverlayCandidates()
@@ -50,38 +54,18 @@ public sealed partial class MirrorVolume
         {
             return null; // the queue cannot be read back: the slow path waits for a remote that has everything
         }
-        int created = -1;
-        bool baseTrusted = true;
-        for (int i = 0; i < pending.Count; i++)
-        {
-            Transaction t = pending[i];
-            if (t.Kind == TransactionKind.Rename)
-            {
-                // The remote knows the file (or a folder above it) under an older name: its bytes at this path are not the file's.
-                if (t.FileId == node.Id || VolumePath.IsSameOrUnder(path, t.Path2!) || VolumePath.IsSameOrUnder(path, t.Path))
-                {
-                    baseTrusted = false;
-                }
-            }
-            else if (t.FileId == node.Id && t.Kind == TransactionKind.CreateFile)
-            {
-                created = i;
-            }
-            else if (t.FileId == node.Id && t.Kind is not (TransactionKind.Write or TransactionKind.SetLength or TransactionKind.SetAttributes))
-            {
-                baseTrusted = false; // deleted since (an open file unlinked): the path may name another file on the remote
-            }
-        }
+        Buffered buffered = Analyse(pending, node, path);
+        bool created = buffered.Creation is not null;
         // The data changes to lay over; a file created since the remote's last commit is held by the queue whole.
-        List<Transaction> changes = [.. pending.Skip(created + 1).Where(t => t.FileId == node.Id && t.Kind is TransactionKind.Write or TransactionKind.SetLength)];
+        List<Transaction> changes = [.. buffered.Changes.Where(t => t.Kind is TransactionKind.Write or TransactionKind.SetLength)];
         long length;
-        if (created >= 0)
+        if (created)
         {
             length = 0;
         }
         else
         {
-            if (!baseTrusted || remote.Dirty.NamespaceDirty || remote.Dirty.IsFull)
+            if (!buffered.BaseTrusted || remote.Dirty.NamespaceDirty || remote.Dirty.IsFull)
             {
                 return null;
             }
@@ -110,7 +94,7 @@ public sealed partial class MirrorVolume
             return 0;
         }
 
-        if (created >= 0)
+        if (created)
         {
             target.Span.Clear();
         }
@@ -136,6 +120,174 @@ public sealed partial class MirrorVolume
         }
         Interlocked.Increment(ref _bufferReads);
         return count;
+    }
+
+    /// <summary>What the queue's changes not yet committed on a remote say about one node.</summary>
+    /// <param name="Creation">The node's creation, when the remote has not committed it yet (the queue then holds all of it).</param>
+    /// <param name="BaseTrusted">False when the remote's node at this path may be another one (a pending rename or delete).</param>
+    /// <param name="Changes">The node's writes, truncates and attribute changes after its creation, in order.</param>
+    private readonly record struct Buffered(Transaction? Creation, bool BaseTrusted, List<Transaction> Changes);
+
+    private static Buffered Analyse(IReadOnlyList<Transaction> pending, FileNode node, string path)
+    {
+        int created = -1;
+        bool baseTrusted = true;
+        for (int i = 0; i < pending.Count; i++)
+        {
+            Transaction t = pending[i];
+            if (t.Kind == TransactionKind.Rename)
+            {
+                // The remote knows the node (or a folder above it) under an older name: its node at this path is not this one.
+                if (t.FileId == node.Id || VolumePath.IsSameOrUnder(path, t.Path2!) || VolumePath.IsSameOrUnder(path, t.Path))
+                {
+                    baseTrusted = false;
+                }
+            }
+            else if (t.FileId == node.Id && t.Kind is TransactionKind.CreateFile or TransactionKind.CreateDirectory or TransactionKind.CreateSymlink)
+            {
+                created = i;
+            }
+            else if (t.FileId == node.Id && t.Kind is not (TransactionKind.Write or TransactionKind.SetLength or TransactionKind.SetAttributes))
+            {
+                baseTrusted = false; // deleted since (an open file unlinked): the path may name another node on the remote
+            }
+        }
+        List<Transaction> changes = [.. pending.Skip(created + 1).Where(t => t.FileId == node.Id
+            && t.Kind is TransactionKind.Write or TransactionKind.SetLength or TransactionKind.SetAttributes)];
+        return new Buffered(created >= 0 ? pending[created] : null, baseTrusted, changes);
+    }
+
+    /// <summary>
+    /// Attributes with no local facet: the remote's, with the queue's newer changes laid over (a node created since
+    /// the remote's last commit comes from the queue alone); null when this remote cannot give them for certain.
+    /// A directory's times are the remote's until it has the changes inside it.
+    /// </summary>
+    private async ValueTask<NodeInfo?> TryStatFromBufferAsync(FacetSlot remote, FileNode node, string path, IReadOnlyList<Transaction> pending,
+        CancellationToken cancellationToken)
+    {
+        Buffered buffered = Analyse(pending, node, path);
+        NodeInfo info;
+        if (buffered.Creation is { } c)
+        {
+            long length = node.Kind == NodeKind.Symlink ? System.Text.Encoding.UTF8.GetByteCount(c.Path2 ?? "") : 0;
+            UnixFileMode mode = c.Mode ?? (UnixFileMode)0b111_111_111; // a link's mode is always 0777
+            info = new NodeInfo(node.Name, node.Kind, length, mode, c.EnqueuedUtc, c.EnqueuedUtc, c.EnqueuedUtc);
+        }
+        else
+        {
+            // A remote being resynchronised may lack a write to this node (its length or time would be old).
+            if (!buffered.BaseTrusted || remote.Dirty.NamespaceDirty || !remote.Dirty.IsEmpty)
+            {
+                return null;
+            }
+            try
+            {
+                if (await remote.Facet.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { } stat || stat.Kind != node.Kind)
+                {
+                    return null;
+                }
+                info = stat;
+            }
+            catch (MirrorException)
+            {
+                return null; // unreachable or failing: another remote, or the slow path
+            }
+        }
+        foreach (Transaction t in buffered.Changes)
+        {
+            info = t.Kind switch
+            {
+                TransactionKind.Write => info with
+                {
+                    Length = Math.Max(info.Length, t.Offset + t.Data.Length), LastWriteUtc = t.EnqueuedUtc, ChangeUtc = t.EnqueuedUtc,
+                },
+                TransactionKind.SetLength => info with { Length = t.Length, LastWriteUtc = t.EnqueuedUtc, ChangeUtc = t.EnqueuedUtc },
+                _ => info with
+                {
+                    Mode = t.Mode ?? info.Mode, LastWriteUtc = t.LastWriteUtc ?? info.LastWriteUtc, LastAccessUtc = t.LastAccessUtc ?? info.LastAccessUtc,
+                    ChangeUtc = t.EnqueuedUtc,
+                },
+            };
+        }
+        Interlocked.Increment(ref _bufferStats);
+        return info with { FileId = node.Id, Name = node.Name };
+    }
+
+    /// <summary>
+    /// <see cref="StatAsync(string, CancellationToken)"/> with no local facet, for the nodes of <paramref name="nodes"/>
+    /// (one scan of the queue for all of them): from the first remote that can tell for every one, else null (the
+    /// caller then waits for a remote that has caught up).
+    /// </summary>
+    private async ValueTask<NodeInfo[]?> TryStatManyFromBufferAsync(IReadOnlyList<(FileNode Node, string Path)> nodes, CancellationToken cancellationToken)
+    {
+        var ids = nodes.Select(n => n.Node.Id).ToHashSet();
+        foreach (FacetSlot remote in OverlayCandidates())
+        {
+            IReadOnlyList<Transaction> pending;
+            try
+            {
+                pending = _queue!.Pending(remote.Name, t => ids.Contains(t.FileId) || t.Kind == TransactionKind.Rename);
+            }
+            catch (MirrorException)
+            {
+                return null;
+            }
+            var result = new NodeInfo[nodes.Count];
+            bool all = true;
+            for (int i = 0; i < nodes.Count && all; i++)
+            {
+                var (node, path) = nodes[i];
+                List<Transaction> mine = [.. pending.Where(t => t.FileId == node.Id || t.Kind == TransactionKind.Rename)];
+                if (await TryStatFromBufferAsync(remote, node, path, mine, cancellationToken).ConfigureAwait(false) is { } info)
+                {
+                    result[i] = info;
+                }
+                else
+                {
+                    all = false;
+                }
+            }
+            if (all)
+            {
+                return result;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>A link's target with no local facet: from the queue when the link is newer than the remote's commit, else the remote's.</summary>
+    private async ValueTask<string?> TryReadLinkFromBufferAsync(FileNode node, string path, CancellationToken cancellationToken)
+    {
+        foreach (FacetSlot remote in OverlayCandidates())
+        {
+            IReadOnlyList<Transaction> pending;
+            try
+            {
+                pending = _queue!.Pending(remote.Name, t => t.FileId == node.Id || t.Kind == TransactionKind.Rename);
+            }
+            catch (MirrorException)
+            {
+                return null;
+            }
+            Buffered buffered = Analyse(pending, node, path);
+            if (buffered.Creation is { } c)
+            {
+                return c.Path2;
+            }
+            if (!buffered.BaseTrusted || remote.Dirty.NamespaceDirty)
+            {
+                continue;
+            }
+            try
+            {
+                return await remote.Facet.ReadLinkAsync(path, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MirrorException)
+            {
+                // unreachable or failing: another remote, or the slow path
+            }
+        }
+        return null;
     }
 
     /// <summary>True when the changes alone fix every byte of [offset, offset + count).</summary>

@@ -116,6 +116,79 @@ public sealed class DegradedReadTests
     }
 
     [TestMethod]
+    [DataRow("directory")]
+    [DataRow("folder")]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task LocalFailsMidRun_StatListAndReadLinkAnswerFromTheRemoteWithTheQueueLaidOver_WithoutWaitingForIt(string kind)
+    {
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: kind) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        var rnd = new Random(5);
+        long a = await v.CreateFileAsync("a");
+        await v.WriteAsync(a, 0, Bytes(100_000, rnd));
+        long b = await v.CreateFileAsync("b");
+        await v.WriteAsync(b, 0, Bytes(200_000, rnd));
+        await v.CreateDirectoryAsync("d");
+        long x = await v.CreateFileAsync("d/x");
+        await v.WriteAsync(x, 0, Bytes(5000, rnd));
+        await v.CreateSymlinkAsync("l", "a");
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+
+        // The remote stops taking writes: the first change below fails there, and nothing after it is applied.
+        fx.Faults["remote0"].FailWrite = (_, _, _) => true;
+        await v.WriteAsync(a, 150_000, Bytes(1000, rnd)); // grows a, leaving a hole
+        await v.SetLengthAsync(b, 50_000);
+        await v.SetAttributesAsync("a", new AttributeChange { Mode = (UnixFileMode)0b110_000_000 });
+        var stamp = new DateTime(2020, 2, 3, 4, 5, 6, DateTimeKind.Utc);
+        await v.SetAttributesAsync("d/x", new AttributeChange { LastWriteUtc = stamp });
+        long fresh = await v.CreateFileAsync("d/fresh");
+        await v.WriteAsync(fresh, 0, Bytes(70_000, rnd));
+        await v.CreateDirectoryAsync("newdir");
+        await v.CreateSymlinkAsync("d/l2", "fresh");
+
+        string[] paths = ["", "a", "b", "d", "d/x", "d/fresh", "d/l2", "l", "newdir"];
+        var want = new Dictionary<string, NodeInfo>();
+        foreach (string p in paths)
+        {
+            want[p] = await v.StatAsync(p);
+        }
+        var listings = new Dictionary<string, List<(string, NodeKind, long)>>();
+        foreach (string dir in new[] { "", "d", "newdir" })
+        {
+            listings[dir] = [.. (await v.ListAsync(dir)).Select(e => (e.Name, e.Kind, e.FileId)).Order()];
+        }
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0);
+
+        fx.Faults["local0"].Offline = true; // the local disk dies; the remote is behind and stays behind
+        TimeSpan hang = TimeSpan.FromSeconds(15); // past this, a call waited for the remote to catch up, which never happens
+        foreach (string p in paths)
+        {
+            NodeInfo got = await v.StatAsync(p).AsTask().WaitAsync(hang);
+            NodeInfo w = want[p];
+            Assert.AreEqual((w.Kind, w.FileId, w.Mode), (got.Kind, got.FileId, got.Mode), p);
+            if (w.Kind != NodeKind.Directory)
+            {
+                Assert.AreEqual(w.Length, got.Length, $"{p}: length");
+                Assert.IsTrue((w.LastWriteUtc - got.LastWriteUtc).Duration() < TimeSpan.FromSeconds(2), $"{p}: mtime {got.LastWriteUtc:o}, local had {w.LastWriteUtc:o}");
+            }
+        }
+        Assert.AreEqual(stamp, (await v.StatAsync("d/x")).LastWriteUtc, "a time set explicitly is exact");
+        foreach (var (dir, entries) in listings)
+        {
+            List<(string, NodeKind, long)> got = [.. (await v.ListAsync(dir).AsTask().WaitAsync(hang)).Select(e => (e.Name, e.Kind, e.FileId)).Order()];
+            CollectionAssert.AreEqual(entries, got, $"listing of '{dir}'");
+        }
+        Assert.AreEqual("a", await v.ReadLinkAsync("l").AsTask().WaitAsync(hang), "a link the remote holds");
+        Assert.AreEqual("fresh", await v.ReadLinkAsync("d/l2").AsTask().WaitAsync(hang), "a link only the queue holds");
+        Assert.IsTrue(v.BufferStats > 0);
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0, "the remote never caught up: every answer above came from the buffer");
+
+        fx.Faults["remote0"].FailWrite = null;
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+        Assert.AreEqual(want["a"].Length, (await v.StatAsync("a")).Length, "and the remote, caught up, says the same");
+    }
+
+    [TestMethod]
     [Timeout(120_000, CooperativeCancellation = true)]
     public async Task RemoteStillResyncing_ServesWhatItHoldsAndTheQueueHolds_RefusesWhatOnlyTheFailedDiskHad()
     {
