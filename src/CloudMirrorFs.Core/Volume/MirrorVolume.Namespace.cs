@@ -57,9 +57,10 @@ public sealed partial class MirrorVolume
     public async ValueTask<SpaceInfo> StatFsAsync(CancellationToken cancellationToken = default)
     {
         SpaceInfo? best = null;
-        if (_readyLocals.Length == 0 && CanDegrade())
+        if (_readyLocals.Length == 0 && DegradedRemote() is { } remote)
         {
-            return await (await CaughtUpRemoteAsync(cancellationToken).ConfigureAwait(false)).Facet.GetSpaceAsync(cancellationToken).ConfigureAwait(false);
+            // Its space does not depend on its having caught up: df answers at once, however far behind it is.
+            return await remote.Facet.GetSpaceAsync(cancellationToken).ConfigureAwait(false);
         }
         foreach (FacetSlot s in _readyLocals)
         {

@@ -180,6 +180,7 @@ public sealed class DegradedReadTests
         }
         Assert.AreEqual("a", await v.ReadLinkAsync("l").AsTask().WaitAsync(hang), "a link the remote holds");
         Assert.AreEqual("fresh", await v.ReadLinkAsync("d/l2").AsTask().WaitAsync(hang), "a link only the queue holds");
+        Assert.IsTrue((await v.StatFsAsync().AsTask().WaitAsync(hang)).TotalBytes > 0, "statfs answers from the remote at once");
         Assert.IsTrue(v.BufferStats > 0);
         Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0, "the remote never caught up: every answer above came from the buffer");
 
