@@ -14,10 +14,11 @@ public sealed partial class Drive : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private Process? _process;
 
-    private Drive(string dir)
+    private Drive(string dir, string localPath)
     {
         Dir = dir;
         ConfigPath = Path.Combine(dir, "cmfs.json");
+        LocalPath = localPath;
     }
 
     public string Dir { get; }
@@ -26,7 +27,8 @@ public sealed partial class Drive : IAsyncDisposable
 
     public string MountPath => Path.Combine(Dir, "drive");
 
-    public string LocalPath => Path.Combine(Dir, "local");
+    /// <summary>The local facet's folder: <c>local</c> in <see cref="Dir"/> unless the test put it elsewhere.</summary>
+    public string LocalPath { get; }
 
     public string StateDir => Path.Combine(Dir, "state");
 
@@ -44,22 +46,24 @@ public sealed partial class Drive : IAsyncDisposable
         }
     }
 
-    public static Drive Create(string? extraVolumeJson = null)
+    /// <summary>A new volume; <paramref name="localPath"/> puts its local facet elsewhere (on another mount, say).</summary>
+    public static Drive Create(string? extraVolumeJson = null, string? localPath = null)
     {
         Prerequisites.RequireFuse();
         string dir = Path.Combine("/tmp", "cmfs-mount-tests", Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dir);
+        localPath ??= Path.Combine(dir, "local");
         File.WriteAllText(Path.Combine(dir, "cmfs.json"), $$"""
             {
               "volume": { "name": "test", "stateDir": "state"{{extraVolumeJson}} },
               "mount": { "path": "drive" },
               "facets": [
-                { "name": "local", "role": "local", "kind": "directory", "path": "local" },
+                { "name": "local", "role": "local", "kind": "directory", "path": {{System.Text.Json.JsonSerializer.Serialize(localPath)}} },
                 { "name": "remote", "role": "remote", "kind": "folder", "path": "remote" }
               ]
             }
             """);
-        return new Drive(dir);
+        return new Drive(dir, localPath);
     }
 
     /// <summary>Starts <c>cmfs mount</c> and waits until the drive answers.</summary>

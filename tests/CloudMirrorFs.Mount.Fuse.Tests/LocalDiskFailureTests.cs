@@ -1,0 +1,70 @@
+using System.Text.Json;
+
+namespace CloudMirrorFs.Mount.Tests;
+
+/// <summary>
+/// Seed 000's failure table, row 1, on a real mount: the local facet's disk dies under a mounted drive. The "disk" is
+/// another cmfs mount, killed with SIGKILL, so every access to the local facet fails from then on (ENOTCONN), as
+/// with a disk that stops answering.
+/// </summary>
+[TestClass]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class LocalDiskFailureTests
+{
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task LocalDiskDies_TheDriveServesReadsAndTakesWrites_AndTheRemoteEndsWithAllOfIt()
+    {
+        await using Drive disk = Drive.Create();
+        await disk.MountAsync();
+        await using Drive drive = Drive.Create(localPath: disk.MountPath);
+        await drive.MountAsync();
+        string m = drive.MountPath;
+        string docs = Path.Combine(m, "docs");
+        Directory.CreateDirectory(docs);
+        byte[] a = MountOperationsTests.RandomBytes(3 << 20, 31);
+        byte[] b = MountOperationsTests.RandomBytes(100_000, 32);
+        File.WriteAllBytes(Path.Combine(docs, "a.bin"), a);
+        File.WriteAllBytes(Path.Combine(docs, "b.bin"), b);
+        File.CreateSymbolicLink(Path.Combine(docs, "link"), "a.bin");
+        (int code, string text, _) = await drive.CmfsAsync("drain", "--timeout", "120");
+        Assert.AreEqual(0, code, text);
+        // Remount, so that nothing below is answered from the kernel's page cache of the old mount.
+        await drive.StopAsync();
+        await drive.MountAsync();
+
+        await disk.KillAsync(); // the local facet's disk is gone
+        Assert.ThrowsExactly<IOException>(() => Directory.GetFileSystemEntries(disk.MountPath), "the disk really is dead");
+
+        CollectionAssert.AreEqual(a, File.ReadAllBytes(Path.Combine(docs, "a.bin")), "a file written before: served from the remote");
+        CollectionAssert.AreEqual(b, File.ReadAllBytes(Path.Combine(docs, "b.bin")));
+        CollectionAssert.AreEquivalent(new[] { "a.bin", "b.bin", "link" }, Directory.GetFileSystemEntries(docs).Select(Path.GetFileName).ToArray());
+        Assert.AreEqual("a.bin", new FileInfo(Path.Combine(docs, "link")).LinkTarget);
+        Assert.AreEqual(a.Length, new FileInfo(Path.Combine(docs, "a.bin")).Length);
+
+        // Writes go on: each is acknowledged once the remote has committed it (degraded service).
+        byte[] c = MountOperationsTests.RandomBytes(1 << 20, 33);
+        File.WriteAllBytes(Path.Combine(docs, "c.bin"), c);
+        byte[] tail = MountOperationsTests.RandomBytes(5000, 34);
+        using (var s = new FileStream(Path.Combine(docs, "b.bin"), FileMode.Append))
+        {
+            s.Write(tail);
+        }
+        Directory.CreateDirectory(Path.Combine(m, "made-while-degraded"));
+        CollectionAssert.AreEqual(c, File.ReadAllBytes(Path.Combine(docs, "c.bin")));
+        CollectionAssert.AreEqual(b.Concat(tail).ToArray(), File.ReadAllBytes(Path.Combine(docs, "b.bin")));
+
+        (code, text, _) = await drive.CmfsAsync("status", "--json");
+        Assert.AreEqual(0, code, text);
+        JsonElement local = JsonDocument.Parse(text).RootElement.GetProperty("facets").EnumerateArray().Single(f => f.GetProperty("name").GetString() == "local");
+        Assert.AreNotEqual("synchronised", local.GetProperty("state").GetString(), $"the dead disk is not called Synchronised:\n{text}");
+
+        SortedDictionary<string, string> seen = Drive.Snapshot(m);
+        await drive.StopAsync();
+        string restored = Path.Combine(drive.Dir, "restored");
+        (code, text, _) = await drive.CmfsAsync("restore", "--facet", "remote", "--to", restored);
+        Assert.AreEqual(0, code, text);
+        Drive.AssertSameTree(seen, Drive.Snapshot(restored), "the remote alone holds everything the drive acknowledged");
+        Assert.AreEqual("dir", seen["made-while-degraded"]);
+    }
+}
