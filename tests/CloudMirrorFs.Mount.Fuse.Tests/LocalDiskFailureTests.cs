@@ -3,9 +3,10 @@ using System.Text.Json;
 namespace CloudMirrorFs.Mount.Tests;
 
 /// <summary>
-/// Seed 000's failure table, row 1, on a real mount: the local facet's disk dies under a mounted drive. The "disk" is
-/// another cmfs mount, killed with SIGKILL, so every access to the local facet fails from then on (ENOTCONN), as
-/// with a disk that stops answering.
+/// Seed 000's failure table, row 1, on a real mount: the local facet's disk dies under a mounted drive, which goes on
+/// serving, and is then replaced with a new disk rebuilt while the drive stays mounted. The dying "disk" is
+/// another cmfs mount, killed with SIGKILL, so every access to the local facet fails from then on (ENOTCONN), as with
+/// a disk that stops answering.
 /// </summary>
 [TestClass]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -13,7 +14,7 @@ public sealed class LocalDiskFailureTests
 {
     [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
-    public async Task LocalDiskDies_TheDriveServesReadsAndTakesWrites_AndTheRemoteEndsWithAllOfIt()
+    public async Task LocalDiskDies_TheDriveServesReadsAndTakesWrites_ThenANewDiskIsRebuiltWhileMounted_AndTheRemoteHasItAll()
     {
         await using Drive disk = Drive.Create();
         await disk.MountAsync();
@@ -60,6 +61,14 @@ public sealed class LocalDiskFailureTests
         Assert.AreNotEqual("synchronised", local.GetProperty("state").GetString(), $"the dead disk is not called Synchronised:\n{text}");
 
         SortedDictionary<string, string> seen = Drive.Snapshot(m);
+
+        // A new disk: rebuilt from the remote while the drive stays mounted, and the drive is whole again.
+        string newDisk = Path.Combine(drive.Dir, "newdisk");
+        (code, text, _) = await drive.CmfsAsync("facet", "replace", "--name", "local", "--path", newDisk);
+        Assert.AreEqual(0, code, text + "\n" + drive.Output);
+        StringAssert.Contains(text, "Synchronised");
+        Drive.AssertSameTree(seen, Drive.Snapshot(newDisk), "the rebuilt disk holds what the drive showed");
+        Drive.AssertSameTree(seen, Drive.Snapshot(m), "and the drive still shows it");
         await drive.StopAsync();
         string restored = Path.Combine(drive.Dir, "restored");
         (code, text, _) = await drive.CmfsAsync("restore", "--facet", "remote", "--to", restored);
