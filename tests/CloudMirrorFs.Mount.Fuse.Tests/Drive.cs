@@ -46,20 +46,21 @@ public sealed partial class Drive : IAsyncDisposable
         }
     }
 
-    /// <summary>A new volume; <paramref name="localPath"/> puts its local facet elsewhere (on another mount, say).</summary>
-    public static Drive Create(string? extraVolumeJson = null, string? localPath = null)
+    /// <summary>A new volume; <paramref name="localPath"/> and <paramref name="remotePath"/> put its facets elsewhere (on other mounts, say).</summary>
+    public static Drive Create(string? extraVolumeJson = null, string? localPath = null, string? remotePath = null)
     {
         Prerequisites.RequireFuse();
         string dir = Path.Combine("/tmp", "cmfs-mount-tests", Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dir);
         localPath ??= Path.Combine(dir, "local");
+        remotePath ??= Path.Combine(dir, "remote");
         File.WriteAllText(Path.Combine(dir, "cmfs.json"), $$"""
             {
               "volume": { "name": "test", "stateDir": "state"{{extraVolumeJson}} },
               "mount": { "path": "drive" },
               "facets": [
                 { "name": "local", "role": "local", "kind": "directory", "path": {{System.Text.Json.JsonSerializer.Serialize(localPath)}} },
-                { "name": "remote", "role": "remote", "kind": "folder", "path": "remote" }
+                { "name": "remote", "role": "remote", "kind": "folder", "path": {{System.Text.Json.JsonSerializer.Serialize(remotePath)}} }
               ]
             }
             """);

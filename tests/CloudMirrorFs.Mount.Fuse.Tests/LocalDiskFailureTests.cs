@@ -76,4 +76,61 @@ public sealed class LocalDiskFailureTests
         Drive.AssertSameTree(seen, Drive.Snapshot(restored), "the remote alone holds everything the drive acknowledged");
         Assert.AreEqual("dir", seen["made-while-degraded"]);
     }
+
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task LocalDiskAndRemoteDiskBothDie_CallsFailWithEioAfterDegradedTimeout_ThenTheRemoteComesBackAndCatchesUp()
+    {
+        await using Drive localDisk = Drive.Create();
+        await using Drive remoteDisk = Drive.Create();
+        await localDisk.MountAsync();
+        await remoteDisk.MountAsync();
+        await using Drive drive = Drive.Create(extraVolumeJson: ", \"degradedTimeout\": \"2s\"", localPath: localDisk.MountPath, remotePath: remoteDisk.MountPath);
+        await drive.MountAsync();
+        string file = Path.Combine(drive.MountPath, "f.bin");
+        byte[] data = MountOperationsTests.RandomBytes(300_000, 41);
+        File.WriteAllBytes(file, data);
+        (int code, string text, _) = await drive.CmfsAsync("drain", "--timeout", "120");
+        Assert.AreEqual(0, code, text);
+        await drive.StopAsync();
+        await drive.MountAsync();
+
+        // Opened while the disks work, so that the write below reaches cmfs (an open after they die fails at its lookup).
+        using var appender = new FileStream(file, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
+        await localDisk.KillAsync();
+        await remoteDisk.KillAsync(); // the remote's disk stops answering too: unreachable, not empty
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        byte[] late = MountOperationsTests.RandomBytes(4096, 42);
+        Task<IOException> write = Task.Run(() => Assert.ThrowsExactly<IOException>(() => appender.Write(late)));
+        Task<IOException> read = Task.Run(() => Assert.ThrowsExactly<IOException>(() => File.ReadAllBytes(file)));
+        Task both = Task.WhenAll(write, read);
+        Assert.AreSame(both, await Task.WhenAny(both, Task.Delay(TimeSpan.FromSeconds(60))), $"a call hung with no disk and no remote:\n{drive.Output}");
+        await both;
+        Assert.IsTrue(clock.Elapsed >= TimeSpan.FromSeconds(2), $"failed after {clock.Elapsed}: before degradedTimeout, so the remote was not waited for");
+        Assert.IsTrue(Drive.IsMounted(drive.MountPath), $"the drive itself stays mounted:\n{drive.Output}");
+        (code, text, _) = await drive.CmfsAsync("status", "--json");
+        Assert.AreEqual(0, code, text);
+        JsonElement remote = JsonDocument.Parse(text).RootElement.GetProperty("facets").EnumerateArray().Single(f => f.GetProperty("name").GetString() == "remote");
+        Assert.AreEqual("offline", remote.GetProperty("state").GetString(), $"a remote whose disk does not answer is unreachable, not refusing:\n{text}\n{drive.Output}");
+        Assert.IsFalse(drive.Output.Contains("already exists", StringComparison.Ordinal), $"a dead disk was taken for a missing folder:\n{drive.Output}");
+
+        // The remote's disk comes back: the queue drains by itself, the write that timed out included (it was queued).
+        await remoteDisk.MountAsync();
+        (code, text, _) = await drive.CmfsAsync("drain", "--timeout", "60");
+        Assert.AreEqual(0, code, text + "\n" + drive.Output);
+        byte[] now;
+        try
+        {
+            now = File.ReadAllBytes(file);
+        }
+        catch (IOException e)
+        {
+            throw new AssertFailedException($"{e.Message}\n{drive.Output}");
+        }
+        // The kernel sent the 4 KiB write in pieces and gave up after the first EIO: what it had sent was queued, and
+        // lands in order; what it had not sent never does. Either way the file is the old bytes and a prefix of the new.
+        Assert.IsTrue(now.Length > data.Length && now.Length <= data.Length + 4096, $"read {now.Length} bytes:\n{drive.Output}");
+        CollectionAssert.AreEqual(data, now[..data.Length], "the bytes before are untouched");
+        CollectionAssert.AreEqual(late[..(now.Length - data.Length)], now[data.Length..], "what landed of the timed-out write is a prefix of its bytes");
+    }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CloudMirrorFs.Storage;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -53,11 +54,13 @@ public sealed partial class DirectoryFacet : IFacet
     /// <inheritdoc />
     public ValueTask OpenAsync(CancellationToken cancellationToken)
     {
-        if (File.Exists(_root))
+        // A disk that does not answer is a failed facet, never a missing folder to create again.
+        FileAttributes? there = Guard(_root, () => PathProbe.Attributes(_root));
+        if (there is { } a && (a & FileAttributes.Directory) == 0)
         {
             throw new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {_root} is a file, not a folder; point 'path' at a folder");
         }
-        if (!Directory.Exists(_root))
+        if (there is null)
         {
             if (!_createIfMissing)
             {
@@ -86,7 +89,7 @@ public sealed partial class DirectoryFacet : IFacet
             if (path.Length == 0)
             {
                 var root = new DirectoryInfo(_root);
-                return root.Exists ? ToNode(root, "", NodeKind.Directory) : (NodeInfo?)null;
+                return PathProbe.IsDirectory(_root) ? ToNode(root, "", NodeKind.Directory) : (NodeInfo?)null;
             }
             // A path under a link names nothing in the tree: it is never resolved through the link.
             string? os = TreePathOrNull(path);
@@ -172,7 +175,7 @@ public sealed partial class DirectoryFacet : IFacet
             {
                 throw new MirrorException(MirrorError.Exists, $"facet '{Name}': {path}: {(existing == NodeKind.Symlink ? "a symbolic link" : "a file")} exists there");
             }
-            if (!Directory.Exists(Path.GetDirectoryName(os)))
+            if (!PathProbe.IsDirectory(Path.GetDirectoryName(os)!))
             {
                 throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {VolumePath.Parent(path)}: no such directory");
             }

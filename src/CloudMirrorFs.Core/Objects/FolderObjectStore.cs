@@ -22,12 +22,14 @@ public sealed class FolderObjectStore : IObjectStore
     /// <inheritdoc />
     public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken)
     {
-        if (!Directory.Exists(_root))
+        // A disk that does not answer is unreachable, never "missing": creating the folder again would hide it.
+        FileAttributes? there = Guard("", () => PathProbe.Attributes(_root));
+        if (there is { } a && (a & FileAttributes.Directory) == 0)
         {
-            if (File.Exists(_root))
-            {
-                throw new MirrorException(MirrorError.NotDirectory, $"{Description}: is a file; point 'path' at a folder");
-            }
+            throw new MirrorException(MirrorError.NotDirectory, $"{Description}: is a file; point 'path' at a folder");
+        }
+        if (there is null)
+        {
             if (!createIfMissing)
             {
                 throw new MirrorException(MirrorError.NotFound, $"{Description} does not exist; create it, or set createIfMissing to true");
@@ -63,11 +65,16 @@ public sealed class FolderObjectStore : IObjectStore
         string path = PathOf(key);
         return ValueTask.FromResult(Guard(key, () =>
         {
-            if (!File.Exists(path))
+            FileStream fs;
+            try
             {
-                return null;
+                fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
             }
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                return null; // only "not found" means no object: any other error is the disk's, and surfaces
+            }
+            using var _ = fs;
             long size = fs.Length;
             long start = Math.Min(offset, size);
             long count = Math.Min(length ?? size - start, size - start);
@@ -85,9 +92,9 @@ public sealed class FolderObjectStore : IObjectStore
         // Start from the deepest folder the prefix names, then filter by the full prefix.
         int slash = prefix.LastIndexOf('/');
         string dir = slash < 0 ? _root : PathOf(prefix[..slash]);
-        if (!Directory.Exists(dir))
+        if (!Guard(prefix, () => PathProbe.IsDirectory(dir)))
         {
-            yield break;
+            yield break; // nothing under that prefix (a failing disk throws instead of looking empty)
         }
         List<ObjectInfo> found = Guard(prefix, () => Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
             .Where(f => !f.EndsWith(TempSuffix, StringComparison.Ordinal))

@@ -35,6 +35,10 @@ public sealed partial class ObjectStoreFacet
 
     private async Task<byte[]> FetchIntoCacheAsync(string key)
     {
+        // Never run inline: the caller holds the lock and records this task as in flight only when it returns, so a
+        // store that answers (or fails) synchronously would remove the entry before it exists, and a failed fetch
+        // would then stay "in flight" and fail every later read of the block.
+        await Task.Yield();
         try
         {
             byte[] data = await GetObjectAsync(key, 0, _blockSize, CancellationToken.None).ConfigureAwait(false);

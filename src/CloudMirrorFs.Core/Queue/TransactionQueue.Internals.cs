@@ -407,7 +407,7 @@ public sealed partial class TransactionQueue
     {
         CursorsState? saved = null;
         string cursorsPath = Path.Combine(_dir, CursorsFile);
-        if (File.Exists(cursorsPath))
+        if (PathProbe.Attributes(cursorsPath) is not null)
         {
             try
             {
@@ -427,7 +427,7 @@ public sealed partial class TransactionQueue
         // The checkpoint of in-memory records written by the last clean close.
         var resident = new List<Transaction>();
         string residentPath = Path.Combine(_dir, ResidentFile);
-        if (File.Exists(residentPath))
+        if (PathProbe.Attributes(residentPath) is not null)
         {
             using var reader = new SegmentReader(residentPath, SegmentFormat.FileHeaderSize);
             while (reader.Next() is { } t)

@@ -22,7 +22,7 @@ internal static class FacetStateStore
     public static Dictionary<string, Entry>? Load(string stateDir)
     {
         string path = FilePath(stateDir);
-        if (!File.Exists(path))
+        if (PathProbe.Attributes(path) is null)
         {
             return null;
         }

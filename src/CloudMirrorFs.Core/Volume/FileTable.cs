@@ -307,7 +307,7 @@ internal sealed class FileTable : IDisposable
     /// <summary>Replays a snapshot or journal; stops at the first damaged record (the reconcile that follows repairs the table).</summary>
     private void Load(string path)
     {
-        if (!File.Exists(path))
+        if (PathProbe.Attributes(path) is null)
         {
             return;
         }

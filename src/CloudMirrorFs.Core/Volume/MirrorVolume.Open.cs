@@ -106,7 +106,7 @@ public sealed partial class MirrorVolume
     {
         Dictionary<string, FacetStateStore.Entry>? saved = FacetStateStore.Load(_options.StateDir);
         // Present at open: the previous run ended without closing (SIGKILL, crash, power loss).
-        bool unclean = File.Exists(RunningMarker);
+        bool unclean = PathProbe.Attributes(RunningMarker) is not null;
         foreach (FacetSlot slot in _slots)
         {
             if (saved?.TryGetValue(slot.Name, out FacetStateStore.Entry? e) == true && e.Kind == slot.Options.Kind && e.Path == slot.Options.Path)
@@ -165,7 +165,7 @@ public sealed partial class MirrorVolume
         _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, cancellationToken).ConfigureAwait(false);
 
         var remoteNames = _slots.Where(s => !s.IsLocal).Select(s => s.Name).ToList();
-        if (remoteNames.Count > 0 || Directory.Exists(_options.QueuePath))
+        if (remoteNames.Count > 0 || PathProbe.IsDirectory(_options.QueuePath))
         {
             _queue = TransactionQueue.Open(_options.QueuePath, _options.Queue, _options.BlockSize, remoteNames);
             _queue.SpaceFreed += () => _spaceFreed.Set();

@@ -38,6 +38,53 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
     }
 
     [TestMethod]
+    public async Task Read_AfterTheStoreFailedOnce_ReadsTheBlock_TheFailureIsNotKept()
+    {
+        var f = new FileRef(40, "f");
+        byte[] data = Bytes(3 * Block, 40);
+        await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        await Facet.WriteAsync(f, 0, data, default);
+        await Facet.CommitAsync(1, default);
+
+        // A store that fails synchronously, as a folder on a disk that stops answering does, then answers again.
+        var flaky = new FlakyStore(new FolderObjectStore(Bucket));
+        await using var again = new ObjectStoreFacet("obj", "folder", flaky, Block, "test");
+        await again.OpenAsync(default);
+        flaky.FailDataGets = true;
+        byte[] got = new byte[data.Length];
+        var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await again.ReadAsync(f, 0, got, default));
+        StringAssert.Contains(e.Message, "injected");
+        flaky.FailDataGets = false;
+        Assert.AreEqual(data.Length, await again.ReadAsync(f, 0, got, default), "the disk answers again: so does the facet");
+        CollectionAssert.AreEqual(data, got);
+    }
+
+    /// <summary>Fails every get of a block object, synchronously, while <see cref="FailDataGets"/> is set.</summary>
+    private sealed class FlakyStore(IObjectStore inner) : IObjectStore
+    {
+        public volatile bool FailDataGets;
+
+        public string Description => inner.Description;
+
+        public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken ct) => inner.EnsureReadyAsync(createIfMissing, ct);
+
+        public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct) => inner.PutAsync(key, data, ct);
+
+        public ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken ct)
+            => FailDataGets && key.StartsWith("data/", StringComparison.Ordinal)
+                ? throw new MirrorException(MirrorError.IoError, $"{key}: injected: the disk does not answer")
+                : inner.GetAsync(key, offset, length, ct);
+
+        public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
+
+        public ValueTask DeleteAsync(string key, CancellationToken ct) => inner.DeleteAsync(key, ct);
+
+        public ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken ct) => inner.DeleteManyAsync(keys, ct);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
+    [TestMethod]
     public async Task Writes_ToOneBlockWithinACommit_AreFoldedIntoOneUpload()
     {
         var f = new FileRef(8, "folded");
