@@ -40,6 +40,7 @@ public sealed partial class ObjectStoreFacet : IFacet
     private long _lastCheckpoint;
     private long _lastQueueSeq;
     private int _format;
+    private DateTime _rootTime = DateTime.UnixEpoch; // the manifest keeps no root node: the volume's creation stands in
     private bool _opened;
     private readonly string? _claimFor;
     private readonly bool _forceClaim;
@@ -125,6 +126,7 @@ public sealed partial class ObjectStoreFacet : IFacet
             _lastCheckpoint = image.Checkpoint;
             _lastQueueSeq = _working.QueueSeq;
             _format = descriptor.Format;
+            _rootTime = descriptor.CreatedUtc;
             _opened = true;
         }
         finally
@@ -176,7 +178,7 @@ public sealed partial class ObjectStoreFacet : IFacet
         {
             if (path.Length == 0)
             {
-                return new NodeInfo("", NodeKind.Directory, 0, (UnixFileMode)0b111_101_101, DateTime.UnixEpoch, DateTime.UnixEpoch, DateTime.UnixEpoch);
+                return new NodeInfo("", NodeKind.Directory, 0, (UnixFileMode)0b111_101_101, _rootTime, _rootTime, _rootTime);
             }
             return _working.Nodes.TryGetValue(path, out RemoteNode? n) ? ToInfo(VolumePath.Name(path), n) : null;
         }

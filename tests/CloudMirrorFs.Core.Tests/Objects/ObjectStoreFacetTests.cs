@@ -202,6 +202,8 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
     public async Task Open_NewRemote_StartsAtTheNewestFormat_AndItsDescriptorIsNeverRewritten()
     {
         Assert.AreEqual(VolumeDescriptor.NewestFormat, DescriptorFormat(), "created at the newest format");
+        NodeInfo root = (await Facet.StatAsync("", default))!.Value;
+        Assert.IsTrue((DateTime.UtcNow - root.LastWriteUtc).Duration() < TimeSpan.FromMinutes(5), $"the root's time is the volume's creation, not {root.LastWriteUtc:o}");
         string descriptor = Path.Combine(Bucket, "volume.json");
         DateTime written = File.GetLastWriteTimeUtc(descriptor);
         byte[] before = File.ReadAllBytes(descriptor);
