@@ -232,12 +232,15 @@ public sealed partial class MirrorVolume
             {
                 return null;
             }
+            // Each node's own changes, in queue order, then every rename (their order does not matter to Analyse).
+            ILookup<long, Transaction> byNode = pending.Where(t => t.Kind != TransactionKind.Rename).ToLookup(t => t.FileId);
+            List<Transaction> renames = [.. pending.Where(t => t.Kind == TransactionKind.Rename)];
             var result = new NodeInfo[nodes.Count];
             bool all = true;
             for (int i = 0; i < nodes.Count && all; i++)
             {
                 var (node, path) = nodes[i];
-                List<Transaction> mine = [.. pending.Where(t => t.FileId == node.Id || t.Kind == TransactionKind.Rename)];
+                List<Transaction> mine = [.. byNode[node.Id], .. renames];
                 if (await TryStatFromBufferAsync(remote, node, path, mine, cancellationToken).ConfigureAwait(false) is { } info)
                 {
                     result[i] = info;
