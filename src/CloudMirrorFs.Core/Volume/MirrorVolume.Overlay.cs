@@ -69,19 +69,11 @@ public sealed partial class MirrorVolume
             {
                 return null;
             }
-            try
+            if (await RemoteNodeAsync(remote, node, path, buffered.RemotePath, cancellationToken).ConfigureAwait(false) is not { } stat)
             {
-                NodeInfo? info = await remote.Facet.StatAsync(path, cancellationToken).ConfigureAwait(false);
-                if (info is not { Kind: NodeKind.File } stat)
-                {
-                    return null;
-                }
-                length = stat.Length;
+                return null;
             }
-            catch (MirrorException)
-            {
-                return null; // unreachable or failing: another remote, or the slow path
-            }
+            length = stat.Length;
         }
         foreach (Transaction t in changes)
         {
@@ -106,8 +98,12 @@ public sealed partial class MirrorVolume
             }
             try
             {
-                int got = await remote.Facet.ReadAsync(new FileRef(node.Id, path), offset, target, cancellationToken).ConfigureAwait(false);
+                int got = await remote.Facet.ReadAsync(new FileRef(node.Id, buffered.RemotePath), offset, target, cancellationToken).ConfigureAwait(false);
                 target.Span[got..].Clear();
+                if (buffered.RemotePath != path && await RemoteNodeAsync(remote, node, path, buffered.RemotePath, cancellationToken).ConfigureAwait(false) is null)
+                {
+                    return null; // the remote moved the node while it was read: what was read may be another node's
+                }
             }
             catch (MirrorException)
             {
@@ -124,24 +120,22 @@ public sealed partial class MirrorVolume
 
     /// <summary>What the queue's changes not yet committed on a remote say about one node.</summary>
     /// <param name="Creation">The node's creation, when the remote has not committed it yet (the queue then holds all of it).</param>
-    /// <param name="BaseTrusted">False when the remote's node at this path may be another one (a pending rename or delete).</param>
+    /// <param name="BaseTrusted">False when the remote's node may be another one (the node was deleted since: an open file unlinked).</param>
+    /// <param name="RemotePath">Where the remote has the node: its path with the pending renames undone, newest first.</param>
     /// <param name="Changes">The node's writes, truncates and attribute changes after its creation, in order.</param>
-    private readonly record struct Buffered(Transaction? Creation, bool BaseTrusted, List<Transaction> Changes);
+    private readonly record struct Buffered(Transaction? Creation, bool BaseTrusted, string RemotePath, List<Transaction> Changes);
 
     private static Buffered Analyse(IReadOnlyList<Transaction> pending, FileNode node, string path)
     {
         int created = -1;
         bool baseTrusted = true;
+        var renames = new List<Transaction>();
         for (int i = 0; i < pending.Count; i++)
         {
             Transaction t = pending[i];
             if (t.Kind == TransactionKind.Rename)
             {
-                // The remote knows the node (or a folder above it) under an older name: its node at this path is not this one.
-                if (t.FileId == node.Id || VolumePath.IsSameOrUnder(path, t.Path2!) || VolumePath.IsSameOrUnder(path, t.Path))
-                {
-                    baseTrusted = false;
-                }
+                renames.Add(t);
             }
             else if (t.FileId == node.Id && t.Kind is TransactionKind.CreateFile or TransactionKind.CreateDirectory or TransactionKind.CreateSymlink)
             {
@@ -152,9 +146,40 @@ public sealed partial class MirrorVolume
                 baseTrusted = false; // deleted since (an open file unlinked): the path may name another node on the remote
             }
         }
+        // The queue holds every change after the remote's head, so undoing its renames (the node's own, or a folder's
+        // above it), newest first, gives the path the remote has the node at.
+        string remotePath = path;
+        for (int i = renames.Count - 1; i >= 0; i--)
+        {
+            Transaction r = renames[i];
+            if (VolumePath.IsSameOrUnder(remotePath, r.Path2!))
+            {
+                remotePath = r.Path + remotePath[r.Path2!.Length..];
+            }
+        }
         List<Transaction> changes = [.. pending.Skip(created + 1).Where(t => t.FileId == node.Id
             && t.Kind is TransactionKind.Write or TransactionKind.SetLength or TransactionKind.SetAttributes)];
-        return new Buffered(created >= 0 ? pending[created] : null, baseTrusted, changes);
+        return new Buffered(created >= 0 ? pending[created] : null, baseTrusted, remotePath, changes);
+    }
+
+    /// <summary>
+    /// The remote's node at <paramref name="remotePath"/> when it is certainly <paramref name="node"/>. The remote
+    /// moves on while this runs (its replicator applies the queue), so a path the queue's renames were undone to is
+    /// trusted only when the remote names the node by its file id (object stores do; a directory remote does not, and
+    /// is then asked only at the node's own path, with no rename pending above it).
+    /// </summary>
+    private static async ValueTask<NodeInfo?> RemoteNodeAsync(FacetSlot remote, FileNode node, string path, string remotePath, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await remote.Facet.StatAsync(remotePath, cancellationToken).ConfigureAwait(false) is { } stat
+                && stat.Kind == node.Kind && (stat.FileId == node.Id || (stat.FileId == 0 && remotePath == path))
+                ? stat : null;
+        }
+        catch (MirrorException)
+        {
+            return null; // unreachable or failing: another remote, or the slow path
+        }
     }
 
     /// <summary>
@@ -180,18 +205,11 @@ public sealed partial class MirrorVolume
             {
                 return null;
             }
-            try
+            if (await RemoteNodeAsync(remote, node, path, buffered.RemotePath, cancellationToken).ConfigureAwait(false) is not { } stat)
             {
-                if (await remote.Facet.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { } stat || stat.Kind != node.Kind)
-                {
-                    return null;
-                }
-                info = stat;
+                return null;
             }
-            catch (MirrorException)
-            {
-                return null; // unreachable or failing: another remote, or the slow path
-            }
+            info = stat;
         }
         foreach (Transaction t in buffered.Changes)
         {
@@ -277,13 +295,18 @@ public sealed partial class MirrorVolume
             {
                 return c.Path2;
             }
-            if (!buffered.BaseTrusted || remote.Dirty.NamespaceDirty)
+            if (!buffered.BaseTrusted || remote.Dirty.NamespaceDirty
+                || await RemoteNodeAsync(remote, node, path, buffered.RemotePath, cancellationToken).ConfigureAwait(false) is null)
             {
                 continue;
             }
             try
             {
-                return await remote.Facet.ReadLinkAsync(path, cancellationToken).ConfigureAwait(false);
+                string target = await remote.Facet.ReadLinkAsync(buffered.RemotePath, cancellationToken).ConfigureAwait(false);
+                if (buffered.RemotePath == path || await RemoteNodeAsync(remote, node, path, buffered.RemotePath, cancellationToken).ConfigureAwait(false) is not null)
+                {
+                    return target; // a link's target never changes: the same node before and after is this one's
+                }
             }
             catch (MirrorException)
             {

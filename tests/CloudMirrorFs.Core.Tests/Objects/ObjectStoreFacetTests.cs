@@ -52,7 +52,8 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
         await again.OpenAsync(default);
         flaky.FailDataGets = true;
         byte[] got = new byte[data.Length];
-        var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await again.ReadAsync(f, 0, got, default));
+        // One block only: a read that fetched several would leave fetches of the others running past the recovery.
+        var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await again.ReadAsync(f, 0, got.AsMemory(0, 1000), default));
         StringAssert.Contains(e.Message, "injected");
         flaky.FailDataGets = false;
         Assert.AreEqual(data.Length, await again.ReadAsync(f, 0, got, default), "the disk answers again: so does the facet");

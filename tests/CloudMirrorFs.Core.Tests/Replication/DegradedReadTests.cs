@@ -191,6 +191,52 @@ public sealed class DegradedReadTests
 
     [TestMethod]
     [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task LocalFailsAfterRenames_AnObjectStoreRemoteIsReadAtThePathsItStillHas_WithoutWaitingForIt()
+    {
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder") { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        var rnd = new Random(9);
+        await v.CreateDirectoryAsync("d");
+        long x = await v.CreateFileAsync("d/x");
+        byte[] model = Bytes(300_000, rnd);
+        await v.WriteAsync(x, 0, model);
+        await v.CreateSymlinkAsync("d/l", "x");
+        long other = await v.CreateFileAsync("d/other");
+        await v.WriteAsync(other, 0, Bytes(1000, rnd));
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+
+        // The remote stops taking writes; then the folder and a file in it are renamed, and the file written.
+        fx.Faults["remote0"].FailWrite = (_, _, _) => true;
+        await v.WriteAsync(other, 0, Bytes(10, rnd)); // fails on the remote: nothing after it is applied there
+        await v.RenameAsync("d", "e");
+        await v.RenameAsync("e/x", "e/x2");
+        byte[] patch = Bytes(5000, rnd);
+        await v.WriteAsync(x, 100_000, patch);
+        patch.CopyTo(model, 100_000);
+        var want = new Dictionary<string, NodeInfo>();
+        foreach (string p in new[] { "e/x2", "e/l" })
+        {
+            want[p] = await v.StatAsync(p);
+        }
+
+        fx.Faults["local0"].Offline = true;
+        TimeSpan hang = TimeSpan.FromSeconds(15);
+        long readsBefore = v.BufferReads;
+        byte[] got = new byte[model.Length];
+        Assert.AreEqual(model.Length, await v.ReadAsync(x, 0, got).AsTask().WaitAsync(hang));
+        CollectionAssert.AreEqual(model, got, "the remote's bytes at d/x, with the queued write laid over");
+        Assert.IsTrue(v.BufferReads > readsBefore);
+        foreach (var (p, w) in want)
+        {
+            NodeInfo s = await v.StatAsync(p).AsTask().WaitAsync(hang);
+            Assert.AreEqual((w.Kind, w.FileId, w.Length, w.Mode), (s.Kind, s.FileId, s.Length, s.Mode), p);
+        }
+        Assert.AreEqual("x", await v.ReadLinkAsync("e/l").AsTask().WaitAsync(hang), "a link the remote has under the folder's old name");
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0, "the remote never caught up: every answer above came from the buffer");
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
     public async Task RemoteStillResyncing_ServesWhatItHoldsAndTheQueueHolds_RefusesWhatOnlyTheFailedDiskHad()
     {
         await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block,
