@@ -21,6 +21,42 @@ public sealed partial class MirrorVolume
     /// <summary>Attributes answered with no local facet from a remote with the queue's changes laid over (or from the queue alone).</summary>
     public long BufferStats => Interlocked.Read(ref _bufferStats);
 
+    /// <summary>Scans of the queue made for those answers (a sequential reader reuses one while the queue stands still).</summary>
+    public long BufferScans => Interlocked.Read(ref _bufferScans);
+
+    private long _bufferScans;
+    private readonly Lock _lastScanLock = new();
+    private (string Remote, long FileId, long Head, long Tail, IReadOnlyList<Transaction> Pending)? _lastScan;
+    private const long ScanKeptBytes = 64L << 20;
+
+    /// <summary>
+    /// The queue's changes a remote has not committed that touch one node, and every rename: the last scan again while
+    /// neither the remote's head nor the queue's tail has moved (what lies between them is all a scan sees, and records
+    /// never change), so a reader going through a file does not rescan the queue, maybe from disk, for every read.
+    /// </summary>
+    private IReadOnlyList<Transaction> PendingFor(FacetSlot remote, long fileId)
+    {
+        long head = _queue!.HeadOf(remote.Name), tail = _queue.Tail;
+        lock (_lastScanLock)
+        {
+            if (_lastScan is { } last && last.Remote == remote.Name && last.FileId == fileId && last.Head == head && last.Tail == tail)
+            {
+                return last.Pending;
+            }
+        }
+        // Read before the scan: a record appended or committed meanwhile only makes the key older than the list.
+        IReadOnlyList<Transaction> pending = _queue.Pending(remote.Name, t => t.FileId == fileId || t.Kind == TransactionKind.Rename);
+        Interlocked.Increment(ref _bufferScans);
+        if (pending.Sum(t => (long)t.Data.Length) <= ScanKeptBytes)
+        {
+            lock (_lastScanLock)
+            {
+                _lastScan = (remote.Name, fileId, head, tail, pending);
+            }
+        }
+        return pending;
+    }
+
     /// <summary>Remotes the queue feeds, the ones holding the most first.</summary>
     private IEnumerable<FacetSlot> OverlayCandidates()
     {
@@ -48,7 +84,7 @@ public sealed partial class MirrorVolume
         {
             // The changes first, then the remote: whatever the remote commits in between is in both, and laying a
             // change over a state that already has it changes nothing.
-            pending = _queue!.Pending(remote.Name, t => t.FileId == node.Id || t.Kind == TransactionKind.Rename);
+            pending = PendingFor(remote, node.Id);
         }
         catch (MirrorException)
         {
@@ -244,7 +280,9 @@ public sealed partial class MirrorVolume
             IReadOnlyList<Transaction> pending;
             try
             {
-                pending = _queue!.Pending(remote.Name, t => ids.Contains(t.FileId) || t.Kind == TransactionKind.Rename);
+                pending = nodes.Count == 1
+                    ? PendingFor(remote, nodes[0].Node.Id)
+                    : _queue!.Pending(remote.Name, t => ids.Contains(t.FileId) || t.Kind == TransactionKind.Rename);
             }
             catch (MirrorException)
             {

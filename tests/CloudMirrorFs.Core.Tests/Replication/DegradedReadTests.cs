@@ -226,6 +226,15 @@ public sealed class DegradedReadTests
         Assert.AreEqual(model.Length, await v.ReadAsync(x, 0, got).AsTask().WaitAsync(hang));
         CollectionAssert.AreEqual(model, got, "the remote's bytes at d/x, with the queued write laid over");
         Assert.IsTrue(v.BufferReads > readsBefore);
+        // A reader going through the file in pieces: the queue stands still, so it is scanned once, not once a piece.
+        long scans = v.BufferScans;
+        byte[] piece = new byte[10_000];
+        for (int off = 0; off < model.Length; off += piece.Length)
+        {
+            int n = await v.ReadAsync(x, off, piece).AsTask().WaitAsync(hang);
+            CollectionAssert.AreEqual(model.AsSpan(off, n).ToArray(), piece[..n], $"piece at {off}");
+        }
+        Assert.IsTrue(v.BufferScans - scans <= 1, $"{v.BufferScans - scans} scans of the queue for {model.Length / piece.Length} reads");
         foreach (var (p, w) in want)
         {
             NodeInfo s = await v.StatAsync(p).AsTask().WaitAsync(hang);
