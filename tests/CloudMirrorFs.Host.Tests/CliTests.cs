@@ -65,6 +65,29 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    [DataRow("status")]
+    [DataRow("drain")]
+    [DataRow("verify")]
+    public async Task StateFolderThatCannotBeRead_IsNamedAsSuch_NotCalledUninitialised(string verb)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Assert.Inconclusive("a symbolic-link loop needs a Unix file system");
+        }
+        using var cli = new Cli();
+        // A state folder the OS cannot resolve (a link loop, ELOOP): a stand-in for a disk that fails to answer.
+        File.CreateSymbolicLink(Path.Combine(cli.Dir, "loop1"), "loop2");
+        File.CreateSymbolicLink(Path.Combine(cli.Dir, "loop2"), "loop1");
+        string cfg = cli.Write("cmfs.json", """
+            { "volume": { "stateDir": "loop1" }, "facets": [ { "name": "here", "role": "local", "kind": "directory", "path": "here" } ] }
+            """);
+        var (code, _, stderr) = await cli.RunAsync(verb, "--config", cfg);
+        Assert.AreEqual(1, code, stderr);
+        StringAssert.Contains(stderr, $"state folder {Path.Combine(cli.Dir, "loop1")}");
+        Assert.IsFalse(stderr.Contains("cmfs init", StringComparison.Ordinal), $"not 'run cmfs init': {stderr}");
+    }
+
+    [TestMethod]
     public async Task Process_BadConfigExitsTwo_InitExitsZero_UnknownVerbExitsTwo()
     {
         using var cli = new Cli();

@@ -9,6 +9,23 @@ namespace CloudMirrorFs.Host.Commands;
 /// <summary>What every verb needs: output writers, the working folder, and the one composition root.</summary>
 internal sealed class CommandContext(TextWriter stdout, TextWriter stderr, string workingDirectory)
 {
+    /// <summary>
+    /// True once the volume's state exists (<c>stateDir/facets.json</c>). A state folder that cannot be read is an
+    /// error naming it, never "not initialised" (which would send the user to re-create a volume that exists).
+    /// </summary>
+    public static bool IsInitialised(string stateDir)
+    {
+        string path = Path.Combine(stateDir, "facets.json");
+        try
+        {
+            return (int)new FileInfo(path).Attributes != -1; // -1 only for "not found"; any other failure throws
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw MirrorException.From(e, $"state folder {stateDir}: cannot read {path}");
+        }
+    }
+
     public TextWriter Out { get; } = stdout;
 
     public TextWriter Error { get; } = stderr;

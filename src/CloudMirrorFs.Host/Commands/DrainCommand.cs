@@ -29,7 +29,7 @@ internal static class DrainCommand
                 await context.Error.WriteLineAsync("cmfs: --timeout must be a positive number of seconds");
                 return CmfsCli.UsageError;
             }
-            if (!File.Exists(Path.Combine(volume.Options.StateDir, "facets.json")))
+            if (!CommandContext.IsInitialised(volume.Options.StateDir))
             {
                 await context.Error.WriteLineAsync($"cmfs: volume at {volume.Options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')");
                 return CmfsCli.Failed;

@@ -15,7 +15,7 @@ internal static class InitCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             ResolvedVolume volume = context.Resolve(parse.GetValue(config), needMount: false);
-            bool existed = File.Exists(Path.Combine(volume.Options.StateDir, "facets.json"));
+            bool existed = CommandContext.IsInitialised(volume.Options.StateDir);
             if (volume.IsEmbeddedDefault && !existed)
             {
                 await context.AnnounceEmbeddedDefaultAsync(volume);

@@ -29,7 +29,7 @@ internal static class MountCommand
         {
             ResolvedVolume resolved = context.Resolve(parse.GetValue(config), needMount: true);
             Options.VolumeOptions options = resolved.Options with { ForceClaim = parse.GetValue(force) };
-            bool existed = File.Exists(Path.Combine(options.StateDir, "facets.json"));
+            bool existed = CommandContext.IsInitialised(options.StateDir);
             if (resolved.IsEmbeddedDefault && !existed)
             {
                 await context.AnnounceEmbeddedDefaultAsync(resolved);

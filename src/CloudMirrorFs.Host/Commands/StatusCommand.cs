@@ -27,7 +27,7 @@ internal static class StatusCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             ResolvedVolume volume = context.Resolve(parse.GetValue(config), needMount: false);
-            if (!File.Exists(Path.Combine(volume.Options.StateDir, "facets.json")))
+            if (!CommandContext.IsInitialised(volume.Options.StateDir))
             {
                 await context.Error.WriteLineAsync($"cmfs: volume at {volume.Options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')");
                 return CmfsCli.Failed;

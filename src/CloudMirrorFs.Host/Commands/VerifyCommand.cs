@@ -29,7 +29,7 @@ internal static class VerifyCommand
                 await context.Error.WriteLineAsync($"cmfs: --facet {name}: no such facet (the volume has {string.Join(", ", volume.Options.Facets.Select(f => f.Name))})");
                 return CmfsCli.UsageError;
             }
-            if (!File.Exists(Path.Combine(volume.Options.StateDir, "facets.json")))
+            if (!CommandContext.IsInitialised(volume.Options.StateDir))
             {
                 await context.Error.WriteLineAsync($"cmfs: volume at {volume.Options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')");
                 return CmfsCli.Failed;
