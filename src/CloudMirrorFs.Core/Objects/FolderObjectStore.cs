@@ -23,7 +23,7 @@ public sealed class FolderObjectStore : IObjectStore
     public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken)
     {
         // A disk that does not answer is unreachable, never "missing": creating the folder again would hide it.
-        FileAttributes? there = Guard("", () => PathProbe.Attributes(_root));
+        FileAttributes? there = Guard("looking at the folder", () => PathProbe.Attributes(_root));
         if (there is { } a && (a & FileAttributes.Directory) == 0)
         {
             throw new MirrorException(MirrorError.NotDirectory, $"{Description}: is a file; point 'path' at a folder");
