@@ -161,22 +161,13 @@ internal sealed class RemoteNode
         Target = Target,
     };
 
-    /// <summary>Takes the data (objects, length, time) of a copy the changes of a commit were applied to.</summary>
-    public void TakeDataFrom(RemoteNode copy)
-    {
-        Blocks = copy.Blocks;
-        Extents = copy.Extents;
-        Length = copy.Length;
-        MTime = copy.MTime;
-    }
-
     /// <summary>Every block that holds data: a base, extents, or both.</summary>
     public IEnumerable<long> DataBlocks() => Extents is null ? Blocks.Keys : Blocks.Keys.Union(Extents.Keys);
 
     /// <summary>Every object the node's data lives in.</summary>
     public IEnumerable<string> DataKeys() => Extents is null
         ? Blocks.Values
-        : Blocks.Values.Concat(Extents.Values.SelectMany(l => l).Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal));
+        : Blocks.Values.Concat(Extent.KeysOf(Extents.Values.SelectMany(l => l)));
 
     /// <summary>Where a block's committed bytes are (null: the block reads as zeros).</summary>
     public BlockSource? SourceOf(long block)
@@ -199,7 +190,7 @@ internal sealed class RemoteNode
             Blocks[op.Block] = op.Key!;
             if (Extents is not null && Extents.Remove(op.Block, out List<Extent>? over))
             {
-                freed?.AddRange(over.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal).Where(k => k != op.Key));
+                freed?.AddRange(Extent.KeysOf(over).Where(k => k != op.Key));
                 Extents = Extents.Count == 0 ? null : Extents;
             }
         }
@@ -220,7 +211,7 @@ internal sealed class RemoteNode
         }
         if (Extents is not null && Extents.Remove(block, out List<Extent>? over))
         {
-            freed?.AddRange(over.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal));
+            freed?.AddRange(Extent.KeysOf(over));
             Extents = Extents.Count == 0 ? null : Extents;
         }
     }
@@ -248,8 +239,8 @@ internal sealed class RemoteNode
         keep.Reverse();
         if (freed is not null)
         {
-            var live = keep.Select(e => e.Key).OfType<string>().ToHashSet(StringComparer.Ordinal);
-            freed.AddRange(list.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal).Where(k => !live.Contains(k)));
+            var live = Extent.KeysOf(keep).ToHashSet(StringComparer.Ordinal);
+            freed.AddRange(Extent.KeysOf(list).Where(k => !live.Contains(k)));
         }
         Extents[block] = keep;
         if (Intervals.Covers(covered, 0, blockSize) && Blocks.Remove(block, out string? baseKey))
@@ -269,8 +260,11 @@ internal sealed record Extent(
     [property: JsonPropertyName("len")] int Length,
     [property: JsonPropertyName("pos")] int Pos)
 {
+    /// <summary>The distinct objects <paramref name="extents"/> read from (zero extents name none).</summary>
+    public static IEnumerable<string> KeysOf(IEnumerable<Extent> extents) => extents.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal);
+
     /// <summary>How many distinct objects <paramref name="extents"/> read from.</summary>
-    public static int ObjectCount(IEnumerable<Extent> extents) => extents.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal).Count();
+    public static int ObjectCount(IEnumerable<Extent> extents) => KeysOf(extents).Count();
 }
 
 /// <summary>A block's committed bytes: its base object (if any) and the extents over it, oldest first.</summary>
@@ -283,7 +277,7 @@ internal sealed record BlockSource(string? Base, Extent[] Extents)
     public bool SameAs(BlockSource other) => Base == other.Base && Extents.SequenceEqual(other.Extents);
 
     /// <summary>Every object this source reads.</summary>
-    public IEnumerable<string> Keys => (Base is null ? [] : new[] { Base }).Concat(Extents.Select(e => e.Key).OfType<string>().Distinct(StringComparer.Ordinal));
+    public IEnumerable<string> Keys => (Base is null ? [] : new[] { Base }).Concat(Extent.KeysOf(Extents));
 
     /// <summary>
     /// Assembles the block's first <c>into.Length</c> bytes: the base, then each extent in order. <paramref name="fetch"/>
@@ -371,22 +365,6 @@ internal static class Intervals
             set.RemoveAt(i);
         }
         set.Insert(i, (start, end));
-    }
-
-    /// <summary>Removes everything at or past <paramref name="end"/>.</summary>
-    public static void Clip(List<(int Start, int End)> set, int end)
-    {
-        for (int i = set.Count - 1; i >= 0; i--)
-        {
-            if (set[i].Start >= end)
-            {
-                set.RemoveAt(i);
-            }
-            else if (set[i].End > end)
-            {
-                set[i] = (set[i].Start, end);
-            }
-        }
     }
 }
 

@@ -322,7 +322,7 @@ public sealed partial class MirrorVolume
             IReadOnlyList<Transaction> pending;
             try
             {
-                pending = _queue!.Pending(remote.Name, t => t.FileId == node.Id || t.Kind == TransactionKind.Rename);
+                pending = PendingFor(remote, node.Id);
             }
             catch (MirrorException)
             {
