@@ -17,6 +17,9 @@ namespace CloudMirrorFs.Objects;
 public sealed class CodecObjectStore : IObjectStore
 {
     private const byte FlagCompressed = 1, FlagEncrypted = 2;
+
+    /// <summary>The header of an object stored neither compressed nor encrypted.</summary>
+    private static readonly ReadOnlyMemory<byte> PlainHeader = new byte[] { (byte)'C', (byte)'M', 1, 0 };
     private readonly IObjectStore _inner;
     private readonly byte[]? _key;
     private readonly bool _compress;
@@ -48,7 +51,9 @@ public sealed class CodecObjectStore : IObjectStore
 
     /// <inheritdoc />
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-        => key == RemoteImage.DescriptorKey ? _inner.PutAsync(key, data, cancellationToken) : _inner.PutAsync(key, Encode(key, data.Span), cancellationToken);
+        => key == RemoteImage.DescriptorKey ? _inner.PutAsync(key, data, cancellationToken)
+            : _key is null && !_compress ? _inner.PutAsync(key, PlainHeader, data, cancellationToken) // the body as it is: no copy
+            : _inner.PutAsync(key, Encode(key, data.Span), cancellationToken);
 
     /// <inheritdoc />
     public async ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken cancellationToken)

@@ -20,6 +20,19 @@ public interface IObjectStore : IAsyncDisposable
     ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Stores <paramref name="head"/> followed by <paramref name="body"/> under <paramref name="key"/>: one object, as
+    /// <see cref="PutAsync(string, ReadOnlyMemory{byte}, CancellationToken)"/> would store their concatenation. A store
+    /// that can write the two parts without joining them (a gathered write) overrides it, to spare a copy of the body.
+    /// </summary>
+    ValueTask PutAsync(string key, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        byte[] joined = GC.AllocateUninitializedArray<byte>(head.Length + body.Length);
+        head.CopyTo(joined);
+        body.CopyTo(joined.AsMemory(head.Length));
+        return PutAsync(key, joined, cancellationToken);
+    }
+
+    /// <summary>
     /// Reads an object, or the range [<paramref name="offset"/>, offset + <paramref name="length"/>) of it (clipped
     /// at its end). Null when the object does not exist.
     /// </summary>

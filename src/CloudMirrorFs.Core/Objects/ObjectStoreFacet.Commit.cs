@@ -269,17 +269,24 @@ public sealed partial class ObjectStoreFacet
 
     /// <summary>
     /// The in-memory change to a block. It starts whole (<see cref="DirtyBlock.Full"/>) when the write covers the
-    /// block (to its end or the file's), or when the block was read back to compact it (<paramref name="prefetched"/>);
+    /// block (to its end or the file's: <paramref name="wholeFrom"/> is where that write ends, and the caller writes
+    /// it next), or when the block was read back to compact it (<paramref name="prefetched"/>);
     /// otherwise it records only what is written over the committed bytes (none in a sparse part of a file: a 64 KiB
     /// write there uploads 64 KiB, not a block of mostly zeros).
     /// </summary>
-    private async ValueTask<DirtyBlock> GetDirtyAsync(RemoteNode node, long block, CancellationToken cancellationToken, bool wholeBlock = false, byte[]? prefetched = null)
+    private async ValueTask<DirtyBlock> GetDirtyAsync(RemoteNode node, long block, CancellationToken cancellationToken, int wholeFrom = -1, byte[]? prefetched = null)
     {
         if (_dirty.TryGetValue((node, block), out DirtyBlock? d))
         {
             return d;
         }
-        byte[]? whole = wholeBlock ? new byte[_blockSize] : null;
+        byte[]? whole = null;
+        if (wholeFrom >= 0)
+        {
+            // The caller's write fills [0, wholeFrom) at once: only the rest (past the file's end) needs zeros.
+            whole = GC.AllocateUninitializedArray<byte>(_blockSize);
+            Array.Clear(whole, wholeFrom, _blockSize - wholeFrom);
+        }
         BlockSource? source = node.SourceOf(block);
         if (whole is null && source is not null && (prefetched is not null || NeedsCompaction(source)))
         {

@@ -366,7 +366,7 @@ public sealed partial class ObjectStoreFacet : IFacet
                 bool whole = inBlock == 0 && (n == _blockSize || pos + n >= node.Length);
                 // What was read back counts only if the block's committed objects are still the ones read.
                 byte[]? prefetched = fetched.TryGetValue(block, out var f) && node.SourceOf(block) is { } now && now.SameAs(f.Source) ? f.Data : null;
-                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, wholeBlock: whole, prefetched).ConfigureAwait(false);
+                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, whole ? n : -1, prefetched).ConfigureAwait(false);
                 d.Write(inBlock, rest.Span[..n]);
                 pos += n;
                 rest = rest[n..];

@@ -36,18 +36,31 @@ internal static class SegmentFormat
         BinaryPrimitives.WriteInt64LittleEndian(header[16..], firstSeq);
     }
 
-    public static int RecordSize(Transaction t)
-        => RecordHeaderSize + Encoding.UTF8.GetByteCount(t.Path) + (t.Path2 is null ? 0 : Encoding.UTF8.GetByteCount(t.Path2))
-           + t.Data.Length + TrailerSize;
+    public static int RecordSize(Transaction t) => HeadSize(t) + t.Data.Length + TrailerSize;
+
+    /// <summary>The bytes of a record before its data: the header and the paths.</summary>
+    public static int HeadSize(Transaction t)
+        => RecordHeaderSize + Encoding.UTF8.GetByteCount(t.Path) + (t.Path2 is null ? 0 : Encoding.UTF8.GetByteCount(t.Path2));
 
     /// <summary>Serialises <paramref name="t"/> into <paramref name="buffer"/> (exactly <see cref="RecordSize"/> bytes).</summary>
     public static void Encode(Transaction t, Span<byte> buffer)
     {
-        int pathLen = Encoding.UTF8.GetBytes(t.Path, buffer[RecordHeaderSize..]);
-        int path2Len = t.Path2 is null ? 0 : Encoding.UTF8.GetBytes(t.Path2, buffer[(RecordHeaderSize + pathLen)..]);
-        t.Data.Span.CopyTo(buffer[(RecordHeaderSize + pathLen + path2Len)..]);
+        int head = buffer.Length - t.Data.Length - TrailerSize;
+        t.Data.Span.CopyTo(buffer[head..]);
+        EncodeParts(t, buffer[..head], buffer[^TrailerSize..]);
+    }
+
+    /// <summary>
+    /// Serialises <paramref name="t"/> without its data: the header and paths into <paramref name="head"/> (exactly
+    /// <see cref="HeadSize"/> bytes) and the checksum into <paramref name="trailer"/>. Written as head, data, trailer,
+    /// they are the record <see cref="Encode"/> makes, with no copy of the data.
+    /// </summary>
+    public static void EncodeParts(Transaction t, Span<byte> head, Span<byte> trailer)
+    {
+        int pathLen = Encoding.UTF8.GetBytes(t.Path, head[RecordHeaderSize..]);
+        int path2Len = t.Path2 is null ? 0 : Encoding.UTF8.GetBytes(t.Path2, head[(RecordHeaderSize + pathLen)..]);
         int total = RecordHeaderSize + pathLen + path2Len + t.Data.Length + TrailerSize;
-        Span<byte> h = buffer[..RecordHeaderSize];
+        Span<byte> h = head[..RecordHeaderSize];
         BinaryPrimitives.WriteUInt32LittleEndian(h, RecordMagic);
         BinaryPrimitives.WriteInt32LittleEndian(h[4..], total);
         BinaryPrimitives.WriteInt64LittleEndian(h[8..], t.Seq);
@@ -64,7 +77,8 @@ internal static class SegmentFormat
         BinaryPrimitives.WriteInt64LittleEndian(h[60..], t.LastWriteUtc?.Ticks ?? 0);
         BinaryPrimitives.WriteInt64LittleEndian(h[68..], t.LastAccessUtc?.Ticks ?? 0);
         BinaryPrimitives.WriteInt32LittleEndian(h[76..], t.Data.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(buffer[(total - TrailerSize)..], Crc32C.Compute(buffer[..(total - TrailerSize)]));
+        uint crc = Crc32C.Compute(t.Data.Span, Crc32C.Compute(head[..(RecordHeaderSize + pathLen + path2Len)]));
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, crc);
     }
 
     /// <summary>Reads the total length from a record header, or -1 when the header is not a record's.</summary>
@@ -78,10 +92,25 @@ internal static class SegmentFormat
         return total is < RecordHeaderSize + TrailerSize or > MaxRecordSize ? -1 : total;
     }
 
-    /// <summary>Checks the CRC and decodes a whole record; returns null (with a reason) when it is damaged.</summary>
-    public static Transaction? Decode(ReadOnlySpan<byte> record, out string? problem)
+    /// <summary>
+    /// Checks the CRC and decodes a whole record; returns null (with a reason) when it is damaged. The data is a
+    /// copy, unless <paramref name="owned"/>: then the record's buffer belongs to the transaction, and its data is a
+    /// slice of it.
+    /// </summary>
+    public static Transaction? Decode(ReadOnlyMemory<byte> record, bool owned, out string? problem)
+    {
+        Transaction? t = Decode(record.Span, copyData: !owned, out problem, out Range data);
+        if (t is not null && owned)
+        {
+            t.Data = record[data];
+        }
+        return t;
+    }
+
+    private static Transaction? Decode(ReadOnlySpan<byte> record, bool copyData, out string? problem, out Range dataRange)
     {
         problem = null;
+        dataRange = default;
         int total = record.Length;
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(record[(total - TrailerSize)..]);
         if (stored != Crc32C.Compute(record[..(total - TrailerSize)]))
@@ -105,7 +134,8 @@ internal static class SegmentFormat
         p += pathLen;
         string? path2 = (flags & 8) != 0 ? Encoding.UTF8.GetString(record.Slice(p, path2Len)) : null;
         p += path2Len;
-        byte[] data = dataLen == 0 ? [] : record.Slice(p, dataLen).ToArray();
+        dataRange = p..(p + dataLen);
+        byte[] data = dataLen == 0 || !copyData ? [] : record.Slice(p, dataLen).ToArray();
         return new Transaction
         {
             Seq = BinaryPrimitives.ReadInt64LittleEndian(h[8..]),

@@ -4,7 +4,8 @@ namespace CloudMirrorFs.Queue;
 internal sealed class SegmentReader : IDisposable
 {
     private readonly FileStream _stream;
-    private byte[] _buffer = new byte[64 * 1024];
+    private const int OwnBufferFrom = 16 * 1024;
+    private readonly byte[] _buffer = new byte[OwnBufferFrom];
 
     public SegmentReader(string path, long startOffset)
     {
@@ -54,14 +55,17 @@ internal sealed class SegmentReader : IDisposable
             Torn = true;
             return null;
         }
-        if (_buffer.Length < total)
+        // A large record is read into a buffer of its own, which the transaction keeps (its data is a slice of it:
+        // no second copy); small ones share the reader's buffer and copy their few bytes out.
+        bool owned = total > OwnBufferFrom;
+        byte[] buffer = _buffer;
+        if (owned)
         {
-            var bigger = new byte[Math.Max(total, _buffer.Length * 2)];
-            Buffer.BlockCopy(_buffer, 0, bigger, 0, SegmentFormat.RecordHeaderSize);
-            _buffer = bigger;
+            buffer = GC.AllocateUninitializedArray<byte>(total);
+            _buffer.AsSpan(0, SegmentFormat.RecordHeaderSize).CopyTo(buffer);
         }
-        _stream.ReadExactly(_buffer, SegmentFormat.RecordHeaderSize, total - SegmentFormat.RecordHeaderSize);
-        Transaction? t = SegmentFormat.Decode(_buffer.AsSpan(0, total), out string? problem);
+        _stream.ReadExactly(buffer, SegmentFormat.RecordHeaderSize, total - SegmentFormat.RecordHeaderSize);
+        Transaction? t = SegmentFormat.Decode(buffer.AsMemory(0, total), owned, out string? problem);
         if (t is null)
         {
             Problem = problem;

@@ -71,15 +71,19 @@ public sealed partial class TransactionQueue
         {
             StartSegmentLocked(t.Seq);
         }
-        if (_encodeBuffer.Length < recordSize)
+        // Head, data and checksum go down in one gathered write: the data is not copied on its way to the segment.
+        int headSize = recordSize - t.Data.Length - SegmentFormat.TrailerSize;
+        if (_encodeBuffer.Length < headSize + SegmentFormat.TrailerSize)
         {
-            _encodeBuffer = new byte[Math.Max(recordSize, _encodeBuffer.Length * 2)];
+            _encodeBuffer = new byte[Math.Max(headSize + SegmentFormat.TrailerSize, _encodeBuffer.Length * 2)];
         }
-        SegmentFormat.Encode(t, _encodeBuffer.AsSpan(0, recordSize));
+        Memory<byte> head = _encodeBuffer.AsMemory(0, headSize);
+        Memory<byte> trailer = _encodeBuffer.AsMemory(headSize, SegmentFormat.TrailerSize);
+        SegmentFormat.EncodeParts(t, head.Span, trailer.Span);
         long offset = _currentSegment!.Length;
         try
         {
-            _current!.Write(_encodeBuffer, 0, recordSize);
+            RandomAccess.Write(_current!.SafeFileHandle, [head, t.Data, trailer], offset);
         }
         catch (IOException e)
         {
@@ -87,7 +91,6 @@ public sealed partial class TransactionQueue
             try
             {
                 _current!.SetLength(offset);
-                _current.Position = offset;
             }
             catch (IOException)
             {
@@ -112,10 +115,11 @@ public sealed partial class TransactionQueue
         }
         _current?.Dispose();
         string path = Path.Combine(_dir, SegmentFormat.FileName(firstSeq));
+        // Records are written at their offsets (RandomAccess), never through the stream's position.
         _current = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, bufferSize: 0);
         Span<byte> header = stackalloc byte[SegmentFormat.FileHeaderSize];
         SegmentFormat.WriteFileHeader(header, firstSeq);
-        _current.Write(header);
+        RandomAccess.Write(_current.SafeFileHandle, header, 0);
         _currentSegment = new Segment { Path = path, FirstSeq = firstSeq, LastSeq = firstSeq - 1, Length = SegmentFormat.FileHeaderSize };
         _segments.Add(_currentSegment);
         _diskBytes += SegmentFormat.FileHeaderSize;
