@@ -123,6 +123,14 @@ public abstract class FacetDecorator : IFacet, IFacetDecorator
     }
 
     /// <inheritdoc />
+    public virtual async ValueTask WriteKeepingAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, IBufferOwner owner, CancellationToken cancellationToken)
+    {
+        await BeforeAsync(data.Length, true, cancellationToken).ConfigureAwait(false);
+        await Inner.WriteKeepingAsync(file, offset, data, owner, cancellationToken).ConfigureAwait(false);
+        AfterWrite(data.Length);
+    }
+
+    /// <inheritdoc />
     public virtual async ValueTask<int> ReadAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         await BeforeAsync(buffer.Length, false, cancellationToken).ConfigureAwait(false);

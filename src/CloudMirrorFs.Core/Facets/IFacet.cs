@@ -60,6 +60,15 @@ public interface IFacet : IAsyncDisposable
     /// <summary>Writes bytes at an offset, extending the file as needed.</summary>
     ValueTask WriteAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Writes like <see cref="WriteAsync"/>, with bytes that <paramref name="owner"/> keeps unchanged while a hold is
+    /// taken on them (<see cref="IBufferOwner"/>): a facet that holds a write until a later commit may keep a
+    /// reference instead of a copy. The replicator passes the queue's own records this way. By default, the bytes are
+    /// copied like any write's.
+    /// </summary>
+    ValueTask WriteKeepingAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, IBufferOwner owner, CancellationToken cancellationToken)
+        => WriteAsync(file, offset, data, cancellationToken);
+
     /// <summary>Reads up to <paramref name="buffer"/>'s length at an offset; returns the count read (short at end of file).</summary>
     ValueTask<int> ReadAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken);
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CloudMirrorFs.Facets;
 using Polly;
 using Polly.Retry;
 
@@ -68,7 +69,7 @@ public sealed partial class ObjectStoreFacet
                 string key = $"data/{node.Id:x16}/{block:x16}.{commit:x16}";
                 if (d.Covers(validEnd))
                 {
-                    uploads.Add((key, d.Whole().AsMemory(0, validEnd)));
+                    uploads.Add((key, d.Whole()[..validEnd]));
                     data.Add((node, new JournalOp { Op = "block", Path = path, Block = block, Key = key, Length = node.Length, Time = node.MTime }));
                     continue;
                 }
@@ -105,6 +106,17 @@ public sealed partial class ObjectStoreFacet
                 _format = (await RemoteImage.RequireFormatAsync(_store, VolumeDescriptor.ExtentFormat, cancellationToken).ConfigureAwait(false)).Format;
             }
 
+            // Nothing below can fail: the holds on kept bytes pass to the landing, which lets go of them once nothing
+            // reads them (the uploads are done and out of the staging).
+            var holds = new List<IBufferOwner>();
+            foreach (DirtyBlock d in _dirty.Values)
+            {
+                if (d.TakeHolder() is { } holder)
+                {
+                    holds.Add(holder);
+                }
+            }
+
             // The working tree takes the commit's data now (reads of its objects are served from memory until they
             // are uploaded); the image moves only when the commit object has landed.
             var ops = new List<JournalOp>(_pending);
@@ -125,7 +137,7 @@ public sealed partial class ObjectStoreFacet
             _pendingFreed.Clear();
             _pending.Clear();
             _dirty.Clear();
-            return _landing = LandAsync(_landing, record, uploads, cancellationToken);
+            return _landing = LandAsync(_landing, record, uploads, holds, cancellationToken);
         }
         finally
         {
@@ -137,7 +149,36 @@ public sealed partial class ObjectStoreFacet
     /// Lands one commit: its uploads, then (once the commit before it has landed) its commit object; then the image
     /// moves, what it superseded becomes garbage, and every 64 commits a checkpoint is written.
     /// </summary>
-    private async Task LandAsync(Task? previous, CommitRecord record, List<(string Key, ReadOnlyMemory<byte> Data)> uploads, CancellationToken cancellationToken)
+    private async Task LandAsync(Task? previous, CommitRecord record, List<(string Key, ReadOnlyMemory<byte> Data)> uploads, List<IBufferOwner> holds,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            await LandCoreAsync(previous, record, uploads, cancellationToken).ConfigureAwait(false);
+        }
+        catch when (holds.Count > 0)
+        {
+            // Reads may still be served from these uploads until the facet goes back to its last image: they get
+            // copies, since the lent bytes are about to be let go.
+            foreach (var (key, bytes) in uploads)
+            {
+                if (_staging.TryGetValue(key, out ReadOnlyMemory<byte> staged) && staged.Equals(bytes))
+                {
+                    _staging.TryUpdate(key, bytes.ToArray(), staged);
+                }
+            }
+            throw;
+        }
+        finally
+        {
+            foreach (IBufferOwner h in holds)
+            {
+                h.Release();
+            }
+        }
+    }
+
+    private async Task LandCoreAsync(Task? previous, CommitRecord record, List<(string Key, ReadOnlyMemory<byte> Data)> uploads, CancellationToken cancellationToken)
     {
         try
         {
@@ -230,6 +271,10 @@ public sealed partial class ObjectStoreFacet
         _working = _landed.Clone();
         _stagedCommit = _landed.Commit;
         _lastQueueSeq = _landed.QueueSeq;
+        foreach (DirtyBlock d in _dirty.Values)
+        {
+            d.Drop();
+        }
         _dirty.Clear();
         _pending.Clear();
         _pendingFreed.Clear();
@@ -320,11 +365,23 @@ public sealed partial class ObjectStoreFacet
         .Build();
 
     private async ValueTask<byte[]> GetObjectAsync(string key, long offset, int length, CancellationToken cancellationToken)
-        => _staging.TryGetValue(key, out ReadOnlyMemory<byte> staged)
-            ? staged.Slice((int)Math.Min(offset, staged.Length), (int)Math.Min(length, staged.Length - Math.Min(offset, staged.Length))).ToArray()
-            : await BusyRetry.ExecuteAsync(async ct => await _store.GetAsync(key, offset, length, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false)
+    {
+        while (_staging.TryGetValue(key, out ReadOnlyMemory<byte> staged))
+        {
+            int from = (int)Math.Min(offset, staged.Length);
+            byte[] copy = staged.Slice(from, (int)Math.Min(length, staged.Length - from)).ToArray();
+            // Staged bytes may be lent (kept from the queue): they are let go only after the entry has left the
+            // staging, so a copy made while the entry stood is whole. Otherwise the object has landed, or the entry
+            // was swapped for a copy: look again.
+            if (_staging.TryGetValue(key, out ReadOnlyMemory<byte> still) && still.Equals(staged))
+            {
+                return copy;
+            }
+        }
+        return await BusyRetry.ExecuteAsync(async ct => await _store.GetAsync(key, offset, length, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false)
            ?? throw new MirrorException(MirrorError.IoError,
                $"facet '{Name}' ({_store.Description}): block object {key} named by commit {_working.Commit} is missing; run 'cmfs verify --facet {Name} --repair'");
+    }
 
     private async ValueTask PutObjectAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {

@@ -296,7 +296,7 @@ public sealed partial class ObjectStoreFacet : IFacet
             }
             foreach (var key in _dirty.Keys.Where(k => k.Node == node && k.Block * _blockSize >= length).ToList())
             {
-                _dirty.Remove(key);
+                DropDirty(key);
             }
             ApplyLocked(new JournalOp { Op = "setlen", Path = file.Path, Length = length, BlockSize = _blockSize, Time = DateTime.UtcNow });
         }
@@ -314,7 +314,19 @@ public sealed partial class ObjectStoreFacet : IFacet
     }
 
     /// <inheritdoc />
-    public async ValueTask WriteAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        => WriteCoreAsync(file, offset, data, null, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Each block the write covers whole and that has no change pending yet keeps the lent bytes (a hold on
+    /// <paramref name="owner"/>) until its commit has landed: the replicator's sequential writes reach the store with
+    /// no copy in between.
+    /// </remarks>
+    public ValueTask WriteKeepingAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, IBufferOwner owner, CancellationToken cancellationToken)
+        => WriteCoreAsync(file, offset, data, owner, cancellationToken);
+
+    private async ValueTask WriteCoreAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, IBufferOwner? owner, CancellationToken cancellationToken)
     {
         VolumePath.Validate(file.Path);
         // A write into part of a block goes up as an extent, with no read of the block, except where the block already
@@ -366,8 +378,15 @@ public sealed partial class ObjectStoreFacet : IFacet
                 bool whole = inBlock == 0 && (n == _blockSize || pos + n >= node.Length);
                 // What was read back counts only if the block's committed objects are still the ones read.
                 byte[]? prefetched = fetched.TryGetValue(block, out var f) && node.SourceOf(block) is { } now && now.SameAs(f.Source) ? f.Data : null;
-                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, whole ? n : -1, prefetched).ConfigureAwait(false);
-                d.Write(inBlock, rest.Span[..n]);
+                if (owner is not null && n == _blockSize && !_dirty.ContainsKey((node, block)))
+                {
+                    _dirty[(node, block)] = DirtyBlock.Keeping(_blockSize, rest[..n], owner);
+                }
+                else
+                {
+                    DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken, whole ? n : -1, prefetched).ConfigureAwait(false);
+                    d.Write(inBlock, rest.Span[..n]);
+                }
                 pos += n;
                 rest = rest[n..];
             }
@@ -539,7 +558,7 @@ public sealed partial class ObjectStoreFacet : IFacet
             {
                 foreach (var key in _dirty.Keys.Where(k => k.Node == doomed).ToList())
                 {
-                    _dirty.Remove(key);
+                    DropDirty(key);
                 }
             }
             if (op.Op == "attrs" && !_working.Nodes.ContainsKey(op.Path))
@@ -560,16 +579,27 @@ public sealed partial class ObjectStoreFacet : IFacet
         _pending.Add(op);
     }
 
+    /// <summary>Forgets a block's pending change (its file was cut short or removed).</summary>
+    private void DropDirty((RemoteNode Node, long Block) key)
+    {
+        if (_dirty.Remove(key, out DirtyBlock? d))
+        {
+            d.Drop();
+        }
+    }
+
     /// <summary>
     /// The in-memory change to one block since the last commit. <see cref="Full"/>: the whole block is held (a write
-    /// covered it, or it was read back to compact it). Otherwise only the written pieces are held — memory in
-    /// proportion to what was written, not to the block size — and the zeros from <see cref="ZeroFrom"/> (a truncate):
-    /// they go up as extents over what is committed, with no read of the block.
+    /// covered it, or it was read back to compact it), or kept without a copy from a buffer the writer lent (while
+    /// <see cref="Holder"/> or whoever took it holds that buffer). Otherwise only the written pieces are held — memory
+    /// in proportion to what was written, not to the block size — and the zeros from <see cref="ZeroFrom"/> (a
+    /// truncate): they go up as extents over what is committed, with no read of the block.
     /// </summary>
     private sealed class DirtyBlock
     {
         private readonly int _size;
         private byte[]? _whole;
+        private ReadOnlyMemory<byte> _kept; // the whole block, in a buffer the writer lent (Holder owns it)
         private List<(int Start, byte[] Bytes)> _pieces = [];
 
         public DirtyBlock(int size, byte[]? whole)
@@ -578,7 +608,45 @@ public sealed partial class ObjectStoreFacet : IFacet
             _whole = whole;
         }
 
-        public bool Full => _whole is not null;
+        /// <summary>A block written whole with bytes kept, not copied: <paramref name="owner"/> is held until <see cref="TakeHolder"/>'s taker lets go.</summary>
+        public static DirtyBlock Keeping(int size, ReadOnlyMemory<byte> block, IBufferOwner owner)
+        {
+            owner.Retain();
+            return new DirtyBlock(size, null) { _kept = block, Holder = owner };
+        }
+
+        public bool Full => _whole is not null || IsKept;
+
+        /// <summary>True when the block's bytes are the lent ones (<see cref="Keeping"/>).</summary>
+        private bool IsKept => !_kept.IsEmpty;
+
+        /// <summary>The owner of the kept bytes this block holds; null when it holds none.</summary>
+        public IBufferOwner? Holder { get; private set; }
+
+        /// <summary>Hands the hold on the kept bytes to the caller (who releases it once nothing reads them).</summary>
+        public IBufferOwner? TakeHolder()
+        {
+            IBufferOwner? h = Holder;
+            Holder = null;
+            return h;
+        }
+
+        /// <summary>Lets go of the kept bytes (the block is dropped).</summary>
+        public void Drop() => TakeHolder()?.Release();
+
+        /// <summary>Before a change in place: the kept bytes become a copy of the block's own.</summary>
+        private void Own()
+        {
+            if (!IsKept)
+            {
+                return;
+            }
+            byte[] own = GC.AllocateUninitializedArray<byte>(_size);
+            _kept.Span.CopyTo(own);
+            _whole = own;
+            _kept = default;
+            Drop();
+        }
 
         /// <summary>Where zeros start (a truncate inside the block); the block size when none.</summary>
         public int ZeroFrom { get; private set; } = int.MaxValue;
@@ -588,6 +656,7 @@ public sealed partial class ObjectStoreFacet : IFacet
 
         public void Write(int start, ReadOnlySpan<byte> data)
         {
+            Own();
             if (_whole is not null)
             {
                 data.CopyTo(_whole.AsSpan(start));
@@ -636,6 +705,7 @@ public sealed partial class ObjectStoreFacet : IFacet
         /// <summary>A truncate inside the block: everything from <paramref name="keep"/> on reads as zeros.</summary>
         public void Cut(int keep)
         {
+            Own();
             if (_whole is not null)
             {
                 Array.Clear(_whole, keep, _size - keep);
@@ -659,7 +729,7 @@ public sealed partial class ObjectStoreFacet : IFacet
         /// <summary>True when the block's bytes up to <paramref name="validEnd"/> are all known here.</summary>
         public bool Covers(int validEnd)
         {
-            if (_whole is not null)
+            if (Full)
             {
                 return true;
             }
@@ -669,8 +739,12 @@ public sealed partial class ObjectStoreFacet : IFacet
         }
 
         /// <summary>The whole block as known here (zeros where nothing is known; use when <see cref="Covers"/>).</summary>
-        public byte[] Whole()
+        public ReadOnlyMemory<byte> Whole()
         {
+            if (IsKept)
+            {
+                return _kept;
+            }
             if (_whole is not null)
             {
                 return _whole;
@@ -683,6 +757,11 @@ public sealed partial class ObjectStoreFacet : IFacet
         /// <summary>Lays this change over a block's committed bytes (the whole block in <paramref name="block"/>).</summary>
         public void OverlayOnto(Span<byte> block)
         {
+            if (IsKept)
+            {
+                _kept.Span.CopyTo(block);
+                return;
+            }
             if (_whole is not null)
             {
                 _whole.CopyTo(block);
@@ -698,7 +777,7 @@ public sealed partial class ObjectStoreFacet : IFacet
             }
         }
 
-        public DirtyBlock Snapshot() => new(_size, (byte[]?)_whole?.Clone())
+        public DirtyBlock Snapshot() => new(_size, IsKept ? _kept.ToArray() : (byte[]?)_whole?.Clone())
         {
             ZeroFrom = ZeroFrom,
             _pieces = [.. _pieces.Select(p => (p.Start, (byte[])p.Bytes.Clone()))],

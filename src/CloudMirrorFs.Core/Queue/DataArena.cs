@@ -1,3 +1,5 @@
+using CloudMirrorFs.Facets;
+
 namespace CloudMirrorFs.Queue;
 
 /// <summary>
@@ -61,7 +63,16 @@ internal sealed class DataArena
         }
     }
 
-    /// <summary>One record in <paramref name="owner"/> is no longer needed.</summary>
+    /// <summary>One more holder of <paramref name="owner"/>'s bytes (a facet keeping a record's data): the slab is not reused until it lets go.</summary>
+    private void Retain(Slab owner)
+    {
+        lock (_lock)
+        {
+            owner.Live++;
+        }
+    }
+
+    /// <summary>One record (or other holder) of <paramref name="owner"/> no longer needs it.</summary>
     public void Release(Slab? owner)
     {
         if (owner is null)
@@ -112,14 +123,18 @@ internal sealed class DataArena
         {
             buffer[i] = 0; // touch every page now, off the write path
         }
-        return new Slab(buffer);
+        return new Slab(buffer, this);
     }
 
-    /// <summary>One slab and how many live records it holds.</summary>
-    internal sealed class Slab(byte[] buffer)
+    /// <summary>One slab and how many live records (and facets keeping their bytes) it holds.</summary>
+    internal sealed class Slab(byte[] buffer, DataArena arena) : IBufferOwner
     {
         public byte[] Buffer { get; } = buffer;
 
         public int Live { get; set; }
+
+        public void Retain() => arena.Retain(this);
+
+        public void Release() => arena.Release(this);
     }
 }

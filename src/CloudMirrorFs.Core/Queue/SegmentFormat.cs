@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using CloudMirrorFs.Facets;
 using CloudMirrorFs.Storage;
 
 namespace CloudMirrorFs.Queue;
@@ -150,6 +151,7 @@ internal static class SegmentFormat
             Path = path,
             Path2 = path2,
             Data = data,
+            DataOwner = BufferOwner.Collected, // an array of its own (or a slice of the record's, which it owns)
         };
     }
 }

@@ -190,6 +190,7 @@ public sealed partial class TransactionQueue
                 {
                     _arena.Release(t.Owner);
                     t.Owner = null;
+                    t.DataOwner = null;
                 }
             }
             _runs.RemoveFirst();
@@ -210,6 +211,7 @@ public sealed partial class TransactionQueue
                 n++;
                 _arena.Release(t.Owner);
                 t.Owner = null;
+                t.DataOwner = null;
                 data += t.Data.Length;
                 mem += t.Kind == TransactionKind.Write ? t.Data.Length + RecordOverhead : 0;
             }

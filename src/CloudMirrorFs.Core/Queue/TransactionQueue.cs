@@ -1,3 +1,4 @@
+using CloudMirrorFs.Facets;
 using CloudMirrorFs.Options;
 using CloudMirrorFs.Storage;
 
@@ -169,6 +170,7 @@ public sealed partial class TransactionQueue : IDisposable
             if (!_spilling && !t.Data.IsEmpty)
             {
                 (t.Data, t.Owner) = _arena.Copy(t.Data.Span);
+                t.DataOwner = (IBufferOwner?)t.Owner ?? BufferOwner.Collected;
             }
             if (isData)
             {

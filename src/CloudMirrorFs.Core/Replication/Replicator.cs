@@ -349,7 +349,10 @@ internal sealed class Replicator : IAsyncDisposable
     /// <summary>Applies one transaction to a facet. Facet namespace operations are idempotent, so a replay after a retry is safe.</summary>
     internal static ValueTask ApplyAsync(IFacet facet, Transaction t, CancellationToken cancellationToken) => t.Kind switch
     {
-        TransactionKind.Write => facet.WriteAsync(new FileRef(t.FileId, t.Path), t.Offset, t.Data, cancellationToken),
+        // The queue lends its own records' bytes: a facet that holds them until a commit keeps them, not a copy.
+        TransactionKind.Write => t.DataOwner is { } owner
+            ? facet.WriteKeepingAsync(new FileRef(t.FileId, t.Path), t.Offset, t.Data, owner, cancellationToken)
+            : facet.WriteAsync(new FileRef(t.FileId, t.Path), t.Offset, t.Data, cancellationToken),
         TransactionKind.CreateFile => facet.CreateFileAsync(new FileRef(t.FileId, t.Path), t.Mode ?? (UnixFileMode)0b110_100_100, cancellationToken),
         TransactionKind.CreateDirectory => facet.CreateDirectoryAsync(t.Path, t.Mode ?? (UnixFileMode)0b111_101_101, cancellationToken),
         TransactionKind.CreateSymlink => facet.CreateSymlinkAsync(new FileRef(t.FileId, t.Path), t.Path2!, cancellationToken),

@@ -101,6 +101,88 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
     }
 
     [TestMethod]
+    public async Task WriteKeeping_WholeBlocksAreKeptUntilTheirCommitLands_ThenLetGo_AndTheImageHoldsTheBytesWritten()
+    {
+        var f = new FileRef(41, "kept");
+        await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        byte[] lent = Bytes(3 * Block + 1000, 41); // three whole blocks, kept; the last 1000 bytes are copied
+        byte[] asLent = (byte[])lent.Clone();
+        byte[] expected = (byte[])lent.Clone();
+        var owner = new CountingOwner();
+        await Facet.WriteKeepingAsync(f, 0, lent, owner, default);
+        Assert.AreEqual(3, owner.Held, "each whole block holds the lent bytes instead of a copy");
+
+        // A later write into the second block, before the commit: that block takes a copy of its own and lets go.
+        byte[] patch = Bytes(100, 42);
+        await Facet.WriteAsync(f, Block + 10, patch, default);
+        patch.CopyTo(expected, Block + 10);
+        Assert.AreEqual(2, owner.Held);
+        CollectionAssert.AreEqual(asLent, lent, "the lent bytes are never written to");
+        byte[] got = new byte[expected.Length];
+        Assert.AreEqual(expected.Length, await Facet.ReadAsync(f, 0, got, default));
+        CollectionAssert.AreEqual(expected, got, "reads before the commit see the kept blocks and the patch");
+
+        await Facet.CommitAsync(1, default);
+        Assert.AreEqual(0, owner.Held, "once the commit has landed, every hold is given back");
+        Assert.AreEqual(3, owner.Retains);
+
+        // The owner may now reuse its buffer: the image does not change with it.
+        Array.Fill(lent, (byte)0xEE);
+        await using ObjectStoreFacet again = Reopened();
+        await again.OpenAsync(default);
+        Array.Clear(got);
+        Assert.AreEqual(expected.Length, await again.ReadAsync(f, 0, got, default));
+        CollectionAssert.AreEqual(expected, got);
+    }
+
+    [TestMethod]
+    public async Task WriteKeeping_BlocksCutOffOrDeletedBeforeTheCommit_LetGoAtOnce()
+    {
+        var f = new FileRef(43, "cut");
+        var g = new FileRef(44, "gone");
+        await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        await Facet.CreateFileAsync(g, (UnixFileMode)0b110_100_100, default);
+        var owner = new CountingOwner();
+        byte[] data = Bytes(4 * Block, 43);
+        await Facet.WriteKeepingAsync(f, 0, data, owner, default);
+        await Facet.WriteKeepingAsync(g, 0, Bytes(2 * Block, 44), owner, default);
+        Assert.AreEqual(6, owner.Held);
+
+        await Facet.SetLengthAsync(f, Block + 5, default); // block 1 is cut inside (a copy of its own), 2 and 3 go
+        Assert.AreEqual(3, owner.Held);
+        await Facet.DeleteFileAsync(g, default);
+        Assert.AreEqual(1, owner.Held);
+        await Facet.CommitAsync(1, default);
+        Assert.AreEqual(0, owner.Held);
+
+        byte[] got = new byte[Block + 5];
+        Assert.AreEqual(Block + 5, await Facet.ReadAsync(f, 0, got, default));
+        CollectionAssert.AreEqual(data[..(Block + 5)], got);
+    }
+
+    /// <summary>An owner of lent bytes that counts the holds taken on them and given back.</summary>
+    private sealed class CountingOwner : IBufferOwner
+    {
+        private int _held;
+        private int _retains;
+
+        public int Held => Volatile.Read(ref _held);
+
+        public int Retains => Volatile.Read(ref _retains);
+
+        public void Retain()
+        {
+            Interlocked.Increment(ref _retains);
+            Interlocked.Increment(ref _held);
+        }
+
+        public void Release()
+        {
+            Assert.IsTrue(Interlocked.Decrement(ref _held) >= 0, "a hold was given back twice");
+        }
+    }
+
+    [TestMethod]
     public async Task BlockObjects_AreNeverOverwritten()
     {
         var f = new FileRef(9, "x");
