@@ -73,6 +73,21 @@ public sealed partial class TransactionQueue : IDisposable
         }
     }
 
+    /// <summary>The <c>queue.memoryLimit</c> this queue spills past.</summary>
+    public long MemoryLimit => _options.MemoryLimit;
+
+    /// <summary>
+    /// Bytes of data appended since <paramref name="cursor"/>'s last commit (what it has read but not committed
+    /// included): a cheap measure for pacing a reader, not for accounting.
+    /// </summary>
+    public long UncommittedBytes(string cursor)
+    {
+        lock (_lock)
+        {
+            return Math.Max(0, _tailBytesTotal - GetCursor(cursor).CommittedBytes);
+        }
+    }
+
     /// <summary>Bytes of segment files on disk.</summary>
     public long DiskBytes => Volatile.Read(ref _diskBytes);
 

@@ -13,7 +13,7 @@ public sealed record ReplicationOptions
     /// </summary>
     public int BatchRecords { get; init; } = 1024;
 
-    /// <summary>Bytes of data read from the queue per batch.</summary>
+    /// <summary>Bytes of data read from the queue per batch, at most; the replicator uses a quarter of <c>queue.memoryLimit</c> when that is less.</summary>
     public long BatchBytes { get; init; } = 64L << 20;
 
     /// <summary>First retry delay after a failure.</summary>

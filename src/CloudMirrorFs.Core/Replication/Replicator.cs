@@ -25,6 +25,7 @@ internal sealed class Replicator : IAsyncDisposable
     private Task? _loop;
     private long _head;
     private int _batchRecords;
+    private readonly long _batchBytes;
 
     public Replicator(IReplicationHost host, FacetSlot slot, ReplicationOptions options, ILogger log)
     {
@@ -33,6 +34,7 @@ internal sealed class Replicator : IAsyncDisposable
         _options = options;
         _log = log;
         _batchRecords = options.BatchRecords;
+        _batchBytes = BatchBytesFor(options, host.Queue.MemoryLimit);
         _retry = new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
@@ -148,7 +150,7 @@ internal sealed class Replicator : IAsyncDisposable
             {
                 return await LandOutstandingAsync().ConfigureAwait(false);
             }
-            if (waiting < _batchRecords)
+            if (IsTrickle(waiting, _batchRecords, _host.Queue.UncommittedBytes(_slot.Name), _batchBytes))
             {
                 // A short batch: let it grow for a moment, so a trickle of changes costs one facet commit, not one
                 // each. Everything below looks at the facet afresh afterwards (a resync may have been asked meanwhile).
@@ -181,7 +183,7 @@ internal sealed class Replicator : IAsyncDisposable
             _staged = _head;
             return true;
         }
-        IReadOnlyList<Transaction> batch = _host.Queue.Read(_slot.Name, _staged, _batchRecords, _options.BatchBytes);
+        IReadOnlyList<Transaction> batch = _host.Queue.Read(_slot.Name, _staged, _batchRecords, _batchBytes);
         if (batch.Count == 0)
         {
             return await LandOutstandingAsync().ConfigureAwait(false);
@@ -242,6 +244,22 @@ internal sealed class Replicator : IAsyncDisposable
             await LandOutstandingAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// The data one batch reads: a batch's records stay in the queue's memory until its commit has landed, while the
+    /// next batch is applied, so two batches must fit in half of <c>queue.memoryLimit</c>; otherwise a replicator that
+    /// keeps up still makes the queue spill (64 MiB batches against the default 64 MiB limit spilled most of a long
+    /// sequential write, and read it back from the segments).
+    /// </summary>
+    internal static long BatchBytesFor(ReplicationOptions options, long memoryLimit)
+        => Math.Min(options.BatchBytes, Math.Max(1L << 20, memoryLimit / 4));
+
+    /// <summary>
+    /// True when what waits is a trickle worth lingering for: fewer records than a batch, and little data (a stream of
+    /// large writes is sent at once: waiting would only hold its records in memory longer).
+    /// </summary>
+    internal static bool IsTrickle(long waitingRecords, int batchRecords, long uncommittedBytes, long batchBytes)
+        => waitingRecords < batchRecords && uncommittedBytes < batchBytes / 4;
 
     /// <summary>Waits for the outstanding commit to land, then lets the queue release its records; false when there was none.</summary>
     private async ValueTask<bool> LandOutstandingAsync()

@@ -3,7 +3,10 @@ using CloudMirrorFs.Replication;
 
 namespace CloudMirrorFs.Tests.Replication;
 
-/// <summary>The replicator's batch shaping: files created and deleted inside one batch are not sent.</summary>
+/// <summary>
+/// The replicator's batch shaping: files created and deleted inside one batch are not sent; batches fit the queue's
+/// memory; only a trickle is waited for.
+/// </summary>
 [TestClass]
 public sealed class ReplicatorTests
 {
@@ -54,5 +57,24 @@ public sealed class ReplicatorTests
         Assert.AreEqual(2, Replicator.WithoutShortLivedFiles(older).Count, "the file existed before the batch: the facet must delete it");
         Transaction[] moved = [T(TransactionKind.CreateFile, 2, "a"), T(TransactionKind.DeleteFile, 2, "b")];
         Assert.AreEqual(2, Replicator.WithoutShortLivedFiles(moved).Count);
+    }
+
+    [TestMethod]
+    public void BatchBytes_TwoBatchesFitInHalfTheQueueMemory_WithinTheConfiguredCapAndAtLeastOneMiB()
+    {
+        var options = new ReplicationOptions();
+        Assert.AreEqual(16L << 20, Replicator.BatchBytesFor(options, 64L << 20), "the default 64 MiB queue: 16 MiB batches");
+        Assert.AreEqual(options.BatchBytes, Replicator.BatchBytesFor(options, 4L << 30), "a large queue: the configured cap");
+        Assert.AreEqual(1L << 20, Replicator.BatchBytesFor(options, 1L << 20), "a tiny queue: still 1 MiB");
+        Assert.AreEqual(2L << 20, Replicator.BatchBytesFor(options with { BatchBytes = 2L << 20 }, 64L << 20));
+    }
+
+    [TestMethod]
+    public void IsTrickle_FewSmallRecords_Yes_ManyRecordsOrMuchData_No()
+    {
+        long batch = 16L << 20;
+        Assert.IsTrue(Replicator.IsTrickle(3, 1024, 12_000, batch));
+        Assert.IsFalse(Replicator.IsTrickle(1024, 1024, 12_000, batch), "a full batch of records is sent at once");
+        Assert.IsFalse(Replicator.IsTrickle(5, 1024, 5L << 20, batch), "five 1 MiB writes are a stream, not a trickle");
     }
 }
