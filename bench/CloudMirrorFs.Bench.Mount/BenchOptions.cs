@@ -24,6 +24,9 @@ internal sealed record BenchOptions
     /// <summary>Bytes per sequential-write run (fio --size).</summary>
     public long SeqWriteBytes { get; init; } = 512L << 20;
 
+    /// <summary>Untimed sequential-write runs that come first on every target (JIT warm-up for cmfs).</summary>
+    public int SeqWarmUpRuns { get; init; } = 2;
+
     /// <summary>Size of the file the random reads use.</summary>
     public long RandReadFileBytes { get; init; } = 256L << 20;
 
@@ -42,7 +45,7 @@ internal sealed record BenchOptions
     {
         bool quick = args.Contains("--quick");
         var o = quick
-            ? new BenchOptions { Quick = true, Runs = 3, SeqWriteBytes = 128L << 20, RandReadFileBytes = 64L << 20, RandReadSeconds = 2, MetaFiles = 1000, MetaWarmUpFiles = 3000, FsyncWrites = 100 }
+            ? new BenchOptions { Quick = true, Runs = 3, SeqWriteBytes = 128L << 20, SeqWarmUpRuns = 1, RandReadFileBytes = 64L << 20, RandReadSeconds = 2, MetaFiles = 1000, MetaWarmUpFiles = 3000, FsyncWrites = 100 }
             : new BenchOptions();
         for (int i = 0; i < args.Count; i++)
         {
