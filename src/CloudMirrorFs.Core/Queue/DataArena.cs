@@ -33,14 +33,17 @@ internal sealed class DataArena
     /// <summary>Bytes of slabs allocated.</summary>
     public long AllocatedBytes => Interlocked.Read(ref _slabs) * _slabSize;
 
-    /// <summary>Copies <paramref name="data"/> into the arena; returns the copy and the slab that holds it (null for a large, dedicated copy).</summary>
-    public (ReadOnlyMemory<byte> Copy, Slab? Owner) Copy(ReadOnlySpan<byte> data)
+    /// <summary>
+    /// Copies <paramref name="data"/> into the arena; returns the copy and its owner: the slab that holds it, or the
+    /// collector for a large, dedicated copy. The caller gives its hold back with <see cref="IBufferOwner.Release"/>.
+    /// </summary>
+    public (ReadOnlyMemory<byte> Copy, IBufferOwner Owner) Copy(ReadOnlySpan<byte> data)
     {
         if (data.Length > _dedicatedThreshold)
         {
             byte[] own = GC.AllocateUninitializedArray<byte>(data.Length);
             data.CopyTo(own);
-            return (own, null);
+            return (own, BufferOwner.Collected);
         }
         lock (_lock)
         {
@@ -73,12 +76,8 @@ internal sealed class DataArena
     }
 
     /// <summary>One record (or other holder) of <paramref name="owner"/> no longer needs it.</summary>
-    public void Release(Slab? owner)
+    private void Release(Slab owner)
     {
-        if (owner is null)
-        {
-            return;
-        }
         lock (_lock)
         {
             owner.Live--;

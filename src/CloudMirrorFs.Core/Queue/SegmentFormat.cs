@@ -98,20 +98,10 @@ internal static class SegmentFormat
     /// copy, unless <paramref name="owned"/>: then the record's buffer belongs to the transaction, and its data is a
     /// slice of it.
     /// </summary>
-    public static Transaction? Decode(ReadOnlyMemory<byte> record, bool owned, out string? problem)
+    public static Transaction? Decode(ReadOnlyMemory<byte> buffer, bool owned, out string? problem)
     {
-        Transaction? t = Decode(record.Span, copyData: !owned, out problem, out Range data);
-        if (t is not null && owned)
-        {
-            t.Data = record[data];
-        }
-        return t;
-    }
-
-    private static Transaction? Decode(ReadOnlySpan<byte> record, bool copyData, out string? problem, out Range dataRange)
-    {
+        ReadOnlySpan<byte> record = buffer.Span;
         problem = null;
-        dataRange = default;
         int total = record.Length;
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(record[(total - TrailerSize)..]);
         if (stored != Crc32C.Compute(record[..(total - TrailerSize)]))
@@ -135,8 +125,7 @@ internal static class SegmentFormat
         p += pathLen;
         string? path2 = (flags & 8) != 0 ? Encoding.UTF8.GetString(record.Slice(p, path2Len)) : null;
         p += path2Len;
-        dataRange = p..(p + dataLen);
-        byte[] data = dataLen == 0 || !copyData ? [] : record.Slice(p, dataLen).ToArray();
+        ReadOnlyMemory<byte> data = owned ? buffer.Slice(p, dataLen) : dataLen == 0 ? Array.Empty<byte>() : record.Slice(p, dataLen).ToArray();
         return new Transaction
         {
             Seq = BinaryPrimitives.ReadInt64LittleEndian(h[8..]),
@@ -151,7 +140,7 @@ internal static class SegmentFormat
             Path = path,
             Path2 = path2,
             Data = data,
-            DataOwner = BufferOwner.Collected, // an array of its own (or a slice of the record's, which it owns)
+            Owner = BufferOwner.Collected, // an array of its own (or a slice of the record's, which it owns)
         };
     }
 }

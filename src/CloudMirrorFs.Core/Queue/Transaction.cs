@@ -41,15 +41,12 @@ public sealed class Transaction
     /// <summary>Write: the bytes (the queue replaces the caller's buffer with its own copy when it keeps the record).</summary>
     public ReadOnlyMemory<byte> Data { get; internal set; }
 
-    /// <summary>The queue's slab holding <see cref="Data"/> while the record is in memory.</summary>
-    internal DataArena.Slab? Owner { get; set; }
-
     /// <summary>
-    /// Who owns <see cref="Data"/> when a facet may keep it (<see cref="IFacet.WriteKeepingAsync"/>): the queue's slab,
-    /// or the collector for a buffer of the record's own. Null when it is not the queue's to lend (the caller's buffer,
-    /// or a record the queue has let go).
+    /// Who owns <see cref="Data"/> while the queue holds the record, so that a facet may keep it
+    /// (<see cref="IFacet.WriteKeepingAsync"/>): the queue's slab, or the collector for a buffer of the record's own.
+    /// Null when it is not the queue's to lend (the caller's buffer, or a record the queue has let go).
     /// </summary>
-    internal IBufferOwner? DataOwner { get; set; }
+    internal IBufferOwner? Owner { get; set; }
 
     /// <summary>When the change was queued.</summary>
     public DateTime EnqueuedUtc { get; internal set; }

@@ -188,9 +188,8 @@ public sealed partial class TransactionQueue
             {
                 foreach (Transaction t in records)
                 {
-                    _arena.Release(t.Owner);
+                    t.Owner?.Release();
                     t.Owner = null;
-                    t.DataOwner = null;
                 }
             }
             _runs.RemoveFirst();
@@ -209,9 +208,8 @@ public sealed partial class TransactionQueue
                     break;
                 }
                 n++;
-                _arena.Release(t.Owner);
+                t.Owner?.Release();
                 t.Owner = null;
-                t.DataOwner = null;
                 data += t.Data.Length;
                 mem += t.Kind == TransactionKind.Write ? t.Data.Length + RecordOverhead : 0;
             }

@@ -1,4 +1,3 @@
-using CloudMirrorFs.Facets;
 using CloudMirrorFs.Options;
 using CloudMirrorFs.Storage;
 
@@ -185,7 +184,6 @@ public sealed partial class TransactionQueue : IDisposable
             if (!_spilling && !t.Data.IsEmpty)
             {
                 (t.Data, t.Owner) = _arena.Copy(t.Data.Span);
-                t.DataOwner = (IBufferOwner?)t.Owner ?? BufferOwner.Collected;
             }
             if (isData)
             {

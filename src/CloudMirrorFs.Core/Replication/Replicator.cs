@@ -368,7 +368,7 @@ internal sealed class Replicator : IAsyncDisposable
     internal static ValueTask ApplyAsync(IFacet facet, Transaction t, CancellationToken cancellationToken) => t.Kind switch
     {
         // The queue lends its own records' bytes: a facet that holds them until a commit keeps them, not a copy.
-        TransactionKind.Write => t.DataOwner is { } owner
+        TransactionKind.Write => t.Owner is { } owner
             ? facet.WriteKeepingAsync(new FileRef(t.FileId, t.Path), t.Offset, t.Data, owner, cancellationToken)
             : facet.WriteAsync(new FileRef(t.FileId, t.Path), t.Offset, t.Data, cancellationToken),
         TransactionKind.CreateFile => facet.CreateFileAsync(new FileRef(t.FileId, t.Path), t.Mode ?? (UnixFileMode)0b110_100_100, cancellationToken),
