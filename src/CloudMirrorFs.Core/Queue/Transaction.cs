@@ -61,7 +61,19 @@ public sealed class Transaction
             : (0, -1);
 
     /// <summary>A copy whose data no longer lives in the queue's memory, so that it outlives the entry's release.</summary>
-    internal Transaction Detached() => new()
+    internal Transaction Detached() => With(Data.ToArray(), owner: null);
+
+    /// <summary>
+    /// A copy for a reader that shares the bytes and takes a hold of its own on them (<paramref name="owner"/>, the
+    /// entry's owner, retained here): the caller gives it back with <see cref="IBufferOwner.Release"/>.
+    /// </summary>
+    internal Transaction Lent(IBufferOwner owner)
+    {
+        owner.Retain();
+        return With(Data, owner);
+    }
+
+    private Transaction With(ReadOnlyMemory<byte> data, IBufferOwner? owner) => new()
     {
         Seq = Seq,
         Kind = Kind,
@@ -73,7 +85,8 @@ public sealed class Transaction
         Mode = Mode,
         LastWriteUtc = LastWriteUtc,
         LastAccessUtc = LastAccessUtc,
-        Data = Data.ToArray(),
+        Data = data,
+        Owner = owner,
         EnqueuedUtc = EnqueuedUtc,
     };
 

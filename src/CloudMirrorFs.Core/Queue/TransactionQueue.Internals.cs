@@ -331,7 +331,11 @@ public sealed partial class TransactionQueue
         AtomicFile.SyncDirectory(_dir);
     }
 
-    /// <summary>A batch being collected for a reader: stops at a record count or a byte budget (one record always fits).</summary>
+    /// <summary>
+    /// A batch being collected for a reader: stops at a record count or a byte budget (one record always fits). A record
+    /// whose bytes the queue owns is added as a lent copy (<see cref="Transaction.Lent"/>; memory runs are scanned
+    /// under the lock, so the entry cannot be released in between).
+    /// </summary>
     private sealed class Batch(List<Transaction> records, long afterSeq, int maxRecords, long maxBytes)
     {
         private long _bytes = records.Sum(t => (long)t.Data.Length);
@@ -349,7 +353,7 @@ public sealed partial class TransactionQueue
             {
                 return false;
             }
-            records.Add(t);
+            records.Add(t.Owner is { } owner ? t.Lent(owner) : t);
             _bytes += t.Data.Length;
             AfterSeq = t.Seq;
             return true;

@@ -359,8 +359,9 @@ public sealed partial class TransactionQueue : IDisposable
     /// <summary>
     /// Reads up to <paramref name="maxRecords"/> transactions after <paramref name="afterSeq"/> for a cursor, in order,
     /// stopping once <paramref name="maxBytes"/> of data is collected (at least one record is returned if any waits).
+    /// The batch holds the bytes of the records it read from memory until it is disposed (<see cref="QueueBatch"/>).
     /// </summary>
-    public IReadOnlyList<Transaction> Read(string cursor, long afterSeq, int maxRecords, long maxBytes)
+    public QueueBatch Read(string cursor, long afterSeq, int maxRecords, long maxBytes)
     {
         var result = new List<Transaction>();
         List<Run> runs;
@@ -370,8 +371,17 @@ public sealed partial class TransactionQueue : IDisposable
             afterSeq = Math.Max(afterSeq, GetCursor(cursor).Head);
             runs = [.. _runs.Where(r => r.LastSeq > afterSeq)];
         }
-        Scan(runs, new Batch(result, afterSeq, maxRecords, maxBytes).TryAdd);
-        return result;
+        var batch = new QueueBatch(result);
+        try
+        {
+            Scan(runs, new Batch(result, afterSeq, maxRecords, maxBytes).TryAdd);
+        }
+        catch
+        {
+            batch.Dispose();
+            throw;
+        }
+        return batch;
     }
 
     /// <summary>

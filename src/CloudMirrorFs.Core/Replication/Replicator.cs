@@ -183,7 +183,8 @@ internal sealed class Replicator : IAsyncDisposable
             _staged = _head;
             return true;
         }
-        IReadOnlyList<Transaction> batch = _host.Queue.Read(_slot.Name, _staged, _batchRecords, _batchBytes);
+        // Disposed once the batch is applied: a facet that keeps some of its bytes has taken holds of its own by then.
+        using QueueBatch batch = _host.Queue.Read(_slot.Name, _staged, _batchRecords, _batchBytes);
         if (batch.Count == 0)
         {
             return await LandOutstandingAsync().ConfigureAwait(false);

@@ -106,9 +106,16 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     public QueueCursorInfo? GetQueueCursor(string facetName)
         => _queue is not null && Slot(facetName).Role == FacetRole.Remote ? _queue.CursorInfo(facetName) : null;
 
-    /// <summary>Reads queued transactions for a remote facet (for the replicator and for tests).</summary>
+    /// <summary>Reads queued transactions for a remote facet, as copies that outlive the queue's entries (for tests and inspection).</summary>
     public IReadOnlyList<Transaction> ReadQueue(string facetName, long afterSeq, int maxRecords, long maxBytes)
-        => _queue?.Read(facetName, afterSeq, maxRecords, maxBytes) ?? [];
+    {
+        if (_queue is null)
+        {
+            return [];
+        }
+        using QueueBatch batch = _queue.Read(facetName, afterSeq, maxRecords, maxBytes);
+        return [.. batch.Select(t => t.Detached())];
+    }
 
     private FacetSlot Slot(string name)
         => _slots.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"no facet named '{name}' in volume '{_options.Name}'", nameof(name));

@@ -226,6 +226,38 @@ public sealed class TransactionQueueTests
     }
 
     [TestMethod]
+    public void Read_BatchKeepsItsBytes_WhenTheCursorIsReleasedAndTheMemoryReused()
+    {
+        // 256 KiB of memory: 64 KiB slabs. Eight 8 KiB records fill the first slab; a reader holds them as a batch
+        // while the queue releases its cursor (unsync overflow) and goes on appending, recycling every freed slab.
+        using var dir = new TempDir("q");
+        using var q = TransactionQueue.Open(dir.Path, Small(memory: 256 << 10), Block, ["r"]);
+        var expected = new List<byte[]>();
+        for (int i = 0; i < 8; i++)
+        {
+            Transaction t = Write(1, i * 8192L, 8192, i);
+            expected.Add(t.Data.ToArray());
+            Assert.IsTrue(q.TryAppend(t, out _));
+        }
+        using QueueBatch batch = q.Read("r", 0, 100, long.MaxValue);
+        Assert.AreEqual(8, batch.Count);
+        using var missed = DirtyMap.Open(Path.Combine(dir.Path, "missed.map"));
+        q.Release("r", missed);
+        q.Reattach("r");
+        for (int i = 0; i < 64; i++)
+        {
+            Transaction t = Write(2, i * 8192L, 8192, 1000 + i);
+            Assert.IsTrue(q.TryAppend(t, out long seq));
+            q.Commit("r", seq, 8192);
+        }
+        Assert.AreEqual(0, q.MemoryBytes, "everything appended since was committed and released");
+        for (int i = 0; i < 8; i++)
+        {
+            CollectionAssert.AreEqual(expected[i], batch[i].Data.ToArray(), $"record {i} of the batch changed under its reader");
+        }
+    }
+
+    [TestMethod]
     public void TryAppend_DiskLimitReached_ReturnsFalse()
     {
         using var dir = new TempDir("q");
