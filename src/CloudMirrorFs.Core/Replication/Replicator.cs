@@ -159,9 +159,14 @@ internal sealed class Replicator : IAsyncDisposable
         }
         if (_slot.State == FacetState.Offline)
         {
+            // It answers again. If the queue covered the outage it stays Offline until a commit lands there, or until
+            // nothing waits for it (BackOnline): a remote that opens but refuses writes must not flap between Offline
+            // and Synchronised, in the log and in 'cmfs status', at every retry.
             await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
-            FacetState back = _slot.Dirty.IsEmpty && _host.Queue.CursorInfo(_slot.Name).Active ? FacetState.Synchronised : FacetState.NotSynchronised;
-            _host.SetFacetState(_slot, back, back == FacetState.Synchronised ? null : "back online: resync needed");
+            if (!_slot.Dirty.IsEmpty || !_host.Queue.CursorInfo(_slot.Name).Active)
+            {
+                _host.SetFacetState(_slot, FacetState.NotSynchronised, "back online: resync needed");
+            }
         }
         if (_slot.State is FacetState.NotSynchronised or FacetState.BeingSynchronised)
         {
@@ -187,7 +192,9 @@ internal sealed class Replicator : IAsyncDisposable
         using QueueBatch batch = _host.Queue.Read(_slot.Name, _staged, _batchRecords, _batchBytes);
         if (batch.Count == 0)
         {
-            return await LandOutstandingAsync().ConfigureAwait(false);
+            bool landed = await LandOutstandingAsync().ConfigureAwait(false);
+            BackOnline();
+            return landed;
         }
         Busy = true;
         await SendAsync(batch, cancellationToken).ConfigureAwait(false);
@@ -281,8 +288,18 @@ internal sealed class Replicator : IAsyncDisposable
         }
         _host.Queue.Commit(_slot.Name, o.Seq, o.Bytes);
         Interlocked.Exchange(ref _head, o.Seq);
+        BackOnline();
         _host.OnCommitted(_slot);
         return true;
+    }
+
+    /// <summary>An Offline facet that has just taken a commit, or has nothing waiting for it, is Synchronised again.</summary>
+    private void BackOnline()
+    {
+        if (_slot.State == FacetState.Offline)
+        {
+            _host.SetFacetState(_slot, FacetState.Synchronised, null);
+        }
     }
 
     /// <summary>After a failure: nothing begun since the head counts; its landing, if it still fails, is observed here.</summary>

@@ -179,6 +179,48 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    public async Task RemoteThatOpensButRefusesWrites_StaysOffline_WithoutFlapping()
+    {
+        // A half-working remote: it answers (open succeeds) but every write fails. Each retry used to bring it back
+        // to Synchronised on the open and drop it to Offline on the write, two log lines and two state saves a time.
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, Bytes(10_000, 1));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+
+        fx.Faults["remote0"].FailWrite = (_, _, _) => true;
+        for (int i = 1; i <= 5; i++)
+        {
+            await v.WriteAsync(id, i * 10_000L, Bytes(10_000, 100 + i));
+        }
+        for (int i = 0; i < 500 && v.GetFacetState("remote0") != FacetState.Offline; i++)
+        {
+            await Task.Delay(10);
+        }
+        var seen = new HashSet<FacetState>();
+        var until = DateTime.UtcNow.AddSeconds(1.5); // retries every 10-200 ms: several of them
+        while (DateTime.UtcNow < until)
+        {
+            seen.Add(v.GetFacetState("remote0"));
+            await Task.Delay(2);
+        }
+        string log = string.Join("\n", recording.Messages);
+        Assert.AreEqual(FacetState.Offline, v.GetFacetState("remote0"), log);
+        Assert.IsFalse(seen.Contains(FacetState.Synchronised), "the remote never looked synchronised while refusing writes\n" + log);
+        Assert.AreEqual(1, recording.Messages.Count(m => m.Contains("remote0: Synchronised -> Offline", StringComparison.Ordinal)), log);
+        Assert.AreEqual(0, recording.Messages.Count(m => m.Contains("remote0: Offline -> Synchronised", StringComparison.Ordinal)), log);
+
+        fx.Faults["remote0"].FailWrite = null; // the remote is whole again: one line says so
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        Assert.AreEqual(1, recording.Messages.Count(m => m.Contains("remote0: Offline -> Synchronised", StringComparison.Ordinal)), string.Join("\n", recording.Messages));
+        Assert.AreEqual(0, v.GetDirtyCount("remote0"), "the queue covered the time it refused writes");
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"));
+    }
+
+    [TestMethod]
     public async Task FailureTable_RemoteDiskFails_QueueFillsAndIsFreed_ResyncToNewDisk()
     {
         // Row 3: the remote target's disk fails. Writes go to the tail of the queue; when it fills, the facet is

@@ -72,6 +72,9 @@ public sealed class VolumeFixture : IAsyncDisposable
     /// <summary>Wraps each facet before fault injection (a SimulatedLink for remotes, say).</summary>
     public Func<FacetOptions, IFacet, IFacet>? Wrap { get; set; }
 
+    /// <summary>Where the volume logs; nowhere when null.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? Logs { get; set; }
+
     public async Task<MirrorVolume> OpenAsync()
     {
         Volume = await MirrorVolume.OpenAsync(Options, o =>
@@ -80,7 +83,7 @@ public sealed class VolumeFixture : IAsyncDisposable
             var f = new FaultInjectingFacet(Wrap?.Invoke(o, inner) ?? inner);
             Faults[o.Name] = f;
             return f;
-        }, runtime: new VolumeRuntimeOptions
+        }, Logs, runtime: new VolumeRuntimeOptions
         {
             Replicate = Replicate,
             Replication = new CloudMirrorFs.Replication.ReplicationOptions { RetryDelay = TimeSpan.FromMilliseconds(10), MaxRetryDelay = TimeSpan.FromMilliseconds(200) },
