@@ -7,10 +7,14 @@ namespace CloudMirrorFs.Queue;
 /// record in them is released. A spare slab is allocated and touched ahead of need on a background thread, so a write
 /// copies into memory that is already mapped instead of taking a page fault per page of fresh heap (measured: that
 /// fault was most of the cost the queue added to a 4 KiB write). Slabs never exceed <c>queue.memoryLimit</c> plus
-/// the spare.
+/// the spare. Free slabs are kept for the next burst, but not for ever: once no slab has been taken for a whole
+/// <see cref="IdleTrimPeriod"/>, all but one go back to the garbage collector (<see cref="TrimIdle"/>).
 /// </summary>
-internal sealed class DataArena
+internal sealed class DataArena : IDisposable
 {
+    /// <summary>How long the arena must go without taking a slab before it lets its spare ones go.</summary>
+    public static readonly TimeSpan IdleTrimPeriod = TimeSpan.FromSeconds(30);
+
     private readonly int _slabSize;
     private readonly int _dedicatedThreshold;
 
@@ -21,6 +25,9 @@ internal sealed class DataArena
     private int _offset;
     private long _slabs;
     private bool _prefaulting;
+    private long _takes;
+    private long _takesAtLastTrim;
+    private readonly Timer _trimTimer;
 
     public DataArena(long memoryLimit)
     {
@@ -28,7 +35,33 @@ internal sealed class DataArena
         _slabSize = (int)Math.Clamp(memoryLimit / 4, 64 * 1024, 16 << 20);
         _dedicatedThreshold = _slabSize / 4;
         _maxSlabs = Math.Max(1, memoryLimit / _slabSize) + 1;
+        _trimTimer = new Timer(static a => ((DataArena)a!).TrimIdle(), this, IdleTrimPeriod, IdleTrimPeriod);
     }
+
+    /// <summary>
+    /// Lets every free slab but one go when no slab was taken since the previous call (the timer calls it each
+    /// <see cref="IdleTrimPeriod"/>); returns how many went.
+    /// </summary>
+    internal int TrimIdle()
+    {
+        lock (_lock)
+        {
+            int dropped = 0;
+            if (_takes == _takesAtLastTrim)
+            {
+                while (_free.Count > 1)
+                {
+                    _free.Pop();
+                    Interlocked.Decrement(ref _slabs);
+                    dropped++;
+                }
+            }
+            _takesAtLastTrim = _takes;
+            return dropped;
+        }
+    }
+
+    public void Dispose() => _trimTimer.Dispose();
 
     /// <summary>Bytes of slabs allocated.</summary>
     public long AllocatedBytes => Interlocked.Read(ref _slabs) * _slabSize;
@@ -97,6 +130,7 @@ internal sealed class DataArena
 
     private Slab TakeLocked()
     {
+        _takes++;
         Slab slab = _free.Count > 0 ? _free.Pop() : NewSlab();
         if (_free.Count == 0 && !_prefaulting && Interlocked.Read(ref _slabs) < _maxSlabs)
         {

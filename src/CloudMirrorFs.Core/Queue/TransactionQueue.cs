@@ -524,6 +524,7 @@ public sealed partial class TransactionQueue : IDisposable
                 return;
             }
             _disposed = true;
+            _arena.Dispose();
             try
             {
                 CheckpointResidentLocked();
