@@ -288,7 +288,7 @@ public sealed partial class ObjectStoreFacet
     private async Task CheckpointAsync(CancellationToken cancellationToken)
     {
         long commit = _landed.Commit;
-        var checkpoint = new CheckpointRecord(commit, _landed.QueueSeq, DateTime.UtcNow, _landed.Nodes);
+        var checkpoint = new CheckpointRecord(commit, _landed.QueueSeq, DateTime.UtcNow, _landed.Nodes) { Root = _landed.Root };
         await PutObjectAsync(RemoteImage.CheckpointKey(commit), JsonSerializer.SerializeToUtf8Bytes(checkpoint, Json), cancellationToken).ConfigureAwait(false);
         _lastCheckpoint = commit;
         DateTime horizon = DateTime.UtcNow - _retention;

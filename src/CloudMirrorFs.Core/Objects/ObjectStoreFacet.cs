@@ -178,7 +178,9 @@ public sealed partial class ObjectStoreFacet : IFacet
         {
             if (path.Length == 0)
             {
-                return new NodeInfo("", NodeKind.Directory, 0, (UnixFileMode)0b111_101_101, _rootTime, _rootTime, _rootTime);
+                return _working.Root is { } root
+                    ? ToInfo("", root)
+                    : new NodeInfo("", NodeKind.Directory, 0, (UnixFileMode)0b111_101_101, _rootTime, _rootTime, _rootTime);
             }
             return _working.Nodes.TryGetValue(path, out RemoteNode? n) ? ToInfo(VolumePath.Name(path), n) : null;
         }
@@ -561,7 +563,7 @@ public sealed partial class ObjectStoreFacet : IFacet
                     DropDirty(key);
                 }
             }
-            if (op.Op == "attrs" && !_working.Nodes.ContainsKey(op.Path))
+            if (op.Op == "attrs" && op.Path.Length > 0 && !_working.Nodes.ContainsKey(op.Path))
             {
                 throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {op.Path}: no such file or directory");
             }

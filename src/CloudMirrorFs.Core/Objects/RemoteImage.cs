@@ -146,7 +146,7 @@ internal sealed class RemoteImage
                 {
                     continue;
                 }
-                manifest = new RemoteManifest { Commit = cp.Commit, QueueSeq = cp.QueueSeq, Nodes = new Dictionary<string, RemoteNode>(cp.Nodes, StringComparer.Ordinal) };
+                manifest = new RemoteManifest { Commit = cp.Commit, QueueSeq = cp.QueueSeq, Nodes = new Dictionary<string, RemoteNode>(cp.Nodes, StringComparer.Ordinal), Root = cp.Root };
                 from = cp.Commit;
             }
             else if (commits.Count > 0 && commits[0] != 1)

@@ -17,11 +17,19 @@ internal sealed class RemoteManifest
 
     public Dictionary<string, RemoteNode> Nodes { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The root folder's mode and modification time once a change set them (a chmod or utimens of the drive's root);
+    /// null until then, when the root is 0755 with the volume's creation time. Kept apart from <see cref="Nodes"/>,
+    /// which never lists the root.
+    /// </summary>
+    public RemoteNode? Root { get; set; }
+
     public RemoteManifest Clone() => new()
     {
         Commit = Commit,
         QueueSeq = QueueSeq,
         Nodes = Nodes.ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal),
+        Root = Root?.Clone(),
     };
 
     /// <summary>Applies one journal operation. Operations are idempotent, as facet operations are.</summary>
@@ -78,6 +86,11 @@ internal sealed class RemoteManifest
                         f.DropBlock(b, freed);
                     }
                 }
+                break;
+            case "attrs" when op.Path.Length == 0:
+                Root ??= new RemoteNode { Kind = NodeKind.Directory, Mode = 0b111_101_101, MTime = op.Time ?? DateTime.UtcNow };
+                Root.Mode = op.Mode ?? Root.Mode;
+                Root.MTime = op.Time ?? Root.MTime;
                 break;
             case "attrs":
                 if (Nodes.TryGetValue(op.Path, out RemoteNode? a))
@@ -389,7 +402,12 @@ internal sealed record JournalOp
 internal sealed record CommitRecord(long Commit, long Previous, long QueueSeq, DateTime CreatedUtc, List<JournalOp> Ops, List<string> Freed);
 
 /// <summary>A checkpoint object: the whole manifest as of a commit.</summary>
-internal sealed record CheckpointRecord(long Commit, long QueueSeq, DateTime CreatedUtc, Dictionary<string, RemoteNode> Nodes);
+internal sealed record CheckpointRecord(long Commit, long QueueSeq, DateTime CreatedUtc, Dictionary<string, RemoteNode> Nodes)
+{
+    /// <summary>The root's attributes (<see cref="RemoteManifest.Root"/>); absent in checkpoints written before it existed.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public RemoteNode? Root { get; init; }
+}
 
 /// <summary>
 /// The volume descriptor: what a new machine needs to read the remote with the config alone. Written once at the

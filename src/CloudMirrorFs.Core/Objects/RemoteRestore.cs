@@ -104,13 +104,6 @@ public static class RemoteRestore
             File.SetLastWriteTimeUtc(os, node.MTime);
             files++;
         }
-        foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.Directory))
-        {
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(Path.Join(targetDir, path), (UnixFileMode)node.Mode);
-            }
-        }
         long links = 0;
         foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.Symlink))
         {
@@ -118,6 +111,19 @@ public static class RemoteRestore
             File.CreateSymbolicLink(os, node.Target!);
             File.SetLastWriteTimeUtc(os, node.MTime); // the link's own time: never follows it
             links++;
+        }
+        // Folder modes last, deepest first, the root's too: a folder without write permission (0555) is only closed
+        // once everything inside it is in place.
+        if (!OperatingSystem.IsWindows())
+        {
+            foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.Directory).Reverse())
+            {
+                File.SetUnixFileMode(Path.Join(targetDir, path), (UnixFileMode)node.Mode);
+            }
+            if (image.Manifest.Root is { } root)
+            {
+                File.SetUnixFileMode(targetDir, (UnixFileMode)root.Mode);
+            }
         }
         progress?.Report((total, total));
         return new Result(image.Manifest.Commit, image.Manifest.QueueSeq, files, dirs, total) { Symlinks = links };

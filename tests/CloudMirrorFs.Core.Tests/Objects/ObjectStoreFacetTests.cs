@@ -38,6 +38,39 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
     }
 
     [TestMethod]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task RootMode_KeptThroughReopenAndCheckpoint_AndRestored()
+    {
+        // chmod of the drive's root used to be dropped by an object store (its manifest has no root node): a restore
+        // gave 0755 whatever the volume had.
+        var owner = (UnixFileMode)0b111_000_000;
+        await Facet.CreateDirectoryAsync("ro", (UnixFileMode)0b101_101_101, default);
+        await Facet.CreateSymlinkAsync(new FileRef(3, "ro/l"), "target", default);
+        await Facet.SetAttributesAsync("", new AttributeChange { Mode = owner }, default);
+        await Facet.CommitAsync(1, default);
+        Assert.AreEqual(owner, (await Facet.StatAsync("", default))!.Value.Mode & (UnixFileMode)0b111_111_111);
+
+        // Past a checkpoint (one per 64 commits): a reopen starts from it, not from the commit that set the mode.
+        var f = new FileRef(9, "f");
+        await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        for (int i = 0; i < 70; i++)
+        {
+            await Facet.WriteAsync(f, 0, Bytes(10, i), default);
+            await Facet.CommitAsync(2 + i, default);
+        }
+        Assert.IsTrue(Directory.EnumerateFiles(Path.Combine(Bucket, "checkpoints")).Any(), "a checkpoint was written");
+        await using ObjectStoreFacet again = Reopened();
+        await again.OpenAsync(default);
+        Assert.AreEqual(owner, (await again.StatAsync("", default))!.Value.Mode & (UnixFileMode)0b111_111_111);
+
+        string target = Path.Combine(Scratch, "restored");
+        await RemoteRestore.RestoreAsync(new FolderObjectStore(Bucket), target, null, null, default);
+        Assert.AreEqual(owner, File.GetUnixFileMode(target));
+        Assert.AreEqual((UnixFileMode)0b101_101_101, File.GetUnixFileMode(Path.Combine(target, "ro")));
+        Assert.AreEqual("target", new FileInfo(Path.Combine(target, "ro", "l")).LinkTarget, "the link inside the read-only folder is there");
+    }
+
+    [TestMethod]
     public async Task Read_AfterTheStoreFailedOnce_ReadsTheBlock_TheFailureIsNotKept()
     {
         var f = new FileRef(40, "f");

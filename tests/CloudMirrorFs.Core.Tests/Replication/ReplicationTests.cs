@@ -179,6 +179,26 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    [DataRow("directory")]
+    [DataRow("folder")]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task ChmodOfTheRoot_ReachesTheRemote_WhichStaysSynchronised(string kind)
+    {
+        // An object store used to refuse the root's attributes ("no such file or directory"): the remote fell to
+        // NotSynchronised and a resync, and a restore gave the root 0755.
+        await using VolumeFixture fx = await OpenAsync(1, 1, remoteKind: kind);
+        MirrorVolume v = fx.Volume;
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, Bytes(1000, 1));
+        var mode = (UnixFileMode)0b111_101_000;
+        await v.SetAttributesAsync("", new AttributeChange { Mode = mode });
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"), Describe(v));
+        Assert.AreEqual(0, v.GetDirtyCount("remote0"));
+        Assert.AreEqual(mode, File.GetUnixFileMode(await fx.RemoteTreeAsync("remote0")) & (UnixFileMode)0b111_111_111);
+    }
+
+    [TestMethod]
     public async Task RemoteThatOpensButRefusesWrites_StaysOffline_WithoutFlapping()
     {
         // A half-working remote: it answers (open succeeds) but every write fails. Each retry used to bring it back
