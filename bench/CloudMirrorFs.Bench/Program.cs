@@ -9,6 +9,7 @@ using CloudMirrorFs.Volume;
 // Prints one JSON object. Usage: dotnet run -c Release --project bench/CloudMirrorFs.Bench [-- --dir DIR] [--quick]
 //   --phase backlog --dir DIR --bytes N --memory-limit N   (internal: run in a child process for a clean peak RSS)
 //   --phase crc   (only the CRC-32C rates: serial against three lanes)
+//   --phase remote-read   (only 4 KiB sequential reads served by an object-store facet)
 string? dirArg = Arg("--dir");
 bool quick = args.Contains("--quick");
 string root = dirArg ?? Path.Combine(Path.GetTempPath(), "cmfs-bench-" + Environment.ProcessId);
@@ -17,6 +18,13 @@ Directory.CreateDirectory(root);
 if (Arg("--phase") == "crc")
 {
     Console.WriteLine(Crc().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    return 0;
+}
+
+if (Arg("--phase") == "remote-read")
+{
+    Console.WriteLine((await RemoteRead(root)).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    Directory.Delete(root, recursive: true);
     return 0;
 }
 
@@ -126,6 +134,45 @@ static JsonObject Crc()
         ["speedup"] = Math.Round(lanes / serial, 2),
         ["usPerMiBThreeLanes"] = Math.Round(1.048576e6 / lanes / 1e0, 1),
     };
+}
+
+// Reads served by an object-store facet (the path of a drive whose local disk is gone): 4 KiB sequential reads of a
+// committed 64 MiB file in a folder store, objects in the facet's cache after the first pass; median of 5 passes.
+static async Task<JsonObject> RemoteRead(string root)
+{
+    const int blockSize = 256 * 1024;
+    const long size = 64L << 20;
+    var store = new CloudMirrorFs.Objects.FolderObjectStore(Path.Combine(root, "remote-read"));
+    await using var facet = new CloudMirrorFs.Objects.ObjectStoreFacet("remote", "folder", store, blockSize, "bench");
+    await facet.OpenAsync(default);
+    var file = new FileRef(1, "f");
+    await facet.CreateFileAsync(file, (UnixFileMode)0b110_100_100, default);
+    byte[] chunk = new byte[1 << 20];
+    new Random(1).NextBytes(chunk);
+    for (long at = 0; at < size; at += chunk.Length)
+    {
+        await facet.WriteAsync(file, at, chunk, default);
+    }
+    await facet.CommitAsync(1, default);
+    byte[] buffer = new byte[4096];
+    var rates = new List<double>();
+    long gen0 = 0;
+    for (int pass = 0; pass < 6; pass++)
+    {
+        int before = GC.CollectionCount(0);
+        var sw = Stopwatch.StartNew();
+        for (long at = 0; at < size; at += buffer.Length)
+        {
+            await facet.ReadAsync(file, at, buffer, default);
+        }
+        if (pass > 0)
+        {
+            rates.Add(size / 4096 / sw.Elapsed.TotalSeconds);
+            gen0 += GC.CollectionCount(0) - before;
+        }
+    }
+    rates.Sort();
+    return new JsonObject { ["reads4KiBPerSecond"] = Math.Round(rates[rates.Count / 2]), ["gen0CollectionsPer64MiB"] = Math.Round(gen0 / 5.0, 1) };
 }
 
 // "nothing draining yet": the queue and dirty map are on, no replicator consumes them.
