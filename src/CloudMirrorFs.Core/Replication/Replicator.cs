@@ -51,7 +51,9 @@ internal sealed class Replicator : IAsyncDisposable
                     // A lossy link may never carry a large batch whole: halve it after each failure of a batch (back
                     // up, fourfold, on success). A failed probe of an Offline facet says the link is down, not that
                     // batches are too large: it leaves the size alone, so the catch-up after an outage starts large.
-                    if (_slot.State != FacetState.Offline)
+                    // An Offline facet whose probe answered failed on the batch itself: that one halves too (a lossy
+                    // link that opens fine must still get batches small enough to carry whole).
+                    if (_slot.State != FacetState.Offline || _probeAnswered)
                     {
                         _batchRecords = Math.Max(1, _batchRecords / 2);
                     }
@@ -72,6 +74,9 @@ internal sealed class Replicator : IAsyncDisposable
     public long Head => Interlocked.Read(ref _head);
 
     private bool _resyncAttached;
+
+    /// <summary>The Offline facet's last probe (its open) answered: a failure since is the batch's, not the link's.</summary>
+    private bool _probeAnswered;
 
     /// <summary>The last sequence number handed to the facet in a commit (landed or not): the next batch starts after it.</summary>
     private long _staged;
@@ -162,7 +167,9 @@ internal sealed class Replicator : IAsyncDisposable
             // It answers again. If the queue covered the outage it stays Offline until a commit lands there, or until
             // nothing waits for it (BackOnline): a remote that opens but refuses writes must not flap between Offline
             // and Synchronised, in the log and in 'cmfs status', at every retry.
+            _probeAnswered = false;
             await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
+            _probeAnswered = true;
             if (!_slot.Dirty.IsEmpty || !_host.Queue.CursorInfo(_slot.Name).Active)
             {
                 _host.SetFacetState(_slot, FacetState.NotSynchronised, "back online: resync needed");
