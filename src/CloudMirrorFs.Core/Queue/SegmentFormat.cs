@@ -43,18 +43,10 @@ internal static class SegmentFormat
     public static int HeadSize(Transaction t)
         => RecordHeaderSize + Encoding.UTF8.GetByteCount(t.Path) + (t.Path2 is null ? 0 : Encoding.UTF8.GetByteCount(t.Path2));
 
-    /// <summary>Serialises <paramref name="t"/> into <paramref name="buffer"/> (exactly <see cref="RecordSize"/> bytes).</summary>
-    public static void Encode(Transaction t, Span<byte> buffer)
-    {
-        int head = buffer.Length - t.Data.Length - TrailerSize;
-        t.Data.Span.CopyTo(buffer[head..]);
-        EncodeParts(t, buffer[..head], buffer[^TrailerSize..]);
-    }
-
     /// <summary>
     /// Serialises <paramref name="t"/> without its data: the header and paths into <paramref name="head"/> (exactly
     /// <see cref="HeadSize"/> bytes) and the checksum into <paramref name="trailer"/>. Written as head, data, trailer,
-    /// they are the record <see cref="Encode"/> makes, with no copy of the data.
+    /// they are the record, with no copy of the data.
     /// </summary>
     public static void EncodeParts(Transaction t, Span<byte> head, Span<byte> trailer)
     {

@@ -72,14 +72,7 @@ public sealed partial class TransactionQueue
             StartSegmentLocked(t.Seq);
         }
         // Head, data and checksum go down in one gathered write: the data is not copied on its way to the segment.
-        int headSize = recordSize - t.Data.Length - SegmentFormat.TrailerSize;
-        if (_encodeBuffer.Length < headSize + SegmentFormat.TrailerSize)
-        {
-            _encodeBuffer = new byte[Math.Max(headSize + SegmentFormat.TrailerSize, _encodeBuffer.Length * 2)];
-        }
-        Memory<byte> head = _encodeBuffer.AsMemory(0, headSize);
-        Memory<byte> trailer = _encodeBuffer.AsMemory(headSize, SegmentFormat.TrailerSize);
-        SegmentFormat.EncodeParts(t, head.Span, trailer.Span);
+        (ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> trailer) = EncodeAround(t, recordSize);
         long offset = _currentSegment!.Length;
         try
         {
@@ -299,6 +292,23 @@ public sealed partial class TransactionQueue
         AtomicFile.Write(Path.Combine(_dir, CursorsFile), JsonSerializer.SerializeToUtf8Bytes(state));
     }
 
+    /// <summary>
+    /// A record's head (header and paths) and trailer (checksum) in the queue's encode buffer, to be written around
+    /// its data: a segment and the resident checkpoint write records the same way, without copying the data.
+    /// </summary>
+    private (ReadOnlyMemory<byte> Head, ReadOnlyMemory<byte> Trailer) EncodeAround(Transaction t, int recordSize)
+    {
+        int headSize = recordSize - t.Data.Length - SegmentFormat.TrailerSize;
+        if (_encodeBuffer.Length < headSize + SegmentFormat.TrailerSize)
+        {
+            _encodeBuffer = new byte[Math.Max(headSize + SegmentFormat.TrailerSize, _encodeBuffer.Length * 2)];
+        }
+        Memory<byte> head = _encodeBuffer.AsMemory(0, headSize);
+        Memory<byte> trailer = _encodeBuffer.AsMemory(headSize, SegmentFormat.TrailerSize);
+        SegmentFormat.EncodeParts(t, head.Span, trailer.Span);
+        return (head, trailer);
+    }
+
     /// <summary>At a clean close, writes the in-memory data records to a checkpoint file so the next open restores them.</summary>
     private void CheckpointResidentLocked()
     {
@@ -317,13 +327,10 @@ public sealed partial class TransactionQueue
             fs.Write(header);
             foreach (Transaction t in records)
             {
-                int size = SegmentFormat.RecordSize(t);
-                if (_encodeBuffer.Length < size)
-                {
-                    _encodeBuffer = new byte[size];
-                }
-                SegmentFormat.Encode(t, _encodeBuffer.AsSpan(0, size));
-                fs.Write(_encodeBuffer, 0, size);
+                (ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> trailer) = EncodeAround(t, SegmentFormat.RecordSize(t));
+                fs.Write(head.Span);
+                fs.Write(t.Data.Span);
+                fs.Write(trailer.Span);
             }
             fs.Flush(flushToDisk: true);
         }

@@ -35,7 +35,7 @@ public sealed partial class TransactionQueue : IDisposable
     private readonly Dictionary<string, Cursor> _cursors = new(StringComparer.Ordinal);
     private FileStream? _current;
     private Segment? _currentSegment;
-    private byte[] _encodeBuffer = new byte[1 << 20];
+    private byte[] _encodeBuffer = new byte[8 << 10]; // a record's head and trailer: grows for long paths
     private long _nextSeq = 1;
     private long _memoryBytes;
     private long _diskBytes;
