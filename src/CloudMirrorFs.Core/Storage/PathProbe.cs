@@ -5,7 +5,7 @@ namespace CloudMirrorFs.Storage;
 /// <see cref="Directory.Exists"/> answer false for both, so a disk that stops answering would look empty: a facet
 /// folder to create again, a remote that lost its commits.
 /// </summary>
-internal static class PathProbe
+public static class PathProbe
 {
     /// <summary>
     /// The attributes of the node at <paramref name="path"/> (a link to a directory counts as a directory), or null when

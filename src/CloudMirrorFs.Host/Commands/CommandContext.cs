@@ -18,7 +18,7 @@ internal sealed class CommandContext(TextWriter stdout, TextWriter stderr, strin
         string path = Path.Combine(stateDir, "facets.json");
         try
         {
-            return (int)new FileInfo(path).Attributes != -1; // -1 only for "not found"; any other failure throws
+            return CloudMirrorFs.Storage.PathProbe.Attributes(path) is not null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
