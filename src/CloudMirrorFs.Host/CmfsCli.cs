@@ -70,5 +70,16 @@ public static class CmfsCli
             await stderr.WriteLineAsync("cmfs: interrupted");
             return Failed;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The OS refused a file of the volume's own (a state file on a full disk, a folder it may not write): its
+            // message names the file; say what to do instead of a stack trace.
+            string what = e.Message.TrimEnd('.', ' ');
+            string hint = e is IOException io && MirrorException.IsNoSpace(io)
+                ? "free space on that device (or move the volume's folders), then run the command again"
+                : e is UnauthorizedAccessException ? "give this user access to that path, or run cmfs as the volume's owner" : "check that path and the disk it is on";
+            await stderr.WriteLineAsync($"cmfs: {what}; {hint}");
+            return Failed;
+        }
     }
 }

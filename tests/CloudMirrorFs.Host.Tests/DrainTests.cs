@@ -1,4 +1,5 @@
 using CloudMirrorFs.Host.Config;
+using CloudMirrorFs.Tests.Support;
 using CloudMirrorFs.Volume;
 
 namespace CloudMirrorFs.Host.Tests;
@@ -16,6 +17,23 @@ public sealed class DrainTests
         new Random(1).NextBytes(data);
         await v.WriteAsync(id, 0, data);
         await v.RenameAsync("docs/report.bin", "docs/final.bin");
+    }
+
+    [TestMethod]
+    public async Task Drain_OnAFullDisk_SaysSoAndWhatToDo_NoStackTrace()
+    {
+        // The embedded default keeps state, local and remote under ./.cmfs: one disk. Fill it, then drain offline.
+        using var cli = new Cli();
+        using var disk = new SmallDisk(16, Path.Combine(cli.Dir, ".cmfs"));
+        Assert.AreEqual(0, (await cli.RunAsync("init")).Code);
+        await WriteBacklogAsync(cli.Dir);
+        disk.Ballast();
+
+        var (code, stdout, stderr) = await cli.RunAsync("drain", "--timeout", "5");
+        Assert.AreEqual(1, code, stdout + stderr);
+        StringAssert.Contains(stderr, "free space", stderr);
+        StringAssert.Contains(stderr.ToLowerInvariant(), "no space left", stderr);
+        Assert.IsFalse(stderr.Contains("   at ", StringComparison.Ordinal), "no stack trace: " + stderr);
     }
 
     [TestMethod]

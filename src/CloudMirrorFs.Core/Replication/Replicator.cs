@@ -107,32 +107,68 @@ internal sealed class Replicator : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
+        TimeSpan refusalDelay = TimeSpan.Zero;
+        string? lastRefusal = null;
         while (!cancellationToken.IsCancellationRequested)
         {
+            // Nothing may end this loop but the stop: a replicator that died would leave its facet's queue growing
+            // for the rest of the daemon's life, with nobody saying so.
             try
             {
-                bool worked = await _retry.ExecuteAsync(async ct => await StepAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-                if (!worked)
+                try
                 {
-                    await _wake.WaitAsync(_options.IdlePoll, cancellationToken).ConfigureAwait(false);
+                    bool worked = await _retry.ExecuteAsync(async ct => await StepAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                    if (worked && lastRefusal is not null && _slot.State == FacetState.Synchronised)
+                    {
+                        _log.LogInformation("facet {Facet}: replicating again", _slot.Name);
+                        (lastRefusal, refusalDelay) = (null, TimeSpan.Zero);
+                    }
+                    if (!worked)
+                    {
+                        await _wake.WaitAsync(_options.IdlePoll, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                catch (MirrorException e)
+                {
+                    // Not a link problem: the facet refused a change it should accept (its tree has drifted, or its
+                    // disk is full). The same refusal is logged once, and tried again after a growing pause, not in a
+                    // tight loop; a full disk that was given space back lets the resync through.
+                    if (e.Message != lastRefusal)
+                    {
+                        _log.LogError("facet {Facet}: {Message}; falling back to a dirty-map resync", _slot.Name, e.Message);
+                        lastRefusal = e.Message;
+                    }
+                    _resyncAttached = false; // the refused change is in the queue: the next resync folds it into the map
+                    _host.SetFacetState(_slot, FacetState.NotSynchronised, $"replication refused: {e.Message}");
+                    _slot.Dirty.MarkNamespaceDirty();
+                    refusalDelay = refusalDelay == TimeSpan.Zero ? _options.RetryDelay : TimeSpan.FromTicks(Math.Min(refusalDelay.Ticks * 2, _options.MaxRetryDelay.Ticks));
+                    await Task.Delay(refusalDelay, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (MirrorException e)
+            catch (Exception e)
             {
-                // Not a link problem: the facet refused a change it should accept, so its tree has drifted.
-                _log.LogError("facet {Facet}: {Message}; falling back to a dirty-map resync", _slot.Name, e.Message);
-                _slot.Dirty.MarkNamespaceDirty();
-                _resyncAttached = false; // the refused change is in the queue: the next resync folds it into the map
-                _host.SetFacetState(_slot, FacetState.NotSynchronised, $"replication refused: {e.Message}");
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                _log.LogError(e, "facet {Facet}: replication failed unexpectedly; retrying", _slot.Name);
-                await Task.Delay(_options.MaxRetryDelay, cancellationToken).ConfigureAwait(false);
+                if (e is IOException or UnauthorizedAccessException)
+                {
+                    // The volume's own files (a dirty map, the queue's) on a full or failing disk: say which, not how.
+                    _log.LogError("facet {Facet}: {Message}; retrying in {Delay} s", _slot.Name,
+                        e is IOException io && MirrorException.IsNoSpace(io) ? $"{e.Message} (the disk is full: free space on it)" : e.Message, _options.MaxRetryDelay.TotalSeconds);
+                }
+                else
+                {
+                    _log.LogError(e, "facet {Facet}: replication failed unexpectedly; retrying in {Delay} s", _slot.Name, _options.MaxRetryDelay.TotalSeconds);
+                }
+                try
+                {
+                    await Task.Delay(_options.MaxRetryDelay, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
             finally
             {

@@ -336,7 +336,10 @@ public sealed partial class MirrorVolume
             _files?.Dispose();
             if (_files is not null)
             {
-                FacetStateStore.Save(_options.StateDir, _slots);
+                lock (_stateLock)
+                {
+                    SaveStatesLocked(); // logged when it fails; the running marker then stays, so the next open recovers
+                }
             }
         }
         finally
@@ -346,7 +349,7 @@ public sealed partial class MirrorVolume
                 s.Dirty.Dispose();
                 await s.Facet.DisposeAsync().ConfigureAwait(false);
             }
-            if (_files is not null)
+            if (_files is not null && !_statesUnsaved)
             {
                 File.Delete(RunningMarker);
             }

@@ -21,6 +21,7 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     private readonly SemaphoreSlim _namespaceGate = new(1, 1);
     private readonly Lock _sequencer = new();
     private readonly Lock _stateLock = new();
+    private bool _statesUnsaved;
     private readonly SemaphoreSlim _barrierGate = new(1, 1);
     private readonly ManualResetEventSlim _spaceFreed = new(false);
     private FileTable _files = null!;
@@ -133,7 +134,7 @@ public sealed partial class MirrorVolume : IAsyncDisposable
             slot.State = state;
             slot.Reason = reason;
             RefreshLists();
-            FacetStateStore.Save(_options.StateDir, _slots);
+            SaveStatesLocked();
             if (state == FacetState.Synchronised)
             {
                 _log.LogInformation("facet {Facet}: {Old} -> {New}", slot.Name, old, state);
@@ -141,6 +142,33 @@ public sealed partial class MirrorVolume : IAsyncDisposable
             else
             {
                 _log.LogWarning("facet {Facet}: {Old} -> {New} ({Reason})", slot.Name, old, state, reason);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Persists the facet states. A failure (the state folder's disk full, most often) is logged, not thrown: the
+    /// states stay right in memory, where the volume runs from, and the next change or the close saves them again. A
+    /// throw here would end whatever noticed the change (a replicator handling a refusal, a writer's failover).
+    /// </summary>
+    private void SaveStatesLocked()
+    {
+        try
+        {
+            FacetStateStore.Save(_options.StateDir, _slots);
+            if (_statesUnsaved)
+            {
+                _log.LogInformation("facet states saved again to {Path}", FacetStateStore.FilePath(_options.StateDir));
+                _statesUnsaved = false;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (!_statesUnsaved)
+            {
+                _log.LogError("could not save the facet states to {Path}: {Message}; they are kept in memory and saved at the next change or at unmount",
+                    FacetStateStore.FilePath(_options.StateDir), MirrorException.From(e, FacetStateStore.FilePath(_options.StateDir)).Message);
+                _statesUnsaved = true;
             }
         }
     }

@@ -273,8 +273,10 @@ public sealed class DegradedReadTests
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (v.GetDirtyCount("remote0") != 2 || v.GetFacetState("remote0") == FacetState.NotSynchronised)
         {
+            // Each attempt holds BeingSynchronised only for its pass, then waits out a retry delay NotSynchronised:
+            // sample often, or a loaded machine can miss every pass.
             Assert.IsTrue(DateTime.UtcNow < deadline, ReplicationTests.Describe(v));
-            await Task.Delay(50);
+            await Task.Delay(2);
         }
         // New changes while it resyncs: block 0 rewritten whole (the queue decides it), block 5 in part.
         fx.Faults["remote0"].FailWrite = (_, _, _) => true;

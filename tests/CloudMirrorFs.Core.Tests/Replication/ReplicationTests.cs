@@ -241,6 +241,48 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    public async Task RemoteDiskFills_WhileStateFilesCannotBeSaved_ReplicationResumesOnceSpaceIsBack()
+    {
+        // A real full disk under the remote (a 12 MiB tmpfs, 6 MiB of it taken), and a facet-state file that cannot
+        // be saved (as when the state folder shares that disk). The replicator used to die on the failed save inside
+        // its refusal handler: the remote then stayed NotSynchronised for the daemon's life, space or no space.
+        using var disk = new SmallDisk(12);
+        string ballast = disk.Ballast(6);
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1, remotePath: _ => Path.Combine(disk.Path, "remote")) { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        string blocker = FacetStateStore.FilePath(fx.Options.StateDir) + ".tmp";
+        Directory.CreateDirectory(blocker); // the temp file of every save is a folder now: each save fails
+
+        long id = await v.CreateFileAsync("big");
+        byte[] all = Bytes(10 << 20, 7);
+        for (int off = 0; off < all.Length; off += 1 << 20)
+        {
+            await v.WriteAsync(id, off, all.AsMemory(off, 1 << 20)); // every write is acknowledged: the local disk has room
+        }
+        for (int i = 0; i < 1000 && v.GetFacetState("remote0") == FacetState.Synchronised; i++)
+        {
+            await Task.Delay(10);
+        }
+        await Task.Delay(1500); // the refused resync is tried again and again meanwhile
+        string log = string.Join("\n", recording.Messages);
+        Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("remote0"), log);
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "no space left", log);
+        Assert.AreEqual(1, recording.Messages.Count(m => m.Contains("could not save the facet states", StringComparison.Ordinal)), log);
+        int refusals = recording.Messages.Count(m => m.Contains("falling back to a dirty-map resync", StringComparison.Ordinal));
+        Assert.IsTrue(refusals is >= 1 and <= 2, $"a refusal is logged once, not at every retry ({refusals} times)\n{log}");
+
+        File.Delete(ballast);
+        Directory.Delete(blocker);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        CollectionAssert.AreEqual(all, File.ReadAllBytes(Path.Combine(await fx.RemoteTreeAsync("remote0"), "big")), "the remote holds every byte written");
+        Assert.IsTrue(File.ReadAllText(FacetStateStore.FilePath(fx.Options.StateDir)).Contains("\"Synchronised\"", StringComparison.Ordinal));
+        Assert.IsFalse(File.ReadAllText(FacetStateStore.FilePath(fx.Options.StateDir)).Contains("NotSynchronised", StringComparison.Ordinal),
+            "the states were saved again once the file could be written");
+    }
+
+    [TestMethod]
     public async Task FailureTable_RemoteDiskFails_QueueFillsAndIsFreed_ResyncToNewDisk()
     {
         // Row 3: the remote target's disk fails. Writes go to the tail of the queue; when it fills, the facet is

@@ -15,7 +15,7 @@ public sealed class VolumeFixture : IAsyncDisposable
 
     public VolumeFixture(int locals = 1, int remotes = 0, int blockSize = 64 * 1024, QueueOptions? queue = null, OverflowPolicy overflow = OverflowPolicy.Unsync,
         TimeSpan? overflowTimeout = null, string remoteKind = "directory", Func<int, IReadOnlyDictionary<string, string>>? remoteSettings = null,
-        TimeSpan? degradedTimeout = null)
+        TimeSpan? degradedTimeout = null, Func<int, string>? remotePath = null)
     {
         var facets = new List<FacetOptions>();
         for (int i = 0; i < locals; i++)
@@ -26,7 +26,7 @@ public sealed class VolumeFixture : IAsyncDisposable
         {
             facets.Add(new FacetOptions
             {
-                Name = $"remote{i}", Role = FacetRole.Remote, Kind = remoteKind, Path = _dir.Sub($"remote{i}"),
+                Name = $"remote{i}", Role = FacetRole.Remote, Kind = remoteKind, Path = remotePath?.Invoke(i) ?? _dir.Sub($"remote{i}"),
                 Overflow = overflow, OverflowTimeout = overflowTimeout ?? TimeSpan.FromSeconds(30),
                 Settings = remoteSettings?.Invoke(i) ?? new Dictionary<string, string>(),
             });
