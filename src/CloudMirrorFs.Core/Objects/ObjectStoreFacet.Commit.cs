@@ -197,6 +197,15 @@ public sealed partial class ObjectStoreFacet
                 }
             }
             await uploading.ConfigureAwait(false);
+            // A store emptied outside cmfs (a lifecycle rule, a wiped folder, a bucket swapped for a new one) would
+            // take this commit as if it held the image before it: a chain nobody can restore, reported synchronised.
+            // One small read per commit finds out; the facet is then set up again and the volume sends everything.
+            if (await _store.GetAsync(RemoteImage.DescriptorKey, 0, null, cancellationToken).ConfigureAwait(false) is null)
+            {
+                _storeLost = true;
+                throw new MirrorException(MirrorError.Unavailable,
+                    $"facet '{Name}' ({_store.Description}): {RemoteImage.DescriptorKey} is gone, so the store was emptied or replaced outside cmfs; it is set up again and everything is sent again");
+            }
             await PutObjectAsync(RemoteImage.CommitKey(record.Commit), JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken).ConfigureAwait(false);
         }
         catch

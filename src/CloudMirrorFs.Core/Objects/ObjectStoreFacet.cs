@@ -11,7 +11,7 @@ namespace CloudMirrorFs.Objects;
 /// of the acknowledged history. Between commits, changes live in memory: writes to the same block are folded into
 /// one upload, and the uploads of a commit run in parallel.
 /// </summary>
-public sealed partial class ObjectStoreFacet : IFacet
+public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity
 {
     private const int CheckpointEvery = 64;
     /// <summary>
@@ -46,6 +46,12 @@ public sealed partial class ObjectStoreFacet : IFacet
     private readonly bool _forceClaim;
 
     private RemoteClaim? _claim;
+
+    /// <summary>Set when a commit found volume.json gone: the next open sets the store up again from nothing.</summary>
+    private volatile bool _storeLost;
+
+    /// <inheritdoc />
+    public string? StoreIdentity { get; private set; }
 
     /// <summary>
     /// A facet over <paramref name="store"/>. With <paramref name="claimFor"/> (the volume's state folder) the facet
@@ -96,6 +102,18 @@ public sealed partial class ObjectStoreFacet : IFacet
         try
         {
             await _store.EnsureReadyAsync(_createIfMissing, cancellationToken).ConfigureAwait(false);
+            if (_opened && _storeLost)
+            {
+                // Emptied under us: forget the image it held, then set it up afresh like a new store.
+                await RewindLockedAsync().ConfigureAwait(false);
+                if (_claim is not null)
+                {
+                    await _claim.DisposeAsync().ConfigureAwait(false);
+                    _claim = null;
+                }
+                _garbage.Clear(); // keys of the store that was: nothing to collect in the new one
+                _opened = false;
+            }
             if (_opened)
             {
                 // A reachability probe after an outage: the in-memory state is still right, unless a commit failed
@@ -127,6 +145,8 @@ public sealed partial class ObjectStoreFacet : IFacet
             _lastQueueSeq = _working.QueueSeq;
             _format = descriptor.Format;
             _rootTime = descriptor.CreatedUtc;
+            StoreIdentity = descriptor.CreatedUtc.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+            _storeLost = false;
             _opened = true;
         }
         finally

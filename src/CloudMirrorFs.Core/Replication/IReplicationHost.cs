@@ -16,6 +16,9 @@ internal interface IReplicationHost
 
     void SetFacetState(FacetSlot slot, FacetState state, string? reason);
 
+    /// <summary>After the facet opened: when its store is not the one synchronised before, marks a full resync and makes it NotSynchronised.</summary>
+    void CheckStoreIdentity(FacetSlot slot);
+
     /// <summary>Releases the facet's cursor into its dirty map and reattaches it at the tail, atomically with respect to writers.</summary>
     void ReleaseAndReattach(FacetSlot slot);
 

@@ -206,7 +206,8 @@ internal sealed class Replicator : IAsyncDisposable
             _probeAnswered = false;
             await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
             _probeAnswered = true;
-            if (!_slot.Dirty.IsEmpty || !_host.Queue.CursorInfo(_slot.Name).Active)
+            _host.CheckStoreIdentity(_slot);
+            if (_slot.State == FacetState.Offline && (!_slot.Dirty.IsEmpty || !_host.Queue.CursorInfo(_slot.Name).Active))
             {
                 _host.SetFacetState(_slot, FacetState.NotSynchronised, "back online: resync needed");
             }

@@ -56,6 +56,7 @@ internal sealed class Resync
             ?? throw new MirrorException(MirrorError.Unavailable, $"facet '{_slot.Name}': no Synchronised local facet to resynchronise from");
         // Reachable first: a facet the queue was freed of must not start collecting records again while it is down.
         await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
+        _host.CheckStoreIdentity(_slot); // a store emptied meanwhile: the pass below is a full one
         _host.SetFacetState(_slot, FacetState.BeingSynchronised, "resync in progress");
         if (_reattach)
         {

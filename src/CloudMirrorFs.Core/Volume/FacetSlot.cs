@@ -28,6 +28,9 @@ internal sealed class FacetSlot
 
     public string? Reason { get; set; }
 
+    /// <summary>The identity of the remote store last synchronised with (<see cref="IStoreIdentity"/>); null when unknown.</summary>
+    public string? StoreIdentity { get; set; }
+
     public bool IsLocal => Role == FacetRole.Local;
 
     /// <summary>True while the queue feeds this (remote) facet; changed only under the volume's sequencer lock.</summary>

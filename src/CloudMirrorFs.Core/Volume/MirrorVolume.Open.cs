@@ -113,6 +113,7 @@ public sealed partial class MirrorVolume
             {
                 slot.State = e.State == FacetState.BeingSynchronised ? FacetState.NotSynchronised : e.State;
                 slot.Reason = e.Reason;
+                slot.StoreIdentity = e.StoreIdentity;
             }
             else if (saved is not null)
             {
@@ -125,6 +126,11 @@ public sealed partial class MirrorVolume
             try
             {
                 await slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
+                if (StoreReplaced(slot))
+                {
+                    slot.State = FacetState.NotSynchronised;
+                    slot.Reason = StoreReplacedReason;
+                }
             }
             catch (MirrorException ex)
             {

@@ -1,6 +1,7 @@
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Queue;
 using CloudMirrorFs.Replication;
+using Microsoft.Extensions.Logging;
 
 namespace CloudMirrorFs.Volume;
 
@@ -19,6 +20,50 @@ public sealed partial class MirrorVolume : IReplicationHost
             return; // a replicator winding down after the queue failed: the failure decided its facet's state
         }
         SetState(slot, state, reason);
+    }
+
+    void IReplicationHost.CheckStoreIdentity(FacetSlot slot)
+    {
+        if (StoreReplaced(slot))
+        {
+            SetState(slot, FacetState.NotSynchronised, StoreReplacedReason);
+        }
+    }
+
+    private const string StoreReplacedReason = "its store was emptied or replaced outside cmfs: full resync";
+
+    /// <summary>
+    /// After a remote facet opened: records its store's identity, and when it is not the one recorded before (the
+    /// store was emptied or replaced outside cmfs) marks the facet for a full resync, since nothing it held is there
+    /// any more, and returns true. The caller moves it to NotSynchronised.
+    /// </summary>
+    private bool StoreReplaced(FacetSlot slot)
+    {
+        if (slot.IsLocal || IFacetDecorator.Unwrap(slot.Facet) is not IStoreIdentity { StoreIdentity: { } identity })
+        {
+            return false;
+        }
+        string? known;
+        lock (_stateLock)
+        {
+            known = slot.StoreIdentity;
+            if (known == identity)
+            {
+                return false;
+            }
+            slot.StoreIdentity = identity;
+            if (known is null)
+            {
+                SaveStatesLocked(); // first seen (a new facet, or a state file from an older build)
+                return false;
+            }
+        }
+        _log.LogError("facet {Facet}: its store is not the one it was synchronised with (set up {Known} then, {Identity} now): it was emptied or replaced outside cmfs; everything is sent again",
+            slot.Name, known, identity);
+        slot.Dirty.MarkFull();
+        slot.Dirty.MarkNamespaceDirty();
+        slot.Dirty.Flush();
+        return true;
     }
 
     void IReplicationHost.ReleaseAndReattach(FacetSlot slot)

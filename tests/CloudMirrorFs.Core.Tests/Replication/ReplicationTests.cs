@@ -241,6 +241,43 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    [DataRow(true, DisplayName = "emptied while the volume runs")]
+    [DataRow(false, DisplayName = "emptied while the volume is closed")]
+    public async Task RemoteStoreEmptiedOutsideCmfs_IsSentEverythingAgain_NotReportedSynchronisedOverNothing(bool whileOpen)
+    {
+        // A lifecycle rule, an operator's rm -rf, a bucket swapped for a new one: the store loses everything. It used
+        // to take the next commit as if it still held the image before it (drain said "drained", status said
+        // Synchronised, and a restore found no volume.json, or after a reopen an empty volume).
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1, remoteKind: "folder") { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        await WorkloadAsync(v, 11);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+
+        string store = fx.FacetPath("remote0");
+        if (!whileOpen)
+        {
+            v = await CloseThen(fx, () => Directory.Delete(store, recursive: true));
+        }
+        else
+        {
+            Directory.Delete(store, recursive: true);
+        }
+        await WorkloadAsync(v, 12); // changes after the wipe: replicated into the empty store
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0")); // a restore of the store alone: both workloads
+        Assert.IsTrue(recording.Messages.Any(m => m.Contains("emptied or replaced outside cmfs", StringComparison.Ordinal)), string.Join("\n", recording.Messages));
+    }
+
+    private static async Task<MirrorVolume> CloseThen(VolumeFixture fx, Action between)
+    {
+        await fx.Volume.DisposeAsync();
+        between();
+        return await fx.OpenAsync();
+    }
+
+    [TestMethod]
     public async Task RemoteDiskFills_WhileStateFilesCannotBeSaved_ReplicationResumesOnceSpaceIsBack()
     {
         // A real full disk under the remote (a 12 MiB tmpfs, 6 MiB of it taken), and a facet-state file that cannot

@@ -1,0 +1,12 @@
+namespace CloudMirrorFs.Facets;
+
+/// <summary>
+/// A facet whose storage carries an identity made when that storage was first set up (an object store's
+/// volume.json). The volume records it; another identity after an open means the storage was emptied or replaced
+/// outside cmfs, so whatever the facet held before is gone and a full resync must send everything again.
+/// </summary>
+public interface IStoreIdentity
+{
+    /// <summary>The identity of the storage opened last; null before the first open.</summary>
+    string? StoreIdentity { get; }
+}
