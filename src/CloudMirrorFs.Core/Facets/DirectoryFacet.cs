@@ -89,11 +89,19 @@ public sealed partial class DirectoryFacet : IFacet
             if (path.Length == 0)
             {
                 var root = new DirectoryInfo(_root);
-                return PathProbe.IsDirectory(_root) ? ToNode(root, "", NodeKind.Directory) : (NodeInfo?)null;
+                if (!PathProbe.IsDirectory(_root))
+                {
+                    throw RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': /: not found"));
+                }
+                return (NodeInfo?)ToNode(root, "", NodeKind.Directory);
             }
             // A path under a link names nothing in the tree: it is never resolved through the link.
             string? os = TreePathOrNull(path);
             FileSystemInfo? info = os is null ? null : Lstat(os);
+            if (info is null && !PathProbe.IsDirectory(_root))
+            {
+                throw RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: not found"));
+            }
             return info is null ? null : ToNode(info, VolumePath.Name(path), KindOf(info));
         }));
     }
@@ -113,7 +121,7 @@ public sealed partial class DirectoryFacet : IFacet
                 FileSystemInfo? info = Lstat(TreePath(path));
                 if (info is null)
                 {
-                    throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such directory");
+                    throw RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such directory"));
                 }
                 if (KindOf(info) != NodeKind.Directory)
                 {
@@ -422,7 +430,7 @@ public sealed partial class DirectoryFacet : IFacet
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 _handles.Close(file.Id); // a retry reopens by path (a replaced disk, a remounted folder)
-                throw MirrorException.From(e, $"facet '{Name}': write {file.Path}");
+                throw Failure(e, $"facet '{Name}': write {file.Path}");
             }
             lease.MarkDirty();
         }
@@ -474,7 +482,7 @@ public sealed partial class DirectoryFacet : IFacet
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             _handles.Close(file.Id);
-            throw MirrorException.From(e, $"facet '{Name}': read {file.Path}");
+            throw Failure(e, $"facet '{Name}': read {file.Path}");
         }
     }
 
@@ -530,7 +538,7 @@ public sealed partial class DirectoryFacet : IFacet
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw MirrorException.From(e, $"facet '{Name}': {file.Path}");
+            throw Failure(e, $"facet '{Name}': {file.Path}");
         }
     }
 
@@ -694,7 +702,7 @@ public sealed partial class DirectoryFacet : IFacet
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not MirrorException)
         {
-            throw MirrorException.From(e, $"facet '{Name}': {(what.Length == 0 ? "/" : what)}");
+            throw Failure(e, $"facet '{Name}': {(what.Length == 0 ? "/" : what)}");
         }
     }
 
@@ -704,9 +712,21 @@ public sealed partial class DirectoryFacet : IFacet
         return 0;
     });
 
-    private MirrorException ErrnoException(int errno, string what) => errno switch
+    /// <summary>An OS failure as the engine's error, with <see cref="RootGone"/> applied.</summary>
+    private MirrorException Failure(Exception e, string what) => RootGone(MirrorException.From(e, what));
+
+    /// <summary>
+    /// "Not found" while the facet's own folder is gone (deleted, or its disk unmounted under a running volume) is
+    /// the facet failing, not a file missing: Unavailable, so the volume takes the facet out and fails over (a local
+    /// one is rebuilt by a resync once its folder is back) instead of telling callers that their files do not exist.
+    /// </summary>
+    private MirrorException RootGone(MirrorException e)
+        => e.Error == MirrorError.NotFound && !PathProbe.IsDirectory(_root)
+            ? new MirrorException(MirrorError.Unavailable, $"facet '{Name}': its folder {_root} is gone (deleted, or its disk unmounted); the volume goes on without it", e)
+            : e;
+
+    private MirrorException ErrnoException(int errno, string what) => errno == 2 ? RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': {what}: not found")) : errno switch
     {
-        2 => new MirrorException(MirrorError.NotFound, $"facet '{Name}': {what}: not found"),
         17 => new MirrorException(MirrorError.Exists, $"facet '{Name}': {what}: already exists"),
         20 => new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {what}: not a directory"),
         21 => new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {what}: is a directory"),

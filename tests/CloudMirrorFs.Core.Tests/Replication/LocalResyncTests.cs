@@ -72,6 +72,36 @@ public sealed class LocalResyncTests
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("local1"), "the rebuilt facet equals the good one");
     }
 
+    [TestMethod]
+    public async Task OnlyLocalFolderDeletedUnderTheVolume_ReadsAndWritesGoOn_FolderIsRebuilt()
+    {
+        // rm -rf of the local facet's folder (or its disk unmounted) while mounted. Every path then said "not found":
+        // the drive's root vanished for its users, with the facet still called Synchronised.
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder") { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        byte[][] model = await CreateFilesAsync(v);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)));
+
+        Directory.Delete(fx.FacetPath("local0"), recursive: true);
+        await AssertModelAsync(v, model); // served from the remote while the local folder is gone or being rebuilt
+        Assert.AreEqual(NodeKind.Directory, (await v.StatAsync("")).Kind);
+        var rnd = new Random(5);
+        for (int i = 0; i < Files; i++)
+        {
+            byte[] data = new byte[3000];
+            rnd.NextBytes(data);
+            long id = (await v.StatAsync($"d/f{i}")).FileId;
+            await v.WriteAsync(id, i * 5000L, data);
+            data.CopyTo(model[i], i * 5000);
+        }
+        await WaitAsync(() => v.GetFacetState("local0") == FacetState.Synchronised, "local0 rebuilt", TimeSpan.FromSeconds(60));
+        await AssertModelAsync(v, model);
+        for (int i = 0; i < Files; i++)
+        {
+            CollectionAssert.AreEqual(model[i], File.ReadAllBytes(Path.Combine(fx.FacetPath("local0"), "d", $"f{i}")), $"d/f{i} in the rebuilt folder");
+        }
+    }
+
     private static async Task<byte[][]> CreateFilesAsync(MirrorVolume v)
     {
         var model = new byte[Files][];
