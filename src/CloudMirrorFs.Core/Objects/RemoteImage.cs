@@ -105,7 +105,7 @@ internal sealed class RemoteImage
         }
         catch (JsonException e)
         {
-            throw new MirrorException(MirrorError.IoError, $"{store.Description}: {DescriptorKey} is damaged ({e.Message})");
+            throw new MirrorException(MirrorError.IoError, $"{store.Description}: {DescriptorKey} is damaged ({e.Message}); put back a good copy, or, to have cmfs send everything to it again, empty that folder, bucket or prefix");
         }
     }
 
