@@ -76,7 +76,7 @@ public sealed partial class TransactionQueue
         long offset = _currentSegment!.Length;
         try
         {
-            RandomAccess.Write(_current!.SafeFileHandle, [head, t.Data, trailer], offset);
+            RandomAccess.Write(_currentHandle!, [head, t.Data, trailer], offset);
         }
         catch (IOException e)
         {
@@ -112,7 +112,9 @@ public sealed partial class TransactionQueue
         _current = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, bufferSize: 0);
         Span<byte> header = stackalloc byte[SegmentFormat.FileHeaderSize];
         SegmentFormat.WriteFileHeader(header, firstSeq);
-        RandomAccess.Write(_current.SafeFileHandle, header, 0);
+        // Taken once: FileStream.SafeFileHandle seeks the descriptor to the stream's position at every read of it.
+        _currentHandle = _current.SafeFileHandle;
+        RandomAccess.Write(_currentHandle, header, 0);
         _currentSegment = new Segment { Path = path, FirstSeq = firstSeq, LastSeq = firstSeq - 1, Length = SegmentFormat.FileHeaderSize };
         _segments.Add(_currentSegment);
         _diskBytes += SegmentFormat.FileHeaderSize;
@@ -254,6 +256,7 @@ public sealed partial class TransactionQueue
                 // Start the next append in a fresh file so the drained one can go.
                 _current!.Dispose();
                 _current = null;
+                _currentHandle = null;
                 File.Delete(_currentSegment.Path);
                 _diskBytes -= _currentSegment.Length;
                 _segments.Clear();

@@ -34,6 +34,7 @@ public sealed partial class TransactionQueue : IDisposable
     private readonly List<Segment> _segments = [];
     private readonly Dictionary<string, Cursor> _cursors = new(StringComparer.Ordinal);
     private FileStream? _current;
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _currentHandle;
     private Segment? _currentSegment;
     private byte[] _encodeBuffer = new byte[8 << 10]; // a record's head and trailer: grows for long paths
     private long _nextSeq = 1;
