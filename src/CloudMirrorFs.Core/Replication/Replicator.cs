@@ -108,7 +108,7 @@ internal sealed class Replicator : IAsyncDisposable
     private async Task RunAsync(CancellationToken cancellationToken)
     {
         TimeSpan refusalDelay = TimeSpan.Zero;
-        string? lastRefusal = null;
+        string? lastProblem = null;
         while (!cancellationToken.IsCancellationRequested)
         {
             // Nothing may end this loop but the stop: a replicator that died would leave its facet's queue growing
@@ -118,10 +118,11 @@ internal sealed class Replicator : IAsyncDisposable
                 try
                 {
                     bool worked = await _retry.ExecuteAsync(async ct => await StepAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-                    if (worked && lastRefusal is not null && _slot.State == FacetState.Synchronised)
+                    if (worked && lastProblem is not null && _slot.State == FacetState.Synchronised)
                     {
                         _log.LogInformation("facet {Facet}: replicating again", _slot.Name);
-                        (lastRefusal, refusalDelay) = (null, TimeSpan.Zero);
+                        _host.SetFacetState(_slot, FacetState.Synchronised, null); // a "stalled" reason goes
+                        (lastProblem, refusalDelay) = (null, TimeSpan.Zero);
                     }
                     if (!worked)
                     {
@@ -133,10 +134,10 @@ internal sealed class Replicator : IAsyncDisposable
                     // Not a link problem: the facet refused a change it should accept (its tree has drifted, or its
                     // disk is full). The same refusal is logged once, and tried again after a growing pause, not in a
                     // tight loop; a full disk that was given space back lets the resync through.
-                    if (e.Message != lastRefusal)
+                    if (e.Message != lastProblem)
                     {
                         _log.LogError("facet {Facet}: {Message}; falling back to a dirty-map resync", _slot.Name, e.Message);
-                        lastRefusal = e.Message;
+                        lastProblem = e.Message;
                     }
                     _resyncAttached = false; // the refused change is in the queue: the next resync folds it into the map
                     _host.SetFacetState(_slot, FacetState.NotSynchronised, $"replication refused: {e.Message}");
@@ -153,9 +154,15 @@ internal sealed class Replicator : IAsyncDisposable
             {
                 if (e is IOException or UnauthorizedAccessException)
                 {
-                    // The volume's own files (a dirty map, the queue's) on a full or failing disk: say which, not how.
-                    _log.LogError("facet {Facet}: {Message}; retrying in {Delay} s", _slot.Name,
-                        e is IOException io && MirrorException.IsNoSpace(io) ? $"{e.Message} (the disk is full: free space on it)" : e.Message, _options.MaxRetryDelay.TotalSeconds);
+                    // The volume's own files (a dirty map, the queue's cursors) on a full or failing disk: say which,
+                    // not how; once, not every few seconds; and in 'cmfs status' too, as the facet's reason.
+                    string message = e is IOException io && MirrorException.IsNoSpace(io) ? $"{e.Message} (the disk is full: free space on it)" : e.Message;
+                    if (message != lastProblem)
+                    {
+                        _log.LogError("facet {Facet}: {Message}; retrying every {Delay} s", _slot.Name, message, _options.MaxRetryDelay.TotalSeconds);
+                        lastProblem = message;
+                        _host.SetFacetState(_slot, _slot.State, $"stalled: {message}");
+                    }
                 }
                 else
                 {

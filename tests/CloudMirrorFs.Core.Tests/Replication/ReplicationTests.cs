@@ -241,6 +241,55 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    public async Task QueueStateFileCannotBeSaved_ReplicatorStallsVisiblyOnce_ThenCarriesOn()
+    {
+        // The queue's cursor file cannot be replaced (its temp name is taken by a folder: as good as a full disk for
+        // that one file) when a resync re-attaches the facet. The replicator used to log the same error with a stack
+        // trace every 5 s, and 'cmfs status' showed nothing but "resync in progress".
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        string blocker = Path.Combine(fx.Options.StateDir, "queue", "cursors.json.tmp");
+        Directory.CreateDirectory(blocker);
+        try
+        {
+            await StallThenCarryOnAsync(v, fx, recording, blocker);
+        }
+        finally
+        {
+            if (Directory.Exists(blocker))
+            {
+                Directory.Delete(blocker); // the close saves the cursors too
+            }
+        }
+    }
+
+    private static async Task StallThenCarryOnAsync(MirrorVolume v, VolumeFixture fx, RecordingLoggerFactory recording, string blocker)
+    {
+        long id = await v.CreateFileAsync("f");
+        byte[] data = Bytes(300_000, 3);
+        await v.WriteAsync(id, 0, data);
+        v.RequestResync("remote0", full: false); // a resync starts by re-attaching the facet's cursor: the file is saved
+        string Reason() => v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "";
+        for (int i = 0; i < 500 && !Reason().StartsWith("stalled", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(10);
+        }
+        await Task.Delay(1000); // retried meanwhile (MaxRetryDelay is 200 ms here)
+        string reason = Reason();
+        string log = string.Join("\n", recording.Messages);
+        StringAssert.StartsWith(reason, "stalled", log);
+        StringAssert.Contains(reason, "cursors.json", log);
+        Assert.AreEqual(1, recording.Messages.Count(m => m.Contains("cursors.json", StringComparison.Ordinal) && m.Contains("retrying", StringComparison.Ordinal)), log);
+        Assert.IsFalse(log.Contains("   at ", StringComparison.Ordinal), "no stack trace for a file the OS refused\n" + log);
+
+        Directory.Delete(blocker);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        Assert.IsNull(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason, "the stall's reason goes once it carries on");
+        CollectionAssert.AreEqual(data, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "f")));
+    }
+
+    [TestMethod]
     [DataRow(true, DisplayName = "emptied while the volume runs")]
     [DataRow(false, DisplayName = "emptied while the volume is closed")]
     public async Task RemoteStoreEmptiedOutsideCmfs_IsSentEverythingAgain_NotReportedSynchronisedOverNothing(bool whileOpen)
