@@ -184,6 +184,8 @@ public sealed partial class ObjectStoreFacet
         {
             Task uploading = Parallel.ForEachAsync(uploads, new ParallelOptions { MaxDegreeOfParallelism = UploadWindow, CancellationToken = cancellationToken },
                 async (u, ct) => await PutObjectAsync(u.Key, u.Data, ct).ConfigureAwait(false));
+            // Alongside the uploads, not after them: on a long link the check costs no round trip of its own.
+            Task<byte[]?> descriptor = _store.GetAsync(RemoteImage.DescriptorKey, 0, null, cancellationToken).AsTask();
             if (previous is not null)
             {
                 try
@@ -192,15 +194,23 @@ public sealed partial class ObjectStoreFacet
                 }
                 catch
                 {
-                    await uploading.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+                    await Task.WhenAll(uploading, descriptor).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
                     throw; // an earlier commit did not land: this one must not chain onto it
                 }
             }
-            await uploading.ConfigureAwait(false);
+            try
+            {
+                await uploading.ConfigureAwait(false);
+            }
+            catch
+            {
+                await descriptor.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+                throw;
+            }
             // A store emptied outside cmfs (a lifecycle rule, a wiped folder, a bucket swapped for a new one) would
             // take this commit as if it held the image before it: a chain nobody can restore, reported synchronised.
             // One small read per commit finds out; the facet is then set up again and the volume sends everything.
-            if (await _store.GetAsync(RemoteImage.DescriptorKey, 0, null, cancellationToken).ConfigureAwait(false) is null)
+            if (await descriptor.ConfigureAwait(false) is null)
             {
                 _storeLost = true;
                 throw new MirrorException(MirrorError.Unavailable,
