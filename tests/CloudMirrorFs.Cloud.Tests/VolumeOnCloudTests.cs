@@ -65,6 +65,38 @@ public sealed class VolumeOnCloudTests
     }
 
     [TestMethod]
+    public async Task BucketAndContainerEmptiedWhileRunning_EverythingIsSentAgain_RestoreFromEachEqualsTheLocal()
+    {
+        // A lifecycle rule or an operator empties the bucket prefix and the container under a running volume: the
+        // next commit notices volume.json is gone and the remote is rebuilt, instead of a chain nobody can restore.
+        using var dir = new TempDir("cloudvol");
+        VolumeOptions options = Options(dir, Guid.NewGuid().ToString("N")[..12]);
+        await using (MirrorVolume v = await MirrorVolume.OpenAsync(options))
+        {
+            await ReplicationTests.WorkloadAsync(v, 1);
+            Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+            foreach (FacetOptions o in options.Facets.Skip(1))
+            {
+                await using IObjectStore store = FacetFactory.CreateStore(o);
+                var keys = new List<string>();
+                await foreach (ObjectInfo info in store.ListAsync("", default))
+                {
+                    keys.Add(info.Key);
+                }
+                Assert.IsTrue(keys.Contains("volume.json"), $"{o.Name}: {string.Join(", ", keys)}");
+                foreach (string key in keys)
+                {
+                    await store.DeleteAsync(key, default); // one by one, as a console or a lifecycle rule would
+                }
+            }
+            await ReplicationTests.WorkloadAsync(v, 2);
+            Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+        }
+        TreeAssert.Equal(options.Facets[0].Path!, await RestoreAsync(dir, options.Facets[1]), "s3");
+        TreeAssert.Equal(options.Facets[0].Path!, await RestoreAsync(dir, options.Facets[2]), "azure");
+    }
+
+    [TestMethod]
     public async Task LinkToS3DropsMidUpload_WritersGoOn_AutomaticRecovery()
     {
         using var dir = new TempDir("cloudlink");
