@@ -14,6 +14,52 @@ public sealed class LocalDiskFailureTests
 {
     [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task LocalFolderDeleted_ThenTheMountKilledMidRebuild_TheNextMountServesFromTheRemoteAndFinishesTheRebuild()
+    {
+        // rm -rf of the local folder under the mounted drive, then SIGKILL while the folder is being rebuilt. The next
+        // mount used to refuse ("no Synchronised local facet ... did not stop cleanly"), leaving the drive unusable.
+        await using Drive drive = Drive.Create();
+        await drive.MountAsync();
+        var rnd = new Random(42);
+        var expected = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        Directory.CreateDirectory(Path.Combine(drive.MountPath, "d"));
+        for (int i = 0; i < 24; i++)
+        {
+            byte[] bytes = new byte[(4 << 20) + rnd.Next(100_000)];
+            rnd.NextBytes(bytes);
+            await File.WriteAllBytesAsync(Path.Combine(drive.MountPath, "d", $"f{i}"), bytes);
+        }
+        (int drained, _, string drainErr) = await drive.CmfsAsync("drain", "--timeout", "120");
+        Assert.AreEqual(0, drained, drainErr);
+        expected = Drive.Snapshot(drive.MountPath);
+
+        Directory.Delete(drive.LocalPath, recursive: true);
+        _ = Directory.GetFiles(Path.Combine(drive.MountPath, "d")); // the first access fails the local facet over
+        await File.WriteAllTextAsync(Path.Combine(drive.MountPath, "after-failover.txt"), "written while the remote served");
+        expected["after-failover.txt"] = Drive.Snapshot(drive.MountPath)["after-failover.txt"];
+        await drive.KillAsync(); // mid-rebuild: about 100 MiB to copy back
+
+        await drive.MountAsync();
+        Drive.AssertSameTree(expected, Drive.Snapshot(drive.MountPath), "the drive after the remount");
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (true)
+        {
+            (int code, string status, _) = await drive.CmfsAsync("status", "--json");
+            Assert.AreEqual(0, code, status);
+            using var json = JsonDocument.Parse(status);
+            JsonElement local = json.RootElement.GetProperty("facets").EnumerateArray().Single(f => f.GetProperty("name").GetString() == "local");
+            if (local.GetProperty("state").GetString() == "synchronised")
+            {
+                break;
+            }
+            Assert.IsTrue(DateTime.UtcNow < deadline, "the local folder was not rebuilt in 120 s:\n" + status + "\n" + drive.Output);
+            await Task.Delay(250);
+        }
+        Drive.AssertSameTree(expected, Drive.Snapshot(drive.LocalPath), "the rebuilt local folder");
+    }
+
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
     public async Task LocalDiskDies_TheDriveServesReadsAndTakesWrites_ThenANewDiskIsRebuiltWhileMounted_AndTheRemoteHasItAll()
     {
         await using Drive disk = Drive.Create();

@@ -154,18 +154,21 @@ public sealed partial class MirrorVolume
         {
             await DecideInitialStatesAsync(reference, cancellationToken).ConfigureAwait(false);
         }
+        FacetSlot? serving = null;
         if (reference is null)
         {
-            // No local facet can serve. A clean stop with a Synchronised remote: the volume opens degraded (the seed's
-            // Figure 4) and the local facets are rebuilt from that remote by their resync.
-            FacetSlot? remote = unclean ? null : _slots.FirstOrDefault(s => !s.IsLocal && s.State == FacetState.Synchronised && s.Dirty.IsEmpty);
-            if (remote is null)
+            // No local facet can serve. With a Synchronised remote the volume opens degraded (the seed's Figure 4) and
+            // the local facets are rebuilt from that remote by their resync. After a stop that did not close (a kill
+            // during a rebuild, say) too: while degraded, every write was acknowledged only once that remote had
+            // committed it, so the remote is the reference the crash recovery compares against.
+            serving = _slots.FirstOrDefault(s => !s.IsLocal && s.State == FacetState.Synchronised && s.Dirty.IsEmpty);
+            if (serving is null)
             {
                 string why = string.Join("; ", _slots.Where(s => s.IsLocal).Select(s => $"'{s.Name}': {s.State} ({s.Reason})"));
                 throw new MirrorException(MirrorError.Unavailable,
-                    $"volume '{_options.Name}': no Synchronised local facet can be opened ({why}){(unclean ? " and the last run did not stop cleanly" : "")}; fix the local folder or restore from a remote facet ('cmfs restore')");
+                    $"volume '{_options.Name}': no Synchronised local facet can be opened ({why}){(unclean ? " and the last run did not stop cleanly" : "")}, and no remote facet is Synchronised to serve meanwhile; fix the local folder or restore from a remote facet ('cmfs restore')");
             }
-            _log.LogWarning("volume {Volume}: no local facet can serve; serving from remote facet {Facet} until a local one is rebuilt", _options.Name, remote.Name);
+            _log.LogWarning("volume {Volume}: no local facet can serve; serving from remote facet {Facet} until a local one is rebuilt", _options.Name, serving.Name);
         }
 
         _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, cancellationToken).ConfigureAwait(false);
@@ -175,7 +178,7 @@ public sealed partial class MirrorVolume
         {
             _queue = TransactionQueue.Open(_options.QueuePath, _options.Queue, _options.BlockSize, remoteNames);
             _queue.SpaceFreed += () => _spaceFreed.Set();
-            ApplyQueueRecovery(_queue.Recovery, unclean, reference!); // degraded opens only after a clean stop
+            ApplyQueueRecovery(_queue.Recovery, unclean, (reference ?? serving)!);
             foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
             {
                 slot.QueueActive = _queue.IsActive(slot.Name);
@@ -183,7 +186,7 @@ public sealed partial class MirrorVolume
         }
         else if (unclean)
         {
-            MarkAfterCrash(reference!, [], full: true);
+            MarkAfterCrash((reference ?? serving)!, [], full: true);
         }
         RefreshLists();
         FacetStateStore.Save(_options.StateDir, _slots);
@@ -230,7 +233,16 @@ public sealed partial class MirrorVolume
     /// </summary>
     private void MarkAfterCrash(FacetSlot reference, IReadOnlyList<Location> locations, bool full)
     {
-        foreach (FacetSlot slot in _slots.Where(s => s != reference && s.State is FacetState.Synchronised or FacetState.Offline))
+        if (!reference.IsLocal && locations.Count > 0)
+        {
+            // Served from a remote: a write acknowledged before the local facet failed, still only in the queue's
+            // memory when the process stopped, had its one other copy on the disk that failed. Say where.
+            string which = string.Join(", ", locations.Select(l => _files.Get(l.FileId) is { Deleted: false } n ? _files.PathOf(n) : $"file {l.FileId}").Distinct().Take(10));
+            _log.LogWarning("volume {Volume}: {Count} block(s) were being written when the process stopped, with {Facet} serving: one written before the local facet failed and not yet sent may be older there than last written: {Files}",
+                _options.Name, locations.Count, reference.Name, which);
+        }
+        // A local facet being rebuilt is marked too: an operation in flight may have reached it and not the reference.
+        foreach (FacetSlot slot in _slots.Where(s => s != reference && (s.State is FacetState.Synchronised or FacetState.Offline || s.IsLocal)))
         {
             foreach (Location l in locations)
             {
