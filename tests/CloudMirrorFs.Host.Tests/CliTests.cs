@@ -67,6 +67,22 @@ public sealed class CliTests
     [TestMethod]
     [DataRow("status")]
     [DataRow("drain")]
+    public async Task StateFolderGone_WhileTheDriveIsMounted_SaysStopTheMountFirst_NotRunInit(string verb)
+    {
+        // The embedded default's drive is ./drive; a file system mounted there with no ./.cmfs/state is what a
+        // running mount whose state folder was deleted looks like (its control socket went with the folder).
+        using var cli = new Cli();
+        using var drive = new CloudMirrorFs.Tests.Support.SmallDisk(1, Path.Combine(cli.Dir, "drive"));
+        var (code, _, stderr) = await cli.RunAsync(verb);
+        Assert.AreEqual(1, code, stderr);
+        StringAssert.Contains(stderr, "is mounted", stderr);
+        StringAssert.Contains(stderr, "stop it", stderr);
+        Assert.IsFalse(stderr.Contains("run 'cmfs init'", StringComparison.Ordinal), stderr);
+    }
+
+    [TestMethod]
+    [DataRow("status")]
+    [DataRow("drain")]
     [DataRow("verify")]
     public async Task StateFolderThatCannotBeRead_IsNamedAsSuch_NotCalledUninitialised(string verb)
     {

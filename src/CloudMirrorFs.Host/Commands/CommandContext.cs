@@ -10,6 +10,16 @@ namespace CloudMirrorFs.Host.Commands;
 internal sealed class CommandContext(TextWriter stdout, TextWriter stderr, string workingDirectory)
 {
     /// <summary>
+    /// What to say when <paramref name="options"/>'s state folder holds no volume. When the volume's drive is mounted
+    /// all the same, a running <c>cmfs mount</c> lost its state folder (deleted under it): "run cmfs init" beside it
+    /// would be wrong, so the answer says to stop it first.
+    /// </summary>
+    public static string NotInitialised(CloudMirrorFs.Options.VolumeOptions options)
+        => options.MountPath is { } drive && CloudMirrorFs.Mount.MountPoints.IsMounted(Path.GetFullPath(drive))
+            ? $"cmfs: volume at {options.StateDir} has no state, yet its drive {drive} is mounted: a running 'cmfs mount' lost its state folder; stop it (SIGTERM, or 'fusermount3 -u {drive}'), then run 'cmfs mount' again: the local facet is taken as the truth and the remotes are resynchronised from it"
+            : $"cmfs: volume at {options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')";
+
+    /// <summary>
     /// True once the volume's state exists (<c>stateDir/facets.json</c>). A state folder that cannot be read is an
     /// error naming it, never "not initialised" (which would send the user to re-create a volume that exists).
     /// </summary>

@@ -38,7 +38,7 @@ internal static class ResyncCommand
             }
             if (!CommandContext.IsInitialised(volume.Options.StateDir))
             {
-                await context.Error.WriteLineAsync($"cmfs: volume at {volume.Options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')");
+                await context.Error.WriteLineAsync(CommandContext.NotInitialised(volume.Options));
                 return CmfsCli.Failed;
             }
             DateTime deadline = parse.GetValue(timeout) is { } seconds ? DateTime.UtcNow.AddSeconds(seconds) : DateTime.MaxValue;

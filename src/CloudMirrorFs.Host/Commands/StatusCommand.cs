@@ -29,7 +29,7 @@ internal static class StatusCommand
             ResolvedVolume volume = context.Resolve(parse.GetValue(config), needMount: false);
             if (!CommandContext.IsInitialised(volume.Options.StateDir))
             {
-                await context.Error.WriteLineAsync($"cmfs: volume at {volume.Options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')");
+                await context.Error.WriteLineAsync(CommandContext.NotInitialised(volume.Options));
                 return CmfsCli.Failed;
             }
             VolumeStatus status;

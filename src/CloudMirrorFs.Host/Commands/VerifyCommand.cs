@@ -31,7 +31,7 @@ internal static class VerifyCommand
             }
             if (!CommandContext.IsInitialised(volume.Options.StateDir))
             {
-                await context.Error.WriteLineAsync($"cmfs: volume at {volume.Options.StateDir} is not initialised; run 'cmfs init' (or 'cmfs mount')");
+                await context.Error.WriteLineAsync(CommandContext.NotInitialised(volume.Options));
                 return CmfsCli.Failed;
             }
             var request = new ControlRequest { Verb = "verify", Facet = name, Repair = parse.GetValue(repair) };

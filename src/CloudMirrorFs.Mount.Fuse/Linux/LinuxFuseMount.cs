@@ -170,7 +170,7 @@ internal sealed unsafe partial class LinuxFuseMount : IFuseMount
     /// </summary>
     private static void PrepareMountPoint(string path)
     {
-        if (IsMountPoint(path))
+        if (MountPoints.IsMounted(path))
         {
             if (Accessible(path))
             {
@@ -187,22 +187,6 @@ internal sealed unsafe partial class LinuxFuseMount : IFuseMount
         }
         Directory.CreateDirectory(path);
     }
-
-    private static bool IsMountPoint(string path)
-    {
-        foreach (string line in File.ReadLines("/proc/self/mounts"))
-        {
-            string[] fields = line.Split(' ');
-            if (fields.Length > 2 && Unescape(fields[1]) == path)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static string Unescape(string field) => field.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal)
-        .Replace("\\012", "\n", StringComparison.Ordinal).Replace("\\134", "\\", StringComparison.Ordinal);
 
     private static bool Accessible(string path)
     {
