@@ -140,7 +140,10 @@ internal sealed class Replicator : IAsyncDisposable
                         lastProblem = e.Message;
                     }
                     _resyncAttached = false; // the refused change is in the queue: the next resync folds it into the map
-                    _host.SetFacetState(_slot, FacetState.NotSynchronised, $"replication refused: {e.Message}");
+                    // A resync that is refused stays BeingSynchronised, with the refusal as its reason until a retry
+                    // gets through: 'cmfs status' shows why, and the log does not flap between two states at every retry.
+                    FacetState next = _slot.State == FacetState.BeingSynchronised ? FacetState.BeingSynchronised : FacetState.NotSynchronised;
+                    _host.SetFacetState(_slot, next, $"replication refused: {e.Message}");
                     _slot.Dirty.MarkNamespaceDirty();
                     refusalDelay = refusalDelay == TimeSpan.Zero ? _options.RetryDelay : TimeSpan.FromTicks(Math.Min(refusalDelay.Ticks * 2, _options.MaxRetryDelay.Ticks));
                     await Task.Delay(refusalDelay, cancellationToken).ConfigureAwait(false);
