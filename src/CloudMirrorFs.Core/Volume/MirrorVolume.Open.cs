@@ -147,7 +147,7 @@ public sealed partial class MirrorVolume
 
         if (saved is not null)
         {
-            await DetectLostLocalsAsync(cancellationToken).ConfigureAwait(false);
+            await DetectEmptiedFacetsAsync(_slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised), cancellationToken).ConfigureAwait(false);
         }
         FacetSlot? reference = _slots.FirstOrDefault(s => s.IsLocal && s.State == FacetState.Synchronised);
         if (saved is null)
@@ -188,23 +188,32 @@ public sealed partial class MirrorVolume
         {
             MarkAfterCrash((reference ?? serving)!, [], full: true);
         }
+        if (saved is not null && _queue is not null)
+        {
+            // A directory remote that should hold everything (still Synchronised or Offline, nothing waiting for it in
+            // the queue) but is empty. An object store's emptying is caught by its identity (StoreReplaced) instead.
+            await DetectEmptiedFacetsAsync(_slots.Where(s => !s.IsLocal && s.State is FacetState.Synchronised or FacetState.Offline
+                && IFacetDecorator.Unwrap(s.Facet) is not IStoreIdentity
+                && _queue.CursorInfo(s.Name) is { Active: true } c && c.Head >= c.Tail), cancellationToken).ConfigureAwait(false);
+        }
         RefreshLists();
         FacetStateStore.Save(_options.StateDir, _slots);
         File.WriteAllText(RunningMarker, $"{Environment.ProcessId}\n");
     }
 
     /// <summary>
-    /// A local facet whose folder is empty while the table of names knows files lost its disk (or was pointed at a
-    /// new one): it must not serve, nor be taken as the truth; it is rebuilt by a full resync.
+    /// A facet whose folder is empty while the table of names knows files lost what it held: a local one its disk (or
+    /// it was pointed at a new one), a directory remote was emptied outside cmfs. It must not serve, nor be taken as
+    /// the truth, nor be called Synchronised over nothing; a full resync rebuilds it.
     /// </summary>
-    private async Task DetectLostLocalsAsync(CancellationToken cancellationToken)
+    private async Task DetectEmptiedFacetsAsync(IEnumerable<FacetSlot> candidates, CancellationToken cancellationToken)
     {
         int known = FileTable.CountKnown(_options.StateDir);
         if (known == 0)
         {
             return;
         }
-        foreach (FacetSlot slot in _slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised))
+        foreach (FacetSlot slot in candidates.ToList())
         {
             IReadOnlyList<NodeInfo> top;
             try
@@ -221,7 +230,9 @@ public sealed partial class MirrorVolume
                 slot.Dirty.MarkNamespaceDirty();
                 slot.Dirty.Flush();
                 slot.State = FacetState.NotSynchronised;
-                slot.Reason = $"its folder is empty but the volume has {known} file(s) and folder(s): the disk was lost or replaced; a full resync rebuilds it";
+                slot.Reason = slot.IsLocal
+                    ? $"its folder is empty but the volume has {known} file(s) and folder(s): the disk was lost or replaced; a full resync rebuilds it"
+                    : $"its folder is empty but the volume has {known} file(s) and folder(s): it was emptied or replaced outside cmfs; a full resync sends everything again";
                 _log.LogError("facet {Facet}: {Reason}", slot.Name, slot.Reason);
             }
         }

@@ -319,6 +319,48 @@ public sealed class ReplicationTests
         Assert.IsTrue(recording.Messages.Any(m => m.Contains("emptied or replaced outside cmfs", StringComparison.Ordinal)), string.Join("\n", recording.Messages));
     }
 
+    [TestMethod]
+    [DataRow(true, DisplayName = "folder deleted and made again")]
+    [DataRow(false, DisplayName = "folder kept, its contents deleted")]
+    public async Task DirectoryRemoteEmptiedWhileClosed_IsNotSynchronisedAtOpen_AndSentEverythingAgain(bool folderToo)
+    {
+        // A directory remote has no descriptor to carry an identity: emptied while the volume was closed, it used to
+        // open Synchronised over nothing, and stay so until a write to a file it lacked was refused.
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        await WorkloadAsync(v, 21);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+
+        string remote = fx.FacetPath("remote0");
+        v = await CloseThen(fx, () =>
+        {
+            if (folderToo)
+            {
+                Directory.Delete(remote, recursive: true);
+                Directory.CreateDirectory(remote);
+                return;
+            }
+            foreach (string e in Directory.EnumerateFileSystemEntries(remote))
+            {
+                if (Directory.Exists(e))
+                {
+                    Directory.Delete(e, recursive: true);
+                }
+                else
+                {
+                    File.Delete(e);
+                }
+            }
+        });
+        string log = string.Join("\n", recording.Messages);
+        Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("remote0"), "an empty remote is not called Synchronised\n" + log);
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "empty", log);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        TreeAssert.Equal(fx.FacetPath("local0"), remote);
+    }
+
     private static async Task<MirrorVolume> CloseThen(VolumeFixture fx, Action between)
     {
         await fx.Volume.DisposeAsync();
