@@ -17,4 +17,10 @@ public sealed record QueueRecovery
 
     /// <summary>True when the write-intent map itself was damaged: which locations were lost is unknown (a full resync is needed).</summary>
     public bool LostUnknown { get; init; }
+
+    /// <summary>
+    /// Set when the cursor file was missing or damaged while records were kept: how far each remote had got is not
+    /// known, so every cursor replays the records kept from the oldest. Says which file and what was done.
+    /// </summary>
+    public string? CursorsLost { get; init; }
 }

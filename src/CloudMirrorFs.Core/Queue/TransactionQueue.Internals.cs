@@ -424,17 +424,23 @@ public sealed partial class TransactionQueue
     private void Recover(IEnumerable<string> cursorNames)
     {
         CursorsState? saved = null;
+        string? cursorsLost = null;
         string cursorsPath = Path.Combine(_dir, CursorsFile);
         if (PathProbe.Attributes(cursorsPath) is not null)
         {
             try
             {
-                saved = JsonSerializer.Deserialize<CursorsState>(File.ReadAllBytes(cursorsPath));
+                saved = JsonSerializer.Deserialize<CursorsState>(File.ReadAllBytes(cursorsPath))
+                    ?? throw new JsonException("it holds null");
+                if (saved.Cursors is null)
+                {
+                    throw new JsonException("it names no cursors");
+                }
             }
             catch (JsonException e)
             {
-                throw new MirrorException(MirrorError.IoError,
-                    $"queue cursor file {cursorsPath} is damaged ({e.Message}); move it aside and run 'cmfs resync' to rebuild the remote facets from the local one");
+                saved = null;
+                cursorsLost = $"queue cursor file {cursorsPath} is damaged ({e.Message})";
             }
         }
         var corruptions = new List<QueueCorruption>();
@@ -473,6 +479,7 @@ public sealed partial class TransactionQueue
         }
 
         long maxSeq = Math.Max(0, (saved?.NextSeq ?? 1) - 1);
+        long firstRecovered = long.MaxValue;
         long recovered = 0;
         int ri = 0;
         var files = Directory.EnumerateFiles(_dir, "seg-*.cmq")
@@ -512,6 +519,7 @@ public sealed partial class TransactionQueue
                 {
                     AddRecovered(resident[ri++]);
                 }
+                firstRecovered = Math.Min(firstRecovered, t.Seq);
                 _currentSegment = segment;
                 AddToRuns(t, spilled: true, offset, (int)(reader.Offset - offset));
                 TrackIntent(t);
@@ -529,12 +537,21 @@ public sealed partial class TransactionQueue
         }
         recovered += resident.Count;
         maxSeq = Math.Max(maxSeq, resident.LastOrDefault()?.Seq ?? 0);
+        firstRecovered = Math.Min(firstRecovered, resident.FirstOrDefault()?.Seq ?? long.MaxValue);
         _currentSegment = null;
         _nextSeq = maxSeq + 1;
 
+        if (saved is null && recovered > 0)
+        {
+            // Records kept but no cursor file to say how far each remote got (deleted, or damaged and read above):
+            // every cursor starts before the oldest record kept. A record sent twice lands the same way twice; one
+            // skipped would leave a remote that is called Synchronised without it.
+            cursorsLost ??= $"queue cursor file {cursorsPath} is missing";
+        }
+        long unknownHead = saved is null && recovered > 0 ? firstRecovered - 1 : _nextSeq - 1;
         foreach (string name in names)
         {
-            var c = new Cursor { Name = name, Head = _nextSeq - 1 };
+            var c = new Cursor { Name = name, Head = unknownHead };
             if (saved?.Cursors.TryGetValue(name, out CursorState? cs) == true)
             {
                 c.Head = Math.Min(cs.Head, _nextSeq - 1);
@@ -558,6 +575,7 @@ public sealed partial class TransactionQueue
             RecoveredRecords = recovered,
             LostLocations = lost,
             LostUnknown = intentDamaged,
+            CursorsLost = cursorsLost is null ? null : $"{cursorsLost}: every remote facet is sent the {recovered} record(s) kept again, from the oldest",
         };
     }
 

@@ -307,6 +307,10 @@ public sealed partial class MirrorVolume
         {
             _log.LogError("{Corruption}", c.ToString());
         }
+        if (recovery.CursorsLost is { } cursorsLost)
+        {
+            _log.LogWarning("{Problem}", cursorsLost);
+        }
         foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal && recovery.Corruptions.Count > 0))
         {
             QueueCursorInfo cursor = _queue!.CursorInfo(slot.Name);

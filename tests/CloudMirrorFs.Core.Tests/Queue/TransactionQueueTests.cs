@@ -116,6 +116,53 @@ public sealed class TransactionQueueTests
     }
 
     [TestMethod]
+    [DataRow("missing")]
+    [DataRow("damaged")]
+    public void Open_CursorFileLost_EveryCursorReplaysAllRecordsKept_NothingSkipped(string how)
+    {
+        // Without its cursor file the queue does not know how far each remote got. It used to start every cursor at
+        // the tail (missing file: the records it kept were never sent, with the facets still Synchronised) or to
+        // refuse to open (damaged file: the drive would not mount). Sending a record twice is harmless; skipping it
+        // is not.
+        using var dir = new TempDir("q");
+        var all = new List<Transaction>();
+        using (var q = TransactionQueue.Open(dir.Path, Small(memory: 64 << 10), Block, ["a", "b"]))
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                Transaction t = Write(3, i * 4096L, 4096, i);
+                q.TryAppend(t, out _);
+                all.Add(t);
+            }
+            q.Commit("a", 30, 0);
+            q.Commit("b", 20, 0);
+        }
+        string cursors = Path.Combine(dir.Path, "cursors.json");
+        if (how == "missing")
+        {
+            File.Delete(cursors);
+        }
+        else
+        {
+            File.WriteAllText(cursors, "{\"NextSeq\": 61, \"Curs");
+        }
+        using var again = TransactionQueue.Open(dir.Path, Small(memory: 64 << 10), Block, ["a", "b"]);
+        StringAssert.Contains(again.Recovery.CursorsLost ?? "", "cursors.json");
+        foreach (string name in new[] { "a", "b" })
+        {
+            IReadOnlyList<Transaction> read = again.Read(name, again.CursorInfo(name).Head, 1000, long.MaxValue);
+            Assert.IsTrue(read.Count >= 40, $"{name}: every record after its real head is sent again ({read.Count})");
+            CollectionAssert.IsSubsetOf(all.Skip(20).Select(t => t.Seq).ToList(), read.Select(t => t.Seq).ToList(), name);
+            foreach (Transaction t in read)
+            {
+                AssertSame(all[(int)t.Seq - 1], t);
+            }
+        }
+        Assert.IsTrue(again.TryAppend(Write(1, 0, 10, 1), out long next));
+        Assert.AreEqual(61, next, "sequence numbers go on after the records kept");
+    }
+
+    [TestMethod]
     public void Crash_InMemoryRecordsLost_IntentMapNamesTheirLocations()
     {
         using var dir = new TempDir("q");

@@ -361,6 +361,26 @@ public sealed class ReplicationTests
         TreeAssert.Equal(fx.FacetPath("local0"), remote);
     }
 
+    [TestMethod]
+    public async Task QueueCursorFileDeletedWhileClosed_RecordsKeptAreStillSent_RemoteEqualsLocal()
+    {
+        // Records written while the remote lagged, kept by a clean close; then cursors.json goes. The remote used to
+        // stay Synchronised with its cursor put at the tail: the kept records were never sent.
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        await WorkloadAsync(v, 31);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        fx.Replicate = false;
+        v = await CloseThen(fx, () => { });
+        await WorkloadAsync(v, 32); // kept in the queue: nothing sends it in this run
+        fx.Replicate = true;
+        v = await CloseThen(fx, () => File.Delete(Path.Combine(fx.Options.StateDir, "queue", "cursors.json")));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+        Assert.IsTrue(recording.Messages.Any(m => m.Contains("cursors.json is missing", StringComparison.Ordinal)), string.Join("\n", recording.Messages));
+    }
+
     private static async Task<MirrorVolume> CloseThen(VolumeFixture fx, Action between)
     {
         await fx.Volume.DisposeAsync();
