@@ -370,7 +370,7 @@ public sealed class DirtyMap : IDisposable
         _file.ReadExactly(header);
         if (!header.AsSpan(0, 8).SequenceEqual(Magic) || BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(8)) != 1)
         {
-            CorruptionReport = $"dirty map {Path}: bad header at offset 0; treating every location as dirty (a full resync will run)";
+            CorruptionReport = $"dirty map {Path}: bad header at offset 0; treating every location as dirty";
             IsFull = true;
             RewriteLocked();
             return;
@@ -383,7 +383,7 @@ public sealed class DirtyMap : IDisposable
             reader.ReadExactly(rec);
             if (BinaryPrimitives.ReadUInt32LittleEndian(rec.AsSpan(25)) != Crc32C.Compute(rec.AsSpan(0, 25)) || rec[0] is < OpSet or > OpNamespace)
             {
-                CorruptionReport = $"dirty map {Path}: damaged record at offset {offset}; treating every location as dirty (a full resync will run)";
+                CorruptionReport = $"dirty map {Path}: damaged record at offset {offset}; treating every location as dirty";
                 IsFull = true;
                 break;
             }

@@ -123,6 +123,20 @@ public sealed partial class MirrorVolume
                 slot.Dirty.MarkFull();
                 slot.Dirty.MarkNamespaceDirty();
             }
+            if (slot.Dirty.CorruptionReport is not null)
+            {
+                if (slot.IsLocal && slot.State == FacetState.Synchronised)
+                {
+                    // A Synchronised local facet misses nothing, so its map named nothing: it keeps serving.
+                    slot.Dirty.ClearAll();
+                    _log.LogWarning("facet {Facet}: it is Synchronised, so its damaged dirty map named nothing; started empty", slot.Name);
+                }
+                else if (slot.State is FacetState.Synchronised or FacetState.Offline)
+                {
+                    slot.State = FacetState.NotSynchronised; // what it missed is not known any more: the map reads "all"
+                    slot.Reason = "its dirty map was damaged: full resync";
+                }
+            }
             try
             {
                 await slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);

@@ -333,6 +333,7 @@ public sealed class ReplicationTests
         Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
 
         string remote = fx.FacetPath("remote0");
+        fx.Replicate = false; // the states as the open left them, before a replicator moves them on
         v = await CloseThen(fx, () =>
         {
             if (folderToo)
@@ -356,6 +357,8 @@ public sealed class ReplicationTests
         string log = string.Join("\n", recording.Messages);
         Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("remote0"), "an empty remote is not called Synchronised\n" + log);
         StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "empty", log);
+        fx.Replicate = true;
+        v = await CloseThen(fx, () => { });
         Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
         TreeAssert.Equal(fx.FacetPath("local0"), remote);
@@ -379,6 +382,41 @@ public sealed class ReplicationTests
         Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
         Assert.IsTrue(recording.Messages.Any(m => m.Contains("cursors.json is missing", StringComparison.Ordinal)), string.Join("\n", recording.Messages));
+    }
+
+    [TestMethod]
+    public async Task DirtyMapsDamagedWhileClosed_RemoteIsResynchronisedInFull_SynchronisedLocalKeepsServing()
+    {
+        // A damaged map loses which locations a facet misses. The remote's used to be read as "all dirty" while the
+        // facet stayed Synchronised, so the full resync the log announced never ran and status showed DIRTY "all"
+        // on a Synchronised remote for good.
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        await WorkloadAsync(v, 41);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        fx.Replicate = false; // the states as the open left them, before a replicator moves them on
+        v = await CloseThen(fx, () =>
+        {
+            foreach (string name in new[] { "local0", "remote0" })
+            {
+                File.WriteAllBytes(Path.Combine(fx.Options.StateDir, "dirty", name + ".map"), Bytes(64, 9));
+            }
+        });
+        string log = string.Join("\n", recording.Messages);
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("local0"), "a Synchronised local facet's map named nothing: it keeps serving\n" + log);
+        var (localDirty, localFull, localNamespace) = v.GetDirtyMap("local0");
+        Assert.IsTrue(localDirty.Count == 0 && !localFull && !localNamespace, log);
+        Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("remote0"), log);
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "dirty map", log);
+        await WorkloadAsync(v, 42);
+        fx.Replicate = true;
+        v = await CloseThen(fx, () => { });
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        var (remoteDirty, remoteFull, _) = v.GetDirtyMap("remote0");
+        Assert.IsTrue(remoteDirty.Count == 0 && !remoteFull, "the resync emptied the map");
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
     }
 
     private static async Task<MirrorVolume> CloseThen(VolumeFixture fx, Action between)
