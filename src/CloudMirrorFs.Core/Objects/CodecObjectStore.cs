@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -7,7 +9,9 @@ namespace CloudMirrorFs.Objects;
 
 /// <summary>
 /// Compression and encryption of every object but the volume descriptor, as a decorator over any store.
-/// An object is a 4-byte header ("CM", version 1, flags: 1 compressed, 2 encrypted), then the payload; encrypted,
+/// An object is a 4-byte header ("CM", version, flags: 1 compressed, 2 encrypted); from version 2 an XxHash3 of the
+/// rest (8 bytes, little-endian), checked at every read, so bytes that changed after cmfs wrote them (bit rot on a
+/// folder store's disk, an edit) are refused as damage, never served or restored; then the payload; encrypted,
 /// the payload is a 12-byte random nonce, the AES-256-GCM ciphertext and its 16-byte tag, with the object's key as
 /// associated data (an object moved to another key fails to decrypt). Compression is Brotli at quality 2: built into
 /// .NET (no native library to ship on Windows or Linux), and near zstd's fast levels in ratio and speed for the
@@ -18,8 +22,8 @@ public sealed class CodecObjectStore : IObjectStore
 {
     private const byte FlagCompressed = 1, FlagEncrypted = 2;
 
-    /// <summary>The header of an object stored neither compressed nor encrypted.</summary>
-    private static readonly ReadOnlyMemory<byte> PlainHeader = new byte[] { (byte)'C', (byte)'M', 1, 0 };
+    private const byte Version = 2;
+    private const int HeaderSize = 12; // "CM", version, flags, checksum of the rest
     private readonly IObjectStore _inner;
     private readonly byte[]? _key;
     private readonly bool _compress;
@@ -52,7 +56,7 @@ public sealed class CodecObjectStore : IObjectStore
     /// <inheritdoc />
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
         => key == RemoteImage.DescriptorKey ? _inner.PutAsync(key, data, cancellationToken)
-            : _key is null && !_compress ? _inner.PutAsync(key, PlainHeader, data, cancellationToken) // the body as it is: no copy
+            : _key is null && !_compress ? _inner.PutAsync(key, Header(0, data.Span), data, cancellationToken) // the body as it is: no copy
             : _inner.PutAsync(key, Encode(key, data.Span), cancellationToken);
 
     /// <inheritdoc />
@@ -109,33 +113,51 @@ public sealed class CodecObjectStore : IObjectStore
         if (_key is not null)
         {
             flags |= FlagEncrypted;
-            result = new byte[4 + 12 + payload.Length + 16];
-            Span<byte> nonce = result.AsSpan(4, 12);
+            result = new byte[HeaderSize + 12 + payload.Length + 16];
+            Span<byte> nonce = result.AsSpan(HeaderSize, 12);
             RandomNumberGenerator.Fill(nonce);
             using var aes = new AesGcm(_key, 16);
-            aes.Encrypt(nonce, payload, result.AsSpan(16, payload.Length), result.AsSpan(16 + payload.Length), Encoding.UTF8.GetBytes(key));
+            aes.Encrypt(nonce, payload, result.AsSpan(HeaderSize + 12, payload.Length), result.AsSpan(HeaderSize + 12 + payload.Length), Encoding.UTF8.GetBytes(key));
         }
         else
         {
-            result = new byte[4 + payload.Length];
-            payload.CopyTo(result.AsSpan(4));
+            result = new byte[HeaderSize + payload.Length];
+            payload.CopyTo(result.AsSpan(HeaderSize));
         }
-        result[0] = (byte)'C';
-        result[1] = (byte)'M';
-        result[2] = 1;
-        result[3] = flags;
+        WriteHeader(result, flags, result.AsSpan(HeaderSize));
         return result;
+    }
+
+    private static byte[] Header(byte flags, ReadOnlySpan<byte> rest)
+    {
+        byte[] header = new byte[HeaderSize];
+        WriteHeader(header, flags, rest);
+        return header;
+    }
+
+    private static void WriteHeader(Span<byte> into, byte flags, ReadOnlySpan<byte> rest)
+    {
+        into[0] = (byte)'C';
+        into[1] = (byte)'M';
+        into[2] = Version;
+        into[3] = flags;
+        BinaryPrimitives.WriteUInt64LittleEndian(into[4..HeaderSize], XxHash3.HashToUInt64(rest));
     }
 
     /// <summary>The plain bytes of a stored object, without copying them when nothing needs undoing but the header.</summary>
     private ArraySegment<byte> Decode(string key, byte[] stored)
     {
-        if (stored.Length < 4 || stored[0] != 'C' || stored[1] != 'M' || stored[2] != 1)
+        if (stored.Length < 4 || stored[0] != 'C' || stored[1] != 'M' || stored[2] is not (1 or Version) || (stored[2] == Version && stored.Length < HeaderSize))
         {
             throw Damaged(key, "has no CloudMirrorFs header; it was not written by this volume or is damaged");
         }
         byte flags = stored[3];
-        ArraySegment<byte> payload = new(stored, 4, stored.Length - 4);
+        int headerSize = stored[2] == 1 ? 4 : HeaderSize; // version 1 (older builds) carries no checksum
+        ArraySegment<byte> payload = new(stored, headerSize, stored.Length - headerSize);
+        if (headerSize == HeaderSize && BinaryPrimitives.ReadUInt64LittleEndian(stored.AsSpan(4, 8)) != XxHash3.HashToUInt64(payload))
+        {
+            throw Damaged(key, "fails its checksum: its bytes changed after cmfs stored them (a failing disk, or an edit); the data it held must come from another copy");
+        }
         if ((flags & FlagEncrypted) != 0)
         {
             if (_key is null)

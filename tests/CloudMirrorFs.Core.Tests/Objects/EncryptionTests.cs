@@ -82,7 +82,7 @@ public sealed class EncryptionTests
     }
 
     [TestMethod]
-    public async Task TamperedObject_FailsAuthentication()
+    public async Task AlteredObject_IsRefusedAsDamage_NotBlamedOnTheKey()
     {
         using var dir = new TempDir("enc");
         string bucket = Path.Combine(dir.Path, "bucket");
@@ -98,7 +98,14 @@ public sealed class EncryptionTests
         var store = FacetFactory.CreateStore(Options(bucket, key));
         string objectKey = Path.GetRelativePath(bucket, blockObject).Replace('\\', '/');
         var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await store.GetAsync(objectKey, 0, null, default));
-        Assert.AreEqual(MirrorError.AccessDenied, e.Error);
+        Assert.IsTrue(CodecObjectStore.IsDamage(e), e.Message);
+        StringAssert.Contains(e.Message, "fails its checksum");
+
+        // Altered with its checksum made to match: the authenticated encryption still refuses it.
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(4, 8), System.IO.Hashing.XxHash3.HashToUInt64(bytes.AsSpan(12)));
+        File.WriteAllBytes(blockObject, bytes);
+        var forged = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await store.GetAsync(objectKey, 0, null, default));
+        Assert.AreEqual(MirrorError.AccessDenied, forged.Error);
     }
 
     [TestMethod]
