@@ -156,7 +156,7 @@ public sealed class CodecObjectStore : IObjectStore
         ArraySegment<byte> payload = new(stored, headerSize, stored.Length - headerSize);
         if (headerSize == HeaderSize && BinaryPrimitives.ReadUInt64LittleEndian(stored.AsSpan(4, 8)) != XxHash3.HashToUInt64(payload))
         {
-            throw Damaged(key, "fails its checksum: its bytes changed after cmfs stored them (a failing disk, or an edit); the data it held must come from another copy");
+            throw Damaged(key, "fails its checksum: its bytes changed after cmfs stored them (a failing disk, or an edit); 'cmfs verify --repair' sends it again from a Synchronised local facet");
         }
         if ((flags & FlagEncrypted) != 0)
         {

@@ -60,6 +60,7 @@ public static class RemoteRestore
         }
         // Every block of every file, many requests in flight: a long round trip does not serialise the restore.
         var handles = new Dictionary<string, Microsoft.Win32.SafeHandles.SafeFileHandle>(StringComparer.Ordinal);
+        var unreadable = new List<(string Path, long Offset, string Problem)>();
         try
         {
             foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.File))
@@ -80,9 +81,30 @@ public static class RemoteRestore
                     return;
                 }
                 byte[] data = new byte[length];
-                await b.Source.AssembleAsync(data, async (key, n, ct) => await store.GetAsync(key, 0, n, ct).ConfigureAwait(false)
-                    ?? throw new MirrorException(MirrorError.IoError, $"{store.Description}: object {key} holding block {b.Block} of {b.Path} is missing; the image at commit {image.Manifest.Commit} is damaged"),
-                    ct).ConfigureAwait(false);
+                await b.Source.AssembleAsync(data, async (key, n, ct) =>
+                {
+                    // A missing or damaged object costs its block, not the restore: everything else is written, and
+                    // the blocks that could not be read are named at the end (they hold zeros).
+                    string? problem;
+                    try
+                    {
+                        byte[]? got = await store.GetAsync(key, 0, n, ct).ConfigureAwait(false);
+                        if (got is not null)
+                        {
+                            return got;
+                        }
+                        problem = $"object {key} is missing";
+                    }
+                    catch (MirrorException e) when (CodecObjectStore.IsDamage(e))
+                    {
+                        problem = e.Message;
+                    }
+                    lock (unreadable)
+                    {
+                        unreadable.Add((b.Path, start, problem));
+                    }
+                    return null;
+                }, ct).ConfigureAwait(false);
                 await RandomAccess.WriteAsync(handles[b.Path], data, start, ct).ConfigureAwait(false);
                 progress?.Report((Interlocked.Add(ref done, data.Length), total));
             }).ConfigureAwait(false);
@@ -126,6 +148,13 @@ public static class RemoteRestore
             }
         }
         progress?.Report((total, total));
+        if (unreadable.Count > 0)
+        {
+            var sorted = unreadable.OrderBy(u => u.Path, StringComparer.Ordinal).ThenBy(u => u.Offset).ToList();
+            string where = string.Join("; ", sorted.Take(20).Select(u => $"{u.Path} at offset {u.Offset}")) + (sorted.Count > 20 ? $"; and {sorted.Count - 20} more" : "");
+            throw new MirrorException(MirrorError.IoError,
+                $"restored commit {image.Manifest.Commit} into {targetDir}, except {sorted.Count} block(s) of {sorted.Select(u => u.Path).Distinct().Count()} file(s) that could not be read from {store.Description} and hold zeros there: {where}. First cause: {sorted[0].Problem}. Take those files from another remote facet, or from an older image (--at)");
+        }
         return new Result(image.Manifest.Commit, image.Manifest.QueueSeq, files, dirs, total) { Symlinks = links };
     }
 

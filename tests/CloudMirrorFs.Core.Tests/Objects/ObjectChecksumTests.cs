@@ -61,6 +61,15 @@ public sealed class ObjectChecksumTests
         string target = Path.Combine(dir.Path, "restored");
         var restore = await Assert.ThrowsExactlyAsync<MirrorException>(() => RemoteRestore.RestoreAsync(FacetFactory.CreateStore(Options(bucket, compression)), target, null, null, default));
         StringAssert.Contains(restore.Message, key);
+        StringAssert.Contains(restore.Message, $"1 block(s) of 1 file(s) that could not be read");
+        StringAssert.Contains(restore.Message, $"data.bin at offset {Block}");
+
+        // Everything else was restored; the damaged block holds zeros, never the changed bytes.
+        byte[] restored = File.ReadAllBytes(Path.Combine(target, "data.bin"));
+        Assert.AreEqual(content.Length, restored.Length);
+        CollectionAssert.AreEqual(content[..Block], restored[..Block]);
+        Assert.IsTrue(restored[Block..(2 * Block)].All(x => x == 0));
+        CollectionAssert.AreEqual(content[(2 * Block)..], restored[(2 * Block)..]);
     }
 
     [TestMethod]
