@@ -51,12 +51,25 @@ internal sealed class FileTable : IDisposable
         }
     }
 
+    /// <summary>
+    /// Set by <see cref="OpenAsync"/> when the snapshot or the journal held a damaged record (not a torn last journal
+    /// record, which a crash leaves): names which file and where. The reconcile rebuilt what was lost from the
+    /// reference facet's tree, and new ids start past any the damaged part could have handed out.
+    /// </summary>
+    public string? Damage { get; private set; }
+
     /// <summary>Loads the table and reconciles it with <paramref name="reference"/> (the tree as a local facet holds it).</summary>
     public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, CancellationToken cancellationToken)
     {
         var table = new FileTable(stateDir);
-        table.Load(table._snapshotPath);
-        table.Load(table._journalPath);
+        string? snapshotDamage = table.Load(table._snapshotPath);
+        table.Damage = table.Load(table._journalPath) is { } journalDamage ? snapshotDamage ?? journalDamage : snapshotDamage;
+        if (table.Damage is not null)
+        {
+            // The ids the lost records gave out live on in dirty maps, queue records and remote images: a new file
+            // must never get one of them. Clock ticks are past any counter this table could have reached.
+            table._nextId = Math.Max(table._nextId, DateTime.UtcNow.Ticks);
+        }
         if (reference is not null)
         {
             await table.ReconcileAsync(reference, cancellationToken).ConfigureAwait(false);
@@ -68,20 +81,12 @@ internal sealed class FileTable : IDisposable
     /// <summary>How many files and folders (root excluded) the persisted table knows, without reconciling it.</summary>
     public static int CountKnown(string stateDir)
     {
+        // Read only: no journal is opened, and nothing is written (a Dispose would rewrite the snapshot from what was
+        // read, which after damage is only part of it, and erase the damage before the real open could see it).
         var table = new FileTable(stateDir);
         table.Load(table._snapshotPath);
         table.Load(table._journalPath);
-        try
-        {
-            lock (table._lock)
-            {
-                return table._byId.Count - 1;
-            }
-        }
-        finally
-        {
-            table.Dispose();
-        }
+        return table._byId.Count - 1;
     }
 
     public FileNode? Get(long id)
@@ -304,12 +309,15 @@ internal sealed class FileTable : IDisposable
         return len;
     }
 
-    /// <summary>Replays a snapshot or journal; stops at the first damaged record (the reconcile that follows repairs the table).</summary>
-    private void Load(string path)
+    /// <summary>
+    /// Replays a snapshot or journal; stops at the first damaged record (the reconcile that follows repairs the table)
+    /// and says where, unless it is the journal's last record cut short by a crash (never acknowledged).
+    /// </summary>
+    private string? Load(string path)
     {
         if (PathProbe.Attributes(path) is null)
         {
-            return;
+            return null;
         }
         byte[] data = File.ReadAllBytes(path);
         int p = 0;
@@ -317,10 +325,13 @@ internal sealed class FileTable : IDisposable
         {
             int nameLen = BinaryPrimitives.ReadUInt16LittleEndian(data.AsSpan(p + 18));
             int len = 24 + nameLen;
-            if (p + len > data.Length
-                || BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(p + len - 4)) != Crc32C.Compute(data.AsSpan(p, len - 4)))
+            if (p + len > data.Length)
             {
-                break;
+                return path == _journalPath ? null : $"{path}: record at offset {p} is cut short";
+            }
+            if (BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(p + len - 4)) != Crc32C.Compute(data.AsSpan(p, len - 4)))
+            {
+                return $"{path}: damaged record at offset {p}";
             }
             byte op = data[p];
             long id = BinaryPrimitives.ReadInt64LittleEndian(data.AsSpan(p + 1));
@@ -355,6 +366,7 @@ internal sealed class FileTable : IDisposable
                 np.Children[name] = moved;
             }
         }
+        return p == data.Length || path == _journalPath ? null : $"{path}: record at offset {p} is cut short";
     }
 
     /// <summary>Makes the table match the reference facet's tree: keeps ids of names it still holds, adds the rest, drops the missing.</summary>

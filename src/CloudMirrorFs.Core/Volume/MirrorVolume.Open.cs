@@ -186,6 +186,11 @@ public sealed partial class MirrorVolume
         }
 
         _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, cancellationToken).ConfigureAwait(false);
+        if (_files.Damage is { } damage)
+        {
+            _log.LogWarning("the table of file names was damaged ({Damage}): rebuilt from {Facet}'s tree; the files it had lost get new ids",
+                damage, (reference ?? serving)?.Name);
+        }
 
         var remoteNames = _slots.Where(s => !s.IsLocal).Select(s => s.Name).ToList();
         if (remoteNames.Count > 0 || PathProbe.IsDirectory(_options.QueuePath))
