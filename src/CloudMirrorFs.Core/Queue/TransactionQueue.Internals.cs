@@ -289,6 +289,19 @@ public sealed partial class TransactionQueue
         }
     }
 
+    /// <summary>The queue's id from <c>queue.id</c>, made and saved when the file is missing (a new queue, or one an older build made).</summary>
+    private string LoadOrMakeId()
+    {
+        string path = Path.Combine(_dir, IdFile);
+        if (PathProbe.Attributes(path) is not null && File.ReadAllText(path).Trim() is { Length: 32 } id && id.All(char.IsAsciiHexDigitLower))
+        {
+            return id;
+        }
+        string made = Guid.NewGuid().ToString("N");
+        AtomicFile.Write(path, System.Text.Encoding.ASCII.GetBytes(made + "\n"));
+        return made;
+    }
+
     private void SaveCursorsLocked()
     {
         var state = new CursorsState(_nextSeq, _cursors.Values.ToDictionary(c => c.Name, c => new CursorState(c.Head, c.Active)));
@@ -480,6 +493,7 @@ public sealed partial class TransactionQueue
 
         long maxSeq = Math.Max(0, (saved?.NextSeq ?? 1) - 1);
         long firstRecovered = long.MaxValue;
+        long present = resident.Count(t => t.Seq > minHead); // records some active cursor still needs
         long recovered = 0;
         int ri = 0;
         var files = Directory.EnumerateFiles(_dir, "seg-*.cmq")
@@ -520,6 +534,7 @@ public sealed partial class TransactionQueue
                     AddRecovered(resident[ri++]);
                 }
                 firstRecovered = Math.Min(firstRecovered, t.Seq);
+                present++;
                 _currentSegment = segment;
                 AddToRuns(t, spilled: true, offset, (int)(reader.Offset - offset));
                 TrackIntent(t);
@@ -541,6 +556,14 @@ public sealed partial class TransactionQueue
         _currentSegment = null;
         _nextSeq = maxSeq + 1;
 
+        long expected = _nextSeq - 1 - minHead;
+        if (saved is not null && clean && corruptions.Count == 0 && present < expected)
+        {
+            // Sequence numbers are dense, and a clean stop keeps every record an active cursor still needs (spilled,
+            // or checkpointed): fewer means segment files went missing.
+            corruptions.Add(new QueueCorruption(_dir, 0,
+                $"{expected - present} record(s) between {minHead + 1} and {_nextSeq - 1} are missing (segment files deleted?)", minHead, false));
+        }
         if (saved is null && recovered > 0)
         {
             // Records kept but no cursor file to say how far each remote got (deleted, or damaged and read above):
@@ -549,6 +572,7 @@ public sealed partial class TransactionQueue
             cursorsLost ??= $"queue cursor file {cursorsPath} is missing";
         }
         long unknownHead = saved is null && recovered > 0 ? firstRecovered - 1 : _nextSeq - 1;
+        Id = LoadOrMakeId();
         foreach (string name in names)
         {
             var c = new Cursor { Name = name, Head = unknownHead };

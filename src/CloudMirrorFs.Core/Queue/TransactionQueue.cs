@@ -19,6 +19,7 @@ namespace CloudMirrorFs.Queue;
 public sealed partial class TransactionQueue : IDisposable
 {
     private const string CursorsFile = "cursors.json";
+    private const string IdFile = "queue.id";
     private const string ResidentFile = "resident.cmq";
     private const int RecordOverhead = 160;
     private const int LazyIntentBits = 1024;
@@ -60,6 +61,13 @@ public sealed partial class TransactionQueue : IDisposable
 
     /// <summary>What replaying the queue found at open.</summary>
     public QueueRecovery Recovery { get; private set; } = new();
+
+    /// <summary>
+    /// Made when the queue is created and kept in <c>queue.id</c>: the volume records
+    /// it per remote facet, and another one at open means the records that fed the facet are gone (the folder deleted,
+    /// or on a disk that is not mounted).
+    /// </summary>
+    public string Id { get; private set; } = "";
 
     /// <summary>Bytes of transaction data held in memory.</summary>
     public long MemoryBytes

@@ -31,6 +31,9 @@ internal sealed class FacetSlot
     /// <summary>The identity of the remote store last synchronised with (<see cref="IStoreIdentity"/>); null when unknown.</summary>
     public string? StoreIdentity { get; set; }
 
+    /// <summary>The id of the queue that fed this remote facet (<see cref="Queue.TransactionQueue.Id"/>); null when unknown.</summary>
+    public string? QueueId { get; set; }
+
     public bool IsLocal => Role == FacetRole.Local;
 
     /// <summary>True while the queue feeds this (remote) facet; changed only under the volume's sequencer lock.</summary>

@@ -14,8 +14,8 @@ internal static class FacetStateStore
         Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>One facet's saved state; <paramref name="StoreIdentity"/> is absent from files older builds wrote.</summary>
-    public sealed record Entry(FacetState State, string? Reason, string Kind, FacetRole Role, string? Path, string? StoreIdentity = null);
+    /// <summary>One facet's saved state; <paramref name="StoreIdentity"/> and <paramref name="QueueId"/> are absent from files older builds wrote.</summary>
+    public sealed record Entry(FacetState State, string? Reason, string Kind, FacetRole Role, string? Path, string? StoreIdentity = null, string? QueueId = null);
 
     public static string FilePath(string stateDir) => System.IO.Path.Combine(stateDir, "facets.json");
 
@@ -40,7 +40,7 @@ internal static class FacetStateStore
 
     public static void Save(string stateDir, IEnumerable<FacetSlot> slots)
     {
-        var map = slots.ToDictionary(s => s.Name, s => new Entry(s.State, s.Reason, s.Options.Kind, s.Role, s.Options.Path, s.StoreIdentity));
+        var map = slots.ToDictionary(s => s.Name, s => new Entry(s.State, s.Reason, s.Options.Kind, s.Role, s.Options.Path, s.StoreIdentity, s.QueueId));
         AtomicFile.Write(FilePath(stateDir), JsonSerializer.SerializeToUtf8Bytes(map, Json));
     }
 }

@@ -114,6 +114,7 @@ public sealed partial class MirrorVolume
                 slot.State = e.State == FacetState.BeingSynchronised ? FacetState.NotSynchronised : e.State;
                 slot.Reason = e.Reason;
                 slot.StoreIdentity = e.StoreIdentity;
+                slot.QueueId = e.QueueId;
             }
             else if (saved is not null)
             {
@@ -197,6 +198,7 @@ public sealed partial class MirrorVolume
         {
             _queue = TransactionQueue.Open(_options.QueuePath, _options.Queue, _options.BlockSize, remoteNames);
             _queue.SpaceFreed += () => _spaceFreed.Set();
+            DetectLostQueue(_queue);
             ApplyQueueRecovery(_queue.Recovery, unclean, (reference ?? serving)!);
             foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
             {
@@ -307,6 +309,28 @@ public sealed partial class MirrorVolume
                 slot.Dirty.MarkFull();
                 slot.Dirty.MarkNamespaceDirty();
             }
+        }
+    }
+
+    /// <summary>
+    /// A remote facet fed by another queue than the one open now lost the records that queue held for it (the queue
+    /// folder was deleted, or it is on a disk that is not mounted, and a new empty one was made): which locations they
+    /// touched is unknown, so the facet is resynchronised in full. Then every remote records this queue's id.
+    /// </summary>
+    private void DetectLostQueue(TransactionQueue queue)
+    {
+        foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
+        {
+            if (slot.QueueId is { } known && known != queue.Id)
+            {
+                slot.Dirty.MarkFull();
+                slot.Dirty.MarkNamespaceDirty();
+                slot.Dirty.Flush();
+                slot.State = FacetState.NotSynchronised;
+                slot.Reason = $"the queue at {_options.QueuePath} is not the one that fed it (deleted, or its disk not mounted): what it held is unknown; full resync";
+                _log.LogError("facet {Facet}: {Reason}", slot.Name, slot.Reason);
+            }
+            slot.QueueId = queue.Id;
         }
     }
 

@@ -163,6 +163,41 @@ public sealed class TransactionQueueTests
     }
 
     [TestMethod]
+    public void Open_SegmentFileDeleted_ReportedAsDamage_NotSkippedInSilence()
+    {
+        using var dir = new TempDir("q");
+        var options = new QueueOptions { MemoryLimit = 0, DiskLimit = 64 << 20, SegmentSize = 64 << 10 };
+        using (var q = TransactionQueue.Open(dir.Path, options, Block, ["r"]))
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                q.TryAppend(Write(3, i * 4096L, 4096, i), out _);
+            }
+            q.Commit("r", 5, 0);
+        }
+        string[] segments = [.. Directory.GetFiles(dir.Path, "seg-*.cmq").Order(StringComparer.Ordinal)];
+        Assert.IsTrue(segments.Length >= 3, string.Join(", ", segments));
+        File.Delete(segments[1]);
+        using var again = TransactionQueue.Open(dir.Path, options, Block, ["r"]);
+        Assert.AreEqual(1, again.Recovery.Corruptions.Count, string.Join("\n", again.Recovery.Corruptions));
+        StringAssert.Contains(again.Recovery.Corruptions[0].Problem, "are missing");
+        Assert.IsFalse(again.Recovery.Corruptions[0].TornTail);
+
+        using var intact = new TempDir("q2");
+        using (var q = TransactionQueue.Open(intact.Path, options, Block, ["r"]))
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                q.TryAppend(Write(3, i * 4096L, 4096, i), out _);
+            }
+            q.Commit("r", 5, 0);
+        }
+        using var whole = TransactionQueue.Open(intact.Path, options, Block, ["r"]);
+        Assert.AreEqual(0, whole.Recovery.Corruptions.Count, "a queue with every segment reports nothing");
+        Assert.AreEqual(55, whole.CursorInfo("r").Count);
+    }
+
+    [TestMethod]
     public void Crash_InMemoryRecordsLost_IntentMapNamesTheirLocations()
     {
         using var dir = new TempDir("q");

@@ -419,6 +419,44 @@ public sealed class ReplicationTests
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
     }
 
+    [TestMethod]
+    [DataRow(true, DisplayName = "queue folder deleted")]
+    [DataRow(false, DisplayName = "queue files deleted, folder kept (a disk not mounted under it)")]
+    public async Task QueueLostWhileClosed_RemoteIsResynchronisedInFull_NothingItHeldIsMissed(bool folderToo)
+    {
+        // The queue on a disk of its own that is not mounted at the next start, or deleted by hand: a new, empty queue
+        // is made. It used to be taken as the old one: what it held for the remote was never sent, and the remote
+        // stayed Synchronised without it.
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        await WorkloadAsync(v, 51);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        fx.Replicate = false;
+        v = await CloseThen(fx, () => { });
+        await WorkloadAsync(v, 52); // held by the queue only: nothing sends it in this run
+        string queue = Path.Combine(fx.Options.StateDir, "queue");
+        v = await CloseThen(fx, () =>
+        {
+            if (folderToo)
+            {
+                Directory.Delete(queue, recursive: true);
+                return;
+            }
+            foreach (string f in Directory.GetFiles(queue))
+            {
+                File.Delete(f);
+            }
+        });
+        string log = string.Join("\n", recording.Messages);
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), log);
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "is not the one that fed it", log);
+        fx.Replicate = true;
+        v = await CloseThen(fx, () => { });
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+    }
+
     private static async Task<MirrorVolume> CloseThen(VolumeFixture fx, Action between)
     {
         await fx.Volume.DisposeAsync();
