@@ -52,14 +52,27 @@ internal sealed class FileTable : IDisposable
     }
 
     /// <summary>
-    /// Set by <see cref="OpenAsync"/> when the snapshot or the journal held a damaged record (not a torn last journal
+    /// Set by the open when the snapshot or the journal held a damaged record (not a torn last journal
     /// record, which a crash leaves): names which file and where. The reconcile rebuilt what was lost from the
     /// reference facet's tree, and new ids start past any the damaged part could have handed out.
     /// </summary>
     public string? Damage { get; private set; }
 
-    /// <summary>Loads the table and reconciles it with <paramref name="reference"/> (the tree as a local facet holds it).</summary>
-    public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, CancellationToken cancellationToken)
+    /// <summary>What the reconcile at open found in the reference facet's tree that the table did not say.</summary>
+    /// <param name="Added">Names the table did not know (a file's length with it).</param>
+    /// <param name="Removed">Names the table knew that the tree no longer holds.</param>
+    /// <param name="Changed">Files known to both whose time says they changed at or after the time given to the open.</param>
+    public sealed record ReconcileReport(IReadOnlyList<(long Id, string Path, NodeKind Kind, long Length)> Added, int Removed,
+        IReadOnlyList<(long Id, string Path, long Length)> Changed);
+
+    /// <summary>Set by the open when it reconciled with a reference facet.</summary>
+    public ReconcileReport? Reconciled { get; private set; }
+
+    /// <summary>
+    /// Loads the table and reconciles it with <paramref name="reference"/> (the tree as a local facet holds it);
+    /// files modified or created at or after <paramref name="changedSince"/> are reported as changed.
+    /// </summary>
+    public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, DateTime? changedSince, CancellationToken cancellationToken)
     {
         var table = new FileTable(stateDir);
         string? snapshotDamage = table.Load(table._snapshotPath);
@@ -72,7 +85,7 @@ internal sealed class FileTable : IDisposable
         }
         if (reference is not null)
         {
-            await table.ReconcileAsync(reference, cancellationToken).ConfigureAwait(false);
+            table.Reconciled = await table.ReconcileAsync(reference, changedSince, cancellationToken).ConfigureAwait(false);
         }
         table.WriteSnapshot();
         return table;
@@ -370,8 +383,11 @@ internal sealed class FileTable : IDisposable
     }
 
     /// <summary>Makes the table match the reference facet's tree: keeps ids of names it still holds, adds the rest, drops the missing.</summary>
-    private async Task ReconcileAsync(IFacet reference, CancellationToken cancellationToken)
+    private async Task<ReconcileReport> ReconcileAsync(IFacet reference, DateTime? changedSince, CancellationToken cancellationToken)
     {
+        var added = new List<(long, string, NodeKind, long)>();
+        var changed = new List<(long, string, long)>();
+        int removed = 0;
         var seen = new HashSet<long> { RootId };
         var pending = new Stack<FileNode>();
         pending.Push(Root);
@@ -390,6 +406,11 @@ internal sealed class FileTable : IDisposable
                     node = new FileNode(_nextId++, e.Name, e.Kind, dir);
                     dir.Children[e.Name] = node;
                     _byId[node.Id] = node;
+                    added.Add((node.Id, PathOfLocked(node), e.Kind, e.Length));
+                }
+                else if (changedSince is { } since && e.Kind == NodeKind.File && (e.LastWriteUtc >= since || e.ChangeUtc >= since))
+                {
+                    changed.Add((node.Id, PathOfLocked(node), e.Length));
                 }
                 seen.Add(node.Id);
                 if (node.Kind == NodeKind.Directory)
@@ -403,9 +424,11 @@ internal sealed class FileTable : IDisposable
             if (!stale.Deleted)
             {
                 RemoveLocked(stale);
+                removed++;
             }
         }
         _generation++;
+        return new ReconcileReport(added, removed, changed);
     }
 
     private void WriteSnapshot()

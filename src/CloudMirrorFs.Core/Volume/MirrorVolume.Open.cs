@@ -107,6 +107,8 @@ public sealed partial class MirrorVolume
         Dictionary<string, FacetStateStore.Entry>? saved = FacetStateStore.Load(_options.StateDir);
         // Present at open: the previous run ended without closing (SIGKILL, crash, power loss).
         bool unclean = PathProbe.Attributes(RunningMarker) is not null;
+        // A clean close saves the states last: a local file changed at or after that was changed outside cmfs.
+        DateTime? closedAt = saved is not null && !unclean ? File.GetLastWriteTimeUtc(FacetStateStore.FilePath(_options.StateDir)) : null;
         foreach (FacetSlot slot in _slots)
         {
             if (saved?.TryGetValue(slot.Name, out FacetStateStore.Entry? e) == true && e.Kind == slot.Options.Kind && e.Path == slot.Options.Path)
@@ -186,7 +188,11 @@ public sealed partial class MirrorVolume
             _log.LogWarning("volume {Volume}: no local facet can serve; serving from remote facet {Facet} until a local one is rebuilt", _options.Name, serving.Name);
         }
 
-        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, cancellationToken).ConfigureAwait(false);
+        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, closedAt, cancellationToken).ConfigureAwait(false);
+        if (saved is not null && reference is not null && _files.Reconciled is { } found && (found.Added.Count > 0 || found.Removed > 0 || found.Changed.Count > 0))
+        {
+            MarkChangedOutsideCmfs(reference, found);
+        }
         if (_files.Damage is { } damage)
         {
             _log.LogWarning("the table of file names was damaged ({Damage}): rebuilt from {Facet}'s tree; the files it had lost get new ids",
@@ -257,6 +263,39 @@ public sealed partial class MirrorVolume
                 _log.LogError("facet {Facet}: {Reason}", slot.Name, slot.Reason);
             }
         }
+    }
+
+    /// <summary>
+    /// The local folder was changed while the volume was not running (files edited, added or deleted in the plain
+    /// folder): nothing of it went through the queue, so every other facet is marked for what changed (the changed
+    /// and added files whole, a namespace mark when names came or went) and resynchronised. Not marked, they used to
+    /// stay Synchronised without the changes. A file overwritten in place with its old time kept (cp -p) is not seen.
+    /// </summary>
+    private void MarkChangedOutsideCmfs(FacetSlot reference, FileTable.ReconcileReport found)
+    {
+        var files = found.Added.Where(a => a.Kind == NodeKind.File).Select(a => (a.Id, a.Path, a.Length)).Concat(found.Changed).ToList();
+        int count = found.Added.Count + found.Removed + found.Changed.Count;
+        string reason = $"{found.Added.Count} name(s) added, {found.Removed} removed and {found.Changed.Count} file(s) changed in '{reference.Name}'s folder outside cmfs: resync";
+        foreach (FacetSlot slot in _slots.Where(s => s != reference))
+        {
+            slot.Dirty.MarkNamespaceDirty(); // names, lengths and times too
+            foreach (var (id, _, length) in files)
+            {
+                if (length > 0)
+                {
+                    slot.Dirty.SetRange(id, 0, (length - 1) / BlockSize);
+                }
+            }
+            slot.Dirty.Flush();
+            if (slot.State is FacetState.Synchronised or FacetState.Offline)
+            {
+                slot.State = FacetState.NotSynchronised;
+                slot.Reason = reason;
+            }
+        }
+        string which = string.Join(", ", found.Added.Select(a => a.Path).Concat(found.Changed.Select(c => c.Path)).Take(10));
+        _log.LogWarning("volume {Volume}: {Count} change(s) were made in {Facet}'s folder while the volume was not running ({Which}{More}); the other facets are resynchronised with them",
+            _options.Name, count, reference.Name, which, count > 10 ? ", …" : "");
     }
 
     /// <summary>

@@ -457,6 +457,46 @@ public sealed class ReplicationTests
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
     }
 
+    [TestMethod]
+    [DataRow("directory")]
+    [DataRow("folder")]
+    public async Task LocalFolderEditedWhileNotRunning_RemoteIsResynchronisedWithTheEdits(string remoteKind)
+    {
+        // The local facet is a plain folder: edited while the drive is not mounted, nothing of it goes through the
+        // queue. The remote used to stay Synchronised without the edits (drain said "drained", verify found them).
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1, remoteKind: remoteKind) { Replicate = true, Logs = recording };
+        MirrorVolume v = await fx.OpenAsync();
+        await WorkloadAsync(v, 61);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        fx.Replicate = false;
+        v = await CloseThen(fx, () => { });
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"), "a clean close and open with nothing edited marks nothing\n" + string.Join("\n", recording.Messages));
+
+        string local = fx.FacetPath("local0");
+        string[] files = [.. Directory.GetFiles(local, "*", SearchOption.AllDirectories).Where(f => new FileInfo(f).Length > 0).Order(StringComparer.Ordinal)];
+        Assert.IsTrue(files.Length >= 3, string.Join(", ", files));
+        v = await CloseThen(fx, () =>
+        {
+            Thread.Sleep(20); // past the close's time at any clock granularity
+            using (var edit = new FileStream(files[0], FileMode.Open, FileAccess.Write))
+            {
+                edit.Position = 10;
+                edit.Write(Bytes(5000, 62)); // in place
+            }
+            File.Delete(files[1]);
+            Directory.CreateDirectory(Path.Combine(local, "added-offline"));
+            File.WriteAllBytes(Path.Combine(local, "added-offline", "new.bin"), Bytes(300_000, 63));
+        });
+        string log = string.Join("\n", recording.Messages);
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), log);
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "outside cmfs", log);
+        fx.Replicate = true;
+        v = await CloseThen(fx, () => { });
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        TreeAssert.Equal(local, await fx.RemoteTreeAsync("remote0"));
+    }
+
     private static async Task<MirrorVolume> CloseThen(VolumeFixture fx, Action between)
     {
         await fx.Volume.DisposeAsync();
