@@ -389,6 +389,9 @@ internal sealed class FileTable : IDisposable
         var changed = new List<(long, string, long)>();
         int removed = 0;
         var seen = new HashSet<long> { RootId };
+        // A time in the future (set by a program, or a copy from a machine whose clock runs ahead) says nothing
+        // about when the file changed: it would be seen as changed at every open until then.
+        DateTime now = DateTime.UtcNow;
         var pending = new Stack<FileNode>();
         pending.Push(Root);
         while (pending.Count > 0)
@@ -408,7 +411,8 @@ internal sealed class FileTable : IDisposable
                     _byId[node.Id] = node;
                     added.Add((node.Id, PathOfLocked(node), e.Kind, e.Length));
                 }
-                else if (changedSince is { } since && e.Kind == NodeKind.File && (e.LastWriteUtc >= since || e.ChangeUtc >= since))
+                else if (changedSince is { } since && e.Kind == NodeKind.File
+                    && ((e.LastWriteUtc >= since && e.LastWriteUtc <= now) || e.ChangeUtc >= since))
                 {
                     changed.Add((node.Id, PathOfLocked(node), e.Length));
                 }
