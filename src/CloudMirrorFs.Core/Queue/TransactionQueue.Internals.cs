@@ -36,7 +36,12 @@ public sealed partial class TransactionQueue
         public long CommittedBytes;
     }
 
-    private sealed record CursorsState(long NextSeq, Dictionary<string, CursorState> Cursors);
+    /// <summary>
+    /// The cursor file. <paramref name="Closed"/> is true only as a clean close wrote it: the heads are then exact.
+    /// While the queue runs they are saved now and then, and segments the cursors passed are deleted in between, so
+    /// after a crash the heads may be older than the oldest record kept, which is no loss.
+    /// </summary>
+    private sealed record CursorsState(long NextSeq, Dictionary<string, CursorState> Cursors, bool Closed = false);
 
     private sealed record CursorState(long Head, bool Active);
 
@@ -302,9 +307,9 @@ public sealed partial class TransactionQueue
         return made;
     }
 
-    private void SaveCursorsLocked()
+    private void SaveCursorsLocked(bool closed = false)
     {
-        var state = new CursorsState(_nextSeq, _cursors.Values.ToDictionary(c => c.Name, c => new CursorState(c.Head, c.Active)));
+        var state = new CursorsState(_nextSeq, _cursors.Values.ToDictionary(c => c.Name, c => new CursorState(c.Head, c.Active)), closed);
         AtomicFile.Write(Path.Combine(_dir, CursorsFile), JsonSerializer.SerializeToUtf8Bytes(state));
     }
 
@@ -557,10 +562,10 @@ public sealed partial class TransactionQueue
         _nextSeq = maxSeq + 1;
 
         long expected = _nextSeq - 1 - minHead;
-        if (saved is not null && clean && corruptions.Count == 0 && present < expected)
+        if (saved is { Closed: true } && corruptions.Count == 0 && present < expected)
         {
-            // Sequence numbers are dense, and a clean stop keeps every record an active cursor still needs (spilled,
-            // or checkpointed): fewer means segment files went missing.
+            // Sequence numbers are dense, and a clean close keeps every record an active cursor still needs (spilled,
+            // or checkpointed) and saves the heads exactly: fewer means segment files went missing.
             corruptions.Add(new QueueCorruption(_dir, 0,
                 $"{expected - present} record(s) between {minHead + 1} and {_nextSeq - 1} are missing (segment files deleted?)", minHead, false));
         }

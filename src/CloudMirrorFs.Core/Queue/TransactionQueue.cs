@@ -543,7 +543,7 @@ public sealed partial class TransactionQueue : IDisposable
                     AtomicFile.SyncDirectory(_dir);
                     _segmentsNamed = _segmentsCreated;
                 }
-                SaveCursorsLocked();
+                SaveCursorsLocked(closed: true);
                 if (Recovery.LostLocations.Count == 0)
                 {
                     // Everything the intent map covered is now in the checkpoint or a segment, flushed.

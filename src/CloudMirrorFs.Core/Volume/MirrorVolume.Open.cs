@@ -189,7 +189,9 @@ public sealed partial class MirrorVolume
         }
 
         _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, closedAt, cancellationToken).ConfigureAwait(false);
-        if (saved is not null && reference is not null && _files.Reconciled is { } found && (found.Added.Count > 0 || found.Removed > 0 || found.Changed.Count > 0))
+        // After a clean stop only: after a crash the names that differ are the operations in flight, which the crash
+        // recovery below marks (its namespace mark covers them) and which are no edits made outside cmfs.
+        if (closedAt is not null && reference is not null && _files.Reconciled is { } found && (found.Added.Count > 0 || found.Removed > 0 || found.Changed.Count > 0))
         {
             MarkChangedOutsideCmfs(reference, found);
         }
@@ -312,8 +314,10 @@ public sealed partial class MirrorVolume
             _log.LogWarning("volume {Volume}: {Count} block(s) were being written when the process stopped, with {Facet} serving: one written before the local facet failed and not yet sent may be older there than last written: {Files}",
                 _options.Name, locations.Count, reference.Name, which);
         }
-        // A local facet being rebuilt is marked too: an operation in flight may have reached it and not the reference.
-        foreach (FacetSlot slot in _slots.Where(s => s != reference && (s.State is FacetState.Synchronised or FacetState.Offline || s.IsLocal)))
+        // Every facet but the reference, in any state: a local one being rebuilt may have got an operation in flight
+        // that the reference did not, and a remote already NotSynchronised (a resync under way, or marked by this
+        // open for another reason) still needs the writes the lost records carried: its own map does not name them.
+        foreach (FacetSlot slot in _slots.Where(s => s != reference))
         {
             foreach (Location l in locations)
             {
@@ -325,8 +329,11 @@ public sealed partial class MirrorVolume
             }
             slot.Dirty.MarkNamespaceDirty();
             slot.Dirty.Flush();
-            slot.State = FacetState.NotSynchronised;
-            slot.Reason = $"the previous run stopped without closing: {(full && slot.IsLocal ? "full" : $"{locations.Count} location(s) and namespace")} resync needed";
+            if (slot.State is FacetState.Synchronised or FacetState.Offline || slot.IsLocal)
+            {
+                slot.State = FacetState.NotSynchronised;
+                slot.Reason = $"the previous run stopped without closing: {(full && slot.IsLocal ? "full" : $"{locations.Count} location(s) and namespace")} resync needed";
+            }
         }
     }
 

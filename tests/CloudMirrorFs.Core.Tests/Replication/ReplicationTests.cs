@@ -497,6 +497,51 @@ public sealed class ReplicationTests
         TreeAssert.Equal(local, await fx.RemoteTreeAsync("remote0"));
     }
 
+    [TestMethod]
+    public async Task CrashWhileARemoteIsNotSynchronised_ItsLostInMemoryRecordsAreStillMarked()
+    {
+        // The crash recovery put the locations of the in-memory records a crash lost into the dirty maps of the
+        // Synchronised and Offline remotes only. A remote already NotSynchronised (a resync asked or under way) with
+        // its cursor attached lost those writes for good: its own map did not name them, the queue no longer held them.
+        await using var fx = new VolumeFixture(1, 1) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, Bytes(1 << 20, 71));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        fx.Replicate = false;
+        v = await CloseThen(fx, () => { });
+        v.RequestResync("remote0", full: false); // NotSynchronised, cursor still attached
+        await v.WriteAsync(id, 300_000, Bytes(50_000, 72)); // in place: the length does not change
+        await v.SyncAsync();
+
+        // A crash now: the state folder as it is while the volume runs (records in memory, their intent bits on disk).
+        string state = fx.Options.StateDir, crashed = state + ".crashed";
+        CopyTree(state, crashed);
+        await v.DisposeAsync();
+        Directory.Delete(state, recursive: true);
+        Directory.Move(crashed, state);
+
+        fx.Replicate = true;
+        v = await fx.OpenAsync();
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        foreach (string dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
+        }
+        Directory.CreateDirectory(to);
+        foreach (string file in Directory.GetFiles(from, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "volume.lock"))
+        {
+            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var target = new FileStream(Path.Combine(to, Path.GetRelativePath(from, file)), FileMode.Create, FileAccess.Write);
+            source.CopyTo(target);
+        }
+    }
+
     private static async Task<MirrorVolume> CloseThen(VolumeFixture fx, Action between)
     {
         await fx.Volume.DisposeAsync();
