@@ -299,9 +299,7 @@ public sealed class ReplicationTests
         // Synchronised, and a restore found no volume.json, or after a reopen an empty volume).
         using var recording = new RecordingLoggerFactory();
         await using var fx = new VolumeFixture(1, 1, remoteKind: "folder") { Replicate = true, Logs = recording };
-        MirrorVolume v = await fx.OpenAsync();
-        await WorkloadAsync(v, 11);
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 11);
 
         string store = fx.FacetPath("remote0");
         if (!whileOpen)
@@ -328,9 +326,7 @@ public sealed class ReplicationTests
         // open Synchronised over nothing, and stay so until a write to a file it lacked was refused.
         using var recording = new RecordingLoggerFactory();
         await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
-        MirrorVolume v = await fx.OpenAsync();
-        await WorkloadAsync(v, 21);
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 21);
 
         string remote = fx.FacetPath("remote0");
         fx.Replicate = false; // the states as the open left them, before a replicator moves them on
@@ -357,9 +353,7 @@ public sealed class ReplicationTests
         string log = string.Join("\n", recording.Messages);
         Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("remote0"), "an empty remote is not called Synchronised\n" + log);
         StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "empty", log);
-        fx.Replicate = true;
-        v = await CloseThen(fx, () => { });
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        v = await ReopenReplicatingAndDrainAsync(fx, recording);
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
         TreeAssert.Equal(fx.FacetPath("local0"), remote);
     }
@@ -371,9 +365,7 @@ public sealed class ReplicationTests
         // stay Synchronised with its cursor put at the tail: the kept records were never sent.
         using var recording = new RecordingLoggerFactory();
         await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
-        MirrorVolume v = await fx.OpenAsync();
-        await WorkloadAsync(v, 31);
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 31);
         fx.Replicate = false;
         v = await CloseThen(fx, () => { });
         await WorkloadAsync(v, 32); // kept in the queue: nothing sends it in this run
@@ -392,9 +384,7 @@ public sealed class ReplicationTests
         // on a Synchronised remote for good.
         using var recording = new RecordingLoggerFactory();
         await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
-        MirrorVolume v = await fx.OpenAsync();
-        await WorkloadAsync(v, 41);
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 41);
         fx.Replicate = false; // the states as the open left them, before a replicator moves them on
         v = await CloseThen(fx, () =>
         {
@@ -410,9 +400,7 @@ public sealed class ReplicationTests
         Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("remote0"), log);
         StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "dirty map", log);
         await WorkloadAsync(v, 42);
-        fx.Replicate = true;
-        v = await CloseThen(fx, () => { });
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        v = await ReopenReplicatingAndDrainAsync(fx, recording);
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
         var (remoteDirty, remoteFull, _) = v.GetDirtyMap("remote0");
         Assert.IsTrue(remoteDirty.Count == 0 && !remoteFull, "the resync emptied the map");
@@ -429,9 +417,7 @@ public sealed class ReplicationTests
         // stayed Synchronised without it.
         using var recording = new RecordingLoggerFactory();
         await using var fx = new VolumeFixture(1, 1) { Replicate = true, Logs = recording };
-        MirrorVolume v = await fx.OpenAsync();
-        await WorkloadAsync(v, 51);
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 51);
         fx.Replicate = false;
         v = await CloseThen(fx, () => { });
         await WorkloadAsync(v, 52); // held by the queue only: nothing sends it in this run
@@ -451,9 +437,7 @@ public sealed class ReplicationTests
         string log = string.Join("\n", recording.Messages);
         Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), log);
         StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "is not the one that fed it", log);
-        fx.Replicate = true;
-        v = await CloseThen(fx, () => { });
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        v = await ReopenReplicatingAndDrainAsync(fx, recording);
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
     }
 
@@ -466,9 +450,7 @@ public sealed class ReplicationTests
         // queue. The remote used to stay Synchronised without the edits (drain said "drained", verify found them).
         using var recording = new RecordingLoggerFactory();
         await using var fx = new VolumeFixture(1, 1, remoteKind: remoteKind) { Replicate = true, Logs = recording };
-        MirrorVolume v = await fx.OpenAsync();
-        await WorkloadAsync(v, 61);
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 61);
         fx.Replicate = false;
         v = await CloseThen(fx, () => { });
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"), "a clean close and open with nothing edited marks nothing\n" + string.Join("\n", recording.Messages));
@@ -491,9 +473,7 @@ public sealed class ReplicationTests
         string log = string.Join("\n", recording.Messages);
         Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), log);
         StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "outside cmfs", log);
-        fx.Replicate = true;
-        v = await CloseThen(fx, () => { });
-        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        v = await ReopenReplicatingAndDrainAsync(fx, recording);
         TreeAssert.Equal(local, await fx.RemoteTreeAsync("remote0"));
     }
 
@@ -540,6 +520,24 @@ public sealed class ReplicationTests
             using var target = new FileStream(Path.Combine(to, Path.GetRelativePath(from, file)), FileMode.Create, FileAccess.Write);
             source.CopyTo(target);
         }
+    }
+
+    /// <summary>Opens the fixture's volume, writes workload <paramref name="seed"/> and drains it to every remote.</summary>
+    private static async Task<MirrorVolume> WrittenAndDrainedAsync(VolumeFixture fx, int seed)
+    {
+        MirrorVolume v = await fx.OpenAsync();
+        await WorkloadAsync(v, seed);
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        return v;
+    }
+
+    /// <summary>Closes the volume, opens it again with its replicators, and waits until every remote holds everything.</summary>
+    private static async Task<MirrorVolume> ReopenReplicatingAndDrainAsync(VolumeFixture fx, RecordingLoggerFactory recording)
+    {
+        fx.Replicate = true;
+        MirrorVolume v = await CloseThen(fx, () => { });
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        return v;
     }
 
     private static async Task<MirrorVolume> CloseThen(VolumeFixture fx, Action between)
