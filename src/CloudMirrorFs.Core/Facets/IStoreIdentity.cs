@@ -9,4 +9,10 @@ public interface IStoreIdentity
 {
     /// <summary>The identity of the storage opened last; null before the first open.</summary>
     string? StoreIdentity { get; }
+
+    /// <summary>
+    /// The number of the newest image the storage holds (its commits are numbered in order); 0 before the first open.
+    /// An open that finds a lower number than one seen before means commits were lost (deleted or damaged).
+    /// </summary>
+    long CommittedImage { get; }
 }

@@ -31,6 +31,18 @@ internal sealed class FacetSlot
     /// <summary>The identity of the remote store last synchronised with (<see cref="IStoreIdentity"/>); null when unknown.</summary>
     public string? StoreIdentity { get; set; }
 
+    /// <summary>The highest image number its store was seen to hold (<see cref="IStoreIdentity.CommittedImage"/>); null when unknown.</summary>
+    public long? StoreImage { get; set; }
+
+    /// <summary>
+    /// The highest image number seen: the one recorded before, or the store's own once it opened with the identity
+    /// recorded (a replaced store starts again from its own).
+    /// </summary>
+    public long? SeenImage()
+        => IFacetDecorator.Unwrap(Facet) is IStoreIdentity { StoreIdentity: { } identity, CommittedImage: var image } && identity == StoreIdentity
+            ? Math.Max(StoreImage ?? 0, image)
+            : StoreImage;
+
     /// <summary>The id of the queue that fed this remote facet (<see cref="Queue.TransactionQueue.Id"/>); null when unknown.</summary>
     public string? QueueId { get; set; }
 

@@ -15,7 +15,8 @@ internal static class FacetStateStore
     };
 
     /// <summary>One facet's saved state; <paramref name="StoreIdentity"/> and <paramref name="QueueId"/> are absent from files older builds wrote.</summary>
-    public sealed record Entry(FacetState State, string? Reason, string Kind, FacetRole Role, string? Path, string? StoreIdentity = null, string? QueueId = null);
+    public sealed record Entry(FacetState State, string? Reason, string Kind, FacetRole Role, string? Path, string? StoreIdentity = null, string? QueueId = null,
+        long? StoreImage = null);
 
     public static string FilePath(string stateDir) => System.IO.Path.Combine(stateDir, "facets.json");
 
@@ -40,7 +41,7 @@ internal static class FacetStateStore
 
     public static void Save(string stateDir, IEnumerable<FacetSlot> slots)
     {
-        var map = slots.ToDictionary(s => s.Name, s => new Entry(s.State, s.Reason, s.Options.Kind, s.Role, s.Options.Path, s.StoreIdentity, s.QueueId));
+        var map = slots.ToDictionary(s => s.Name, s => new Entry(s.State, s.Reason, s.Options.Kind, s.Role, s.Options.Path, s.StoreIdentity, s.QueueId, s.SeenImage()));
         AtomicFile.Write(FilePath(stateDir), JsonSerializer.SerializeToUtf8Bytes(map, Json));
     }
 }

@@ -117,6 +117,7 @@ public sealed partial class MirrorVolume
                 slot.Reason = e.Reason;
                 slot.StoreIdentity = e.StoreIdentity;
                 slot.QueueId = e.QueueId;
+                slot.StoreImage = e.StoreImage;
             }
             else if (saved is not null)
             {
@@ -143,10 +144,10 @@ public sealed partial class MirrorVolume
             try
             {
                 await slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
-                if (StoreReplaced(slot))
+                if (StoreLost(slot) is { } lost)
                 {
                     slot.State = FacetState.NotSynchronised;
-                    slot.Reason = StoreReplacedReason;
+                    slot.Reason = lost;
                 }
             }
             catch (MirrorException ex)
@@ -220,7 +221,7 @@ public sealed partial class MirrorVolume
         if (saved is not null && _queue is not null)
         {
             // A directory remote that should hold everything (still Synchronised or Offline, nothing waiting for it in
-            // the queue) but is empty. An object store's emptying is caught by its identity (StoreReplaced) instead.
+            // the queue) but is empty. An object store's emptying is caught by its identity (StoreLost) instead.
             await DetectEmptiedFacetsAsync(_slots.Where(s => !s.IsLocal && s.State is FacetState.Synchronised or FacetState.Offline
                 && IFacetDecorator.Unwrap(s.Facet) is not IStoreIdentity
                 && _queue.CursorInfo(s.Name) is { Active: true } c && c.Head >= c.Tail), cancellationToken).ConfigureAwait(false);

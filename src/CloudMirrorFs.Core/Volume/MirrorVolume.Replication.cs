@@ -24,46 +24,56 @@ public sealed partial class MirrorVolume : IReplicationHost
 
     void IReplicationHost.CheckStoreIdentity(FacetSlot slot)
     {
-        if (StoreReplaced(slot))
+        if (StoreLost(slot) is { } reason)
         {
-            SetState(slot, FacetState.NotSynchronised, StoreReplacedReason);
+            SetState(slot, FacetState.NotSynchronised, reason);
         }
     }
 
-    private const string StoreReplacedReason = "its store was emptied or replaced outside cmfs: full resync";
-
     /// <summary>
-    /// After a remote facet opened: records its store's identity, and when it is not the one recorded before (the
-    /// store was emptied or replaced outside cmfs) marks the facet for a full resync, since nothing it held is there
-    /// any more, and returns true. The caller moves it to NotSynchronised.
+    /// After a remote facet opened: records its store's identity and image number. When the identity is not the one
+    /// recorded before (the store was emptied or replaced outside cmfs), or the newest image is older than one seen
+    /// before (commits deleted or damaged), what the facet held is not all there any more: it is marked for a full
+    /// resync and the reason is returned, for the caller to move it to NotSynchronised.
     /// </summary>
-    private bool StoreReplaced(FacetSlot slot)
+    private string? StoreLost(FacetSlot slot)
     {
-        if (slot.IsLocal || IFacetDecorator.Unwrap(slot.Facet) is not IStoreIdentity { StoreIdentity: { } identity })
+        if (slot.IsLocal || IFacetDecorator.Unwrap(slot.Facet) is not IStoreIdentity { StoreIdentity: { } identity } store)
         {
-            return false;
+            return null;
         }
         string? known;
+        string reason;
         lock (_stateLock)
         {
             known = slot.StoreIdentity;
             if (known == identity)
             {
-                return false;
+                if (slot.StoreImage is not { } seen || store.CommittedImage >= seen)
+                {
+                    return null;
+                }
+                reason = $"its newest image is commit {store.CommittedImage}, but commit {seen} was seen before: later commits were deleted or damaged outside cmfs; full resync";
+                slot.StoreImage = store.CommittedImage; // from here on, this store's own numbering
             }
-            slot.StoreIdentity = identity;
-            if (known is null)
+            else
             {
-                SaveStatesLocked(); // first seen (a new facet, or a state file from an older build)
-                return false;
+                slot.StoreIdentity = identity;
+                slot.StoreImage = null;
+                if (known is null)
+                {
+                    SaveStatesLocked(); // first seen (a new facet, or a state file from an older build)
+                    return null;
+                }
+                reason = "its store was emptied or replaced outside cmfs: full resync";
+                _log.LogError("facet {Facet}: its store is not the one it was synchronised with (set up {Known} then, {Identity} now)", slot.Name, known, identity);
             }
         }
-        _log.LogError("facet {Facet}: its store is not the one it was synchronised with (set up {Known} then, {Identity} now): it was emptied or replaced outside cmfs; everything is sent again",
-            slot.Name, known, identity);
+        _log.LogError("facet {Facet}: {Reason}; everything is sent again", slot.Name, reason);
         slot.Dirty.MarkFull();
         slot.Dirty.MarkNamespaceDirty();
         slot.Dirty.Flush();
-        return true;
+        return reason;
     }
 
     void IReplicationHost.ReleaseAndReattach(FacetSlot slot)

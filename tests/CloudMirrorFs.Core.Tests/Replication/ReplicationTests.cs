@@ -522,6 +522,28 @@ public sealed class ReplicationTests
         }
     }
 
+    [TestMethod]
+    public async Task NewestCommitsDeletedFromTheStoreWhileClosed_RemoteIsResynchronisedInFull()
+    {
+        // The newest commit objects of a folder store deleted (or damaged: the checksum turns that into the same):
+        // the image ends at an older commit. It used to open Synchronised, so the files only the lost commits held
+        // were missing from a restore for good.
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1, remoteKind: "folder") { Replicate = true, Logs = recording };
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 81);
+        long id = await v.CreateFileAsync("last.bin");
+        await v.WriteAsync(id, 0, Bytes(200_000, 82));
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        string commits = Path.Combine(fx.FacetPath("remote0"), "commits");
+        fx.Replicate = false; // the states as the open left them, before a replicator moves them on
+        v = await CloseThen(fx, () => File.Delete(Directory.GetFiles(commits).Order(StringComparer.Ordinal).Last()));
+        string log = string.Join("\n", recording.Messages);
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), log);
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "were deleted or damaged", log);
+        v = await ReopenReplicatingAndDrainAsync(fx, recording);
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"));
+    }
+
     /// <summary>Opens the fixture's volume, writes workload <paramref name="seed"/> and drains it to every remote.</summary>
     private static async Task<MirrorVolume> WrittenAndDrainedAsync(VolumeFixture fx, int seed)
     {
