@@ -26,8 +26,19 @@ public sealed class MirrorException : IOException
         IOException io when io.HResult == 39 || io.HResult == unchecked((int)0x80070091) => new(MirrorError.NotEmpty, $"{what}: directory not empty.", e),
         IOException io when io.HResult == 20 => new(MirrorError.NotDirectory, $"{what}: not a directory.", e),
         IOException io when io.HResult == 21 => new(MirrorError.IsDirectory, $"{what}: is a directory.", e),
-        _ => new(MirrorError.IoError, $"{what}: {e.Message}", e),
+        IOException io when io.HResult == 30 => new(MirrorError.AccessDenied, $"{what}: the file system is read-only; mount it read-write.", e),
+        _ => new(MirrorError.IoError, $"{what}: {WithoutPath(e.Message)}", e),
     };
+
+    /// <summary>
+    /// The OS's words without the path .NET appends on Unix (" : '/some/path'"): the caller's <c>what</c> names the
+    /// object already, and a temporary file's random name would make every retry's message differ (and be logged).
+    /// </summary>
+    private static string WithoutPath(string message)
+    {
+        int cut = message.LastIndexOf(" : '", StringComparison.Ordinal);
+        return cut > 0 && message.EndsWith('\'') ? message[..cut] : message;
+    }
 
     /// <summary>True when an I/O exception means the device is full (ENOSPC, EDQUOT, ERROR_DISK_FULL).</summary>
     public static bool IsNoSpace(IOException e)

@@ -25,6 +25,19 @@ public sealed class CliTests
     }
 
     [TestMethod]
+    public async Task Mount_OnAFile_SaysWhatToDo_AndDoesNotClaimToHaveUnmounted()
+    {
+        using var cli = new Cli();
+        cli.Write("drive", "not a folder");
+        var (code, stdout, stderr) = await cli.RunAsync("mount");
+        Assert.AreEqual(1, code, stdout + stderr);
+        StringAssert.Contains(stderr, "the mount point is a file; set mount.path to a folder");
+        Assert.IsFalse(stdout.Contains("unmounted", StringComparison.Ordinal), "nothing was mounted: " + stdout);
+        StringAssert.Contains(stdout, "not mounted");
+        Assert.AreEqual("not a folder", File.ReadAllText(Path.Combine(cli.Dir, "drive")), "the file is left as it was");
+    }
+
+    [TestMethod]
     public async Task Status_Json_HasTheDocumentedFields()
     {
         using var cli = new Cli();

@@ -93,7 +93,9 @@ internal static class MountCommand
                 {
                     log.LogWarning("the volume is still closing after {Seconds} s (a remote is slow); the queue is on disk, exiting", CloseBudget.TotalSeconds);
                 }
-                await context.Out.WriteLineAsync("cmfs: unmounted; the queue is saved and replication resumes at the next mount");
+                await context.Out.WriteLineAsync(mount is null
+                    ? "cmfs: not mounted; the volume is closed and nothing was changed on the drive"
+                    : "cmfs: unmounted; the queue is saved and replication resumes at the next mount");
             }
         });
         return command;

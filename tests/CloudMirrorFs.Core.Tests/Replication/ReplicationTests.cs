@@ -570,6 +570,41 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    public async Task FolderStoreDiskRemountedReadOnly_SaidOnceWithoutTempNames_CatchesUpOnceWritable()
+    {
+        // A folder store's disk gone read-only (remounted, or the kernel's errors=remount-ro). Its error used to carry
+        // the random name of the temporary file each try wrote, so every retry logged a "new" message. (A directory
+        // remote keeps its files open for writing, so this tmpfs cannot be remounted read-only under it.)
+        const string remoteKind = "folder";
+        using var disk = new SmallDisk(32);
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1, remoteKind: remoteKind, remotePath: _ => Path.Combine(disk.Path, "remote")) { Replicate = true, Logs = recording };
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 91);
+        disk.ReadOnly(true);
+        try
+        {
+            await WorkloadAsync(v, 92); // acknowledged: the local disk takes it
+            for (int i = 0; i < 1000 && v.GetFacetState("remote0") == FacetState.Synchronised; i++)
+            {
+                await Task.Delay(10);
+            }
+            await Task.Delay(1500); // retried meanwhile
+            string log = string.Join("\n", recording.Messages);
+            Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("remote0"), log);
+            StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "read-only", log);
+            Assert.IsFalse(log.Contains("cmfs-tmp", StringComparison.Ordinal), "no temporary file names in messages\n" + log);
+            int lines = recording.Messages.Count(m => m.Contains("read-only", StringComparison.Ordinal));
+            Assert.IsTrue(lines <= 6, $"said a few times, not at every retry ({lines} lines)\n{log}");
+        }
+        finally
+        {
+            disk.ReadOnly(false);
+        }
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v) + "\n" + string.Join("\n", recording.Messages));
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"));
+    }
+
+    [TestMethod]
     public async Task RemoteDiskFills_WhileStateFilesCannotBeSaved_ReplicationResumesOnceSpaceIsBack()
     {
         // A real full disk under the remote (a 12 MiB tmpfs, 6 MiB of it taken), and a facet-state file that cannot

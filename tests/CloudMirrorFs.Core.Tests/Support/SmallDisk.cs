@@ -46,6 +46,9 @@ public sealed class SmallDisk : IDisposable
         return file;
     }
 
+    /// <summary>Remounts the disk read-only (true) or read-write (false), as an operator or a failing disk would.</summary>
+    public void ReadOnly(bool readOnly) => Run("mount", "-o", readOnly ? "remount,ro" : "remount,rw", Path);
+
     public void Dispose()
     {
         try
