@@ -28,6 +28,13 @@ public sealed class CodecObjectStore : IObjectStore
     private readonly byte[]? _key;
     private readonly bool _compress;
 
+    /// <summary>
+    /// True (the default): objects are written with a checksum (header version 2). False for a remote whose format
+    /// is older than <see cref="VolumeDescriptor.ChecksumFormat"/>, so that the cmfs that created it can still read
+    /// it. Reads take either version.
+    /// </summary>
+    public bool Checksums { get; set; } = true;
+
     /// <summary>Wraps <paramref name="inner"/>; <paramref name="key"/> (32 bytes) turns encryption on.</summary>
     public CodecObjectStore(IObjectStore inner, byte[]? key, bool compress)
     {
@@ -56,7 +63,7 @@ public sealed class CodecObjectStore : IObjectStore
     /// <inheritdoc />
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
         => key == RemoteImage.DescriptorKey ? _inner.PutAsync(key, data, cancellationToken)
-            : _key is null && !_compress ? _inner.PutAsync(key, Header(0, data.Span), data, cancellationToken) // the body as it is: no copy
+            : _key is null && !_compress ? _inner.PutAsync(key, Header(0, data.Span, Checksums), data, cancellationToken) // the body as it is: no copy
             : _inner.PutAsync(key, Encode(key, data.Span), cancellationToken);
 
     /// <inheritdoc />
@@ -110,38 +117,43 @@ public sealed class CodecObjectStore : IObjectStore
         }
         // One allocation for the stored object, written in place: header, then the payload (sealed when encrypting).
         byte[] result;
+        int headerSize = Checksums ? HeaderSize : 4;
         if (_key is not null)
         {
             flags |= FlagEncrypted;
-            result = new byte[HeaderSize + 12 + payload.Length + 16];
-            Span<byte> nonce = result.AsSpan(HeaderSize, 12);
+            result = new byte[headerSize + 12 + payload.Length + 16];
+            Span<byte> nonce = result.AsSpan(headerSize, 12);
             RandomNumberGenerator.Fill(nonce);
             using var aes = new AesGcm(_key, 16);
-            aes.Encrypt(nonce, payload, result.AsSpan(HeaderSize + 12, payload.Length), result.AsSpan(HeaderSize + 12 + payload.Length), Encoding.UTF8.GetBytes(key));
+            aes.Encrypt(nonce, payload, result.AsSpan(headerSize + 12, payload.Length), result.AsSpan(headerSize + 12 + payload.Length), Encoding.UTF8.GetBytes(key));
         }
         else
         {
-            result = new byte[HeaderSize + payload.Length];
-            payload.CopyTo(result.AsSpan(HeaderSize));
+            result = new byte[headerSize + payload.Length];
+            payload.CopyTo(result.AsSpan(headerSize));
         }
-        WriteHeader(result, flags, result.AsSpan(HeaderSize));
+        WriteHeader(result, flags, result.AsSpan(headerSize), Checksums);
         return result;
     }
 
-    private static byte[] Header(byte flags, ReadOnlySpan<byte> rest)
+    private static byte[] Header(byte flags, ReadOnlySpan<byte> rest, bool checksum)
     {
-        byte[] header = new byte[HeaderSize];
-        WriteHeader(header, flags, rest);
+        byte[] header = new byte[checksum ? HeaderSize : 4];
+        WriteHeader(header, flags, rest, checksum);
         return header;
     }
 
-    private static void WriteHeader(Span<byte> into, byte flags, ReadOnlySpan<byte> rest)
+    /// <summary>Version 2 with the checksum of <paramref name="rest"/>, or version 1 (4 bytes) without.</summary>
+    private static void WriteHeader(Span<byte> into, byte flags, ReadOnlySpan<byte> rest, bool checksum)
     {
         into[0] = (byte)'C';
         into[1] = (byte)'M';
-        into[2] = Version;
+        into[2] = checksum ? Version : (byte)1;
         into[3] = flags;
-        BinaryPrimitives.WriteUInt64LittleEndian(into[4..HeaderSize], XxHash3.HashToUInt64(rest));
+        if (checksum)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(into[4..HeaderSize], XxHash3.HashToUInt64(rest));
+        }
     }
 
     /// <summary>The plain bytes of a stored object, without copying them when nothing needs undoing but the header.</summary>

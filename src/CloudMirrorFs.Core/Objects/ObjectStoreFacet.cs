@@ -127,6 +127,10 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity
             string? encryption = (_store as CodecObjectStore)?.EncryptionParameter;
             VolumeDescriptor descriptor = await RemoteImage.ReadOrCreateDescriptorAsync(_store, _blockSize, _volumeName, encryption, cancellationToken).ConfigureAwait(false);
             RemoteImage.CheckEncryption(_store, descriptor, encryption, Name);
+            if (_store is CodecObjectStore codec)
+            {
+                codec.Checksums = descriptor.Format >= VolumeDescriptor.ChecksumFormat; // what the remote's creator reads
+            }
             if (descriptor.BlockSize != _blockSize)
             {
                 throw new MirrorException(MirrorError.InvalidArgument,

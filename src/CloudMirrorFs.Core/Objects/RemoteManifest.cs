@@ -428,6 +428,13 @@ internal sealed record VolumeDescriptor(int Format, int BlockSize, string Volume
     /// </summary>
     public const int ExtentFormat = 3;
 
+    /// <summary>
+    /// Every object carries a checksum (<see cref="CodecObjectStore"/> header version 2), which an older reader would
+    /// refuse as a damaged header. Remotes are created at it; one an older cmfs created keeps writing unchecked
+    /// (version 1) objects, so older readers keep reading it.
+    /// </summary>
+    public const int ChecksumFormat = 4;
+
     /// <summary>The newest format this build reads.</summary>
-    public const int NewestFormat = ExtentFormat;
+    public const int NewestFormat = ChecksumFormat;
 }

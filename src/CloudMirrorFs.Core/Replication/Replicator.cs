@@ -105,10 +105,17 @@ internal sealed class Replicator : IAsyncDisposable
 
     private static bool IsTransient(MirrorException e) => e.Error is MirrorError.Unavailable or MirrorError.IoError;
 
+    /// <summary>What went wrong without what it happened to: the last clause of "facet: what: cause".</summary>
+    private static string Cause(string message)
+    {
+        int at = message.LastIndexOf(": ", StringComparison.Ordinal);
+        return at < 0 ? message : message[(at + 2)..];
+    }
+
     private async Task RunAsync(CancellationToken cancellationToken)
     {
         TimeSpan refusalDelay = TimeSpan.Zero;
-        string? lastProblem = null;
+        string? lastProblem = null, refusal = null;
         while (!cancellationToken.IsCancellationRequested)
         {
             // Nothing may end this loop but the stop: a replicator that died would leave its facet's queue growing
@@ -134,16 +141,19 @@ internal sealed class Replicator : IAsyncDisposable
                     // Not a link problem: the facet refused a change it should accept (its tree has drifted, or its
                     // disk is full). The same refusal is logged once, and tried again after a growing pause, not in a
                     // tight loop; a full disk that was given space back lets the resync through.
-                    if (e.Message != lastProblem)
+                    // The same refusal is the same kind of error for the same cause, whichever object or file it
+                    // names: a resync in parallel is refused on a different block each time.
+                    string problem = $"{e.Error}: {Cause(e.Message)}";
+                    if (problem != lastProblem)
                     {
                         _log.LogError("facet {Facet}: {Message}; falling back to a dirty-map resync", _slot.Name, e.Message);
-                        lastProblem = e.Message;
+                        (lastProblem, refusal) = (problem, $"replication refused: {e.Message}");
                     }
                     _resyncAttached = false; // the refused change is in the queue: the next resync folds it into the map
                     // A resync that is refused stays BeingSynchronised, with the refusal as its reason until a retry
                     // gets through: 'cmfs status' shows why, and the log does not flap between two states at every retry.
                     FacetState next = _slot.State == FacetState.BeingSynchronised ? FacetState.BeingSynchronised : FacetState.NotSynchronised;
-                    _host.SetFacetState(_slot, next, $"replication refused: {e.Message}");
+                    _host.SetFacetState(_slot, next, refusal);
                     _slot.Dirty.MarkNamespaceDirty();
                     refusalDelay = refusalDelay == TimeSpan.Zero ? _options.RetryDelay : TimeSpan.FromTicks(Math.Min(refusalDelay.Ticks * 2, _options.MaxRetryDelay.Ticks));
                     await Task.Delay(refusalDelay, cancellationToken).ConfigureAwait(false);

@@ -73,6 +73,47 @@ public sealed class ObjectChecksumTests
     }
 
     [TestMethod]
+    public async Task NewRemote_ObjectsCarryAChecksum_ARemoteAnOlderCmfsCreated_KeepsWritingWhatThatCmfsReads()
+    {
+        using var dir = new TempDir("sum");
+        string bucket = Path.Combine(dir.Path, "bucket");
+        var file = new FileRef(7, "a.bin");
+        await using (IFacet facet = FacetFactory.Create(Options(bucket, "none"), Volume))
+        {
+            await facet.OpenAsync(default);
+            await facet.CreateFileAsync(file, (UnixFileMode)0b110_100_100, default);
+            await facet.WriteAsync(file, 0, new byte[Block], default);
+            await facet.CommitAsync(1, default);
+        }
+        string descriptor = Path.Combine(bucket, "volume.json");
+        StringAssert.Contains(File.ReadAllText(descriptor), $"\"Format\":{VolumeDescriptor.ChecksumFormat}");
+        string[] first = StoredObjects(bucket);
+        Assert.IsTrue(first.All(o => File.ReadAllBytes(o)[2] == 2), "a new remote's objects are checksummed");
+
+        // As if an older cmfs had created it: what this build adds stays readable by that cmfs.
+        File.WriteAllText(descriptor, File.ReadAllText(descriptor).Replace($"\"Format\":{VolumeDescriptor.ChecksumFormat}", $"\"Format\":{VolumeDescriptor.ExtentFormat}", StringComparison.Ordinal));
+        var second = new FileRef(8, "b.bin");
+        await using (IFacet facet = FacetFactory.Create(Options(bucket, "none"), Volume))
+        {
+            await facet.OpenAsync(default);
+            await facet.CreateFileAsync(second, (UnixFileMode)0b110_100_100, default);
+            await facet.WriteAsync(second, 0, Enumerable.Repeat((byte)5, Block).ToArray(), default);
+            await facet.CommitAsync(2, default);
+        }
+        string[] added = [.. StoredObjects(bucket).Except(first)];
+        Assert.IsTrue(added.Length >= 2 && added.All(o => File.ReadAllBytes(o)[2] == 1), "version 1 objects on an older remote: " + string.Join(", ", added));
+        StringAssert.Contains(File.ReadAllText(descriptor), $"\"Format\":{VolumeDescriptor.ExtentFormat}", "the descriptor is not raised");
+
+        string target = Path.Combine(dir.Path, "restored");
+        await RemoteRestore.RestoreAsync(FacetFactory.CreateStore(Options(bucket, "none")), target, null, null, default);
+        CollectionAssert.AreEqual(Enumerable.Repeat((byte)5, Block).ToArray(), File.ReadAllBytes(Path.Combine(target, "b.bin")), "both versions read");
+    }
+
+    private static string[] StoredObjects(string bucket)
+        => [.. new[] { "data", "commits" }.Select(d => Path.Combine(bucket, d)).Where(Directory.Exists)
+            .SelectMany(d => Directory.GetFiles(d, "*", SearchOption.AllDirectories)).Order(StringComparer.Ordinal)];
+
+    [TestMethod]
     public async Task ObjectFromAnOlderBuild_WithoutAChecksum_StillReads()
     {
         using var dir = new TempDir("sum");
