@@ -165,7 +165,7 @@ public sealed partial class MirrorVolume
 
         if (saved is not null)
         {
-            await DetectEmptiedFacetsAsync(_slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised), cancellationToken).ConfigureAwait(false);
+            await DetectEmptiedFacetsAsync(_slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised), FileTable.CountKnown(_options.StateDir), cancellationToken).ConfigureAwait(false);
         }
         FacetSlot? reference = _slots.FirstOrDefault(s => s.IsLocal && s.State == FacetState.Synchronised);
         if (saved is null)
@@ -224,7 +224,7 @@ public sealed partial class MirrorVolume
             // the queue) but is empty. An object store's emptying is caught by its identity (StoreLost) instead.
             await DetectEmptiedFacetsAsync(_slots.Where(s => !s.IsLocal && s.State is FacetState.Synchronised or FacetState.Offline
                 && IFacetDecorator.Unwrap(s.Facet) is not IStoreIdentity
-                && _queue.CursorInfo(s.Name) is { Active: true } c && c.Head >= c.Tail), cancellationToken).ConfigureAwait(false);
+                && _queue.CursorInfo(s.Name) is { Active: true } c && c.Head >= c.Tail), _files.Count - 1, cancellationToken).ConfigureAwait(false); // the root aside
         }
         RefreshLists();
         FacetStateStore.Save(_options.StateDir, _slots);
@@ -236,9 +236,8 @@ public sealed partial class MirrorVolume
     /// it was pointed at a new one), a directory remote was emptied outside cmfs. It must not serve, nor be taken as
     /// the truth, nor be called Synchronised over nothing; a full resync rebuilds it.
     /// </summary>
-    private async Task DetectEmptiedFacetsAsync(IEnumerable<FacetSlot> candidates, CancellationToken cancellationToken)
+    private async Task DetectEmptiedFacetsAsync(IEnumerable<FacetSlot> candidates, int known, CancellationToken cancellationToken)
     {
-        int known = FileTable.CountKnown(_options.StateDir);
         if (known == 0)
         {
             return;
@@ -256,14 +255,9 @@ public sealed partial class MirrorVolume
             }
             if (top.Count == 0)
             {
-                slot.Dirty.MarkFull();
-                slot.Dirty.MarkNamespaceDirty();
-                slot.Dirty.Flush();
-                slot.State = FacetState.NotSynchronised;
-                slot.Reason = slot.IsLocal
+                FullResyncAtOpen(slot, slot.IsLocal
                     ? $"its folder is empty but the volume has {known} file(s) and folder(s): the disk was lost or replaced; a full resync rebuilds it"
-                    : $"its folder is empty but the volume has {known} file(s) and folder(s): it was emptied or replaced outside cmfs; a full resync sends everything again";
-                _log.LogError("facet {Facet}: {Reason}", slot.Name, slot.Reason);
+                    : $"its folder is empty but the volume has {known} file(s) and folder(s): it was emptied or replaced outside cmfs; a full resync sends everything again");
             }
         }
     }
@@ -360,6 +354,18 @@ public sealed partial class MirrorVolume
     }
 
     /// <summary>
+    /// At open: what <paramref name="slot"/> holds is not known any more, so every block and name is compared again
+    /// (a full resync); it is NotSynchronised for <paramref name="reason"/>, which is logged.
+    /// </summary>
+    private void FullResyncAtOpen(FacetSlot slot, string reason)
+    {
+        MarkAllDirty(slot);
+        slot.State = FacetState.NotSynchronised;
+        slot.Reason = reason;
+        _log.LogError("facet {Facet}: {Reason}", slot.Name, reason);
+    }
+
+    /// <summary>
     /// A remote facet fed by another queue than the one open now lost the records that queue held for it (the queue
     /// folder was deleted, or it is on a disk that is not mounted, and a new empty one was made): which locations they
     /// touched is unknown, so the facet is resynchronised in full. Then every remote records this queue's id.
@@ -370,12 +376,7 @@ public sealed partial class MirrorVolume
         {
             if (slot.QueueId is { } known && known != queue.Id)
             {
-                slot.Dirty.MarkFull();
-                slot.Dirty.MarkNamespaceDirty();
-                slot.Dirty.Flush();
-                slot.State = FacetState.NotSynchronised;
-                slot.Reason = $"the queue at {_options.QueuePath} is not the one that fed it (deleted, or its disk not mounted): what it held is unknown; full resync";
-                _log.LogError("facet {Facet}: {Reason}", slot.Name, slot.Reason);
+                FullResyncAtOpen(slot, $"the queue at {_options.QueuePath} is not the one that fed it (deleted, or its disk not mounted): what it held is unknown; full resync");
             }
             slot.QueueId = queue.Id;
         }

@@ -70,10 +70,16 @@ public sealed partial class MirrorVolume : IReplicationHost
             }
         }
         _log.LogError("facet {Facet}: {Reason}; everything is sent again", slot.Name, reason);
+        MarkAllDirty(slot);
+        return reason;
+    }
+
+    /// <summary>Every block and every name of the facet is to be compared again (a full resync), durably.</summary>
+    private static void MarkAllDirty(FacetSlot slot)
+    {
         slot.Dirty.MarkFull();
         slot.Dirty.MarkNamespaceDirty();
         slot.Dirty.Flush();
-        return reason;
     }
 
     void IReplicationHost.ReleaseAndReattach(FacetSlot slot)
