@@ -16,9 +16,12 @@ namespace CloudMirrorFs.Facets;
 /// operation out of the folder (<see cref="TreePath"/>).
 /// </para>
 /// </summary>
-public sealed partial class DirectoryFacet : IFacet
+public sealed partial class DirectoryFacet : IFacet, IFolderHome
 {
     private readonly string _root;
+    // The folder's device and inode at the last good open: another answer while running means its disk was unmounted
+    // (the path now leads to the mount point below it) or the folder was replaced.
+    private (ulong Device, ulong Inode)? _opened;
     private readonly bool _createIfMissing;
     private readonly HandleCache _handles;
     private readonly Lock _dirtyLock = new();
@@ -52,8 +55,13 @@ public sealed partial class DirectoryFacet : IFacet
     public string Root => _root;
 
     /// <inheritdoc />
+    public string? FileSystem { get; set; }
+
+    /// <inheritdoc />
     public ValueTask OpenAsync(CancellationToken cancellationToken)
     {
+        // A disk that is not mounted is a failed facet, never an emptied folder to rebuild on the disk below it.
+        string home = Guard(_root, () => FolderHome.Verify(_root, FileSystem, $"facet '{Name}'"));
         // A disk that does not answer is a failed facet, never a missing folder to create again.
         FileAttributes? there = Guard(_root, () => PathProbe.Attributes(_root));
         if (there is { } a && (a & FileAttributes.Directory) == 0)
@@ -78,6 +86,8 @@ public sealed partial class DirectoryFacet : IFacet
                 throw new UnauthorizedAccessException($"{_root} is not writable");
             }
         });
+        FileSystem = home;
+        _opened = FolderHome.IdentityOf(_root);
         return ValueTask.CompletedTask;
     }
 
@@ -89,7 +99,7 @@ public sealed partial class DirectoryFacet : IFacet
             if (path.Length == 0)
             {
                 var root = new DirectoryInfo(_root);
-                if (!PathProbe.IsDirectory(_root))
+                if (RootLost())
                 {
                     throw RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': /: not found"));
                 }
@@ -98,7 +108,7 @@ public sealed partial class DirectoryFacet : IFacet
             // A path under a link names nothing in the tree: it is never resolved through the link.
             string? os = TreePathOrNull(path);
             FileSystemInfo? info = os is null ? null : Lstat(os);
-            if (info is null && !PathProbe.IsDirectory(_root))
+            if (info is null && RootLost())
             {
                 throw RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: not found"));
             }
@@ -138,6 +148,7 @@ public sealed partial class DirectoryFacet : IFacet
     public ValueTask CreateFileAsync(FileRef file, UnixFileMode mode, CancellationToken cancellationToken)
     {
         _handles.Close(file.Id); // a handle cached for this id before belongs to a file that is gone
+        EnsureRootHere();
         Guard(file.Path, () =>
         {
             string os = TreePath(file.Path);
@@ -171,6 +182,7 @@ public sealed partial class DirectoryFacet : IFacet
     /// <inheritdoc />
     public ValueTask CreateDirectoryAsync(string path, UnixFileMode mode, CancellationToken cancellationToken)
     {
+        EnsureRootHere();
         Guard(path, () =>
         {
             string os = TreePath(path);
@@ -185,7 +197,7 @@ public sealed partial class DirectoryFacet : IFacet
             }
             if (!PathProbe.IsDirectory(Path.GetDirectoryName(os)!))
             {
-                throw new MirrorException(MirrorError.NotFound, $"facet '{Name}': {VolumePath.Parent(path)}: no such directory");
+                throw RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': {VolumePath.Parent(path)}: no such directory"));
             }
             if (OperatingSystem.IsWindows())
             {
@@ -209,6 +221,7 @@ public sealed partial class DirectoryFacet : IFacet
             throw new MirrorException(MirrorError.Exists, $"facet '{Name}': the root directory exists");
         }
         _handles.Close(link.Id);
+        EnsureRootHere();
         ChangingDirectories(() => Guard(link.Path, () =>
         {
             string os = TreePath(link.Path);
@@ -721,9 +734,26 @@ public sealed partial class DirectoryFacet : IFacet
     /// one is rebuilt by a resync once its folder is back) instead of telling callers that their files do not exist.
     /// </summary>
     private MirrorException RootGone(MirrorException e)
-        => e.Error == MirrorError.NotFound && !PathProbe.IsDirectory(_root)
-            ? new MirrorException(MirrorError.Unavailable, $"facet '{Name}': its folder {_root} is gone (deleted, or its disk unmounted); the volume goes on without it", e)
-            : e;
+        => e.Error == MirrorError.NotFound && RootLost() ? Gone(e) : e;
+
+    private MirrorException Gone(Exception? inner = null)
+        => new(MirrorError.Unavailable, $"facet '{Name}': its folder {_root} is gone (deleted, or its disk unmounted); the volume goes on without it", inner);
+
+    /// <summary>The folder opened is not at its path any more: deleted, or replaced (its disk unmounted under it, say).</summary>
+    private bool RootLost() => !PathProbe.IsDirectory(_root) || (_opened is { } opened && FolderHome.IdentityOf(_root) != opened);
+
+    /// <summary>
+    /// Before a name is made: a folder whose disk was unmounted under the running volume still exists (the empty mount
+    /// point), so a new file would land on the disk below it, where nothing else of the tree is, without a "not found"
+    /// to tell. One statx per create.
+    /// </summary>
+    private void EnsureRootHere()
+    {
+        if (_opened is { } opened && FolderHome.IdentityOf(_root) != opened)
+        {
+            throw Gone();
+        }
+    }
 
     private MirrorException ErrnoException(int errno, string what) => errno == 2 ? RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': {what}: not found")) : errno switch
     {

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Win32.SafeHandles;
+using CloudMirrorFs.Facets;
 using CloudMirrorFs.Storage;
 
 namespace CloudMirrorFs.Objects;
@@ -9,10 +10,11 @@ namespace CloudMirrorFs.Objects;
 /// disk. Each object is a file at its key's path; a put writes a temp file, flushes it, renames it into place and
 /// flushes the folder, so an object is either whole or absent after a crash. Not meant to be read as plain files.
 /// </summary>
-public sealed class FolderObjectStore : IObjectStore
+public sealed class FolderObjectStore : IObjectStore, IFolderHome
 {
     private const string TempSuffix = ".cmfs-tmp";
     private readonly string _root;
+    private (ulong Device, ulong Inode)? _ready; // the folder's identity when last made ready (FolderHome)
 
     /// <summary>A store rooted at <paramref name="root"/>.</summary>
     public FolderObjectStore(string root) => _root = Path.GetFullPath(root);
@@ -21,8 +23,13 @@ public sealed class FolderObjectStore : IObjectStore
     public string Description => $"folder {_root}";
 
     /// <inheritdoc />
+    public string? FileSystem { get; set; }
+
+    /// <inheritdoc />
     public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken)
     {
+        // A disk that is not mounted is unreachable, never an emptied store to set up again on the disk below it.
+        string home = Guard("looking at the folder", () => FolderHome.Verify(_root, FileSystem, Description));
         // A disk that does not answer is unreachable, never "missing": creating the folder again would hide it.
         FileAttributes? there = Guard("looking at the folder", () => PathProbe.Attributes(_root));
         if (there is { } a && (a & FileAttributes.Directory) == 0)
@@ -37,6 +44,8 @@ public sealed class FolderObjectStore : IObjectStore
             }
             Guard("create", () => Directory.CreateDirectory(_root));
         }
+        FileSystem = home;
+        _ready = FolderHome.IdentityOf(_root);
         return ValueTask.CompletedTask;
     }
 
@@ -53,6 +62,7 @@ public sealed class FolderObjectStore : IObjectStore
     private ValueTask Put(string key, IReadOnlyList<ReadOnlyMemory<byte>> parts)
     {
         string path = PathOf(key);
+        EnsureRootHere();
         Guard(key, () =>
         {
             string dir = Path.GetDirectoryName(path)!;
@@ -82,6 +92,7 @@ public sealed class FolderObjectStore : IObjectStore
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
             {
+                EnsureRootHere(); // not an object missing from the store, but the store missing its disk
                 return null; // only "not found" means no object: any other error is the disk's, and surfaces
             }
             using var _ = fs;
@@ -104,6 +115,7 @@ public sealed class FolderObjectStore : IObjectStore
         string dir = slash < 0 ? _root : PathOf(prefix[..slash]);
         if (!Guard(prefix, () => PathProbe.IsDirectory(dir)))
         {
+            EnsureRootHere();
             yield break; // nothing under that prefix (a failing disk throws instead of looking empty)
         }
         List<ObjectInfo> found = Guard(prefix, () => Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
@@ -144,6 +156,18 @@ public sealed class FolderObjectStore : IObjectStore
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// The folder made ready is still at its path. One whose disk was unmounted under the running volume is the empty
+    /// mount point, where a put would start a store on the disk below it and a get would find nothing.
+    /// </summary>
+    private void EnsureRootHere()
+    {
+        if (_ready is { } ready && FolderHome.IdentityOf(_root) != ready)
+        {
+            throw new MirrorException(MirrorError.Unavailable, $"{Description}: the folder is gone (deleted, or its disk unmounted)");
+        }
+    }
 
     private string PathOf(string key)
     {

@@ -11,7 +11,7 @@ namespace CloudMirrorFs.Objects;
 /// of the acknowledged history. Between commits, changes live in memory: writes to the same block are folded into
 /// one upload, and the uploads of a commit run in parallel.
 /// </summary>
-public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity
+public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHome
 {
     private const int CheckpointEvery = 64;
     /// <summary>
@@ -85,6 +85,20 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity
 
     /// <summary>The store (decoding) behind this facet: verify reads the committed image from it, never from a cache.</summary>
     internal IObjectStore Store => _store;
+
+    /// <inheritdoc />
+    /// <remarks>A store kept in a folder (kind <c>folder</c>) knows it; null for the others.</remarks>
+    public string? FileSystem
+    {
+        get => (IObjectStoreWrapper.Unwrap(_store) as IFolderHome)?.FileSystem;
+        set
+        {
+            if (IObjectStoreWrapper.Unwrap(_store) is IFolderHome home)
+            {
+                home.FileSystem = value;
+            }
+        }
+    }
 
     /// <summary>Objects uploaded so far (block objects and commits), for benchmarks.</summary>
     public long ObjectsUploaded => Interlocked.Read(ref _objectsUploaded);

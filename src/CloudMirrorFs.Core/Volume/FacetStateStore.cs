@@ -14,9 +14,12 @@ internal static class FacetStateStore
         Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>One facet's saved state; <paramref name="StoreIdentity"/> and <paramref name="QueueId"/> are absent from files older builds wrote.</summary>
+    /// <summary>
+    /// One facet's saved state; <paramref name="StoreIdentity"/>, <paramref name="QueueId"/>, <paramref name="StoreImage"/>
+    /// and <paramref name="FileSystem"/> (<see cref="IFolderHome"/>) are absent from files older builds wrote.
+    /// </summary>
     public sealed record Entry(FacetState State, string? Reason, string Kind, FacetRole Role, string? Path, string? StoreIdentity = null, string? QueueId = null,
-        long? StoreImage = null);
+        long? StoreImage = null, string? FileSystem = null);
 
     public static string FilePath(string stateDir) => System.IO.Path.Combine(stateDir, "facets.json");
 
@@ -41,7 +44,8 @@ internal static class FacetStateStore
 
     public static void Save(string stateDir, IEnumerable<FacetSlot> slots)
     {
-        var map = slots.ToDictionary(s => s.Name, s => new Entry(s.State, s.Reason, s.Options.Kind, s.Role, s.Options.Path, s.StoreIdentity, s.QueueId, s.SeenImage()));
+        var map = slots.ToDictionary(s => s.Name, s => new Entry(s.State, s.Reason, s.Options.Kind, s.Role, s.Options.Path, s.StoreIdentity, s.QueueId, s.SeenImage(),
+            IFacetDecorator.Unwrap(s.Facet) is IFolderHome home ? home.FileSystem : null));
         AtomicFile.Write(FilePath(stateDir), JsonSerializer.SerializeToUtf8Bytes(map, Json));
     }
 }

@@ -118,6 +118,10 @@ public sealed partial class MirrorVolume
                 slot.StoreIdentity = e.StoreIdentity;
                 slot.QueueId = e.QueueId;
                 slot.StoreImage = e.StoreImage;
+                if (IFacetDecorator.Unwrap(slot.Facet) is IFolderHome home)
+                {
+                    home.FileSystem = e.FileSystem; // its open refuses a folder whose disk is not mounted
+                }
             }
             else if (saved is not null)
             {

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace CloudMirrorFs.Tests.Support;
 
 /// <summary>
@@ -64,20 +62,5 @@ public sealed class SmallDisk : IDisposable
         }
     }
 
-    private static void Run(string command, params string[] args)
-    {
-        var psi = new ProcessStartInfo(command) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using Process p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {command}");
-        string err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"{command} {string.Join(' ', args)} failed ({p.ExitCode}): {err.Trim()}. The full-disk tests mount a small tmpfs: run the tests as root (sudo), as CI does.");
-        }
-    }
+    private static void Run(string command, params string[] args) => MountCommand.Run(command, args);
 }
