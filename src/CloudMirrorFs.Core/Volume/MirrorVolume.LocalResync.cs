@@ -78,11 +78,14 @@ public sealed partial class MirrorVolume
             catch (MirrorException e)
             {
                 slot.Dirty.MarkNamespaceDirty();
-                if (slot.State == FacetState.BeingSynchronised)
+                // The cause goes into the state's reason ('cmfs status' shows why it is not back, a disk not mounted
+                // say), logged once: a cause that lasts (a disk left unplugged) is retried every minute in silence.
+                string reason = $"resync failed: {e.Message}; retrying";
+                if (slot.Reason != reason)
                 {
-                    SetState(slot, FacetState.NotSynchronised, $"resync failed: {e.Message}; retrying");
+                    SetState(slot, FacetState.NotSynchronised, reason);
                 }
-                _log.LogWarning("facet {Facet}: resync failed ({Message}); retrying in {Delay} s", slot.Name, e.Message, delay.TotalSeconds);
+                _log.LogDebug("facet {Facet}: resync failed ({Message}); retrying in {Delay} s", slot.Name, e.Message, delay.TotalSeconds);
                 try
                 {
                     await Task.Delay(delay, cancellationToken).ConfigureAwait(false);

@@ -20,7 +20,8 @@ public sealed class DiskNotMountedTests
     [TestMethod]
     public async Task LocalDiskUnmounted_WhileRunningAndAtTheNextOpen_ServedFromTheRemote_NothingWrittenBelow_CatchesUpWhenBack()
     {
-        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder") { Replicate = true };
+        using var logs = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder") { Replicate = true, Logs = logs };
         string mountPoint = fx.FacetPath("local0");
         using var disk = new BindMount(mountPoint + "-disk", mountPoint);
         MirrorVolume v = await fx.OpenAsync();
@@ -34,8 +35,11 @@ public sealed class DiskNotMountedTests
         await AssertModelAsync(v, model); // from the remote: the files did not vanish for the volume's users
         await WriteFileAsync(v, model, "c", 2 * Block, seed: 3); // a new top-level name: it must not land below the mount point
         await WriteFileAsync(v, model, "a", Block, seed: 4);
-        await Task.Delay(1500); // the local resync tries to open the facet again meanwhile
+        await Task.Delay(3500); // the local resync tries to open the facet again meanwhile (after 1 s, then 2 s)
         Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("local0"));
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "local0").Reason, "not mounted", "status says why it is not back");
+        string[] said = [.. logs.Messages.Where(m => m.StartsWith("Warning", StringComparison.Ordinal) && m.Contains("not mounted", StringComparison.Ordinal))];
+        Assert.AreEqual(1, said.Length, $"the cause is logged once, not at every retry: {string.Join(" | ", said)}");
         AssertEmpty(mountPoint, "while the disk is unmounted");
         await AssertModelAsync(v, model);
         Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)));
