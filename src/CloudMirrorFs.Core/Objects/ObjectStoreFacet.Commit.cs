@@ -46,18 +46,13 @@ public sealed partial class ObjectStoreFacet
                 _format = (await RemoteImage.RequireFormatAsync(_store, VolumeDescriptor.SymlinkFormat, cancellationToken).ConfigureAwait(false)).Format;
             }
             long commit = _stagedCommit + 1;
-            var paths = new Dictionary<RemoteNode, string>(ReferenceEqualityComparer.Instance);
-            foreach (var (path, node) in _working.Nodes)
-            {
-                paths[node] = path;
-            }
             // Each changed block becomes one object: the whole block when its bytes are all known here, else the
             // ranges written since the last commit, back to back, laid over the committed bytes as extents.
             var uploads = new List<(string Key, ReadOnlyMemory<byte> Data)>();
             var data = new List<(RemoteNode Node, JournalOp Op)>();
             foreach (var ((node, block), d) in _dirty.OrderBy(kv => kv.Key.Node.Id).ThenBy(kv => kv.Key.Block))
             {
-                if (!paths.TryGetValue(node, out string? path))
+                if (_working.PathOf(node) is not { } path)
                 {
                     continue; // deleted since: nothing to upload
                 }

@@ -239,10 +239,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
             {
                 throw new MirrorException(dir is null ? MirrorError.NotFound : MirrorError.NotDirectory, $"facet '{Name}': {path}: no such directory");
             }
-            string prefix = path.Length == 0 ? "" : path + "/";
-            return [.. _working.Nodes
-                .Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && kv.Key.IndexOf('/', prefix.Length) < 0)
-                .Select(kv => ToInfo(kv.Key[prefix.Length..], kv.Value))];
+            return [.. _working.ChildrenOf(path).Select(c => ToInfo(c.Name, c.Node))];
         }
         finally
         {
@@ -298,7 +295,6 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// <inheritdoc />
     public async ValueTask DeleteDirectoryAsync(string path, CancellationToken cancellationToken)
     {
-        string prefix = path + "/";
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -307,7 +303,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
                 // A symbolic link (to a directory or not) or a file: rmdir(2) refuses it.
                 throw new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {path}: not a directory");
             }
-            if (_working.Nodes.Keys.Any(k => k.StartsWith(prefix, StringComparison.Ordinal)))
+            if (_working.HasChildren(path))
             {
                 throw new MirrorException(MirrorError.NotEmpty, $"facet '{Name}': {path}: directory not empty");
             }

@@ -15,7 +15,13 @@ internal sealed class RemoteManifest
     /// <summary>The queue sequence number the commit covers.</summary>
     public long QueueSeq { get; set; }
 
-    public Dictionary<string, RemoteNode> Nodes { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Every path but the root's. Changed only through <see cref="Apply"/>, which keeps the index below in step.</summary>
+    public Dictionary<string, RemoteNode> Nodes { get; init; } = new(StringComparer.Ordinal);
+
+    // Parent path -> the names of its children, and each node's path (RemoteNode.Path): built at the first question that
+    // needs them, then kept up by every change. Listing a folder, an rmdir's emptiness check, a directory rename and a
+    // commit's node-to-path lookups then cost what they touch, not a walk of every path the remote holds.
+    private Dictionary<string, HashSet<string>>? _children;
 
     /// <summary>
     /// The root folder's mode and modification time once a change set them (a chmod or utimens of the drive's root);
@@ -32,6 +38,87 @@ internal sealed class RemoteManifest
         Root = Root?.Clone(),
     };
 
+    /// <summary>The children of the folder at <paramref name="path"/> ("" for the root), by name.</summary>
+    public IEnumerable<(string Name, RemoteNode Node)> ChildrenOf(string path)
+    {
+        EnsureIndex();
+        if (!_children!.TryGetValue(path, out HashSet<string>? names))
+        {
+            yield break;
+        }
+        string prefix = path.Length == 0 ? "" : path + "/";
+        foreach (string name in names)
+        {
+            yield return (name, Nodes[prefix + name]);
+        }
+    }
+
+    /// <summary>True when something lies under <paramref name="path"/>.</summary>
+    public bool HasChildren(string path)
+    {
+        EnsureIndex();
+        return _children!.TryGetValue(path, out HashSet<string>? names) && names.Count > 0;
+    }
+
+    /// <summary>The path of <paramref name="node"/> in this manifest; null when it is not in it (deleted or replaced).</summary>
+    public string? PathOf(RemoteNode node)
+    {
+        EnsureIndex();
+        return node.Path is { } path && Nodes.TryGetValue(path, out RemoteNode? there) && ReferenceEquals(there, node) ? path : null;
+    }
+
+    private void EnsureIndex()
+    {
+        if (_children is not null)
+        {
+            return;
+        }
+        _children = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        foreach (var (path, node) in Nodes)
+        {
+            node.Path = path;
+            Link(path);
+        }
+    }
+
+    private void Link(string path)
+    {
+        string parent = VolumePath.Parent(path);
+        if (!_children!.TryGetValue(parent, out HashSet<string>? names))
+        {
+            _children[parent] = names = new HashSet<string>(StringComparer.Ordinal);
+        }
+        names.Add(VolumePath.Name(path));
+    }
+
+    private void Put(string path, RemoteNode node)
+    {
+        Nodes[path] = node;
+        if (_children is not null)
+        {
+            node.Path = path;
+            Link(path);
+        }
+    }
+
+    private bool Take(string path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out RemoteNode? node)
+    {
+        if (!Nodes.Remove(path, out node))
+        {
+            return false;
+        }
+        if (_children is not null)
+        {
+            string parent = VolumePath.Parent(path);
+            if (_children.TryGetValue(parent, out HashSet<string>? names) && names.Remove(VolumePath.Name(path)) && names.Count == 0)
+            {
+                _children.Remove(parent);
+            }
+            _children.Remove(path); // a folder's own (empty) set of names
+        }
+        return true;
+    }
+
     /// <summary>Applies one journal operation. Operations are idempotent, as facet operations are.</summary>
     public void Apply(JournalOp op, List<string>? freed)
     {
@@ -40,13 +127,13 @@ internal sealed class RemoteManifest
             case "mkdir":
                 if (!Nodes.ContainsKey(op.Path))
                 {
-                    Nodes[op.Path] = new RemoteNode { Kind = NodeKind.Directory, Mode = op.Mode ?? 0b111_101_101, MTime = op.Time ?? DateTime.UtcNow };
+                    Put(op.Path, new RemoteNode { Kind = NodeKind.Directory, Mode = op.Mode ?? 0b111_101_101, MTime = op.Time ?? DateTime.UtcNow });
                 }
                 break;
             case "create":
                 if (!Nodes.TryGetValue(op.Path, out RemoteNode? existing) || existing.Kind != NodeKind.File)
                 {
-                    Nodes[op.Path] = new RemoteNode { Kind = NodeKind.File, Id = op.Id, Mode = op.Mode ?? 0b110_100_100, MTime = op.Time ?? DateTime.UtcNow };
+                    Put(op.Path, new RemoteNode { Kind = NodeKind.File, Id = op.Id, Mode = op.Mode ?? 0b110_100_100, MTime = op.Time ?? DateTime.UtcNow });
                 }
                 break;
             case "symlink":
@@ -58,7 +145,7 @@ internal sealed class RemoteManifest
                         Free(link, freed);
                     }
                     link = new RemoteNode { Kind = NodeKind.Symlink, Id = op.Id, Mode = 0b111_111_111 };
-                    Nodes[op.Path] = link;
+                    Put(op.Path, link);
                 }
                 link.Id = op.Id != 0 ? op.Id : link.Id;
                 link.Target = op.Target ?? "";
@@ -69,7 +156,7 @@ internal sealed class RemoteManifest
                 break;
             case "unlink":
             case "rmdir":
-                if (Nodes.Remove(op.Path, out RemoteNode? gone))
+                if (Take(op.Path, out RemoteNode? gone))
                 {
                     Free(gone, freed);
                 }
@@ -115,19 +202,33 @@ internal sealed class RemoteManifest
         {
             return; // a replay: already moved
         }
-        if (Nodes.Remove(to, out RemoteNode? replaced))
+        EnsureIndex();
+        if (Take(to, out RemoteNode? replaced))
         {
-            Free(replaced, freed);
+            Free(replaced, freed); // a file, or an empty folder: rename(2) refuses a folder with anything in it
         }
-        Nodes.Remove(from);
-        Nodes[to] = node;
-        if (node.Kind == NodeKind.Directory)
+        _children!.Remove(from, out HashSet<string>? names); // the folder's own names move with it
+        Take(from, out _);
+        Put(to, node);
+        // Its subtree, through the index: each folder's set of names moves to the new path as it is.
+        var moving = new Stack<(string From, string To, HashSet<string> Names)>();
+        if (names is not null)
         {
-            string prefix = from + "/";
-            foreach (string child in Nodes.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+            moving.Push((from, to, names));
+        }
+        while (moving.TryPop(out var folder))
+        {
+            _children[folder.To] = folder.Names;
+            foreach (string name in folder.Names)
             {
-                Nodes.Remove(child, out RemoteNode? c);
-                Nodes[to + "/" + child[prefix.Length..]] = c!;
+                string oldPath = folder.From + "/" + name, newPath = folder.To + "/" + name;
+                Nodes.Remove(oldPath, out RemoteNode? child);
+                Nodes[newPath] = child!;
+                child!.Path = newPath;
+                if (_children.Remove(oldPath, out HashSet<string>? below))
+                {
+                    moving.Push((oldPath, newPath, below));
+                }
             }
         }
     }
@@ -161,6 +262,10 @@ internal sealed class RemoteNode
     /// <summary>A symbolic link's target, verbatim (format 2; absent for files and directories).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Target { get; set; }
+
+    /// <summary>Its path in the manifest that indexed it (<see cref="RemoteManifest.PathOf"/>); not stored.</summary>
+    [JsonIgnore]
+    public string? Path { get; set; }
 
     public RemoteNode Clone() => new()
     {

@@ -604,7 +604,8 @@ public sealed partial class TransactionQueue
             RecoveredRecords = recovered,
             LostLocations = lost,
             LostUnknown = intentDamaged,
-            CursorsLost = cursorsLost is null ? null : $"{cursorsLost}: every remote facet is sent the {recovered} record(s) kept again, from the oldest",
+            CursorsLost = cursorsLost is null ? null : recovered == 0 ? $"{cursorsLost}: no records were kept, so none is sent again"
+                : $"{cursorsLost}: every remote facet is sent the {recovered} record(s) kept again, from the oldest",
         };
     }
 
