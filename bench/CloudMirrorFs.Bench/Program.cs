@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CloudMirrorFs.Facets;
+using CloudMirrorFs.Objects;
 using CloudMirrorFs.Options;
 using CloudMirrorFs.Volume;
 
@@ -10,6 +11,7 @@ using CloudMirrorFs.Volume;
 //   --phase backlog --dir DIR --bytes N --memory-limit N   (internal: run in a child process for a clean peak RSS)
 //   --phase crc   (only the CRC-32C rates: serial against three lanes)
 //   --phase remote-read   (only 4 KiB sequential reads served by an object-store facet)
+//   --phase remote-tree [--dirs N] [--per-dir N]   (only what a large tree costs an object-store facet: commits, listings, renames)
 string? dirArg = Arg("--dir");
 bool quick = args.Contains("--quick");
 string root = dirArg ?? Path.Combine(Path.GetTempPath(), "cmfs-bench-" + Environment.ProcessId);
@@ -24,6 +26,13 @@ if (Arg("--phase") == "crc")
 if (Arg("--phase") == "remote-read")
 {
     Console.WriteLine((await RemoteRead(root)).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    Directory.Delete(root, recursive: true);
+    return 0;
+}
+
+if (Arg("--phase") == "remote-tree")
+{
+    Console.WriteLine((await RemoteTree(root, int.Parse(Arg("--dirs") ?? "20000"), int.Parse(Arg("--per-dir") ?? "10"))).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     Directory.Delete(root, recursive: true);
     return 0;
 }
@@ -176,6 +185,65 @@ static async Task<JsonObject> RemoteRead(string root)
 }
 
 // "nothing draining yet": the queue and dirty map are on, no replicator consumes them.
+// An object-store facet holding a large tree (folder store): what one commit of a 4 KiB write costs, what listing
+// every folder costs (a resync's namespace pass does it), 2,000 folder renames, and 2,000 mkdir+rmdir.
+static async Task<JsonObject> RemoteTree(string root, int dirs, int perDir)
+{
+    await using var facet = new ObjectStoreFacet("remote", "folder", new FolderObjectStore(Path.Combine(root, "store")), 256 * 1024, "bench");
+    await facet.OpenAsync(default);
+    long seq = 1, id = 1;
+    for (int d = 0; d < dirs; d++)
+    {
+        await facet.CreateDirectoryAsync($"d{d}", (UnixFileMode)0b111_101_101, default);
+        for (int f = 0; f < perDir; f++)
+        {
+            await facet.CreateFileAsync(new FileRef(id++, $"d{d}/f{f}"), (UnixFileMode)0b110_100_100, default);
+        }
+    }
+    await facet.CommitAsync(seq++, default);
+    const int commits = 500;
+    byte[] small = new byte[4096];
+    var sw = Stopwatch.StartNew();
+    for (int i = 0; i < commits; i++)
+    {
+        await facet.WriteAsync(new FileRef(1 + (i % perDir), $"d0/f{i % perDir}"), 0, small, default);
+        await facet.CommitAsync(seq++, default);
+    }
+    double commitMs = sw.Elapsed.TotalMilliseconds / commits;
+    sw.Restart();
+    long listed = 0;
+    for (int d = 0; d < dirs; d++)
+    {
+        listed += (await facet.ListAsync($"d{d}", default)).Count;
+    }
+    double listMs = sw.Elapsed.TotalMilliseconds;
+    int renames = Math.Min(dirs, 2000);
+    sw.Restart();
+    for (int d = 0; d < renames; d++)
+    {
+        await facet.RenameAsync($"d{d}", $"e{d}", default);
+    }
+    double renameMs = sw.Elapsed.TotalMilliseconds;
+    sw.Restart();
+    for (int d = 0; d < 2000; d++)
+    {
+        await facet.CreateDirectoryAsync($"x{d}", (UnixFileMode)0b111_101_101, default);
+        await facet.DeleteDirectoryAsync($"x{d}", default);
+    }
+    double rmdirMs = sw.Elapsed.TotalMilliseconds;
+    return new JsonObject
+    {
+        ["benchmark"] = "remote-tree",
+        ["files"] = dirs * perDir,
+        ["folders"] = dirs,
+        ["commitOf4KiBWriteMs"] = Math.Round(commitMs, 2),
+        ["listEveryFolderMs"] = Math.Round(listMs),
+        ["namesListed"] = listed,
+        [$"rename{renames}FoldersMs"] = Math.Round(renameMs),
+        ["mkdirRmdir2000Ms"] = Math.Round(rmdirMs),
+    };
+}
+
 static VolumeRuntimeOptions NoDrain() => new() { Replicate = false };
 
 string? Arg(string name)

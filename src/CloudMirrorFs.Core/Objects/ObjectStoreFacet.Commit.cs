@@ -211,7 +211,9 @@ public sealed partial class ObjectStoreFacet
                 throw new MirrorException(MirrorError.Unavailable,
                     $"facet '{Name}' ({_store.Description}): {RemoteImage.DescriptorKey} is gone, so the store was emptied or replaced outside cmfs; it is set up again and everything is sent again");
             }
-            await PutObjectAsync(RemoteImage.CommitKey(record.Commit), JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken).ConfigureAwait(false);
+            byte[] journal = JsonSerializer.SerializeToUtf8Bytes(record, Json);
+            await PutObjectAsync(RemoteImage.CommitKey(record.Commit), journal, cancellationToken).ConfigureAwait(false);
+            Interlocked.Add(ref _journalBytesSinceCheckpoint, journal.Length);
         }
         catch
         {
@@ -232,7 +234,12 @@ public sealed partial class ObjectStoreFacet
         }
         DateTime now = DateTime.UtcNow;
         _garbage.AddRange(record.Freed.Select(k => (k, now)));
-        if (record.Commit - _lastCheckpoint >= CheckpointEvery)
+        // A checkpoint writes the whole tree: on a remote of a million files that is a hundred MB, which must not go
+        // up every 64 commits of a trickle of small writes. So one is due once the journals since the last one come to
+        // a quarter of its size (the checkpoints then cost at most four times the journals), and at the latest after
+        // CheckpointAtMost commits, which bounds the journals an open reads back.
+        long since = record.Commit - _lastCheckpoint;
+        if (since >= CheckpointEvery && (Interlocked.Read(ref _journalBytesSinceCheckpoint) * 4 >= _lastCheckpointBytes || since >= CheckpointAtMost))
         {
             try
             {
@@ -303,8 +310,11 @@ public sealed partial class ObjectStoreFacet
     {
         long commit = _landed.Commit;
         var checkpoint = new CheckpointRecord(commit, _landed.QueueSeq, DateTime.UtcNow, _landed.Nodes) { Root = _landed.Root };
-        await PutObjectAsync(RemoteImage.CheckpointKey(commit), JsonSerializer.SerializeToUtf8Bytes(checkpoint, Json), cancellationToken).ConfigureAwait(false);
+        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(checkpoint, Json);
+        await PutObjectAsync(RemoteImage.CheckpointKey(commit), bytes, cancellationToken).ConfigureAwait(false);
         _lastCheckpoint = commit;
+        _lastCheckpointBytes = bytes.Length;
+        Interlocked.Exchange(ref _journalBytesSinceCheckpoint, 0);
         DateTime horizon = DateTime.UtcNow - _retention;
         var collect = _garbage.Where(g => g.FreedUtc <= horizon).Select(g => g.Key).ToList();
         // Older journals and checkpoints: the new checkpoint makes them unnecessary for the image; within

@@ -14,6 +14,7 @@ namespace CloudMirrorFs.Objects;
 public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHome
 {
     private const int CheckpointEvery = 64;
+    private const int CheckpointAtMost = 1024;
     /// <summary>
     /// Requests in flight at once (uploads of a commit, gets of a read or a restore). Extents are small objects: 64 of
     /// 64 KiB keep 4 MB in flight, twice what a 20 MB/s link with a 100 ms round trip holds.
@@ -38,6 +39,8 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     private long _stagedCommit;
     private volatile bool _poisoned;
     private long _lastCheckpoint;
+    private long _lastCheckpointBytes; // its size; 0 until this process writes one
+    private long _journalBytesSinceCheckpoint;
     private long _lastQueueSeq;
     private int _format;
     private DateTime _rootTime = DateTime.UnixEpoch; // the manifest keeps no root node: the volume's creation stands in

@@ -292,6 +292,32 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
     }
 
     [TestMethod]
+    public async Task LargeTree_TrickleOfSmallCommits_CheckpointsSpacedByJournalSize_ImageKept()
+    {
+        // A checkpoint is the whole tree. On a large remote one every 64 commits (as before) rewrote megabytes for a
+        // few hundred bytes of journal each time; now the next is due when the journals reach a quarter of its size.
+        for (int i = 0; i < 3000; i++)
+        {
+            await Facet.CreateFileAsync(new FileRef(1000 + i, $"file-with-a-longish-name-{i:D5}"), (UnixFileMode)0b110_100_100, default);
+        }
+        var f = new FileRef(1000, "file-with-a-longish-name-00000");
+        for (int i = 0; i < 300; i++)
+        {
+            await Facet.WriteAsync(f, 0, Bytes(16, i), default);
+            await Facet.CommitAsync(i + 1, default);
+        }
+        long[] checkpoints = [.. Directory.GetFiles(Path.Combine(Bucket, "checkpoints")).Select(p => RemoteImage.ParseNumber(Path.GetFileName(p))!.Value).Order()];
+        Assert.AreEqual(64, checkpoints.Max(), $"the newest checkpoint: one at commit 64 (the first), none of the tree's size since ({string.Join(", ", checkpoints)})");
+        await using ObjectStoreFacet again = Reopened();
+        await again.OpenAsync(default);
+        Assert.AreEqual(300, again.CommittedQueueSeq);
+        byte[] got = new byte[16];
+        await again.ReadAsync(f, 0, got, default);
+        CollectionAssert.AreEqual(Bytes(16, 299), got, "the image after the journals since the checkpoint are read back");
+        Assert.AreEqual(3000, (await again.ListAsync("", default)).Count);
+    }
+
+    [TestMethod]
     public async Task Open_OtherBlockSize_RefusedNamingBoth()
     {
         await Facet.CommitAsync(0, default);
