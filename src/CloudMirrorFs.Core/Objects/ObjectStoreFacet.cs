@@ -158,7 +158,10 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
                 _claim = await RemoteClaim.AcquireAsync(_store, _claimFor, _forceClaim, cancellationToken).ConfigureAwait(false);
             }
             RemoteImage image = await RemoteImage.LoadAsync(_store, null, cancellationToken).ConfigureAwait(false);
-            await DropBeyondImageAsync(image.Manifest.Commit, cancellationToken).ConfigureAwait(false);
+            // The block objects of a commit that never landed are looked for only when the last writer may have left
+            // some (its claim was taken over, or there are no claims): listing every object of a large remote at each
+            // mount cost seconds on a folder store, and thousands of requests on S3.
+            await DropBeyondImageAsync(image.Manifest.Commit, scanData: _claim is not { TookOver: false }, cancellationToken).ConfigureAwait(false);
             _working = image.Manifest;
             _landed = image.Manifest.Clone();
             _stagedCommit = image.Manifest.Commit;
@@ -181,7 +184,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// interrupted upload) ends the chain, and this writer numbers its next commit after the image; a later commit
     /// left from before would otherwise chain onto the new one and splice an old change into the image.
     /// </summary>
-    private async Task DropBeyondImageAsync(long imageCommit, CancellationToken cancellationToken)
+    private async Task DropBeyondImageAsync(long imageCommit, bool scanData, CancellationToken cancellationToken)
     {
         var beyond = new List<string>();
         foreach (string prefix in new[] { RemoteImage.CommitsPrefix, RemoteImage.CheckpointsPrefix })
@@ -196,7 +199,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
         }
         // Block objects uploaded for a commit that never landed (the writer died between its uploads and its commit
         // object): no image names them, and the next commit of that number uploads its own.
-        await foreach (ObjectInfo o in _store.ListAsync("data/", cancellationToken).ConfigureAwait(false))
+        await foreach (ObjectInfo o in (scanData ? _store.ListAsync("data/", cancellationToken) : AsyncEnumerable.Empty<ObjectInfo>()).ConfigureAwait(false))
         {
             int dot = o.Key.LastIndexOf('.');
             if (dot > 0 && long.TryParse(o.Key.AsSpan(dot + 1), System.Globalization.NumberStyles.AllowHexSpecifier, null, out long n) && n > imageCommit)
@@ -542,7 +545,16 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
         }
         if (_claim is not null)
         {
-            await _claim.DisposeAsync().ConfigureAwait(false);
+            if (_poisoned || _stagedCommit > _landed.Commit || _landing is { IsCompletedSuccessfully: false })
+            {
+                // A commit that did not land may have left block objects: the claim stays (stale), so the next open
+                // takes it over and looks for them.
+                await _claim.AbandonAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await _claim.DisposeAsync().ConfigureAwait(false);
+            }
         }
         await _store.DisposeAsync().ConfigureAwait(false);
     }

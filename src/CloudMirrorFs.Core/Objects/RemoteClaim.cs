@@ -26,6 +26,13 @@ internal sealed class RemoteClaim : IAsyncDisposable
         _mine = mine;
     }
 
+    /// <summary>
+    /// True when an earlier writer's claim was found and taken over: that writer did not give the remote up cleanly
+    /// (killed, unreachable at its close, or a commit of its never landed), so it may have left uploads behind.
+    /// False when the remote was free: its last writer closed with every commit landed.
+    /// </summary>
+    public bool TookOver { get; private set; }
+
     /// <summary>Who holds a claim.</summary>
     public sealed record ClaimRecord(string Id, string Host, string StateDir, int ProcessId, DateTime StartedUtc);
 
@@ -49,6 +56,7 @@ internal sealed class RemoteClaim : IAsyncDisposable
                     // Damaged (a holder killed in the middle of putting it): it names no one, and no one heartbeats it.
                     string id = key[(key.LastIndexOf('-') + 1)..^".json".Length];
                     await store.DeleteManyAsync([key, $"{HeartbeatsPrefix}{id}.json"], cancellationToken).ConfigureAwait(false);
+                    claim.TookOver = true;
                     continue;
                 }
                 if (other.Id == mine.Id)
@@ -64,6 +72,7 @@ internal sealed class RemoteClaim : IAsyncDisposable
                 }
                 // Stale, ours from before a kill, or forced: take it over.
                 await store.DeleteManyAsync([key, $"{HeartbeatsPrefix}{other.Id}.json"], cancellationToken).ConfigureAwait(false);
+                claim.TookOver = true;
             }
         }
         catch

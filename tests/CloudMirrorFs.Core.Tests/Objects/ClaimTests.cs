@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CloudMirrorFs.Facets;
 using CloudMirrorFs.Objects;
 
 namespace CloudMirrorFs.Tests.Objects;
@@ -35,6 +36,69 @@ public sealed class ClaimTests
         await using ObjectStoreFacet restarted = Facet(bucket, "/var/lib/cmfs/same");
         await restarted.OpenAsync(default); // no wait for the heartbeat to go stale
         Assert.AreEqual(1, Directory.GetFiles(Path.Combine(bucket, "claims")).Length);
+    }
+
+    [TestMethod]
+    public async Task UploadsOfACommitThatNeverLanded_AreDeletedAfterAKill_AndAfterACleanCloseDataIsNotListed()
+    {
+        // An open looks through every block object for ones numbered past the image (a writer killed between its
+        // uploads and its commit object) only when the last writer may have left some: its claim was taken over.
+        // After a clean close it does not list them: on a large remote that walk cost seconds or thousands of requests.
+        using var dir = new TempDir("claim");
+        string bucket = Path.Combine(dir.Path, "b");
+        var store = new CountingStore(new FolderObjectStore(bucket));
+        var f = new FileRef(7, "f");
+        ObjectStoreFacet killed = new("r", "folder", store, 65536, "v", claimFor: "/var/lib/cmfs/same");
+        await killed.OpenAsync(default);
+        await killed.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        await killed.WriteAsync(f, 0, new byte[1000], default);
+        await killed.CommitAsync(1, default);
+        string stray = $"data/{7:x16}/{0:x16}.{killed.CommittedImage + 1:x16}"; // what the next commit uploaded before the kill
+        await store.PutAsync(stray, new byte[10], default);
+        await killed.AbandonClaimAsync();
+
+        store.DataListings = 0;
+        ObjectStoreFacet restarted = new("r", "folder", store, 65536, "v", claimFor: "/var/lib/cmfs/same");
+        await restarted.OpenAsync(default);
+        Assert.AreEqual(1, store.DataListings, "after a kill the block objects are looked through");
+        Assert.IsNull(await store.GetAsync(stray, 0, null, default), "the upload of the commit that never landed is deleted");
+        await restarted.DisposeAsync(); // clean: every commit landed, the claim is given up
+
+        store.DataListings = 0;
+        await using ObjectStoreFacet again = new("r", "folder", store, 65536, "v", claimFor: "/var/lib/cmfs/same");
+        await again.OpenAsync(default);
+        Assert.AreEqual(0, store.DataListings, "after a clean close the block objects are not listed");
+        byte[] got = new byte[1000];
+        Assert.AreEqual(1000, await again.ReadAsync(f, 0, got, default));
+    }
+
+    /// <summary>A store that counts listings of the block objects.</summary>
+    private sealed class CountingStore(IObjectStore inner) : IObjectStore
+    {
+        public int DataListings;
+
+        public string Description => inner.Description;
+
+        public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken) => inner.EnsureReadyAsync(createIfMissing, cancellationToken);
+
+        public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => inner.PutAsync(key, data, cancellationToken);
+
+        public ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken cancellationToken) => inner.GetAsync(key, offset, length, cancellationToken);
+
+        public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken cancellationToken)
+        {
+            if (prefix.StartsWith("data", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref DataListings);
+            }
+            return inner.ListAsync(prefix, cancellationToken);
+        }
+
+        public ValueTask DeleteAsync(string key, CancellationToken cancellationToken) => inner.DeleteAsync(key, cancellationToken);
+
+        public ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken) => inner.DeleteManyAsync(keys, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     [TestMethod]
