@@ -102,12 +102,12 @@ public sealed partial class Drive : IAsyncDisposable
         }
     }
 
-    /// <summary>SIGTERM; returns how long the process took to exit (fails after 15 s).</summary>
-    public async Task<TimeSpan> StopAsync()
+    /// <summary>SIGTERM (or <paramref name="signal"/>); returns how long the process took to exit (fails after 15 s).</summary>
+    public async Task<TimeSpan> StopAsync(int signal = 15)
     {
         Process p = _process ?? throw new InvalidOperationException("not mounted");
         var sw = Stopwatch.StartNew();
-        _ = Kill(p.Id, 15);
+        _ = Kill(p.Id, signal);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         try
         {
@@ -116,10 +116,10 @@ public sealed partial class Drive : IAsyncDisposable
         catch (OperationCanceledException)
         {
             p.Kill();
-            throw new AssertFailedException($"cmfs mount did not exit within 15 s of SIGTERM:\n{Output}");
+            throw new AssertFailedException($"cmfs mount did not exit within 15 s of signal {signal}:\n{Output}");
         }
         sw.Stop();
-        Assert.AreEqual(0, p.ExitCode, $"cmfs mount exit code after SIGTERM:\n{Output}");
+        Assert.AreEqual(0, p.ExitCode, $"cmfs mount exit code after signal {signal}:\n{Output}");
         Assert.IsFalse(IsMounted(MountPath), "the drive is still mounted after the process exited");
         _process = null;
         return sw.Elapsed;

@@ -203,6 +203,22 @@ public sealed partial class MountOperationsTests
     }
 
     [TestMethod]
+    public async Task Mount_Sighup_TheTerminalClosed_UnmountsCleanly()
+    {
+        // A foreground mount whose terminal or SSH session goes away gets SIGHUP. It used to end the process on the
+        // spot, as a kill does: a dead mount point and crash recovery at the next start. Now it stops as for SIGTERM.
+        await using Drive drive = Drive.Create();
+        await drive.MountAsync();
+        byte[] data = RandomBytes(1 << 20, 4);
+        File.WriteAllBytes(Path.Combine(drive.MountPath, "kept.bin"), data);
+        await drive.StopAsync(signal: 1);
+        StringAssert.Contains(drive.Output, "unmounted; the queue is saved");
+        Assert.IsFalse(File.Exists(Path.Combine(drive.StateDir, "running")), "the volume closed cleanly (no crash recovery at the next start)");
+        await drive.MountAsync();
+        CollectionAssert.AreEqual(data, File.ReadAllBytes(Path.Combine(drive.MountPath, "kept.bin")));
+    }
+
+    [TestMethod]
     public async Task Mount_AfterSigkill_ClearsTheDeadMountAndServesEverythingAcknowledged()
     {
         await using Drive drive = Drive.Create();

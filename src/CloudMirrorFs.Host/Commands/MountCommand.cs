@@ -57,6 +57,9 @@ internal static class MountCommand
                 IFuseMount m = mount;
                 using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; m.Stop(); });
                 using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; m.Stop(); });
+                // The terminal or SSH session went away (on Windows: the console window closed): a clean stop, not the
+                // default sudden end that leaves a dead mount point behind.
+                using var onHup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; m.Stop(); });
                 using CancellationTokenRegistration onCancel = cancellationToken.Register(m.Stop);
                 var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
                 var loop = new Thread(() =>
