@@ -61,7 +61,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
     public ValueTask OpenAsync(CancellationToken cancellationToken)
     {
         // A disk that is not mounted is a failed facet, never an emptied folder to rebuild on the disk below it.
-        string home = Guard(_root, () => FolderHome.Verify(_root, FileSystem, $"facet '{Name}'"));
+        string? home = Guard(_root, () => FolderHome.Verify(_root, FileSystem, $"facet '{Name}'"));
         // A disk that does not answer is a failed facet, never a missing folder to create again.
         FileAttributes? there = Guard(_root, () => PathProbe.Attributes(_root));
         if (there is { } a && (a & FileAttributes.Directory) == 0)

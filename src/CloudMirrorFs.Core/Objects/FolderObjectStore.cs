@@ -29,7 +29,7 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
     public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken)
     {
         // A disk that is not mounted is unreachable, never an emptied store to set up again on the disk below it.
-        string home = Guard("looking at the folder", () => FolderHome.Verify(_root, FileSystem, Description));
+        string? home = Guard("looking at the folder", () => FolderHome.Verify(_root, FileSystem, Description));
         // A disk that does not answer is unreachable, never "missing": creating the folder again would hide it.
         FileAttributes? there = Guard("looking at the folder", () => PathProbe.Attributes(_root));
         if (there is { } a && (a & FileAttributes.Directory) == 0)

@@ -14,8 +14,9 @@ public static partial class FolderHome
     /// <summary>
     /// The mount point of the file system that holds <paramref name="path"/>, or would hold it if it were created
     /// (the one of its nearest existing parent), links resolved; on Windows the path's root (a drive letter or a share).
+    /// Null when the mount table cannot be read (a sandbox without /proc): then nothing is checked.
     /// </summary>
-    public static string MountPointOf(string path)
+    public static string? MountPointOf(string path)
     {
         string full = Path.GetFullPath(path);
         if (OperatingSystem.IsWindows())
@@ -29,7 +30,16 @@ public static partial class FolderHome
         }
         string real = RealPath(existing);
         string best = "/";
-        foreach (DriveInfo drive in DriveInfo.GetDrives())
+        DriveInfo[] drives;
+        try
+        {
+            drives = DriveInfo.GetDrives();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+        {
+            return null;
+        }
+        foreach (DriveInfo drive in drives)
         {
             string mount = drive.Name.Length > 1 ? drive.Name.TrimEnd('/') : drive.Name;
             if (mount.Length > best.Length && Within(real, mount))
@@ -45,9 +55,13 @@ public static partial class FolderHome
     /// <paramref name="owner"/>, when the folder was on a file system mounted at <paramref name="expected"/> that is not
     /// mounted any more (the folder would be on the one below it).
     /// </summary>
-    public static string Verify(string folder, string? expected, string owner)
+    public static string? Verify(string folder, string? expected, string owner)
     {
-        string home = MountPointOf(folder);
+        string? home = MountPointOf(folder);
+        if (home is null)
+        {
+            return expected; // not known this time: the record stands
+        }
         if (expected is not null && IsStrictlyUnder(expected, home))
         {
             throw new MirrorException(MirrorError.Unavailable,
