@@ -18,7 +18,7 @@ namespace CloudMirrorFs.Objects;
 /// mixed data a drive holds; a payload that does not shrink is stored as is. A ranged get fetches the whole object
 /// (a block, at most <c>blockSize</c>) and slices after decoding.
 /// </summary>
-public sealed class CodecObjectStore : IObjectStore, IObjectStoreWrapper
+public sealed class CodecObjectStore : IObjectStore, IDecorator<IObjectStore>
 {
     private const byte FlagCompressed = 1, FlagEncrypted = 2;
 
@@ -53,7 +53,7 @@ public sealed class CodecObjectStore : IObjectStore, IObjectStoreWrapper
     /// <inheritdoc />
     public string Description => _inner.Description;
 
-    IObjectStore IObjectStoreWrapper.Inner => _inner;
+    IObjectStore IDecorator<IObjectStore>.Inner => _inner;
 
     /// <summary>A fingerprint that identifies a key without revealing it.</summary>
     public static string KeyId(byte[] key)

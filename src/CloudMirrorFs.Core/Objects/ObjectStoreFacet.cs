@@ -93,10 +93,10 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// <remarks>A store kept in a folder (kind <c>folder</c>) knows it; null for the others.</remarks>
     public string? FileSystem
     {
-        get => (IObjectStoreWrapper.Unwrap(_store) as IFolderHome)?.FileSystem;
+        get => (IDecorator<IObjectStore>.Unwrap(_store) as IFolderHome)?.FileSystem;
         set
         {
-            if (IObjectStoreWrapper.Unwrap(_store) is IFolderHome home)
+            if (IDecorator<IObjectStore>.Unwrap(_store) is IFolderHome home)
             {
                 home.FileSystem = value;
             }

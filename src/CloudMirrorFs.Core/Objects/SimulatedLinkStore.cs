@@ -4,7 +4,7 @@ using CloudMirrorFs.Facets;
 namespace CloudMirrorFs.Objects;
 
 /// <summary>An object store behind a simulated internet link (<see cref="LinkModel"/>): every request pays the round trip and its bytes.</summary>
-public sealed class SimulatedLinkStore : IObjectStore, IObjectStoreWrapper
+public sealed class SimulatedLinkStore : IObjectStore, IDecorator<IObjectStore>
 {
     private readonly IObjectStore _inner;
 
@@ -21,7 +21,7 @@ public sealed class SimulatedLinkStore : IObjectStore, IObjectStoreWrapper
     /// <inheritdoc />
     public string Description => _inner.Description;
 
-    IObjectStore IObjectStoreWrapper.Inner => _inner;
+    IObjectStore IDecorator<IObjectStore>.Inner => _inner;
 
     /// <inheritdoc />
     public async ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken)
