@@ -66,8 +66,11 @@ public sealed partial class MirrorVolume
         TimeSpan delay = TimeSpan.FromSeconds(1);
         while (!cancellationToken.IsCancellationRequested && slot.State != FacetState.Synchronised)
         {
+            bool opened = false;
             try
             {
+                await slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
+                opened = true;
                 await ResyncLocalAsync(slot, cancellationToken).ConfigureAwait(false);
                 delay = TimeSpan.FromSeconds(1);
             }
@@ -94,7 +97,10 @@ public sealed partial class MirrorVolume
                 {
                     return;
                 }
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(60).Ticks));
+                // A facet that cannot even be opened (its disk not mounted, say) is looked at again every few seconds,
+                // which costs a look at the folder, so a disk mounted again is back at once; a resync that failed
+                // further on waits up to a minute, since each try starts with a walk of the tree.
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(opened ? 60 : 5).Ticks));
             }
         }
     }
@@ -108,7 +114,6 @@ public sealed partial class MirrorVolume
     /// </summary>
     private async Task ResyncLocalAsync(FacetSlot slot, CancellationToken cancellationToken)
     {
-        await slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {

@@ -48,11 +48,11 @@ public sealed class DiskNotMountedTests
         v = await fx.ReopenAsync();
         StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "local0").Reason, "not mounted");
         await AssertModelAsync(v, model);
-        await Task.Delay(1500);
+        await Task.Delay(16_000); // long enough for a doubling retry delay to reach 16 s; an unopened facet's stays at 5
         AssertEmpty(mountPoint, "after a start without the disk");
 
         disk.Mount(); // the disk is back, with what it held: it catches up with what changed while it was away
-        await WaitAsync(() => v.GetFacetState("local0") == FacetState.Synchronised, "local0 caught up", TimeSpan.FromSeconds(90));
+        await WaitAsync(() => v.GetFacetState("local0") == FacetState.Synchronised, "local0 caught up within 10 s of its disk coming back", TimeSpan.FromSeconds(10));
         await AssertModelAsync(v, model);
         foreach (var (path, bytes) in model)
         {
