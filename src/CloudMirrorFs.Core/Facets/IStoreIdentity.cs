@@ -15,4 +15,14 @@ public interface IStoreIdentity
     /// An open that finds a lower number than one seen before means commits were lost (deleted or damaged).
     /// </summary>
     long CommittedImage { get; }
+
+    /// <summary>
+    /// Who wrote the newest commit the store held at its last open: the id of the queue that fed that cmfs; null for
+    /// an empty store or one an older build wrote. Another id than this volume's queue means another cmfs (another
+    /// state folder) wrote the store since: what this volume's queue still holds for it is older than what it has.
+    /// </summary>
+    string? LastWriter { get; }
+
+    /// <summary>The id this volume stamps on its commits (its queue's id); set before the first commit.</summary>
+    string? Writer { get; set; }
 }

@@ -125,7 +125,7 @@ public sealed partial class ObjectStoreFacet
             {
                 _staging[key] = bytes;
             }
-            var record = new CommitRecord(commit, commit - 1, _lastQueueSeq, DateTime.UtcNow, ops, superseded);
+            var record = new CommitRecord(commit, commit - 1, _lastQueueSeq, DateTime.UtcNow, ops, superseded) { Writer = Writer };
             _stagedCommit = commit;
             _working.Commit = commit;
             _working.QueueSeq = _lastQueueSeq;
@@ -228,6 +228,7 @@ public sealed partial class ObjectStoreFacet
         }
         _landed.Commit = record.Commit;
         _landed.QueueSeq = record.QueueSeq;
+        _landed.Writer = record.Writer;
         foreach (var (key, _) in uploads)
         {
             _staging.TryRemove(key, out _);
@@ -309,7 +310,7 @@ public sealed partial class ObjectStoreFacet
     private async Task CheckpointAsync(CancellationToken cancellationToken)
     {
         long commit = _landed.Commit;
-        var checkpoint = new CheckpointRecord(commit, _landed.QueueSeq, DateTime.UtcNow, _landed.Nodes) { Root = _landed.Root };
+        var checkpoint = new CheckpointRecord(commit, _landed.QueueSeq, DateTime.UtcNow, _landed.Nodes) { Root = _landed.Root, Writer = _landed.Writer };
         byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(checkpoint, Json);
         await PutObjectAsync(RemoteImage.CheckpointKey(commit), bytes, cancellationToken).ConfigureAwait(false);
         _lastCheckpoint = commit;

@@ -83,6 +83,12 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// <summary>The commit the remote image stands at.</summary>
     public long CommittedImage => _landed.Commit;
 
+    /// <inheritdoc />
+    public string? LastWriter { get; private set; }
+
+    /// <inheritdoc />
+    public string? Writer { get; set; }
+
     /// <summary>The queue sequence number the image covers.</summary>
     public long CommittedQueueSeq => _landed.QueueSeq;
 
@@ -164,6 +170,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
             await DropBeyondImageAsync(image.Manifest.Commit, scanData: _claim is not { TookOver: false }, cancellationToken).ConfigureAwait(false);
             _working = image.Manifest;
             _landed = image.Manifest.Clone();
+            LastWriter = image.Manifest.Writer;
             _stagedCommit = image.Manifest.Commit;
             _lastCheckpoint = image.Checkpoint;
             _lastQueueSeq = _working.QueueSeq;

@@ -146,7 +146,7 @@ internal sealed class RemoteImage
                 {
                     continue;
                 }
-                manifest = new RemoteManifest { Commit = cp.Commit, QueueSeq = cp.QueueSeq, Nodes = new Dictionary<string, RemoteNode>(cp.Nodes, StringComparer.Ordinal), Root = cp.Root };
+                manifest = new RemoteManifest { Commit = cp.Commit, QueueSeq = cp.QueueSeq, Nodes = new Dictionary<string, RemoteNode>(cp.Nodes, StringComparer.Ordinal), Root = cp.Root, Writer = cp.Writer };
                 from = cp.Commit;
             }
             else if (commits.Count > 0 && commits[0] != 1)
@@ -166,6 +166,7 @@ internal sealed class RemoteImage
                 }
                 manifest.Commit = c.Commit;
                 manifest.QueueSeq = c.QueueSeq;
+                manifest.Writer = c.Writer;
             }
             return new RemoteImage(manifest, ci >= 0 ? checkpoints[ci] : 0, problems);
         }

@@ -30,10 +30,17 @@ internal sealed class RemoteManifest
     /// </summary>
     public RemoteNode? Root { get; set; }
 
+    /// <summary>
+    /// Who wrote the commit this is the image of: the id of the queue that fed that cmfs (its <c>queue.id</c>). Null for
+    /// an empty store and for commits older builds wrote.
+    /// </summary>
+    public string? Writer { get; set; }
+
     public RemoteManifest Clone() => new()
     {
         Commit = Commit,
         QueueSeq = QueueSeq,
+        Writer = Writer,
         Nodes = Nodes.ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal),
         Root = Root?.Clone(),
     };
@@ -504,7 +511,12 @@ internal sealed record JournalOp
 }
 
 /// <summary>A commit object: the journal since the previous commit.</summary>
-internal sealed record CommitRecord(long Commit, long Previous, long QueueSeq, DateTime CreatedUtc, List<JournalOp> Ops, List<string> Freed);
+internal sealed record CommitRecord(long Commit, long Previous, long QueueSeq, DateTime CreatedUtc, List<JournalOp> Ops, List<string> Freed)
+{
+    /// <summary>The id of the queue that fed the writer (<see cref="RemoteManifest.Writer"/>); absent in commits older builds wrote.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Writer { get; init; }
+}
 
 /// <summary>A checkpoint object: the whole manifest as of a commit.</summary>
 internal sealed record CheckpointRecord(long Commit, long QueueSeq, DateTime CreatedUtc, Dictionary<string, RemoteNode> Nodes)
@@ -512,6 +524,10 @@ internal sealed record CheckpointRecord(long Commit, long QueueSeq, DateTime Cre
     /// <summary>The root's attributes (<see cref="RemoteManifest.Root"/>); absent in checkpoints written before it existed.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public RemoteNode? Root { get; init; }
+
+    /// <summary>The writer of the commit it covers (<see cref="RemoteManifest.Writer"/>); absent in older checkpoints.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Writer { get; init; }
 }
 
 /// <summary>

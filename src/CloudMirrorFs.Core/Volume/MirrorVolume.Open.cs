@@ -382,7 +382,19 @@ public sealed partial class MirrorVolume
             {
                 FullResyncAtOpen(slot, $"the queue at {_options.QueuePath} is not the one that fed it (deleted, or its disk not mounted): what it held is unknown; full resync");
             }
+            else if (IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity { LastWriter: { } writer } && writer != queue.Id)
+            {
+                // The store's newest commit came from another cmfs state (this state folder was away, on a disk not
+                // mounted or restored from a backup, while another one wrote the store): the records this queue still
+                // holds are older than what the store has, and replaying them would put old bytes over new ones.
+                FullResyncAtOpen(slot, $"its newest commit was written by another cmfs state (queue {writer}), not this one's ({queue.Id}) at {_options.QueuePath}: what this queue holds for it is older than what it has; full resync from this volume");
+                queue.Release(slot.Name, slot.Dirty); // those records are never sent: the resync takes the facet from here
+            }
             slot.QueueId = queue.Id;
+            if (IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity store)
+            {
+                store.Writer = queue.Id;
+            }
         }
     }
 

@@ -442,6 +442,31 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    public async Task StoreWrittenByAnotherStateMeanwhile_IsResynchronisedInFull_NotCalledSynchronisedOverTheOthersTree()
+    {
+        // Two cmfs states took turns on one store: another machine's volume, or a new state made while this one's
+        // disk was not mounted. This volume used to open the store Synchronised and go on committing on top of the
+        // other's tree (drain said "drained"); every commit now names the queue that fed it, and another name at open
+        // means a full resync from this volume.
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1, remoteKind: "folder") { Replicate = true, Logs = recording };
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 71);
+        await v.DisposeAsync();
+        await using (var other = new VolumeFixture(1, 1, remoteKind: "folder", remotePath: _ => fx.FacetPath("remote0")) { Replicate = true, Logs = recording })
+        {
+            MirrorVolume o = await WrittenAndDrainedAsync(other, 72);
+            Assert.IsTrue(await o.DrainAsync(Drain), Describe(o));
+        }
+        fx.Replicate = false;
+        v = await fx.OpenAsync();
+        string log = string.Join("\n", recording.Messages);
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), log);
+        StringAssert.Contains(v.GetStatus().Facets.Single(f => f.Name == "remote0").Reason ?? "", "written by another cmfs state", log);
+        v = await ReopenReplicatingAndDrainAsync(fx, recording);
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"));
+    }
+
+    [TestMethod]
     [DataRow("directory")]
     [DataRow("folder")]
     public async Task LocalFolderEditedWhileNotRunning_RemoteIsResynchronisedWithTheEdits(string remoteKind)
