@@ -382,8 +382,10 @@ public sealed partial class MirrorVolume
             {
                 FullResyncAtOpen(slot, $"the queue at {_options.QueuePath} is not the one that fed it (deleted, or its disk not mounted): what it held is unknown; full resync");
             }
-            else if (IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity { LastWriter: { } writer } && writer != queue.Id)
+            else if (slot.QueueId is not null && IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity { LastWriter: { } writer } && writer != queue.Id)
             {
+                // (A state that never fed this store, a new machine's say, is not asked: its first open compares the
+                // trees instead, and a store restored from is not sent again.)
                 // The store's newest commit came from another cmfs state (this state folder was away, on a disk not
                 // mounted or restored from a backup, while another one wrote the store): the records this queue still
                 // holds are older than what the store has, and replaying them would put old bytes over new ones.
