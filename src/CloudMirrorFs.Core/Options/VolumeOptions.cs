@@ -24,6 +24,15 @@ public sealed record VolumeOptions
     /// <summary>60 s: longer than a link's usual hiccups and a cloud service's retries, short enough that a program gets an error, not a hang.</summary>
     public static readonly TimeSpan DefaultDegradedTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// <c>volume.caseInsensitiveNames</c>: names that differ only in case are the same name, as on NTFS (the default on
+    /// Windows, where the local facet is on NTFS): the case a name was created with is kept, a lookup in any case finds
+    /// it, and a second name differing only in case is refused as existing. Off (POSIX names) elsewhere. A
+    /// case-insensitive local folder (NTFS, vfat, exFAT) needs it on: otherwise two such names are two files in the table
+    /// and one file in the folder, the second overwriting the first.
+    /// </summary>
+    public bool CaseInsensitiveNames { get; init; } = OperatingSystem.IsWindows();
+
     /// <summary><c>mount.path</c>: where the drive is mounted; null when not configured.</summary>
     public string? MountPath { get; init; }
 

@@ -7,7 +7,8 @@ internal sealed class FileNode
 {
     private SemaphoreSlim? _gate;
 
-    public FileNode(long id, string name, NodeKind kind, FileNode? parent)
+    /// <summary>A node; a directory compares its children's names by <paramref name="names"/>, or as its parent does (ordinal at the root).</summary>
+    public FileNode(long id, string name, NodeKind kind, FileNode? parent, IEqualityComparer<string>? names = null)
     {
         Id = id;
         Name = name;
@@ -15,7 +16,7 @@ internal sealed class FileNode
         Parent = parent;
         if (kind == NodeKind.Directory)
         {
-            Children = new Dictionary<string, FileNode>(StringComparer.Ordinal);
+            Children = new Dictionary<string, FileNode>(names ?? parent?.Children?.Comparer ?? StringComparer.Ordinal);
         }
     }
 

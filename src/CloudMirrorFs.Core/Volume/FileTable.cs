@@ -30,11 +30,11 @@ internal sealed class FileTable : IDisposable
     private long _flushed;
     private byte[] _buffer = new byte[1024];
 
-    private FileTable(string stateDir)
+    private FileTable(string stateDir, bool caseInsensitive)
     {
         _snapshotPath = Path.Combine(stateDir, "files.snapshot");
         _journalPath = Path.Combine(stateDir, "files.journal");
-        Root = new FileNode(RootId, "", NodeKind.Directory, null);
+        Root = new FileNode(RootId, "", NodeKind.Directory, null, caseInsensitive ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
         _byId[RootId] = Root;
     }
 
@@ -70,11 +70,12 @@ internal sealed class FileTable : IDisposable
 
     /// <summary>
     /// Loads the table and reconciles it with <paramref name="reference"/> (the tree as a local facet holds it);
-    /// files modified or created at or after <paramref name="changedSince"/> are reported as changed.
+    /// files modified or created at or after <paramref name="changedSince"/> are reported as changed. With
+    /// <paramref name="caseInsensitive"/>, names that differ only in case are one name (<see cref="Options.VolumeOptions.CaseInsensitiveNames"/>).
     /// </summary>
-    public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, DateTime? changedSince, CancellationToken cancellationToken)
+    public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, DateTime? changedSince, bool caseInsensitive, CancellationToken cancellationToken)
     {
-        var table = new FileTable(stateDir);
+        var table = new FileTable(stateDir, caseInsensitive);
         string? snapshotDamage = table.Load(table._snapshotPath);
         table.Damage = table.Load(table._journalPath) is { } journalDamage ? snapshotDamage ?? journalDamage : snapshotDamage;
         if (table.Damage is not null)
@@ -96,7 +97,7 @@ internal sealed class FileTable : IDisposable
     {
         // Read only: no journal is opened, and nothing is written (a Dispose would rewrite the snapshot from what was
         // read, which after damage is only part of it, and erase the damage before the real open could see it).
-        var table = new FileTable(stateDir);
+        var table = new FileTable(stateDir, caseInsensitive: false);
         table.Load(table._snapshotPath);
         table.Load(table._journalPath);
         return table._byId.Count - 1;
@@ -115,6 +116,39 @@ internal sealed class FileTable : IDisposable
         lock (_lock)
         {
             return LookupLocked(path);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="path"/> spelt as the table holds it: each component the table knows in its stored case, the rest
+    /// (a name about to be made) as given. The same string when names are case-sensitive: nothing else can match then.
+    /// </summary>
+    public string Canonical(string path)
+    {
+        if (ReferenceEquals(Root.Children!.Comparer, StringComparer.Ordinal) || path.Length == 0)
+        {
+            return path;
+        }
+        lock (_lock)
+        {
+            FileNode node = Root;
+            int start = 0;
+            while (start <= path.Length)
+            {
+                int end = path.IndexOf('/', start);
+                string name = path[start..(end < 0 ? path.Length : end)];
+                if (node.Children is null || !node.Children.TryGetValue(name, out FileNode? child))
+                {
+                    return start == 0 ? path : PathOfLocked(node) + "/" + path[start..];
+                }
+                node = child;
+                if (end < 0)
+                {
+                    return PathOfLocked(node);
+                }
+                start = end + 1;
+            }
+            return path;
         }
     }
 

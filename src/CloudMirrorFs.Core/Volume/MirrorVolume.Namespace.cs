@@ -18,6 +18,7 @@ public sealed partial class MirrorVolume
     /// <summary>Attributes of the node at <paramref name="path"/>.</summary>
     public async ValueTask<NodeInfo> StatAsync(string path, CancellationToken cancellationToken = default)
     {
+        path = _files.Canonical(path);
         FileNode node = Resolve(path);
         NodeInfo info = await FromLocalAsync(f => f.StatAsync(path, cancellationToken), path,
                 async () => await TryStatManyFromBufferAsync([(node, path)], cancellationToken).ConfigureAwait(false) is { } one ? (true, one[0]) : (false, null))
@@ -33,6 +34,7 @@ public sealed partial class MirrorVolume
     /// <summary>The children of a directory, with their ids.</summary>
     public async ValueTask<IReadOnlyList<NodeInfo>> ListAsync(string path, CancellationToken cancellationToken = default)
     {
+        path = _files.Canonical(path);
         FileNode dir = Resolve(path);
         if (dir.Kind != NodeKind.Directory)
         {
@@ -97,6 +99,7 @@ public sealed partial class MirrorVolume
     /// <summary>The target of the symbolic link at <paramref name="path"/>, verbatim (InvalidArgument when it is not a link).</summary>
     public async ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken = default)
     {
+        path = _files.Canonical(path);
         FileNode node = Resolve(path);
         if (node.Kind != NodeKind.Symlink)
         {
@@ -116,11 +119,14 @@ public sealed partial class MirrorVolume
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            path = VolumePath.Combine(_files.Canonical(VolumePath.Parent(path)), VolumePath.Name(path)); // the folders as the table spells them, the new name as given
             FileNode parent = ResolveDirectory(VolumePath.Parent(path));
             string name = VolumePath.Name(path);
-            if (parent.Children!.ContainsKey(name))
+            if (parent.Children!.TryGetValue(name, out FileNode? there))
             {
-                throw new MirrorException(MirrorError.Exists, $"{path}: already exists");
+                throw new MirrorException(MirrorError.Exists, there.Name == name
+                    ? $"{path}: already exists"
+                    : $"{path}: '{there.Name}' already exists, and names that differ only in case are one name on this volume");
             }
             long id = 0;
             FileNode? node = null;
@@ -168,9 +174,12 @@ public sealed partial class MirrorVolume
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            FileNode node = Resolve(from);
-            FileNode newParent = ResolveDirectory(VolumePath.Parent(to));
+            from = _files.Canonical(from);
             string newName = VolumePath.Name(to);
+            string toParent = _files.Canonical(VolumePath.Parent(to));
+            to = VolumePath.Combine(toParent, newName); // the new name keeps the case it is given
+            FileNode node = Resolve(from);
+            FileNode newParent = ResolveDirectory(toParent);
             if (from == to)
             {
                 return;
@@ -182,7 +191,17 @@ public sealed partial class MirrorVolume
                     throw new MirrorException(MirrorError.InvalidArgument, $"{from} -> {to}: cannot move a directory inside itself");
                 }
             }
-            if (newParent.Children!.TryGetValue(newName, out FileNode? existing))
+            if (newParent.Children!.TryGetValue(newName, out FileNode? existing) && existing == node)
+            {
+                existing = null; // a change of case only (names that differ only in case are one name here)
+            }
+            else if (existing is not null && existing.Name != newName)
+            {
+                // Over another node whose name differs only in case: a case-insensitive folder would replace it under
+                // its old name, a case-sensitive one would keep both. Neither matches the table: refused.
+                throw new MirrorException(MirrorError.Exists, $"{to}: '{existing.Name}' already exists, and names that differ only in case are one name on this volume");
+            }
+            if (existing is not null)
             {
                 if (node.Kind == NodeKind.Directory && existing.Kind != NodeKind.Directory)
                 {
@@ -226,6 +245,7 @@ public sealed partial class MirrorVolume
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            path = _files.Canonical(path);
             FileNode node = Resolve(path);
             if (directory && node.Kind != NodeKind.Directory)
             {
@@ -271,6 +291,7 @@ public sealed partial class MirrorVolume
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            path = _files.Canonical(path);
             FileNode node = Resolve(path);
             await OnLocalsAsync(path, (f, ct) => f.SetAttributesAsync(path, change, ct), cancellationToken).ConfigureAwait(false);
             long seq = Enqueue(new Transaction

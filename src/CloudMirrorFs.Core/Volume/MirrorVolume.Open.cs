@@ -193,7 +193,7 @@ public sealed partial class MirrorVolume
             _log.LogWarning("volume {Volume}: no local facet can serve; serving from remote facet {Facet} until a local one is rebuilt", _options.Name, serving.Name);
         }
 
-        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, closedAt, cancellationToken).ConfigureAwait(false);
+        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, closedAt, _options.CaseInsensitiveNames, cancellationToken).ConfigureAwait(false);
         // After a clean stop only: after a crash the names that differ are the operations in flight, which the crash
         // recovery below marks (its namespace mark covers them) and which are no edits made outside cmfs.
         if (closedAt is not null && reference is not null && _files.Reconciled is { } found && (found.Added.Count > 0 || found.Removed > 0 || found.Changed.Count > 0))

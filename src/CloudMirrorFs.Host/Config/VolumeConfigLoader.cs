@@ -14,7 +14,7 @@ public static class VolumeConfigLoader
     public const string DefaultFileName = "cmfs.json";
 
     private static readonly string[] TopKeys = ["volume", "mount", "queue", "facets"];
-    private static readonly string[] VolumeKeys = ["name", "stateDir", "blockSize", "degradedTimeout"];
+    private static readonly string[] VolumeKeys = ["name", "stateDir", "blockSize", "degradedTimeout", "caseInsensitiveNames"];
     private static readonly string[] MountKeys = ["path"];
     private static readonly string[] QueueKeys = ["path", "memoryLimit", "diskLimit", "segmentSize"];
     private static readonly string[] FacetCommonKeys =
@@ -124,6 +124,17 @@ public static class VolumeConfigLoader
                 throw new ConfigException("volume.degradedTimeout", "must be longer than zero (\"60s\" is the default)");
             }
 
+            bool caseInsensitiveNames = OperatingSystem.IsWindows();
+            if (volume.TryGetProperty("caseInsensitiveNames", out JsonElement ci))
+            {
+                caseInsensitiveNames = ci.ValueKind switch
+                {
+                    JsonValueKind.True => true,
+                    JsonValueKind.False => false,
+                    _ => throw new ConfigException("volume.caseInsensitiveNames", "must be true or false (true on Windows, false elsewhere by default)"),
+                };
+            }
+
             string? mountPath = null;
             if (root.TryGetProperty("mount", out JsonElement mount))
             {
@@ -181,6 +192,7 @@ public static class VolumeConfigLoader
                 StateDir = stateDir,
                 BlockSize = blockSize,
                 DegradedTimeout = degradedTimeout,
+                CaseInsensitiveNames = caseInsensitiveNames,
                 MountPath = mountPath,
                 Queue = queue,
                 Facets = facets,

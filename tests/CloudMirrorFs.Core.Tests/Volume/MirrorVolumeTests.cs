@@ -25,6 +25,53 @@ public sealed class MirrorVolumeTests
     }
 
     [TestMethod]
+    public async Task CaseInsensitiveNames_OneNameInAnyCase_CasePreserved_TwinsRefused_KeptAcrossReopen()
+    {
+        // The Windows default (the local facet on NTFS): README.txt next to Readme.txt would be two files in the table
+        // and one in the folder. Tested here on a case-sensitive folder, which must then hold exactly the table's names.
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, remoteKind: "folder", caseInsensitiveNames: true) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        await v.CreateDirectoryAsync("Docs");
+        long id = await v.CreateFileAsync("Docs/Readme.txt");
+        byte[] data = Bytes(5000, 1);
+        await v.WriteAsync(id, 0, data);
+
+        Assert.AreEqual(id, v.LookupId("docs/README.TXT"), "a lookup in another case finds the name");
+        var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await v.CreateFileAsync("Docs/README.txt"));
+        Assert.AreEqual(MirrorError.Exists, e.Error);
+        StringAssert.Contains(e.Message, "'Readme.txt' already exists");
+        Assert.AreEqual(MirrorError.Exists, (await Assert.ThrowsExactlyAsync<MirrorException>(async () => await v.CreateDirectoryAsync("DOCS"))).Error);
+        long other = await v.CreateFileAsync("Docs/other");
+        Assert.AreEqual(MirrorError.Exists, (await Assert.ThrowsExactlyAsync<MirrorException>(async () => await v.RenameAsync("Docs/other", "Docs/readme.TXT"))).Error,
+            "renaming another file onto a name that differs only in case");
+        Assert.AreEqual(other, v.LookupId("Docs/other"));
+
+        await v.RenameAsync("docs/readme.txt", "Docs/README.md"); // found in any case; the new name keeps its case
+        await v.RenameAsync("Docs", "docs"); // a change of case only, of a folder that is not empty
+        string local = fx.FacetPath("local0");
+        CollectionAssert.AreEquivalent(new[] { "README.md", "other" }, Directory.GetFiles(Path.Combine(local, "docs")).Select(Path.GetFileName).ToArray());
+        Assert.IsFalse(Directory.Exists(Path.Combine(local, "Docs")), "the folder's new case is the one on disk");
+        CollectionAssert.AreEqual(data, await ReadAllAsync(v, v.LookupId("DOCS/readme.MD")!.Value, data.Length));
+
+        v = await fx.ReopenAsync();
+        Assert.AreEqual(id, v.LookupId("DOCS/README.MD"), "kept across a reopen");
+        Assert.AreEqual(MirrorError.Exists, (await Assert.ThrowsExactlyAsync<MirrorException>(async () => await v.CreateFileAsync("docs/readme.md"))).Error);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)));
+        TreeAssert.Equal(local, await fx.RemoteTreeAsync("remote0"));
+    }
+
+    [TestMethod]
+    public async Task CaseSensitiveNames_TheDefaultHere_NamesThatDifferInCaseAreTwoFiles()
+    {
+        await using var fx = new VolumeFixture(locals: 1);
+        MirrorVolume v = await fx.OpenAsync();
+        long a = await v.CreateFileAsync("Readme.txt");
+        long b = await v.CreateFileAsync("README.txt");
+        Assert.AreNotEqual(a, b);
+        Assert.IsNull(v.LookupId("readme.txt"));
+    }
+
+    [TestMethod]
     public async Task Write_TwoLocals_BothHoldTheBytesAsPlainFiles()
     {
         await using var fx = new VolumeFixture(locals: 2);

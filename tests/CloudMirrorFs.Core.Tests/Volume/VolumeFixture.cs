@@ -15,7 +15,7 @@ public sealed class VolumeFixture : IAsyncDisposable
 
     public VolumeFixture(int locals = 1, int remotes = 0, int blockSize = 64 * 1024, QueueOptions? queue = null, OverflowPolicy overflow = OverflowPolicy.Unsync,
         TimeSpan? overflowTimeout = null, string remoteKind = "directory", Func<int, IReadOnlyDictionary<string, string>>? remoteSettings = null,
-        TimeSpan? degradedTimeout = null, Func<int, string>? remotePath = null)
+        TimeSpan? degradedTimeout = null, Func<int, string>? remotePath = null, bool caseInsensitiveNames = false)
     {
         var facets = new List<FacetOptions>();
         for (int i = 0; i < locals; i++)
@@ -37,6 +37,7 @@ public sealed class VolumeFixture : IAsyncDisposable
             StateDir = Path.Combine(_dir.Path, "state"),
             BlockSize = blockSize,
             DegradedTimeout = degradedTimeout ?? VolumeOptions.DefaultDegradedTimeout,
+            CaseInsensitiveNames = caseInsensitiveNames,
             Queue = queue ?? new QueueOptions(),
             Facets = facets,
         };
