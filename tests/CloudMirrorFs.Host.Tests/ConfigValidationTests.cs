@@ -39,6 +39,7 @@ public sealed class ConfigValidationTests
         ["bad block size", """{ "volume": { "stateDir": "s", "blockSize": "300KiB" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "volume.blockSize"],
         ["zero degraded timeout", """{ "volume": { "stateDir": "s", "degradedTimeout": "0s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "volume.degradedTimeout"],
         ["bad degraded timeout", """{ "volume": { "stateDir": "s", "degradedTimeout": "soon" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "volume.degradedTimeout"],
+        ["case names not a bool", """{ "volume": { "stateDir": "s", "caseInsensitiveNames": "yes" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "volume.caseInsensitiveNames"],
         ["bad size text", """{ "volume": { "stateDir": "s" }, "queue": { "memoryLimit": "lots" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""", "queue.memoryLimit"],
         ["bad overflow", """{ "volume": { "stateDir": "s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" }, { "name": "r", "role": "remote", "kind": "directory", "path": "r", "overflow": "drop" } ] }""", "facets[1].overflow"],
         ["literal secret", """{ "volume": { "stateDir": "s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" }, { "name": "r", "role": "remote", "kind": "s3", "bucket": "b", "secretAccessKey": "hunter2" } ] }""", "facets[1].secretAccessKey"],
@@ -89,6 +90,14 @@ public sealed class ConfigValidationTests
     public void Parse_GoodConfig_ResolvesRelativePathsAgainstTheConfigFolder()
     {
         VolumeOptionsAssert(VolumeConfigLoader.Parse(Good, "/srv/cfg", "cmfs.json", needMount: true));
+    }
+
+    [TestMethod]
+    public void Parse_CaseInsensitiveNames_DefaultsToThePlatformsWay_AndIsTakenWhenGiven()
+    {
+        Assert.AreEqual(OperatingSystem.IsWindows(), VolumeConfigLoader.Parse(Good, "/srv/cfg", "cmfs.json", needMount: true).CaseInsensitiveNames);
+        string on = Good.Replace("\"degradedTimeout\": \"2m\"", "\"degradedTimeout\": \"2m\", \"caseInsensitiveNames\": true", StringComparison.Ordinal);
+        Assert.IsTrue(VolumeConfigLoader.Parse(on, "/srv/cfg", "cmfs.json", needMount: true).CaseInsensitiveNames);
     }
 
     private static void VolumeOptionsAssert(CloudMirrorFs.Options.VolumeOptions o)
