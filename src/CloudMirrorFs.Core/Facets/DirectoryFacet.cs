@@ -740,7 +740,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         => new(MirrorError.Unavailable, $"facet '{Name}': its folder {_root} is gone (deleted, or its disk unmounted); the volume goes on without it", inner);
 
     /// <summary>The folder opened is not at its path any more: deleted, or replaced (its disk unmounted under it, say).</summary>
-    private bool RootLost() => !PathProbe.IsDirectory(_root) || (_opened is { } opened && FolderHome.IdentityOf(_root) != opened);
+    private bool RootLost() => !PathProbe.IsDirectory(_root) || FolderHome.Replaced(_root, _opened);
 
     /// <summary>
     /// Before a name is made: a folder whose disk was unmounted under the running volume still exists (the empty mount
@@ -749,7 +749,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
     /// </summary>
     private void EnsureRootHere()
     {
-        if (_opened is { } opened && FolderHome.IdentityOf(_root) != opened)
+        if (FolderHome.Replaced(_root, _opened))
         {
             throw Gone();
         }

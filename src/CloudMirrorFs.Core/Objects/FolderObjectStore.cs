@@ -163,7 +163,7 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
     /// </summary>
     private void EnsureRootHere()
     {
-        if (_ready is { } ready && FolderHome.IdentityOf(_root) != ready)
+        if (FolderHome.Replaced(_root, _ready))
         {
             throw new MirrorException(MirrorError.Unavailable, $"{Description}: the folder is gone (deleted, or its disk unmounted)");
         }

@@ -206,12 +206,15 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
         }
         // Block objects uploaded for a commit that never landed (the writer died between its uploads and its commit
         // object): no image names them, and the next commit of that number uploads its own.
-        await foreach (ObjectInfo o in (scanData ? _store.ListAsync("data/", cancellationToken) : AsyncEnumerable.Empty<ObjectInfo>()).ConfigureAwait(false))
+        if (scanData)
         {
-            int dot = o.Key.LastIndexOf('.');
-            if (dot > 0 && long.TryParse(o.Key.AsSpan(dot + 1), System.Globalization.NumberStyles.AllowHexSpecifier, null, out long n) && n > imageCommit)
+            await foreach (ObjectInfo o in _store.ListAsync("data/", cancellationToken).ConfigureAwait(false))
             {
-                beyond.Add(o.Key);
+                int dot = o.Key.LastIndexOf('.');
+                if (dot > 0 && long.TryParse(o.Key.AsSpan(dot + 1), System.Globalization.NumberStyles.AllowHexSpecifier, null, out long n) && n > imageCommit)
+                {
+                    beyond.Add(o.Key);
+                }
             }
         }
         if (beyond.Count > 0)

@@ -95,6 +95,13 @@ public static partial class FolderHome
         return (device, inode);
     }
 
+    /// <summary>
+    /// True when the folder at <paramref name="path"/> is not the one whose identity was <paramref name="opened"/> (deleted,
+    /// or its disk unmounted so that the path now reaches the mount point below); false when nothing was recorded.
+    /// </summary>
+    public static bool Replaced(string path, (ulong Device, ulong Inode)? opened)
+        => opened is { } o && IdentityOf(path) != o;
+
     private static bool Within(string path, string folder)
         => folder == "/" || path == folder || (path.StartsWith(folder, StringComparison.Ordinal) && path[folder.Length] == '/');
 

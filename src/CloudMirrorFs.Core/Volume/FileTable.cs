@@ -121,9 +121,10 @@ internal sealed class FileTable : IDisposable
 
     /// <summary>
     /// <paramref name="path"/> spelt as the table holds it: each component the table knows in its stored case, the rest
-    /// (a name about to be made) as given. The same string when names are case-sensitive: nothing else can match then.
+    /// as given, and the last name as given when <paramref name="keepLastName"/> (a name being made, or a rename's new
+    /// name). The same string, with nothing allocated, when names are case-sensitive: nothing else can match then.
     /// </summary>
-    public string Canonical(string path)
+    public string Canonical(string path, bool keepLastName = false)
     {
         if (ReferenceEquals(Root.Children!.Comparer, StringComparer.Ordinal) || path.Length == 0)
         {
@@ -137,7 +138,7 @@ internal sealed class FileTable : IDisposable
             {
                 int end = path.IndexOf('/', start);
                 string name = path[start..(end < 0 ? path.Length : end)];
-                if (node.Children is null || !node.Children.TryGetValue(name, out FileNode? child))
+                if ((keepLastName && end < 0) || node.Children is null || !node.Children.TryGetValue(name, out FileNode? child))
                 {
                     return start == 0 ? path : PathOfLocked(node) + "/" + path[start..];
                 }

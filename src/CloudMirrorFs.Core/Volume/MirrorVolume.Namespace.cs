@@ -119,7 +119,7 @@ public sealed partial class MirrorVolume
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            path = VolumePath.Combine(_files.Canonical(VolumePath.Parent(path)), VolumePath.Name(path)); // the folders as the table spells them, the new name as given
+            path = _files.Canonical(path, keepLastName: true); // the folders as the table spells them, the new name as given
             FileNode parent = ResolveDirectory(VolumePath.Parent(path));
             string name = VolumePath.Name(path);
             if (parent.Children!.TryGetValue(name, out FileNode? there))
@@ -175,11 +175,10 @@ public sealed partial class MirrorVolume
         try
         {
             from = _files.Canonical(from);
-            string newName = VolumePath.Name(to);
-            string toParent = _files.Canonical(VolumePath.Parent(to));
-            to = VolumePath.Combine(toParent, newName); // the new name keeps the case it is given
+            to = _files.Canonical(to, keepLastName: true); // the new name keeps the case it is given
             FileNode node = Resolve(from);
-            FileNode newParent = ResolveDirectory(toParent);
+            FileNode newParent = ResolveDirectory(VolumePath.Parent(to));
+            string newName = VolumePath.Name(to);
             if (from == to)
             {
                 return;

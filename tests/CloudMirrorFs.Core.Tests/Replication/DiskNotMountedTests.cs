@@ -52,7 +52,7 @@ public sealed class DiskNotMountedTests
         AssertEmpty(mountPoint, "after a start without the disk");
 
         disk.Mount(); // the disk is back, with what it held: it catches up with what changed while it was away
-        await WaitAsync(() => v.GetFacetState("local0") == FacetState.Synchronised, "local0 caught up within 10 s of its disk coming back", TimeSpan.FromSeconds(10));
+        await Wait.UntilAsync(() => v.GetFacetState("local0") == FacetState.Synchronised, "local0 caught up within 10 s of its disk coming back", TimeSpan.FromSeconds(10));
         await AssertModelAsync(v, model);
         foreach (var (path, bytes) in model)
         {
@@ -120,18 +120,5 @@ public sealed class DiskNotMountedTests
     {
         string[] found = Directory.GetFileSystemEntries(folder, "*", SearchOption.AllDirectories);
         Assert.AreEqual(0, found.Length, $"{when}, the disk below the mount point got: {string.Join(", ", found.Take(5))}");
-    }
-
-    private static async Task WaitAsync(Func<bool> condition, string what, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out waiting for: {what}");
-            }
-            await Task.Delay(20);
-        }
     }
 }

@@ -27,11 +27,11 @@ public sealed class LocalResyncTests
         fx.Faults["local1"].FailWrite = (_, _, _) => true; // the second disk starts failing writes
         using var stop = new CancellationTokenSource();
         Task writers = WriteAsync(v, model, stop.Token);
-        await WaitAsync(() => v.GetFacetState("local1") != FacetState.Synchronised, "local1 taken offline");
+        await Wait.UntilAsync(() => v.GetFacetState("local1") != FacetState.Synchronised, "local1 taken offline");
         await Task.Delay(500);
         Assert.IsTrue(v.GetDirtyCount("local1") > 0, "the missed writes are in local1's dirty map");
         fx.Faults["local1"].FailWrite = null; // the disk is back: the resync retry brings it in while writers go on
-        await WaitAsync(() => v.GetFacetState("local1") == FacetState.Synchronised, "local1 resynchronised", TimeSpan.FromSeconds(60));
+        await Wait.UntilAsync(() => v.GetFacetState("local1") == FacetState.Synchronised, "local1 resynchronised", TimeSpan.FromSeconds(60));
         await Task.Delay(300); // writes keep landing on both facets after the resync
         await stop.CancelAsync();
         await writers;
@@ -63,7 +63,7 @@ public sealed class LocalResyncTests
             }
         }
         v.RequestResync("local1", full: true);
-        await WaitAsync(() => v.GetFacetState("local1") == FacetState.Synchronised, "local1 rebuilt", TimeSpan.FromSeconds(60));
+        await Wait.UntilAsync(() => v.GetFacetState("local1") == FacetState.Synchronised, "local1 rebuilt", TimeSpan.FromSeconds(60));
         await Task.Delay(300);
         await stop.CancelAsync();
         await writers;
@@ -94,7 +94,7 @@ public sealed class LocalResyncTests
             await v.WriteAsync(id, i * 5000L, data);
             data.CopyTo(model[i], i * 5000);
         }
-        await WaitAsync(() => v.GetFacetState("local0") == FacetState.Synchronised, "local0 rebuilt", TimeSpan.FromSeconds(60));
+        await Wait.UntilAsync(() => v.GetFacetState("local0") == FacetState.Synchronised, "local0 rebuilt", TimeSpan.FromSeconds(60));
         await AssertModelAsync(v, model);
         for (int i = 0; i < Files; i++)
         {
@@ -143,19 +143,6 @@ public sealed class LocalResyncTests
             int n = await v.ReadAsync(v.LookupId($"d/f{i}")!.Value, 0, back);
             Assert.AreEqual(FileLength, n);
             CollectionAssert.AreEqual(model[i], back, $"d/f{i} through the volume");
-        }
-    }
-
-    private static async Task WaitAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out waiting for: {what}");
-            }
-            await Task.Delay(20);
         }
     }
 }
