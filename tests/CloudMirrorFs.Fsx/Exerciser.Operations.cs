@@ -60,6 +60,46 @@ internal sealed partial class Exerciser
         _bytesWritten += length;
     }
 
+    private void DoZeroRange(FilePair f)
+    {
+        const int keepSize = 0x01, punchHole = 0x02, zeroRange = 0x10;
+        long max = _options.MaxSize;
+        long offset = Align(_rng.Next(100) < 85 ? _rng.NextInt64(0, f.Size + 1) : f.Size + _rng.NextInt64(1, (64 * 1024) + 1));
+        if (offset >= max)
+        {
+            offset = _rng.NextInt64(0, max);
+        }
+        long length = Math.Min(_rng.Next(4) == 0 ? 65536L * _rng.Next(1, 9) : PickLength(), max - offset);
+        (int mode, string name) = _rng.Next(3) switch
+        {
+            0 => (punchHole | keepSize, "punch-hole"),
+            1 => (zeroRange | keepSize, "zero-range keep-size"),
+            _ => (zeroRange, "zero-range"),
+        };
+        long sizeAfter = (mode & keepSize) != 0 ? f.Size : Math.Max(f.Size, offset + length);
+        Begin(OpKind.ZeroRange, f, offset, length, sizeAfter, variant: name);
+        _side = UnderTestSide;
+        Fallocate(f.UnderTest!, mode, offset, length);
+        _side = ReferenceSide;
+        Fallocate(f.Reference!, mode, offset, length);
+        f.Size = sizeAfter;
+    }
+
+    private static void Fallocate(SafeFileHandle handle, int mode, long offset, long length)
+    {
+        if (Native.Fallocate(handle, mode, offset, length) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            throw new IOException($"fallocate(mode 0x{mode:x}, offset {offset}, length {length}) failed with errno {errno}", errno);
+        }
+    }
+
+    private static partial class Native
+    {
+        [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+        internal static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
+    }
+
     private void DoTruncate(FilePair f)
     {
         long max = _options.MaxSize;

@@ -27,6 +27,7 @@ internal sealed partial class Exerciser : IDisposable
         (OpKind.WriteOtherHandle, 30),
         (OpKind.Append, 100),
         (OpKind.Truncate, 60),
+        (OpKind.ZeroRange, 40),
         (OpKind.Read, 300),
         (OpKind.ReadOtherHandle, 60),
         (OpKind.Fsync, 30),
@@ -146,6 +147,9 @@ internal sealed partial class Exerciser : IDisposable
                 break;
             case OpKind.Truncate:
                 DoTruncate(f);
+                break;
+            case OpKind.ZeroRange:
+                DoZeroRange(f);
                 break;
             case OpKind.Read:
             case OpKind.ReadOtherHandle:

@@ -18,6 +18,12 @@ internal enum OpKind
     /// <summary>A size change (grow, shrink, to 0), through the kept handle or a second one.</summary>
     Truncate,
 
+    /// <summary>
+    /// fallocate of a range: a hole punched (PUNCH_HOLE | KEEP_SIZE) or zeros (ZERO_RANGE, with KEEP_SIZE or growing
+    /// the file to the range's end), inside the file or past its end.
+    /// </summary>
+    ZeroRange,
+
     /// <summary>A positional read (pread or scatter preadv) through the kept handle, compared with the reference.</summary>
     Read,
 

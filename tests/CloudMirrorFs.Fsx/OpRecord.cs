@@ -17,6 +17,7 @@ internal readonly record struct OpRecord(
         OpKind.WriteOtherHandle => "write2",
         OpKind.Append => "append",
         OpKind.Truncate => "truncate",
+        OpKind.ZeroRange => "zero-range",
         OpKind.Read => "read",
         OpKind.ReadOtherHandle => "read2",
         OpKind.Fsync => "fsync",
@@ -34,6 +35,7 @@ internal readonly record struct OpRecord(
     {
         OpKind.Write or OpKind.WriteOtherHandle or OpKind.Append => File == file && offset >= Offset && offset < Offset + Length,
         OpKind.Truncate => File == file && offset >= Math.Min(SizeBefore, SizeAfter),
+        OpKind.ZeroRange => File == file && offset >= Offset && offset < Offset + Length,
         OpKind.Create or OpKind.RenameSwap or OpKind.RenameOver => File == file || Other == file,
         _ => false,
     };

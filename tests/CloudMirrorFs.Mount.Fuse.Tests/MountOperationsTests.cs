@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace CloudMirrorFs.Mount.Tests;
 
@@ -162,6 +163,30 @@ public sealed partial class MountOperationsTests
         Assert.AreEqual(-1, Link(Path.Combine(m, "old"), Path.Combine(m, "hard")));
         Assert.AreEqual(1, Marshal.GetLastPInvokeError(), "link(2) fails with EPERM");
 
+        // fallocate: a hole punched, a range zeroed, a range zeroed past the end (which grows the file); reserving
+        // space past the end alone is refused. The same calls on an array give the bytes to expect.
+        const int keepSize = 0x01, punchHole = 0x02, zeroRange = 0x10;
+        byte[] image = RandomBytes(4 << 20, 4);
+        string img = Path.Combine(m, "image.bin");
+        File.WriteAllBytes(img, image);
+        long allocatedBefore = AllocatedBytes(Path.Combine(drive.LocalPath, "image.bin"));
+        using (SafeFileHandle h = File.OpenHandle(img, FileMode.Open, FileAccess.ReadWrite))
+        {
+            Assert.AreEqual(0, Fallocate(h, punchHole | keepSize, 300_000, 2 << 20), $"punch a hole: errno {Marshal.GetLastPInvokeError()}");
+            Array.Clear(image, 300_000, 2 << 20);
+            Assert.AreEqual(0, Fallocate(h, zeroRange | keepSize, (7 << 19) + 5, 100), $"zero a range: errno {Marshal.GetLastPInvokeError()}");
+            Array.Clear(image, (7 << 19) + 5, 100);
+            Assert.AreEqual(0, Fallocate(h, zeroRange, (4 << 20) - 10, 1 << 20), $"zero a range past the end: errno {Marshal.GetLastPInvokeError()}");
+            Array.Clear(image, (4 << 20) - 10, 10);
+            Array.Resize(ref image, (5 << 20) - 10);
+            Assert.AreEqual(-1, Fallocate(h, keepSize, 0, 8 << 20));
+            Assert.AreEqual(95, Marshal.GetLastPInvokeError(), "FALLOC_FL_KEEP_SIZE alone: EOPNOTSUPP");
+        }
+        CollectionAssert.AreEqual(image, File.ReadAllBytes(img), "the file after fallocate reads as the array does");
+        long allocatedAfter = AllocatedBytes(Path.Combine(drive.LocalPath, "image.bin"));
+        Assert.IsTrue(allocatedAfter <= allocatedBefore + (1 << 20) - (3 << 19),
+            $"the punched hole frees space on the local facet: {allocatedBefore} bytes allocated before, {allocatedAfter} after");
+
         // statfs
         var df = new DriveInfo(m);
         Assert.IsTrue(df.TotalSize > 0 && df.AvailableFreeSpace > 0, "statfs reports the local facet's space");
@@ -266,6 +291,19 @@ public sealed partial class MountOperationsTests
 
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    private static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
+
+    /// <summary>The bytes a file has allocated on disk (st_blocks × 512), from <c>stat</c>.</summary>
+    private static long AllocatedBytes(string path)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%b", path]) { RedirectStandardOutput = true })!;
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.AreEqual(0, p.ExitCode, $"stat -c %b {path}");
+        return long.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture) * 512;
+    }
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);

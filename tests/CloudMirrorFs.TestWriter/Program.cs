@@ -13,6 +13,8 @@ using CloudMirrorFs.Volume;
 //   R id from to                file renamed
 //   D id path                   file deleted
 //   S                           a barrier (fsync) completed
+//   z id offset length          a range is about to be zeroed (logged before the call: it may be in flight at the kill)
+//   Z id offset length          the range was zeroed (acknowledged); the length does not change
 if (args.Length is < 6 or > 9)
 {
     Console.Error.WriteLine("usage: TestWriter STATEDIR LOCALDIR REMOTEDIR MEMORYLIMIT LOG SEED [replicate|no-replicate [REMOTEKIND [mixed|generations]]]");
@@ -93,6 +95,15 @@ for (long op = 0; ; op++)
     {
         await volume.SyncAsync();
         Log("S");
+    }
+    else if (pick < 11 && files.Any(f => f.Length > 0))
+    {
+        var f = files.Where(f => f.Length > 0).ElementAt(rnd.Next(files.Count(f => f.Length > 0)));
+        long offset = rnd.NextInt64(f.Length);
+        int length = rnd.Next(1, 300_000);
+        Log($"z {f.Id} {offset} {length}");
+        await volume.ZeroRangeAsync(f.Id, offset, length, deallocate: rnd.Next(2) == 0);
+        Log($"Z {f.Id} {offset} {length}");
     }
     else
     {

@@ -375,6 +375,44 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// On Linux, one <c>fallocate</c>: <c>FALLOC_FL_PUNCH_HOLE</c> or <c>FALLOC_FL_ZERO_RANGE</c>, with
+    /// <c>FALLOC_FL_KEEP_SIZE</c>. Where the file system refuses that mode (and on Windows), zeros are written over
+    /// the part of the range within the file's length.
+    /// </remarks>
+    public ValueTask ZeroRangeAsync(FileRef file, long offset, long length, bool deallocate, CancellationToken cancellationToken)
+    {
+        Guard(file.Path, () =>
+        {
+            using HandleCache.Lease lease = Acquire(file);
+            if (OperatingSystem.IsLinux())
+            {
+                const int keepSize = 0x01, punchHole = 0x02, zeroRange = 0x10, notSupported = 95;
+                if (Native.Fallocate(lease.Handle, keepSize | (deallocate ? punchHole : zeroRange), offset, length) == 0)
+                {
+                    return;
+                }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != notSupported)
+                {
+                    throw ErrnoException(errno, $"zeroing [{offset}, +{length}) of {file.Path}");
+                }
+            }
+            long end = Math.Min(offset + length, RandomAccess.GetLength(lease.Handle));
+            if (offset >= end)
+            {
+                return;
+            }
+            byte[] zeros = new byte[(int)Math.Min(end - offset, 1 << 20)];
+            for (long pos = offset; pos < end; pos += zeros.Length)
+            {
+                RandomAccess.Write(lease.Handle, zeros.AsSpan(0, (int)Math.Min(zeros.Length, end - pos)), pos);
+            }
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
     public ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(change);
@@ -777,5 +815,8 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
 
         [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Access(string path, int mode);
+
+        [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+        internal static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
     }
 }

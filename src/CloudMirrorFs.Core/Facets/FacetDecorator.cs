@@ -108,6 +108,13 @@ public abstract class FacetDecorator : IFacet, IFacetDecorator
     }
 
     /// <inheritdoc />
+    public virtual async ValueTask ZeroRangeAsync(FileRef file, long offset, long length, bool deallocate, CancellationToken cancellationToken)
+    {
+        await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);
+        await Inner.ZeroRangeAsync(file, offset, length, deallocate, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public virtual async ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken)
     {
         await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);

@@ -54,6 +54,13 @@ public interface IFacet : IAsyncDisposable
     /// <summary>Sets a file's length, extending with zeros (sparse where the store allows) or cutting.</summary>
     ValueTask SetLengthAsync(FileRef file, long length, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Makes the bytes of [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>) that lie
+    /// within the file's length read as zeros; the length does not change (bytes past it stay past it). With
+    /// <paramref name="deallocate"/> a facet that can frees the range's space (a hole); without, it keeps it allocated.
+    /// </summary>
+    ValueTask ZeroRangeAsync(FileRef file, long offset, long length, bool deallocate, CancellationToken cancellationToken);
+
     /// <summary>Applies the non-null members of <paramref name="change"/>.</summary>
     ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken);
 

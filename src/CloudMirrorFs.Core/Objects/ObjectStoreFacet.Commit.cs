@@ -62,16 +62,17 @@ public sealed partial class ObjectStoreFacet
                     continue;
                 }
                 string key = $"data/{node.Id:x16}/{block:x16}.{commit:x16}";
-                if (d.Covers(validEnd))
+                // A block with no bytes of its own here (zeroed, or cut) goes up as zero extents, which name no object.
+                if (d.Covers(validEnd) && (d.Full || d.Pieces.Count > 0))
                 {
                     uploads.Add((key, d.Whole()[..validEnd]));
                     data.Add((node, new JournalOp { Op = "block", Path = path, Block = block, Key = key, Length = node.Length, Time = node.MTime }));
                     continue;
                 }
                 var extents = new List<Extent>();
-                if (d.ZeroFrom < _blockSize)
+                foreach (var (start, end) in d.Zeros)
                 {
-                    extents.Add(new Extent(null, d.ZeroFrom, _blockSize - d.ZeroFrom, 0));
+                    extents.Add(new Extent(null, start, end - start, 0));
                 }
                 if (d.Pieces.Count > 0)
                 {

@@ -359,6 +359,41 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Each block the range touches that holds committed or pending bytes gets the range as zeros: a zero extent at
+    /// the next commit, which names no object, so nothing is uploaded for it and a block zeroed whole frees its
+    /// objects. <paramref name="deallocate"/> makes no difference here.
+    /// </remarks>
+    public async ValueTask ZeroRangeAsync(FileRef file, long offset, long length, bool deallocate, CancellationToken cancellationToken)
+    {
+        VolumePath.Validate(file.Path);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            RemoteNode node = FileNode(file.Path);
+            long end = Math.Min(node.Length, offset + Math.Min(length, long.MaxValue - offset));
+            for (long pos = offset; pos < end;)
+            {
+                long block = pos / _blockSize;
+                int inBlock = (int)(pos % _blockSize);
+                int n = (int)Math.Min(end - pos, _blockSize - inBlock);
+                pos += n;
+                if (!_dirty.ContainsKey((node, block)) && !node.Blocks.ContainsKey(block) && node.Extents?.ContainsKey(block) != true)
+                {
+                    continue; // nothing there but zeros already
+                }
+                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken).ConfigureAwait(false);
+                d.Zero(inBlock, inBlock + n);
+            }
+            node.MTime = DateTime.UtcNow;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(change);
@@ -663,8 +698,8 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// The in-memory change to one block since the last commit. <see cref="Full"/>: the whole block is held (a write
     /// covered it, or it was read back to compact it), or kept without a copy from a buffer the writer lent (while
     /// <see cref="Holder"/> or whoever took it holds that buffer). Otherwise only the written pieces are held — memory
-    /// in proportion to what was written, not to the block size — and the zeros from <see cref="ZeroFrom"/> (a
-    /// truncate): they go up as extents over what is committed, with no read of the block.
+    /// in proportion to what was written, not to the block size — and the ranges that read as zeros (<see cref="Zeros"/>:
+    /// a truncate, a zeroed range): they go up as extents over what is committed, with no read of the block.
     /// </summary>
     private sealed class DirtyBlock
     {
@@ -719,8 +754,10 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
             Drop();
         }
 
-        /// <summary>Where zeros start (a truncate inside the block); the block size when none.</summary>
-        public int ZeroFrom { get; private set; } = int.MaxValue;
+        private List<(int Start, int End)> _zeros = [];
+
+        /// <summary>The ranges that read as zeros (a truncate inside the block, a zeroed range), in order, none touching another; laid under the pieces.</summary>
+        public IReadOnlyList<(int Start, int End)> Zeros => _zeros;
 
         /// <summary>The written pieces, in order, none touching another (empty when <see cref="Full"/>).</summary>
         public IReadOnlyList<(int Start, byte[] Bytes)> Pieces => _pieces;
@@ -774,27 +811,45 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
         }
 
         /// <summary>A truncate inside the block: everything from <paramref name="keep"/> on reads as zeros.</summary>
-        public void Cut(int keep)
+        public void Cut(int keep) => Zero(keep, _size);
+
+        /// <summary>
+        /// [<paramref name="start"/>, <paramref name="end"/>) reads as zeros. A block held whole and zeroed whole
+        /// stops holding bytes: it goes up as one zero extent, not as a block of zeros.
+        /// </summary>
+        public void Zero(int start, int end)
         {
+            if (start == 0 && end >= _size && Full)
+            {
+                Drop();
+                _kept = default;
+                _whole = null;
+            }
             Own();
             if (_whole is not null)
             {
-                Array.Clear(_whole, keep, _size - keep);
+                Array.Clear(_whole, start, end - start);
                 return;
             }
             for (int i = _pieces.Count - 1; i >= 0; i--)
             {
-                var (start, bytes) = _pieces[i];
-                if (start >= keep)
+                var (s, bytes) = _pieces[i];
+                int e = s + bytes.Length;
+                if (e <= start || s >= end)
                 {
-                    _pieces.RemoveAt(i);
+                    continue;
                 }
-                else if (start + bytes.Length > keep)
+                _pieces.RemoveAt(i);
+                if (end < e)
                 {
-                    _pieces[i] = (start, bytes[..(keep - start)]);
+                    _pieces.Insert(i, (end, bytes[(end - s)..]));
+                }
+                if (s < start)
+                {
+                    _pieces.Insert(i, (s, bytes[..(start - s)]));
                 }
             }
-            ZeroFrom = Math.Min(ZeroFrom, keep);
+            Intervals.Add(_zeros, start, end);
         }
 
         /// <summary>True when the block's bytes up to <paramref name="validEnd"/> are all known here.</summary>
@@ -805,7 +860,10 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
                 return true;
             }
             var known = _pieces.Select(p => (p.Start, p.Start + p.Bytes.Length)).ToList();
-            Intervals.Add(known, Math.Min(ZeroFrom, _size), _size);
+            foreach (var (s, e) in _zeros)
+            {
+                Intervals.Add(known, s, e);
+            }
             return Intervals.Covers(known, 0, validEnd);
         }
 
@@ -838,9 +896,12 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
                 _whole.CopyTo(block);
                 return;
             }
-            if (ZeroFrom < block.Length)
+            foreach (var (s, e) in _zeros)
             {
-                block[ZeroFrom..].Clear();
+                if (s < block.Length)
+                {
+                    block[s..Math.Min(e, block.Length)].Clear();
+                }
             }
             foreach (var (start, bytes) in _pieces)
             {
@@ -850,7 +911,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
 
         public DirtyBlock Snapshot() => new(_size, IsKept ? _kept.ToArray() : (byte[]?)_whole?.Clone())
         {
-            ZeroFrom = ZeroFrom,
+            _zeros = [.. _zeros],
             _pieces = [.. _pieces.Select(p => (p.Start, (byte[])p.Bytes.Clone()))],
         };
     }

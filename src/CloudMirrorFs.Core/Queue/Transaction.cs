@@ -23,10 +23,10 @@ public sealed class Transaction
     /// <summary>The destination of a rename; the target of a new symbolic link (CreateSymlink).</summary>
     public string? Path2 { get; init; }
 
-    /// <summary>Write: the file offset of <see cref="Data"/>.</summary>
+    /// <summary>Write: the file offset of <see cref="Data"/>; ZeroRange: where the zeroed range starts.</summary>
     public long Offset { get; init; }
 
-    /// <summary>SetLength: the new length.</summary>
+    /// <summary>SetLength: the new length; ZeroRange: the zeroed range's length.</summary>
     public long Length { get; init; }
 
     /// <summary>CreateFile, CreateDirectory, SetAttributes: the mode; null when unchanged.</summary>
@@ -54,10 +54,21 @@ public sealed class Transaction
     /// <summary>Bytes of payload this transaction holds.</summary>
     public long DataLength => Data.Length;
 
-    /// <summary>The first and last block a write touches, for a block size.</summary>
+    /// <summary>True for the kinds that change bytes in place at a range of a file (a write, a zeroed range).</summary>
+    public bool ChangesRange => Kind is TransactionKind.Write or TransactionKind.ZeroRange;
+
+    /// <summary>The range of bytes a write or a zeroed range changes: its start and length (0 for other kinds).</summary>
+    public (long Offset, long Length) Range => Kind switch
+    {
+        TransactionKind.Write => (Offset, Data.Length),
+        TransactionKind.ZeroRange => (Offset, Length),
+        _ => (0, 0),
+    };
+
+    /// <summary>The first and last block a write or a zeroed range touches, for a block size.</summary>
     public (long First, long Last) Blocks(int blockSize)
-        => Kind == TransactionKind.Write && Data.Length > 0
-            ? (Offset / blockSize, (Offset + Data.Length - 1) / blockSize)
+        => Range is (long offset, > 0 and var length)
+            ? (offset / blockSize, (offset + length - 1) / blockSize)
             : (0, -1);
 
     /// <summary>A copy whose data no longer lives in the queue's memory, so that it outlives the entry's release.</summary>
@@ -97,6 +108,7 @@ public sealed class Transaction
         TransactionKind.Rename => $"#{Seq} rename {Path} -> {Path2}",
         TransactionKind.CreateSymlink => $"#{Seq} symlink {Path} -> {Path2}",
         TransactionKind.SetLength => $"#{Seq} setlength {Path} {Length}",
+        TransactionKind.ZeroRange => $"#{Seq} zero {Path} [{Offset}, +{Length})",
         _ => $"#{Seq} {Kind} {Path}",
     };
 }

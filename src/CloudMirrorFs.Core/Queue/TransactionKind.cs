@@ -21,4 +21,9 @@ public enum TransactionKind : byte
     SetAttributes = 8,
     /// <summary>A new symbolic link (Path) whose target, stored verbatim, is Path2.</summary>
     CreateSymlink = 9,
+    /// <summary>
+    /// The bytes of [Offset, Offset + Length) within the file's length read as zeros from now on (a hole punched, or a
+    /// range zeroed); the length does not change. Carries no data.
+    /// </summary>
+    ZeroRange = 10,
 }

@@ -194,7 +194,7 @@ public sealed partial class TransactionQueue : IDisposable
             {
                 (t.Data, t.Owner) = _arena.Copy(t.Data.Span);
             }
-            if (isData)
+            if (t.ChangesRange)
             {
                 // The intent bits are written before the record is acknowledged, whatever holds the record
                 // (usually MarkIntent already did, holding them at exactly this sequence number).

@@ -394,7 +394,7 @@ internal sealed class Replicator : IAsyncDisposable
             Transaction t = batch[i];
             switch (t.Kind)
             {
-                case TransactionKind.Write or TransactionKind.SetLength:
+                case TransactionKind.Write or TransactionKind.SetLength or TransactionKind.ZeroRange:
                     break;
                 case TransactionKind.CreateFile:
                     (created ??= [])[t.FileId] = i;
@@ -460,6 +460,7 @@ internal sealed class Replicator : IAsyncDisposable
         TransactionKind.DeleteFile => facet.DeleteFileAsync(new FileRef(t.FileId, t.Path), cancellationToken),
         TransactionKind.DeleteDirectory => facet.DeleteDirectoryAsync(t.Path, cancellationToken),
         TransactionKind.SetLength => facet.SetLengthAsync(new FileRef(t.FileId, t.Path), t.Length, cancellationToken),
+        TransactionKind.ZeroRange => facet.ZeroRangeAsync(new FileRef(t.FileId, t.Path), t.Offset, t.Length, deallocate: true, cancellationToken),
         TransactionKind.SetAttributes => facet.SetAttributesAsync(t.Path,
             new AttributeChange { Mode = t.Mode, LastWriteUtc = t.LastWriteUtc, LastAccessUtc = t.LastAccessUtc }, cancellationToken),
         _ => throw new MirrorException(MirrorError.IoError, $"unknown transaction kind {t.Kind} at seq {t.Seq}"),

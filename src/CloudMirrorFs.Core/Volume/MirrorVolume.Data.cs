@@ -72,6 +72,45 @@ public sealed partial class MirrorVolume
         }
     }
 
+    /// <summary>
+    /// Makes the bytes of [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>) that lie
+    /// within the file read as zeros, keeping its length (fallocate's hole punching and zeroing of a range). With
+    /// <paramref name="deallocate"/> the local facets free the range's space (a hole); without, they keep it allocated.
+    /// Covered like a write: intent bits before the local facets change, a queue record (or dirty bits) after.
+    /// </summary>
+    public async ValueTask ZeroRangeAsync(long fileId, long offset, long length, bool deallocate, CancellationToken cancellationToken = default)
+    {
+        if (offset < 0 || length <= 0 || offset > long.MaxValue - length)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, $"zeroing [{offset}, +{length}): not a valid range");
+        }
+        FileNode node = GetFile(fileId);
+        await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_remotes.Length > 0 && _queue is not null && !_queueFailed)
+            {
+                try
+                {
+                    _queue.MarkIntent(fileId, offset, length);
+                }
+                catch (Exception e) when (IsQueueStorageFailure(e))
+                {
+                    OnQueueStorageFailed(e, underSequencer: false);
+                }
+            }
+            FacetSlot[]? syncing = RouteToSyncingLocals(fileId, offset, length);
+            await OnLocalDataAsync(node, (f, r, ct) => f.ZeroRangeAsync(r, offset, length, deallocate, ct), offset, length, cancellationToken).ConfigureAwait(false);
+            await ApplyToSyncingAsync(syncing, node, (f, r, ct) => f.ZeroRangeAsync(r, offset, length, deallocate, ct), offset, length, cancellationToken).ConfigureAwait(false);
+            long seq = Enqueue(new Transaction { Kind = TransactionKind.ZeroRange, FileId = fileId, Offset = offset, Length = length }, node);
+            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            node.Gate.Release();
+        }
+    }
+
     /// <summary>Sets the length of the file at <paramref name="path"/>.</summary>
     public ValueTask TruncateAsync(string path, long length, CancellationToken cancellationToken = default)
         => SetLengthAsync(Resolve(path).Id, length, cancellationToken);
@@ -370,7 +409,7 @@ public sealed partial class MirrorVolume
         lock (_sequencer)
         {
             // The path in force now, in the same order as renames (which also append under the sequencer).
-            if (!node.Deleted && t.Kind is TransactionKind.Write or TransactionKind.SetLength)
+            if (!node.Deleted && t.Kind is TransactionKind.Write or TransactionKind.SetLength or TransactionKind.ZeroRange)
             {
                 t.Path = _files.PathOf(node);
             }
@@ -402,9 +441,9 @@ public sealed partial class MirrorVolume
             {
                 anyActive = true;
             }
-            else if (t.Kind == TransactionKind.Write)
+            else if (t.ChangesRange)
             {
-                MarkMissed(r, t.FileId, t.Offset, t.Data.Length);
+                MarkMissed(r, t.FileId, t.Range.Offset, t.Range.Length);
             }
             else
             {
@@ -413,9 +452,9 @@ public sealed partial class MirrorVolume
         }
         if (!anyActive)
         {
-            if (t.Kind == TransactionKind.Write)
+            if (t.ChangesRange)
             {
-                _queue.EndIntent(t.FileId, t.Offset, t.Data.Length);
+                _queue.EndIntent(t.FileId, t.Range.Offset, t.Range.Length);
             }
             return 0;
         }

@@ -93,7 +93,7 @@ public sealed partial class MirrorVolume
         Buffered buffered = Analyse(pending, node, path);
         bool created = buffered.Creation is not null;
         // The data changes to lay over; a file created since the remote's last commit is held by the queue whole.
-        List<Transaction> changes = [.. buffered.Changes.Where(t => t.Kind is TransactionKind.Write or TransactionKind.SetLength)];
+        List<Transaction> changes = [.. buffered.Changes.Where(t => t.Kind is TransactionKind.Write or TransactionKind.SetLength or TransactionKind.ZeroRange)];
         long length;
         if (created)
         {
@@ -113,7 +113,12 @@ public sealed partial class MirrorVolume
         }
         foreach (Transaction t in changes)
         {
-            length = t.Kind == TransactionKind.SetLength ? t.Length : Math.Max(length, t.Offset + t.Data.Length);
+            length = t.Kind switch
+            {
+                TransactionKind.SetLength => t.Length,
+                TransactionKind.Write => Math.Max(length, t.Offset + t.Data.Length),
+                _ => length, // a zeroed range keeps the length
+            };
         }
         int count = (int)Math.Clamp(length - offset, 0, buffer.Length);
         Memory<byte> target = buffer[..count];
@@ -177,7 +182,7 @@ public sealed partial class MirrorVolume
             {
                 created = i;
             }
-            else if (t.FileId == node.Id && t.Kind is not (TransactionKind.Write or TransactionKind.SetLength or TransactionKind.SetAttributes))
+            else if (t.FileId == node.Id && t.Kind is not (TransactionKind.Write or TransactionKind.SetLength or TransactionKind.ZeroRange or TransactionKind.SetAttributes))
             {
                 baseTrusted = false; // deleted since (an open file unlinked): the path may name another node on the remote
             }
@@ -194,7 +199,7 @@ public sealed partial class MirrorVolume
             }
         }
         List<Transaction> changes = [.. pending.Skip(created + 1).Where(t => t.FileId == node.Id
-            && t.Kind is TransactionKind.Write or TransactionKind.SetLength or TransactionKind.SetAttributes)];
+            && t.Kind is TransactionKind.Write or TransactionKind.SetLength or TransactionKind.ZeroRange or TransactionKind.SetAttributes)];
         return new Buffered(created >= 0 ? pending[created] : null, baseTrusted, remotePath, changes);
     }
 
@@ -256,6 +261,7 @@ public sealed partial class MirrorVolume
                     Length = Math.Max(info.Length, t.Offset + t.Data.Length), LastWriteUtc = t.EnqueuedUtc, ChangeUtc = t.EnqueuedUtc,
                 },
                 TransactionKind.SetLength => info with { Length = t.Length, LastWriteUtc = t.EnqueuedUtc, ChangeUtc = t.EnqueuedUtc },
+                TransactionKind.ZeroRange => info with { LastWriteUtc = t.EnqueuedUtc, ChangeUtc = t.EnqueuedUtc },
                 _ => info with
                 {
                     Mode = t.Mode ?? info.Mode, LastWriteUtc = t.LastWriteUtc ?? info.LastWriteUtc, LastAccessUtc = t.LastAccessUtc ?? info.LastAccessUtc,
@@ -361,7 +367,7 @@ public sealed partial class MirrorVolume
         long end = offset + count;
         foreach (Transaction t in changes)
         {
-            (long s, long e) = t.Kind == TransactionKind.SetLength ? (t.Length, end) : (t.Offset, t.Offset + t.Data.Length);
+            (long s, long e) = t.Kind == TransactionKind.SetLength ? (t.Length, end) : (t.Range.Offset, t.Range.Offset + t.Range.Length);
             s = Math.Max(s, offset);
             e = Math.Min(e, end);
             if (s < e)
@@ -409,11 +415,17 @@ public sealed partial class MirrorVolume
             }
             return;
         }
-        long s = Math.Max(t.Offset, offset);
-        long e = Math.Min(t.Offset + t.Data.Length, end);
-        if (s < e)
+        long s = Math.Max(t.Range.Offset, offset);
+        long e = Math.Min(t.Range.Offset + t.Range.Length, end);
+        if (s >= e)
         {
-            t.Data.Span.Slice((int)(s - t.Offset), (int)(e - s)).CopyTo(target[(int)(s - offset)..]);
+            return;
         }
+        if (t.Kind == TransactionKind.ZeroRange)
+        {
+            target.Slice((int)(s - offset), (int)(e - s)).Clear();
+            return;
+        }
+        t.Data.Span.Slice((int)(s - t.Offset), (int)(e - s)).CopyTo(target[(int)(s - offset)..]);
     }
 }

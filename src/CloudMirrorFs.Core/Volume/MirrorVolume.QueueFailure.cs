@@ -101,9 +101,9 @@ public sealed partial class MirrorVolume
 
     private void MarkChange(FacetSlot r, Transaction t)
     {
-        if (t.Kind == TransactionKind.Write)
+        if (t.ChangesRange)
         {
-            MarkMissed(r, t.FileId, t.Offset, t.Data.Length);
+            MarkMissed(r, t.FileId, t.Range.Offset, t.Range.Length);
         }
         else
         {

@@ -421,14 +421,20 @@ public sealed partial class MirrorFileSystem
         }
     }
 
-    /// <summary>fallocate mode 0 (reserve, extending the length); hole punching and the other modes are not supported.</summary>
+    /// <summary>
+    /// fallocate: mode 0 (extend the length), <c>FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE</c> (the range reads as
+    /// zeros and its space is freed) and <c>FALLOC_FL_ZERO_RANGE</c> (the range reads as zeros and stays allocated;
+    /// without <c>FALLOC_FL_KEEP_SIZE</c> the file grows to the range's end). <c>FALLOC_FL_KEEP_SIZE</c> alone
+    /// (reserving space past the end), collapsing, inserting and unsharing ranges answer <c>EOPNOTSUPP</c>.
+    /// </summary>
     public FsError Allocate(long inode, int mode, long offset, long length)
     {
-        if (mode != 0)
+        const int keepSize = 0x01, punchHole = 0x02, zeroRange = 0x10;
+        if (mode is not (0 or (punchHole | keepSize) or zeroRange or (zeroRange | keepSize)))
         {
             return FsError.NotSupported;
         }
-        if (offset < 0 || length <= 0)
+        if (offset < 0 || length <= 0 || offset > long.MaxValue - length)
         {
             return FsError.InvalidArgument;
         }
@@ -441,13 +447,16 @@ public sealed partial class MirrorFileSystem
         {
             return FsError.IsDirectory;
         }
-        if (offset + length <= attributes.Size)
-        {
-            return FsError.None;
-        }
         try
         {
-            Wait(_volume.SetLengthAsync(inode, offset + length));
+            if (mode != 0 && offset < attributes.Size)
+            {
+                Wait(_volume.ZeroRangeAsync(inode, offset, Math.Min(length, attributes.Size - offset), deallocate: (mode & punchHole) != 0));
+            }
+            if ((mode & keepSize) == 0 && offset + length > attributes.Size)
+            {
+                Wait(_volume.SetLengthAsync(inode, offset + length));
+            }
             return FsError.None;
         }
         catch (Exception e)

@@ -84,6 +84,63 @@ public abstract class FacetContractTests
     }
 
     [TestMethod]
+    public async Task ZeroRange_AmongWritesAndTruncates_ReadsAsTheReference_LengthKept()
+    {
+        // Random writes, zeroed ranges (inside blocks, across them, whole ones, past the end) and truncates on one
+        // file, with commit points between; after each step the whole file reads as a plain array does.
+        var f = new FileRef(20, "z.bin");
+        await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        var rng = new Random(20);
+        byte[] reference = [];
+        long commit = 0;
+        for (int step = 0; step < 200; step++)
+        {
+            int op = rng.Next(10);
+            if (op < 4)
+            {
+                int at = rng.Next(1_200_000);
+                byte[] data = Bytes(1 + rng.Next(300_000), step);
+                await Facet.WriteAsync(f, at, data, default);
+                if (at + data.Length > reference.Length)
+                {
+                    Array.Resize(ref reference, at + data.Length);
+                }
+                data.CopyTo(reference, at);
+            }
+            else if (op < 8)
+            {
+                int at = rng.Next(Math.Max(1, reference.Length + 100_000));
+                int length = 1 + rng.Next(rng.Next(2) == 0 ? 5_000 : 800_000);
+                await Facet.ZeroRangeAsync(f, at, length, deallocate: rng.Next(2) == 0, default);
+                if (at < reference.Length)
+                {
+                    Array.Clear(reference, at, Math.Min(length, reference.Length - at));
+                }
+            }
+            else if (op == 8)
+            {
+                int length = rng.Next(1_300_000);
+                await Facet.SetLengthAsync(f, length, default);
+                Array.Resize(ref reference, length);
+            }
+            else
+            {
+                await Facet.CommitAsync(++commit, default);
+            }
+            Assert.AreEqual(reference.Length, (await Facet.StatAsync("z.bin", default))!.Value.Length, $"length after step {step}");
+            byte[] got = await ReadAsync(f, 0, reference.Length + 10);
+            Assert.AreEqual(reference.Length, got.Length, $"bytes read after step {step}");
+            for (int i = 0; i < reference.Length; i++)
+            {
+                if (got[i] != reference[i])
+                {
+                    Assert.Fail($"after step {step} (op {op}): byte {i} is {got[i]}, expected {reference[i]}");
+                }
+            }
+        }
+    }
+
+    [TestMethod]
     public async Task Rename_OverExistingFile_Replaces_AndOpenHandleFollows()
     {
         var a = new FileRef(20, "a");

@@ -216,6 +216,44 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
     }
 
     [TestMethod]
+    public async Task ZeroRange_UploadsNothing_FreesBlocksZeroedWhole_AndTheImageReadsZerosAfterReopenAndRestore()
+    {
+        var f = new FileRef(50, "img");
+        byte[] data = Bytes(8 * Block, 50);
+        await Facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        await Facet.WriteAsync(f, 0, data, default);
+        await Facet.CommitAsync(1, default);
+        string[] before = [.. Directory.EnumerateFiles(Path.Combine(Bucket, "data"), "*", SearchOption.AllDirectories)];
+
+        // A hole from the middle of block 1 to the middle of block 5 (blocks 2 to 4 whole), and a few bytes of block 7.
+        await Facet.ZeroRangeAsync(f, Block + 100, 4 * Block, deallocate: true, default);
+        await Facet.ZeroRangeAsync(f, 7 * Block + 10, 20, deallocate: false, default);
+        Array.Clear(data, Block + 100, 4 * Block);
+        Array.Clear(data, 7 * Block + 10, 20);
+        await Facet.CommitAsync(2, default);
+
+        string[] after = [.. Directory.EnumerateFiles(Path.Combine(Bucket, "data"), "*", SearchOption.AllDirectories)];
+        CollectionAssert.IsSubsetOf(after, before, "a zeroed range uploads no object: the zeros are extents that name none");
+        string journal = await File.ReadAllTextAsync(Directory.EnumerateFiles(Path.Combine(Bucket, "commits")).Order().Last());
+        foreach (int b in new[] { 2, 3, 4 })
+        {
+            StringAssert.Contains(journal, $"data/{50:x16}/{b:x16}.{1:x16}", $"block {b}, zeroed whole, frees its object");
+        }
+        Assert.AreEqual(8L * Block, (await Facet.StatAsync("img", default))!.Value.Length, "the length is kept");
+
+        await using (ObjectStoreFacet again = Reopened())
+        {
+            await again.OpenAsync(default);
+            byte[] got = new byte[data.Length];
+            Assert.AreEqual(data.Length, await again.ReadAsync(f, 0, got, default));
+            CollectionAssert.AreEqual(data, got, "the committed image after a reopen");
+        }
+        string target = Path.Combine(Scratch, "restored");
+        await RemoteRestore.RestoreAsync(new FolderObjectStore(Bucket), target, null, null, default);
+        CollectionAssert.AreEqual(data, await File.ReadAllBytesAsync(Path.Combine(target, "img")), "the restored file");
+    }
+
+    [TestMethod]
     public async Task BlockObjects_AreNeverOverwritten()
     {
         var f = new FileRef(9, "x");

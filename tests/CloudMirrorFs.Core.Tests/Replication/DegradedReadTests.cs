@@ -33,6 +33,15 @@ public sealed class DegradedReadTests
         model[id] = old;
     }
 
+    private static void ModelZero(Dictionary<long, byte[]> model, long id, long offset, long length)
+    {
+        byte[] b = model[id];
+        if (offset < b.Length)
+        {
+            Array.Clear(b, (int)offset, (int)Math.Min(length, b.Length - offset));
+        }
+    }
+
     private static async Task ReadEverythingAsync(MirrorVolume v, Dictionary<long, byte[]> model, Random rnd, string what)
     {
         foreach (var (id, want) in model)
@@ -83,6 +92,14 @@ public sealed class DegradedReadTests
             byte[] data = Bytes(rnd.Next(1, 90_000), rnd);
             await v.WriteAsync(id, off, data);
             ModelWrite(model, id, off, data);
+            if (i % 5 == 4)
+            {
+                // A hole punched (or a range zeroed), sometimes reaching past the end: the length stays.
+                long zero = rnd.Next(0, FileSize);
+                long length = rnd.Next(1, 3 * Block);
+                await v.ZeroRangeAsync(id, zero, length, deallocate: i % 2 == 0);
+                ModelZero(model, id, zero, length);
+            }
         }
         // A truncate then a write past the end: the hole between reads as zeros.
         await v.SetLengthAsync(ids[1], 300_000);
@@ -101,6 +118,8 @@ public sealed class DegradedReadTests
             await v.WriteAsync(fresh, i * 60_000L, data);
             ModelWrite(model, fresh, i * 60_000L, data);
         }
+        await v.ZeroRangeAsync(fresh, 50_000, 100_000, deallocate: true);
+        ModelZero(model, fresh, 50_000, 100_000);
         Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0);
 
         fx.Faults["local0"].Offline = true; // the local disk dies mid-run

@@ -106,6 +106,16 @@ public sealed class FaultInjectingFacet : IFacet, IFacetDecorator
         return Inner.SetLengthAsync(file, length, cancellationToken);
     }
 
+    public ValueTask ZeroRangeAsync(FileRef file, long offset, long length, bool deallocate, CancellationToken cancellationToken)
+    {
+        Check();
+        if (FailWrite?.Invoke(file, offset, (int)Math.Min(length, int.MaxValue)) == true)
+        {
+            throw new MirrorException(MirrorError.IoError, $"facet '{Name}': injected write failure at {file.Path} offset {offset}");
+        }
+        return Inner.ZeroRangeAsync(file, offset, length, deallocate, cancellationToken);
+    }
+
     public ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken)
     {
         Check();

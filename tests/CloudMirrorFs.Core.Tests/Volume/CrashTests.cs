@@ -47,7 +47,7 @@ public sealed class CrashTests
                 after = batch[^1].Seq;
             }
             var queuedBlocks = new HashSet<Location>();
-            foreach (Transaction t in queued.Where(t => t.Kind == TransactionKind.Write))
+            foreach (Transaction t in queued.Where(t => t.ChangesRange))
             {
                 var (first, last) = t.Blocks(BlockSize);
                 for (long b = first; b <= last; b++)
@@ -55,7 +55,7 @@ public sealed class CrashTests
                     queuedBlocks.Add(new Location(t.FileId, b));
                 }
             }
-            var queuedNamespace = queued.Where(t => t.Kind != TransactionKind.Write).Select(t => (t.Kind, t.FileId)).ToHashSet();
+            var queuedNamespace = queued.Where(t => !t.ChangesRange).Select(t => (t.Kind, t.FileId)).ToHashSet();
             if (dirtySet.Count > 0)
             {
                 roundsWithLostLocations++;
@@ -71,11 +71,21 @@ public sealed class CrashTests
             totalOps += lines.Length;
             var deleted = lines.Where(l => l.StartsWith('D')).Select(l => long.Parse(l.Split(' ')[1])).ToHashSet();
             var missing = new HashSet<long>();
-            foreach (string line in lines)
+            for (int li = 0; li < lines.Length; li++)
             {
+                string line = lines[li];
                 string[] p = line.Split(' ');
                 switch (p[0])
                 {
+                    case "Z":
+                        long zid = long.Parse(p[1]), zoffset = long.Parse(p[2]), zlength = long.Parse(p[3]);
+                        for (long b = zoffset / BlockSize; b <= (zoffset + zlength - 1) / BlockSize; b++)
+                        {
+                            var loc = new Location(zid, b);
+                            Assert.IsTrue(full || queuedBlocks.Contains(loc) || dirtySet.Contains(loc),
+                                $"round {round}: acknowledged zeroing '{line}': {loc} is neither queued nor in the dirty map");
+                        }
+                        break;
                     case "W":
                         long id = long.Parse(p[1]), offset = long.Parse(p[2]);
                         int length = int.Parse(p[3]), seed = int.Parse(p[4]);
@@ -96,7 +106,26 @@ public sealed class CrashTests
                             byte[] actual = new byte[length];
                             int n = await volume.ReadAsync(id, offset, actual);
                             Assert.AreEqual(length, n, $"round {round}: '{line}' short on the local facet");
-                            CollectionAssert.AreEqual(Pattern(seed, length), actual, $"round {round}: '{line}' bytes differ on the local facet");
+                            // The ranges zeroed after this write read as zeros; one still in flight at the kill, either way.
+                            byte[] expected = Pattern(seed, length);
+                            foreach (string later in lines.Skip(li + 1).Where(l => l.StartsWith('z') || l.StartsWith('Z')))
+                            {
+                                string[] z = later.Split(' ');
+                                long from = Math.Max(offset, long.Parse(z[2])), to = Math.Min(offset + length, long.Parse(z[2]) + long.Parse(z[3]));
+                                if (long.Parse(z[1]) != id || from >= to)
+                                {
+                                    continue;
+                                }
+                                bool acknowledged = z[0] == "Z" || lines.Contains("Z" + later[1..]);
+                                for (long i = from; i < to; i++)
+                                {
+                                    if (acknowledged || actual[i - offset] == 0)
+                                    {
+                                        expected[i - offset] = 0;
+                                    }
+                                }
+                            }
+                            CollectionAssert.AreEqual(expected, actual, $"round {round}: '{line}' bytes differ on the local facet");
                         }
                         break;
                     case "C" or "R" or "D":

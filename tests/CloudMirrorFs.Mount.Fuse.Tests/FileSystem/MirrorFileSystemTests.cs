@@ -135,7 +135,11 @@ public sealed class MirrorFileSystemTests
         Fs.MakeNode(d.Inode, "inside", 0x8000 | 0b110_100_100, out _);
         Assert.AreEqual(FsError.NotEmpty, Fs.RemoveDirectory(MirrorFileSystem.RootInode, "d"));
         Assert.AreEqual(FsError.IsDirectory, Fs.Open(d.Inode, truncate: false));
-        Assert.AreEqual(FsError.NotSupported, Fs.Allocate(f.Inode, 3, 0, 4096), "hole punching");
+        Assert.AreEqual(FsError.NotSupported, Fs.Allocate(f.Inode, 1, 0, 4096), "FALLOC_FL_KEEP_SIZE alone (reserving past the end)");
+        Assert.AreEqual(FsError.NotSupported, Fs.Allocate(f.Inode, 2, 0, 4096), "FALLOC_FL_PUNCH_HOLE without FALLOC_FL_KEEP_SIZE");
+        Assert.AreEqual(FsError.NotSupported, Fs.Allocate(f.Inode, 8, 0, 4096), "FALLOC_FL_COLLAPSE_RANGE");
+        Assert.AreEqual(FsError.InvalidArgument, Fs.Allocate(f.Inode, 3, 0, 0), "an empty range");
+        Assert.AreEqual(FsError.IsDirectory, Fs.Allocate(d.Inode, 3, 0, 4096), "a directory");
         Assert.AreEqual(FsError.None, Fs.Allocate(f.Inode, 0, 0, 1 << 20));
         Fs.GetAttributes(f.Inode, out FsAttributes grown);
         Assert.AreEqual(1 << 20, grown.Size, "fallocate mode 0 extends the length");
