@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using CloudMirrorFs.Tests.Support;
 using Microsoft.Win32.SafeHandles;
 
 namespace CloudMirrorFs.Mount.Tests;
@@ -169,7 +170,7 @@ public sealed partial class MountOperationsTests
         byte[] image = RandomBytes(4 << 20, 4);
         string img = Path.Combine(m, "image.bin");
         File.WriteAllBytes(img, image);
-        long allocatedBefore = AllocatedBytes(Path.Combine(drive.LocalPath, "image.bin"));
+        long allocatedBefore = Allocation.BytesOf(Path.Combine(drive.LocalPath, "image.bin"));
         using (SafeFileHandle h = File.OpenHandle(img, FileMode.Open, FileAccess.ReadWrite))
         {
             Assert.AreEqual(0, Fallocate(h, punchHole | keepSize, 300_000, 2 << 20), $"punch a hole: errno {Marshal.GetLastPInvokeError()}");
@@ -183,7 +184,7 @@ public sealed partial class MountOperationsTests
             Assert.AreEqual(95, Marshal.GetLastPInvokeError(), "FALLOC_FL_KEEP_SIZE alone: EOPNOTSUPP");
         }
         CollectionAssert.AreEqual(image, File.ReadAllBytes(img), "the file after fallocate reads as the array does");
-        long allocatedAfter = AllocatedBytes(Path.Combine(drive.LocalPath, "image.bin"));
+        long allocatedAfter = Allocation.BytesOf(Path.Combine(drive.LocalPath, "image.bin"));
         Assert.IsTrue(allocatedAfter <= allocatedBefore + (1 << 20) - (3 << 19),
             $"the punched hole frees space on the local facet: {allocatedBefore} bytes allocated before, {allocatedAfter} after");
 
@@ -294,16 +295,6 @@ public sealed partial class MountOperationsTests
 
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     private static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
-
-    /// <summary>The bytes a file has allocated on disk (st_blocks × 512), from <c>stat</c>.</summary>
-    private static long AllocatedBytes(string path)
-    {
-        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%b", path]) { RedirectStandardOutput = true })!;
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.AreEqual(0, p.ExitCode, $"stat -c %b {path}");
-        return long.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture) * 512;
-    }
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);

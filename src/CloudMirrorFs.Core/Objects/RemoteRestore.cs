@@ -105,7 +105,11 @@ public static class RemoteRestore
                     }
                     return null;
                 }, ct).ConfigureAwait(false);
-                await RandomAccess.WriteAsync(handles[b.Path], data, start, ct).ConfigureAwait(false);
+                if (data.AsSpan().ContainsAnyExcept((byte)0))
+                {
+                    // A block of zeros (a hole punched, a range zeroed) is left a hole: the file's length reads zeros there.
+                    await RandomAccess.WriteAsync(handles[b.Path], data, start, ct).ConfigureAwait(false);
+                }
                 progress?.Report((Interlocked.Add(ref done, data.Length), total));
             }).ConfigureAwait(false);
         }

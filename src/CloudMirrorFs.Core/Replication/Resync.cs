@@ -105,7 +105,7 @@ internal sealed class Resync
                     {
                         try
                         {
-                            await _slot.Facet.WriteAsync(file, loc.Block * blockSize, buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                            await BlockCopy.PutAsync(_slot.Facet, file, loc.Block * blockSize, buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                         }
                         catch (MirrorException e) when (e.Error is MirrorError.IoError or MirrorError.Unavailable)
                         {

@@ -234,7 +234,7 @@ public sealed partial class MirrorVolume
                         throw;
                     }
                 },
-                (loc, bytes, ct) => slot.Facet.WriteAsync(file, loc.Block * blockSize, bytes, ct),
+                (loc, bytes, ct) => BlockCopy.PutAsync(slot.Facet, file, loc.Block * blockSize, bytes, ct),
                 cancellationToken).ConfigureAwait(false);
             foreach (Location l in chunk)
             {

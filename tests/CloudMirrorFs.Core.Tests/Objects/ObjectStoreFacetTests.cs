@@ -2,6 +2,7 @@ using System.Text.Json;
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Objects;
 using CloudMirrorFs.Tests.Facets;
+using CloudMirrorFs.Tests.Support;
 
 namespace CloudMirrorFs.Tests.Objects;
 
@@ -251,6 +252,8 @@ public sealed class ObjectStoreFacetTests : FacetContractTests
         string target = Path.Combine(Scratch, "restored");
         await RemoteRestore.RestoreAsync(new FolderObjectStore(Bucket), target, null, null, default);
         CollectionAssert.AreEqual(data, await File.ReadAllBytesAsync(Path.Combine(target, "img")), "the restored file");
+        long allocated = Allocation.BytesOf(Path.Combine(target, "img"));
+        Assert.IsTrue(allocated <= (5 * Block) + (16 << 10), $"the restore leaves blocks 2 to 4 a hole: {allocated} bytes allocated for 5 blocks of data");
     }
 
     [TestMethod]

@@ -1,4 +1,5 @@
 using CloudMirrorFs.Facets;
+using CloudMirrorFs.Tests.Support;
 using CloudMirrorFs.Tests.Volume;
 using CloudMirrorFs.Volume;
 
@@ -47,5 +48,49 @@ public sealed class FastResyncTests
         long changed = 6L * Block;
         Assert.IsTrue(sent <= changed * 1.1, $"sent {sent / Block} block(s) for 6 changed (26 dirty): {(double)sent / changed:0.00}x");
         CollectionAssert.AreEqual(model, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "f")));
+    }
+
+    [TestMethod]
+    [DataRow("directory")]
+    [DataRow("folder")]
+    public async Task FullResync_OfASparseFile_SendsItsDataNotItsHoles_AndTheCopyStaysSparse(string kind)
+    {
+        // A 64-block file with data in 3 blocks (a VM image, a database file): a full resync used to send every
+        // block, 61 of them zeros, and left a directory remote's copy fully allocated.
+        SimulatedLink? link = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: kind)
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) { RoundTrip = TimeSpan.FromMilliseconds(1) } : inner,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        byte[] model = new byte[64 * Block];
+        long id = await v.CreateFileAsync("sparse.img");
+        await v.SetLengthAsync(id, model.Length);
+        foreach (int b in new[] { 0, 17, 63 })
+        {
+            new Random(b).NextBytes(model.AsSpan(b * Block, Block));
+            await v.WriteAsync(id, (long)b * Block, model.AsMemory(b * Block, Block));
+        }
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        v.RequestResync("remote0", full: true);
+        long before = link!.BytesSent;
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), "resynchronised");
+        long sent = link.BytesSent - before;
+        Assert.IsTrue(sent <= 3L * Block * 1.1, $"a full resync sent {(double)sent / Block:0.0} blocks for a file with 3 blocks of data");
+
+        string remoteFile = Path.Combine(fx.FacetPath("remote0"), "sparse.img");
+        if (kind == "folder")
+        {
+            string restored = Path.Combine(fx.FacetPath("remote0") + "-restored");
+            await CloudMirrorFs.Objects.RemoteRestore.RestoreAsync(FacetFactory.CreateStore(fx.Options.Facets.First(f => f.Name == "remote0")), restored, null, null, default);
+            remoteFile = Path.Combine(restored, "sparse.img");
+        }
+        else
+        {
+            Assert.IsTrue(Allocation.BytesOf(remoteFile) <= 8L * Block, $"the remote copy has {Allocation.BytesOf(remoteFile)} bytes allocated for 3 blocks of data");
+        }
+        CollectionAssert.AreEqual(model, File.ReadAllBytes(remoteFile), "what the remote holds after the resync");
     }
 }
