@@ -382,7 +382,10 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
                 {
                     continue; // nothing there but zeros already
                 }
-                DirtyBlock d = await GetDirtyAsync(node, block, cancellationToken).ConfigureAwait(false);
+                // A block zeroed whole is never read back first, even one due for compaction.
+                DirtyBlock d = n == _blockSize && !_dirty.ContainsKey((node, block))
+                    ? _dirty[(node, block)] = new DirtyBlock(_blockSize, null)
+                    : await GetDirtyAsync(node, block, cancellationToken).ConfigureAwait(false);
                 d.Zero(inBlock, inBlock + n);
             }
             node.MTime = DateTime.UtcNow;
