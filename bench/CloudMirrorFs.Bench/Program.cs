@@ -12,6 +12,7 @@ using CloudMirrorFs.Volume;
 //   --phase crc   (only the CRC-32C rates: serial against three lanes)
 //   --phase remote-read   (only 4 KiB sequential reads served by an object-store facet)
 //   --phase remote-tree [--dirs N] [--per-dir N]   (only what a large tree costs an object-store facet: commits, listings, renames)
+//   --phase degraded-read [--backlog-mib N]   (what finding one file's queued changes costs with a spilled backlog)
 string? dirArg = Arg("--dir");
 bool quick = args.Contains("--quick");
 string root = dirArg ?? Path.Combine(Path.GetTempPath(), "cmfs-bench-" + Environment.ProcessId);
@@ -33,6 +34,13 @@ if (Arg("--phase") == "remote-read")
 if (Arg("--phase") == "remote-tree")
 {
     Console.WriteLine((await RemoteTree(root, int.Parse(Arg("--dirs") ?? "20000"), int.Parse(Arg("--per-dir") ?? "10"))).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    Directory.Delete(root, recursive: true);
+    return 0;
+}
+
+if (Arg("--phase") == "degraded-read")
+{
+    Console.WriteLine(DegradedRead(root, int.Parse(Arg("--backlog-mib") ?? "1024")).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     Directory.Delete(root, recursive: true);
     return 0;
 }
@@ -241,6 +249,52 @@ static async Task<JsonObject> RemoteTree(string root, int dirs, int perDir)
         ["namesListed"] = listed,
         [$"rename{renames}FoldersMs"] = Math.Round(renameMs),
         ["mkdirRmdir2000Ms"] = Math.Round(rmdirMs),
+    };
+}
+
+// A degraded read (no local facet) lays the queue's changes for its file over a remote: with a backlog of 1 MiB writes
+// to one file, spilled past the 64 MiB the queue keeps in memory, what finding another file's changes costs: a scan of
+// everything held (Pending with a predicate, as every first read did before) against the queue's index (PendingFor).
+static JsonObject DegradedRead(string root, int backlogMiB)
+{
+    using var q = CloudMirrorFs.Queue.TransactionQueue.Open(Path.Combine(root, "queue"), new QueueOptions { MemoryLimit = 64L << 20, DiskLimit = 64L << 30 }, 256 * 1024, ["remote"]);
+    byte[] chunk = new byte[1 << 20];
+    new Random(1).NextBytes(chunk);
+    for (int i = 0; i < backlogMiB; i++)
+    {
+        q.TryAppend(new CloudMirrorFs.Queue.Transaction { Kind = CloudMirrorFs.Queue.TransactionKind.Write, FileId = 1, Path = "big", Offset = (long)i << 20, Data = chunk }, out _);
+        if (i % 64 == 0)
+        {
+            q.TryAppend(new CloudMirrorFs.Queue.Transaction { Kind = CloudMirrorFs.Queue.TransactionKind.Write, FileId = 2 + (i / 64), Path = $"small{i / 64}", Offset = 0, Data = chunk.AsMemory(0, 4096) }, out _);
+        }
+    }
+    double scanMs = 0, indexMs = 0;
+    const int files = 8;
+    for (long f = 2; f < 2 + files; f++)
+    {
+        long id = f;
+        var sw = Stopwatch.StartNew();
+        int a = q.Pending("remote", t => t.FileId == id || t.Kind == CloudMirrorFs.Queue.TransactionKind.Rename).Count;
+        scanMs += sw.Elapsed.TotalMilliseconds;
+        sw.Restart();
+        int b = q.PendingFor("remote", id).Count;
+        indexMs += sw.Elapsed.TotalMilliseconds;
+        if (a != b)
+        {
+            throw new InvalidOperationException($"file {id}: the scan found {a} records, the index {b}");
+        }
+    }
+    var timer = Stopwatch.StartNew();
+    int untouched = q.PendingFor("remote", 100_000).Count;
+    double untouchedMs = timer.Elapsed.TotalMilliseconds;
+    return new JsonObject
+    {
+        ["benchmark"] = "degraded-read",
+        ["backlogMiB"] = backlogMiB,
+        ["scanOfEverythingMsPerFile"] = Math.Round(scanMs / files, 2),
+        ["indexMsPerFile"] = Math.Round(indexMs / files, 2),
+        ["untouchedFileMs"] = Math.Round(untouchedMs, 3),
+        ["recordsFound"] = untouched,
     };
 }
 

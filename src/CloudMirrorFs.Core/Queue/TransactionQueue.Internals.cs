@@ -129,6 +129,12 @@ public sealed partial class TransactionQueue
 
     private void AddToRuns(Transaction t, bool spilled, long offset, int recordSize)
     {
+        ref (long First, long Last) span = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_fileSpans, t.FileId, out bool known);
+        span = (known ? span.First : t.Seq, t.Seq);
+        if (t.Kind == TransactionKind.Rename)
+        {
+            _renames.Add(t);
+        }
         Run? last = _runs.Last?.Value;
         bool extend = last is not null && last.OnDisk == spilled
             && (!spilled || (last.Segment == _currentSegment && last.EndOffset == offset))
@@ -224,6 +230,7 @@ public sealed partial class TransactionQueue
                 freed = true;
             }
         }
+        ForgetIndexedBefore(min);
         for (int i = 0; i < _segments.Count;)
         {
             Segment s = _segments[i];
@@ -389,6 +396,31 @@ public sealed partial class TransactionQueue
     }
 
     /// <summary>
+    /// Drops from the index what every active cursor has passed: the renames at once, the file spans now and then
+    /// (a pass over them once their count has doubled since the last one, so the cost per record stays constant).
+    /// </summary>
+    private void ForgetIndexedBefore(long min)
+    {
+        int passed = 0;
+        while (passed < _renames.Count && _renames[passed].Seq <= min)
+        {
+            passed++;
+        }
+        _renames.RemoveRange(0, passed);
+        if (_fileSpans.Count > (2 * _fileSpansAtPrune) + 1024)
+        {
+            foreach (var (file, span) in _fileSpans)
+            {
+                if (span.Last <= min)
+                {
+                    _fileSpans.Remove(file);
+                }
+            }
+            _fileSpansAtPrune = _fileSpans.Count;
+        }
+    }
+
+    /// <summary>
     /// Visits the records of <paramref name="runs"/> in order until <paramref name="visit"/> returns false: records
     /// held in memory under the lock (their bytes live in the arena until released), spilled ones read back from their
     /// segment outside it (files are append-only, and a run's range is fully written). A segment released since the
@@ -396,6 +428,12 @@ public sealed partial class TransactionQueue
     /// </summary>
     private void Scan(List<Run> runs, Func<Transaction, bool> visit)
     {
+        Func<Transaction, bool> inner = visit;
+        visit = t =>
+        {
+            Interlocked.Increment(ref _recordsVisited);
+            return inner(t);
+        };
         foreach (Run r in runs)
         {
             if (!r.OnDisk)

@@ -50,6 +50,14 @@ public sealed partial class TransactionQueue : IDisposable
     private long _commitsSinceTrim;
     private bool _disposed;
 
+    // The index a degraded read asks (PendingFor): for each file id, the first and last sequence number of a record
+    // naming it that may still be held, and the renames still held, in order. A file the queue holds nothing for then
+    // costs no scan of the queue, and one it does costs a scan of the runs between its first and last record only.
+    private readonly Dictionary<long, (long First, long Last)> _fileSpans = [];
+    private readonly List<Transaction> _renames = [];
+    private int _fileSpansAtPrune;
+    private long _recordsVisited;
+
     private TransactionQueue(string dir, QueueOptions options, int blockSize, DirtyMap intent)
     {
         _dir = dir;
@@ -420,6 +428,58 @@ public sealed partial class TransactionQueue : IDisposable
         });
         return result;
     }
+
+    /// <summary>
+    /// The records a cursor has not passed that name file <paramref name="fileId"/>, and every rename (any of them may
+    /// have moved a folder above it), in queue order: what <see cref="Pending"/> returns for that predicate, found
+    /// through the queue's index instead of a scan of everything held, so a degraded read of a file the backlog does
+    /// not touch reads no segment.
+    /// </summary>
+    public IReadOnlyList<Transaction> PendingFor(string cursor, long fileId)
+    {
+        List<Run> runs = [];
+        List<Transaction> renames;
+        long head, last = 0;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            head = GetCursor(cursor).Head;
+            renames = [.. _renames.Where(t => t.Seq > head).Select(t => t.Detached())];
+            if (_fileSpans.TryGetValue(fileId, out var span) && span.Last > head)
+            {
+                long from = Math.Max(head + 1, span.First);
+                last = span.Last;
+                runs = [.. _runs.Where(r => r.LastSeq >= from && r.FirstSeq <= last)];
+            }
+        }
+        var mine = new List<Transaction>();
+        Scan(runs, t =>
+        {
+            if (t.Seq > last)
+            {
+                return false;
+            }
+            if (t.Seq > head && t.FileId == fileId && t.Kind != TransactionKind.Rename)
+            {
+                mine.Add(t.Detached());
+            }
+            return true;
+        });
+        if (renames.Count == 0)
+        {
+            return mine;
+        }
+        var merged = new List<Transaction>(mine.Count + renames.Count);
+        int i = 0, j = 0;
+        while (i < mine.Count || j < renames.Count)
+        {
+            merged.Add(j == renames.Count || (i < mine.Count && mine[i].Seq < renames[j].Seq) ? mine[i++] : renames[j++]);
+        }
+        return merged;
+    }
+
+    /// <summary>Records read by the scans behind <see cref="Pending"/> and <see cref="PendingFor"/> (for tests).</summary>
+    internal long RecordsVisited => Interlocked.Read(ref _recordsVisited);
 
     /// <summary>
     /// Records that a facet has committed everything up to <paramref name="seq"/> (with <paramref name="bytes"/> of

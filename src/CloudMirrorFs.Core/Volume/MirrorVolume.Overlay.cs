@@ -45,7 +45,7 @@ public sealed partial class MirrorVolume
             }
         }
         // Read before the scan: a record appended or committed meanwhile only makes the key older than the list.
-        IReadOnlyList<Transaction> pending = _queue.Pending(remote.Name, t => t.FileId == fileId || t.Kind == TransactionKind.Rename);
+        IReadOnlyList<Transaction> pending = _queue.PendingFor(remote.Name, fileId);
         Interlocked.Increment(ref _bufferScans);
         if (pending.Sum(t => (long)t.Data.Length) <= ScanKeptBytes)
         {

@@ -30,6 +30,102 @@ public sealed class TransactionQueueTests
     }
 
     [TestMethod]
+    public void PendingFor_AnswersWhatAScanOfEverythingAnswers_ThroughSpills_Commits_ReleasesAndReopens()
+    {
+        using var dir = new TempDir("q");
+        var rng = new Random(31);
+        var options = Small(memory: 256 << 10);
+        var q = TransactionQueue.Open(dir.Path, options, Block, ["a", "b"]);
+        try
+        {
+            for (int step = 0; step < 3000; step++)
+            {
+                long file = rng.Next(1, 12);
+                int op = rng.Next(100);
+                if (op < 60)
+                {
+                    q.TryAppend(Write(file, rng.Next(1 << 20), rng.Next(1, 40_000), step), out _);
+                }
+                else if (op < 66)
+                {
+                    q.TryAppend(new Transaction { Kind = TransactionKind.Rename, FileId = file, Path = $"f{file}", Path2 = $"g{step}" }, out _);
+                }
+                else if (op < 72)
+                {
+                    q.TryAppend(new Transaction { Kind = TransactionKind.ZeroRange, FileId = file, Path = $"f{file}", Offset = rng.Next(1 << 20), Length = rng.Next(1, 1 << 20) }, out _);
+                }
+                else if (op < 78)
+                {
+                    q.TryAppend(new Transaction { Kind = TransactionKind.SetLength, FileId = file, Path = $"f{file}", Length = rng.Next(1 << 20) }, out _);
+                }
+                else if (op < 94)
+                {
+                    string cursor = rng.Next(2) == 0 ? "a" : "b";
+                    long head = q.HeadOf(cursor);
+                    q.Commit(cursor, head + rng.Next(1, (int)Math.Max(2, (q.Tail - head) / 2 + 1)), 0);
+                }
+                else if (op < 96)
+                {
+                    using (var missed = DirtyMap.Open(Path.Combine(dir.Path, $"missed{step}.map")))
+                    {
+                        q.Release("b", missed);
+                    }
+                    q.Reattach("b");
+                }
+                else if (op < 97)
+                {
+                    q.Dispose();
+                    q = TransactionQueue.Open(dir.Path, options, Block, ["a", "b"]);
+                }
+                if (step % 25 == 0)
+                {
+                    foreach (string cursor in new[] { "a", "b" })
+                    {
+                        for (long f = 1; f < 12; f++)
+                        {
+                            IReadOnlyList<Transaction> expected = q.Pending(cursor, t => t.FileId == f || t.Kind == TransactionKind.Rename);
+                            IReadOnlyList<Transaction> actual = q.PendingFor(cursor, f);
+                            CollectionAssert.AreEqual(expected.Select(t => t.Seq).ToList(), actual.Select(t => t.Seq).ToList(), $"step {step}, cursor {cursor}, file {f}");
+                            for (int i = 0; i < expected.Count; i++)
+                            {
+                                AssertSame(expected[i], actual[i]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            q.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void PendingFor_AFileTheBacklogDoesNotTouch_ReadsNoRecord()
+    {
+        // A degraded read of a file the backlog does not touch used to read every record held, spilled ones from disk.
+        using var dir = new TempDir("q");
+        using var q = TransactionQueue.Open(dir.Path, Small(memory: 64 << 10), Block, ["r"]);
+        for (int i = 0; i < 400; i++)
+        {
+            q.TryAppend(Write(1, i * 65536L, 65536, i), out _);
+        }
+        q.TryAppend(new Transaction { Kind = TransactionKind.Rename, FileId = 3, Path = "d", Path2 = "e" }, out _);
+        q.TryAppend(Write(2, 0, 100, 1), out long last);
+        for (int i = 0; i < 400; i++)
+        {
+            q.TryAppend(Write(1, i * 65536L, 65536, i), out _);
+        }
+
+        long before = q.RecordsVisited;
+        CollectionAssert.AreEqual(new[] { last - 1 }, q.PendingFor("r", 7).Select(t => t.Seq).ToList(), "an untouched file: the rename alone");
+        Assert.AreEqual(before, q.RecordsVisited, "no record read for a file the queue holds nothing for");
+        CollectionAssert.AreEqual(new[] { last - 1, last }, q.PendingFor("r", 2).Select(t => t.Seq).ToList());
+        Assert.IsTrue(q.RecordsVisited - before < 50, $"{q.RecordsVisited - before} records read to find file 2's one write among 800");
+    }
+
+    [TestMethod]
     public void Append_PastMemoryLimit_SpillsAndReadsBackInOrder()
     {
         using var dir = new TempDir("q");
