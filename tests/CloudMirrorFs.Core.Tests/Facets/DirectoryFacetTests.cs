@@ -23,6 +23,34 @@ public sealed class DirectoryFacetTests : FacetContractTests
     }
 
     [TestMethod]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task ZeroRange_OnATmpfs_PunchesHoles_AndWritesZerosWhereItCannotZeroARange_NeverGrowingTheFile()
+    {
+        // tmpfs punches holes but has no FALLOC_FL_ZERO_RANGE: the facet falls back to writing zeros, within the
+        // file's length only.
+        using var disk = new CloudMirrorFs.Tests.Support.SmallDisk(16);
+        await using var facet = new DirectoryFacet("tmpfs", Path.Combine(disk.Path, "root"));
+        await facet.OpenAsync(default);
+        var f = new FileRef(1, "img");
+        await facet.CreateFileAsync(f, (UnixFileMode)0b110_100_100, default);
+        byte[] data = Bytes(4 << 20, 9);
+        await facet.WriteAsync(f, 0, data, default);
+        string os = Path.Combine(disk.Path, "root", "img");
+        long before = CloudMirrorFs.Tests.Support.Allocation.BytesOf(os);
+
+        await facet.ZeroRangeAsync(f, 1 << 20, 2 << 20, deallocate: true, default);
+        Array.Clear(data, 1 << 20, 2 << 20);
+        await facet.ZeroRangeAsync(f, 100, 5000, deallocate: false, default);
+        Array.Clear(data, 100, 5000);
+        await facet.ZeroRangeAsync(f, (4 << 20) - 10, 1 << 20, deallocate: false, default);
+        Array.Clear(data, (4 << 20) - 10, 10);
+
+        CollectionAssert.AreEqual(data, await File.ReadAllBytesAsync(os), "the bytes, and the length unchanged by a range past the end");
+        long after = CloudMirrorFs.Tests.Support.Allocation.BytesOf(os);
+        Assert.IsTrue(after <= before - (2 << 20), $"the punched hole gives its 2 MiB back: {before} bytes allocated before, {after} after");
+    }
+
+    [TestMethod]
     public async Task HandleCache_FiftyFilesThroughFourHandles_RoundTrip()
     {
         for (int i = 0; i < 50; i++)
