@@ -21,6 +21,14 @@ internal static class Fio
         ["--name=randread", $"--filename={file}", "--rw=randread", "--bs=4k", $"--size={bytes >> 20}m", "--time_based", $"--runtime={seconds}",
          "--ioengine=psync", "--invalidate=0", "--output-format=json"];
 
+    /// <summary>
+    /// Random 4 KiB writes over the laid-out random-read file for a fixed time (a database's or a VM image's pattern):
+    /// not a target of the issue, measured for what a remote's catch-up costs after them (cmfs's drain is timed).
+    /// </summary>
+    public static string[] RandWriteArgs(string file, long bytes, int seconds) =>
+        ["--name=randwrite", $"--filename={file}", "--rw=randwrite", "--bs=4k", $"--size={bytes >> 20}m", "--time_based", $"--runtime={seconds}",
+         "--ioengine=psync", "--output-format=json"];
+
     /// <summary>Runs fio and returns jobs[0] of its JSON report; fails on a non-zero exit or a job error.</summary>
     public static async Task<JsonElement> RunAsync(IReadOnlyList<string> args, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -46,4 +54,6 @@ internal static class Fio
     public static double WriteMBps(JsonElement job) => job.GetProperty("write").GetProperty("bw_bytes").GetDouble() / 1e6;
 
     public static double ReadIops(JsonElement job) => job.GetProperty("read").GetProperty("iops").GetDouble();
+
+    public static double WriteIops(JsonElement job) => job.GetProperty("write").GetProperty("iops").GetDouble();
 }

@@ -78,6 +78,7 @@ try
 
     var seq = new MetricSeries("MB/s", 1);
     var rand = new MetricSeries("IOPS", 0);
+    var randWrite = new MetricSeries("IOPS", 0);
     var meta = new MetricSeries("files/s", 1);
     var fsyncP50 = new MetricSeries("us", 1);
     var fsyncP99 = new MetricSeries("us", 1);
@@ -148,14 +149,6 @@ try
             rand.Add(t.Name, iops);
             return $"{iops:0} IOPS";
         }, ct);
-        foreach (BenchTarget t in ram.Targets)
-        {
-            await phase.OnceAsync(t, "remove", async t =>
-            {
-                await Io.RunAsync($"delete {RandFile(t)}", () => File.Delete(RandFile(t)), TimeSpan.FromSeconds(60), ct);
-                return "file removed";
-            }, ct);
-        }
         metrics["randRead4KiBWarm"] = Metric(rand, phase, ram, new JsonObject
         {
             ["layout"] = "once per target: fio " + string.Join(' ', Fio.LayoutArgs("<target>/rand.bin", options.RandReadFileBytes)),
@@ -165,6 +158,30 @@ try
             ["note"] = "--invalidate=0 keeps fio from dropping the warmed page cache (fadvise DONTNEED) before the job",
         });
 
+        phase = new PhaseRunner("rand-write", ram, options.Runs);
+        await phase.RunAsync(async t =>
+        {
+            int seconds = options.RandReadSeconds;
+            JsonElement job = await Fio.RunAsync(Fio.RandWriteArgs(RandFile(t), options.RandReadFileBytes, seconds), TimeSpan.FromSeconds(seconds + 120), ct);
+            double iops = Fio.WriteIops(job);
+            randWrite.Add(t.Name, iops);
+            return $"{iops:0} IOPS";
+        }, ct);
+        metrics["randWrite4KiB"] = Metric(randWrite, phase, ram, new JsonObject
+        {
+            ["fio"] = "fio " + string.Join(' ', Fio.RandWriteArgs("<target>/rand.bin", options.RandReadFileBytes, options.RandReadSeconds)),
+            ["value"] = "jobs[0].write.iops",
+            ["note"] = "no target; cmfsDrainSeconds is how long the folder remote took to catch up after each run",
+        });
+
+        foreach (BenchTarget t in ram.Targets)
+        {
+            await phase.OnceAsync(t, "remove", async t =>
+            {
+                await Io.RunAsync($"delete {RandFile(t)}", () => File.Delete(RandFile(t)), TimeSpan.FromSeconds(60), ct);
+                return "file removed";
+            }, ct);
+        }
         phase = new PhaseRunner("metadata", ram, options.Runs);
         var warmUp = new JsonObject();
         foreach (BenchTarget t in ram.Targets)
@@ -243,6 +260,7 @@ try
         ["seqWriteCmfsOverRaw"] = Round(seq.Median("cmfs") / seq.Median("raw")),
         ["seqWritePassthroughOverRaw"] = Round(seq.Median("passthrough") / seq.Median("raw")),
         ["randReadCmfsOverPassthrough"] = Round(rand.Median("cmfs") / rand.Median("passthrough")),
+        ["randWriteCmfsOverPassthrough"] = Round(randWrite.Median("cmfs") / randWrite.Median("passthrough")),
         ["randReadPassthroughOverRaw"] = Round(rand.Median("passthrough") / rand.Median("raw")),
         ["metadataCmfsOverRaw"] = Round(meta.Median("cmfs") / meta.Median("raw")),
         ["metadataPassthroughOverRaw"] = Round(meta.Median("passthrough") / meta.Median("raw")),

@@ -8,10 +8,14 @@ public sealed record ReplicationOptions
 
     /// <summary>
     /// Records read from the queue per batch (one commit each on an object store). A commit costs about two round
-    /// trips beyond its uploads, so on a long link a batch must be large to keep the link busy: 1,024 records of
-    /// 64 KiB fill 3 s of a 20 MB/s link. <see cref="BatchBytes"/> caps the data.
+    /// trips beyond its uploads, so on a long link a batch must be large to keep the link busy; <see cref="BatchBytes"/>
+    /// caps the data, and rules for writes of 16 KiB and more. Small writes need the records: a batch of 4,096 random
+    /// 4 KiB writes folds about four into each block it touches, one object and one extent for them, where 1,024 left
+    /// about one, and a block then reached the compaction limit (8 extent objects, read back and sent whole) four
+    /// times as often. Measured through the mount (5 s of random 4 KiB writes, then drain, folder remote): the drain
+    /// took 10 s instead of 28–37 s on ext4, 0.3 s instead of 3 s on tmpfs.
     /// </summary>
-    public int BatchRecords { get; init; } = 1024;
+    public int BatchRecords { get; init; } = 4096;
 
     /// <summary>Bytes of data read from the queue per batch, at most; the replicator uses a quarter of <c>queue.memoryLimit</c> when that is less.</summary>
     public long BatchBytes { get; init; } = 64L << 20;
