@@ -128,6 +128,13 @@ public sealed class LocalResyncTests
                 int file = (w * 2) + which;
                 int length = rng.Next(1, 3 * Block);
                 int offset = rng.Next(0, FileLength - length);
+                if (rng.Next(5) == 0)
+                {
+                    // A hole punched or a range zeroed: it must reach a facet being rebuilt like a write does.
+                    await v.ZeroRangeAsync(ids[which], offset, length, deallocate: rng.Next(2) == 0);
+                    Array.Clear(model[file], offset, length);
+                    continue;
+                }
                 byte[] data = new byte[length];
                 rng.NextBytes(data);
                 await v.WriteAsync(ids[which], offset, data);

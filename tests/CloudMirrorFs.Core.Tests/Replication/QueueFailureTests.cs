@@ -40,6 +40,8 @@ public sealed class QueueFailureTests
         byte[] third = new byte[30_000];
         new Random(2).NextBytes(third);
         await v.WriteAsync(id, 400_000, third); // acknowledged: the local facet has it, remote1 has it synchronously
+        await v.ZeroRangeAsync(id, 210_000, 20_000, deallocate: true); // a hole punched in the second write, likewise
+        Array.Clear(second, 10_000, 20_000);
         await v.RenameAsync("f", "g");
         await v.CreateFileAsync("made-after");
 
@@ -50,6 +52,7 @@ public sealed class QueueFailureTests
         string r1 = fx.FacetPath("remote1");
         byte[] onRemote1 = File.ReadAllBytes(Path.Combine(r1, "g"));
         CollectionAssert.AreEqual(third, onRemote1.AsSpan(400_000, third.Length).ToArray(), "remote1 got the write before it was acknowledged");
+        CollectionAssert.AreEqual(second, onRemote1.AsSpan(200_000, second.Length).ToArray(), "and the hole punched");
         Assert.IsTrue(File.Exists(Path.Combine(r1, "made-after")), "and the namespace changes");
         Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(1)) == false, "remote0 waits for the next mount");
 
