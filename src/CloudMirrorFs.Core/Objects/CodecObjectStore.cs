@@ -69,6 +69,15 @@ public sealed class CodecObjectStore : IObjectStore, IDecorator<IObjectStore>
             : _inner.PutAsync(key, Encode(key, data.Span), cancellationToken);
 
     /// <inheritdoc />
+    public ValueTask PutUnsyncedAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        => key == RemoteImage.DescriptorKey ? _inner.PutAsync(key, data, cancellationToken)
+            : _key is null && !_compress ? _inner.PutUnsyncedAsync(key, Header(0, data.Span, Checksums), data, cancellationToken)
+            : _inner.PutUnsyncedAsync(key, Encode(key, data.Span), cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask SyncAsync(CancellationToken cancellationToken) => _inner.SyncAsync(cancellationToken);
+
+    /// <inheritdoc />
     public async ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken cancellationToken)
     {
         if (key == RemoteImage.DescriptorKey)

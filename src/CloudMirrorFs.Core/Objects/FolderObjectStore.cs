@@ -8,13 +8,16 @@ namespace CloudMirrorFs.Objects;
 /// <summary>
 /// A bucket kept in a folder (kind <c>folder</c>): the embedded default remote, and a real choice for a NAS or a USB
 /// disk. Each object is a file at its key's path; a put writes a temp file, flushes it, renames it into place and
-/// flushes the folder, so an object is either whole or absent after a crash. Not meant to be read as plain files.
+/// flushes the folder, so an object is either whole or absent after a crash. An unsynced put leaves the folder's flush
+/// to <see cref="SyncAsync"/>, which flushes each folder once for all of them (a commit's block objects mostly share
+/// one). Not meant to be read as plain files.
 /// </summary>
 public sealed class FolderObjectStore : IObjectStore, IFolderHome
 {
     private const string TempSuffix = ".cmfs-tmp";
     private readonly string _root;
     private (ulong Device, ulong Inode)? _ready; // the folder's identity when last made ready (FolderHome)
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _unsyncedFolders = new(StringComparer.Ordinal);
 
     /// <summary>A store rooted at <paramref name="root"/>.</summary>
     public FolderObjectStore(string root) => _root = Path.GetFullPath(root);
@@ -51,15 +54,48 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
 
     /// <inheritdoc />
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-        => Put(key, [data]);
+        => Put(key, [data], syncFolder: true);
 
     /// <inheritdoc />
     /// <remarks>The two parts go down in one gathered write: the body is not copied.</remarks>
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
-        => Put(key, [head, body]);
+        => Put(key, [head, body], syncFolder: true);
 
-    /// <summary>Writes the parts to a temporary file, flushes it, renames it over the key and flushes the folder.</summary>
-    private ValueTask Put(string key, IReadOnlyList<ReadOnlyMemory<byte>> parts)
+    /// <inheritdoc />
+    public ValueTask PutUnsyncedAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        => Put(key, [data], syncFolder: false);
+
+    /// <inheritdoc />
+    public ValueTask PutUnsyncedAsync(string key, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+        => Put(key, [head, body], syncFolder: false);
+
+    /// <inheritdoc />
+    public ValueTask SyncAsync(CancellationToken cancellationToken)
+    {
+        foreach (string dir in _unsyncedFolders.Keys)
+        {
+            // Removed before the flush: a put renamed into the folder after this point marks it again.
+            if (_unsyncedFolders.TryRemove(dir, out _))
+            {
+                try
+                {
+                    Guard(dir, () => AtomicFile.SyncDirectory(dir));
+                }
+                catch
+                {
+                    _unsyncedFolders.TryAdd(dir, 0);
+                    throw;
+                }
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Writes the parts to a temporary file, flushes it, renames it over the key and flushes the folder, or (not
+    /// <paramref name="syncFolder"/>) leaves the folder to the next <see cref="SyncAsync"/>.
+    /// </summary>
+    private ValueTask Put(string key, IReadOnlyList<ReadOnlyMemory<byte>> parts, bool syncFolder)
     {
         string path = PathOf(key);
         EnsureRootHere();
@@ -74,7 +110,14 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
                 RandomAccess.FlushToDisk(file);
             }
             File.Move(tmp, path, overwrite: true);
-            AtomicFile.SyncDirectory(dir);
+            if (syncFolder)
+            {
+                AtomicFile.SyncDirectory(dir);
+            }
+            else
+            {
+                _unsyncedFolders.TryAdd(dir, 0); // after the rename, so a flush that takes the mark covers it
+            }
         });
         return ValueTask.CompletedTask;
     }

@@ -33,6 +33,25 @@ public interface IObjectStore : IAsyncDisposable
     }
 
     /// <summary>
+    /// Stores an object that needs to be durable only once <see cref="SyncAsync"/> has returned: the uploads of a
+    /// commit, which no image names until the commit object goes up after them. The object is whole or absent after
+    /// a crash, as with any put. By default a plain put, durable at once.
+    /// </summary>
+    ValueTask PutUnsyncedAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+        => PutAsync(key, data, cancellationToken);
+
+    /// <summary><see cref="PutUnsyncedAsync(string, ReadOnlyMemory{byte}, CancellationToken)"/> of <paramref name="head"/> followed by <paramref name="body"/>.</summary>
+    ValueTask PutUnsyncedAsync(string key, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+        => PutAsync(key, head, body, cancellationToken);
+
+    /// <summary>
+    /// Returns once every <see cref="PutUnsyncedAsync(string, ReadOnlyMemory{byte}, CancellationToken)"/> that returned
+    /// before the call is durable (a folder store flushes the folders those objects went into, once each, instead of
+    /// once per object). By default nothing is left to do. A decorator that forwards unsynced puts forwards this too.
+    /// </summary>
+    ValueTask SyncAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>
     /// Reads an object, or the range [<paramref name="offset"/>, offset + <paramref name="length"/>) of it (clipped
     /// at its end). Null when the object does not exist.
     /// </summary>

@@ -178,8 +178,9 @@ public sealed partial class ObjectStoreFacet
     {
         try
         {
+            // Unsynced: nothing names these objects until the commit object goes up, after the store's SyncAsync below.
             Task uploading = Parallel.ForEachAsync(uploads, new ParallelOptions { MaxDegreeOfParallelism = UploadWindow, CancellationToken = cancellationToken },
-                async (u, ct) => await PutObjectAsync(u.Key, u.Data, ct).ConfigureAwait(false));
+                async (u, ct) => await PutObjectAsync(u.Key, u.Data, ct, synced: false).ConfigureAwait(false));
             // Alongside the uploads, not after them: on a long link the check costs no round trip of its own.
             Task<byte[]?> descriptor = _store.GetAsync(RemoteImage.DescriptorKey, 0, null, cancellationToken).AsTask();
             if (previous is not null)
@@ -212,6 +213,7 @@ public sealed partial class ObjectStoreFacet
                 throw new MirrorException(MirrorError.Unavailable,
                     $"facet '{Name}' ({_store.Description}): {RemoteImage.DescriptorKey} is gone, so the store was emptied or replaced outside cmfs; it is set up again and everything is sent again");
             }
+            await BusyRetry.ExecuteAsync(async ct => await _store.SyncAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             byte[] journal = JsonSerializer.SerializeToUtf8Bytes(record, Json);
             await PutObjectAsync(RemoteImage.CommitKey(record.Commit), journal, cancellationToken).ConfigureAwait(false);
             Interlocked.Add(ref _journalBytesSinceCheckpoint, journal.Length);
@@ -409,9 +411,10 @@ public sealed partial class ObjectStoreFacet
                $"facet '{Name}' ({_store.Description}): block object {key} named by commit {_working.Commit} is missing; run 'cmfs verify --facet {Name} --repair'");
     }
 
-    private async ValueTask PutObjectAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    private async ValueTask PutObjectAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken, bool synced = true)
     {
-        await BusyRetry.ExecuteAsync(async ct => await _store.PutAsync(key, data, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        await BusyRetry.ExecuteAsync(async ct => await (synced ? _store.PutAsync(key, data, ct) : _store.PutUnsyncedAsync(key, data, ct)).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _objectsUploaded);
         Interlocked.Add(ref _bytesUploaded, data.Length);
     }

@@ -38,6 +38,16 @@ public sealed class SimulatedLinkStore : IObjectStore, IDecorator<IObjectStore>
     }
 
     /// <inheritdoc />
+    public async ValueTask PutUnsyncedAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        await Link.CrossAsync(data.Length, Description, cancellationToken).ConfigureAwait(false);
+        await _inner.PutUnsyncedAsync(key, data, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask SyncAsync(CancellationToken cancellationToken) => _inner.SyncAsync(cancellationToken);
+
+    /// <inheritdoc />
     public async ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken cancellationToken)
     {
         byte[]? data = await _inner.GetAsync(key, offset, length, cancellationToken).ConfigureAwait(false);
