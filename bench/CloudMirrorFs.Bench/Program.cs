@@ -287,6 +287,18 @@ static JsonObject DegradedRead(string root, int backlogMiB)
     var timer = Stopwatch.StartNew();
     int untouched = q.PendingFor("remote", 100_000).Count;
     double untouchedMs = timer.Elapsed.TotalMilliseconds;
+    // A listing of a folder holding the 16 small files and 100 the backlog does not touch: one query for all children.
+    var children = Enumerable.Range(2, 16).Select(i => (long)i).Concat(Enumerable.Range(100_000, 100).Select(i => (long)i)).ToHashSet();
+    timer.Restart();
+    int listedByScan = q.Pending("remote", t => children.Contains(t.FileId) || t.Kind == CloudMirrorFs.Queue.TransactionKind.Rename).Count;
+    double listScanMs = timer.Elapsed.TotalMilliseconds;
+    timer.Restart();
+    int listedByIndex = q.PendingFor("remote", children).Count;
+    double listIndexMs = timer.Elapsed.TotalMilliseconds;
+    if (listedByScan != listedByIndex)
+    {
+        throw new InvalidOperationException($"the listing: the scan found {listedByScan} records, the index {listedByIndex}");
+    }
     return new JsonObject
     {
         ["benchmark"] = "degraded-read",
@@ -294,6 +306,8 @@ static JsonObject DegradedRead(string root, int backlogMiB)
         ["scanOfEverythingMsPerFile"] = Math.Round(scanMs / files, 2),
         ["indexMsPerFile"] = Math.Round(indexMs / files, 2),
         ["untouchedFileMs"] = Math.Round(untouchedMs, 3),
+        ["listingOf116ChildrenScanMs"] = Math.Round(listScanMs, 2),
+        ["listingOf116ChildrenIndexMs"] = Math.Round(listIndexMs, 2),
         ["recordsFound"] = untouched,
     };
 }

@@ -74,6 +74,10 @@ internal static class SegmentFormat
         BinaryPrimitives.WriteUInt32LittleEndian(trailer, crc);
     }
 
+    /// <summary>The kind and the file id a record header names (the header only: nothing is checked).</summary>
+    public static (TransactionKind Kind, long FileId) PeekKindAndFile(ReadOnlySpan<byte> header)
+        => ((TransactionKind)header[16], BinaryPrimitives.ReadInt64LittleEndian(header[24..]));
+
     /// <summary>Reads the total length from a record header, or -1 when the header is not a record's.</summary>
     public static int PeekLength(ReadOnlySpan<byte> header)
     {

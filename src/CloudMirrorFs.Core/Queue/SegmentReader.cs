@@ -26,11 +26,19 @@ internal sealed class SegmentReader : IDisposable
     /// <summary>True when the problem is an incomplete record at the end of the file.</summary>
     public bool Torn { get; private set; }
 
-    /// <summary>Reads the next record; null at the end of the file, at <paramref name="endOffset"/>, or at a damaged record (<see cref="Problem"/> set).</summary>
-    public Transaction? Next(long endOffset = long.MaxValue)
+    /// <summary>
+    /// Reads the next record; null at the end of the file, at <paramref name="endOffset"/>, or at a damaged record
+    /// (<see cref="Problem"/> set). With <paramref name="wanted"/>, a record whose header names a kind and file id it
+    /// refuses is stepped over unread (its payload neither read nor checked: nobody uses it).
+    /// </summary>
+    public Transaction? Next(long endOffset = long.MaxValue, Func<TransactionKind, long, bool>? wanted = null)
     {
         long length = _stream.Length;
         long end = Math.Min(length, endOffset);
+        if (wanted is not null)
+        {
+            StepOverUnwanted(end, length, wanted);
+        }
         if (Offset >= end)
         {
             return null;
@@ -73,6 +81,27 @@ internal sealed class SegmentReader : IDisposable
         }
         Offset += total;
         return t;
+    }
+
+    /// <summary>
+    /// Moves past the whole records whose header <paramref name="wanted"/> refuses, stopping at a wanted one, at
+    /// <paramref name="end"/>, or at anything that is not a whole record (which the caller then reports as usual).
+    /// </summary>
+    private void StepOverUnwanted(long end, long length, Func<TransactionKind, long, bool> wanted)
+    {
+        while (Offset < end && Offset + SegmentFormat.RecordHeaderSize <= length)
+        {
+            _stream.ReadExactly(_buffer, 0, SegmentFormat.RecordHeaderSize);
+            int total = SegmentFormat.PeekLength(_buffer);
+            var (kind, fileId) = SegmentFormat.PeekKindAndFile(_buffer);
+            if (total < 0 || Offset + total > length || wanted(kind, fileId))
+            {
+                _stream.Seek(-SegmentFormat.RecordHeaderSize, SeekOrigin.Current);
+                return;
+            }
+            _stream.Seek(total - SegmentFormat.RecordHeaderSize, SeekOrigin.Current);
+            Offset += total;
+        }
     }
 
     /// <summary>A crash can leave zeros where the file system extended the file but the data never landed.</summary>

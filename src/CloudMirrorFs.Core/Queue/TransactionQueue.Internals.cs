@@ -426,7 +426,7 @@ public sealed partial class TransactionQueue
     /// segment outside it (files are append-only, and a run's range is fully written). A segment released since the
     /// runs were taken is skipped: every cursor has committed it.
     /// </summary>
-    private void Scan(List<Run> runs, Func<Transaction, bool> visit)
+    private void Scan(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted = null)
     {
         Func<Transaction, bool> inner = visit;
         visit = t =>
@@ -442,7 +442,7 @@ public sealed partial class TransactionQueue
                 {
                     foreach (Transaction t in r.Records!)
                     {
-                        if (!visit(t))
+                        if ((wanted is null || wanted(t.Kind, t.FileId)) && !visit(t))
                         {
                             return;
                         }
@@ -461,7 +461,7 @@ public sealed partial class TransactionQueue
             }
             using (reader)
             {
-                while (reader.Next(r.EndOffset) is { } t)
+                while (reader.Next(r.EndOffset, wanted) is { } t)
                 {
                     if (!visit(t))
                     {

@@ -435,9 +435,16 @@ public sealed partial class TransactionQueue : IDisposable
     /// through the queue's index instead of a scan of everything held, so a degraded read of a file the backlog does
     /// not touch reads no segment.
     /// </summary>
-    public IReadOnlyList<Transaction> PendingFor(string cursor, long fileId)
+    public IReadOnlyList<Transaction> PendingFor(string cursor, long fileId) => PendingFor(cursor, new HashSet<long> { fileId });
+
+    /// <summary>
+    /// <see cref="PendingFor(string, long)"/> for several files at once (a listing's children): the runs between the
+    /// first and the last record of each are read once.
+    /// </summary>
+    public IReadOnlyList<Transaction> PendingFor(string cursor, IReadOnlySet<long> fileIds)
     {
-        List<Run> runs = [];
+        ArgumentNullException.ThrowIfNull(fileIds);
+        List<Run> runs;
         List<Transaction> renames;
         long head, last = 0;
         lock (_lock)
@@ -445,12 +452,16 @@ public sealed partial class TransactionQueue : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             head = GetCursor(cursor).Head;
             renames = [.. _renames.Where(t => t.Seq > head).Select(t => t.Detached())];
-            if (_fileSpans.TryGetValue(fileId, out var span) && span.Last > head)
+            var spans = new List<(long From, long To)>();
+            foreach (long id in fileIds)
             {
-                long from = Math.Max(head + 1, span.First);
-                last = span.Last;
-                runs = [.. _runs.Where(r => r.LastSeq >= from && r.FirstSeq <= last)];
+                if (_fileSpans.TryGetValue(id, out var span) && span.Last > head)
+                {
+                    spans.Add((Math.Max(head + 1, span.First), span.Last));
+                    last = Math.Max(last, span.Last);
+                }
             }
+            runs = RunsOverlapping(spans);
         }
         var mine = new List<Transaction>();
         Scan(runs, t =>
@@ -459,12 +470,12 @@ public sealed partial class TransactionQueue : IDisposable
             {
                 return false;
             }
-            if (t.Seq > head && t.FileId == fileId && t.Kind != TransactionKind.Rename)
+            if (t.Seq > head)
             {
                 mine.Add(t.Detached());
             }
             return true;
-        });
+        }, (kind, id) => kind != TransactionKind.Rename && fileIds.Contains(id));
         if (renames.Count == 0)
         {
             return mine;
@@ -478,7 +489,43 @@ public sealed partial class TransactionQueue : IDisposable
         return merged;
     }
 
-    /// <summary>Records read by the scans behind <see cref="Pending"/> and <see cref="PendingFor"/> (for tests).</summary>
+    /// <summary>The runs (in order) that hold a record within any of <paramref name="spans"/>: the spans merged, then one pass over both.</summary>
+    private List<Run> RunsOverlapping(List<(long From, long To)> spans)
+    {
+        var runs = new List<Run>();
+        spans.Sort();
+        var merged = new List<(long From, long To)>(spans.Count);
+        foreach (var (from, to) in spans)
+        {
+            if (merged.Count > 0 && from <= merged[^1].To + 1)
+            {
+                merged[^1] = (merged[^1].From, Math.Max(merged[^1].To, to));
+            }
+            else
+            {
+                merged.Add((from, to));
+            }
+        }
+        int k = 0;
+        foreach (Run r in _runs)
+        {
+            while (k < merged.Count && merged[k].To < r.FirstSeq)
+            {
+                k++;
+            }
+            if (k == merged.Count)
+            {
+                break;
+            }
+            if (merged[k].From <= r.LastSeq)
+            {
+                runs.Add(r);
+            }
+        }
+        return runs;
+    }
+
+    /// <summary>Records read by the scans behind <see cref="Pending"/> and <see cref="PendingFor(string, IReadOnlySet{long})"/> (for tests).</summary>
     internal long RecordsVisited => Interlocked.Read(ref _recordsVisited);
 
     /// <summary>

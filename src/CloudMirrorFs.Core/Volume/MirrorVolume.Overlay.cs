@@ -288,7 +288,7 @@ public sealed partial class MirrorVolume
             {
                 pending = nodes.Count == 1
                     ? PendingFor(remote, nodes[0].Node.Id)
-                    : _queue!.Pending(remote.Name, t => ids.Contains(t.FileId) || t.Kind == TransactionKind.Rename);
+                    : _queue!.PendingFor(remote.Name, ids);
             }
             catch (MirrorException)
             {

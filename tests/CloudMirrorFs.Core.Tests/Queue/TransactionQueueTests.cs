@@ -91,6 +91,11 @@ public sealed class TransactionQueueTests
                                 AssertSame(expected[i], actual[i]);
                             }
                         }
+                        // Several files at once (a listing's children): what a scan for all of them finds.
+                        var ids = Enumerable.Range(1, 11).Where(_ => rng.Next(3) == 0).Select(i => (long)i).ToHashSet();
+                        CollectionAssert.AreEqual(
+                            q.Pending(cursor, t => ids.Contains(t.FileId) || t.Kind == TransactionKind.Rename).Select(t => t.Seq).ToList(),
+                            q.PendingFor(cursor, ids).Select(t => t.Seq).ToList(), $"step {step}, cursor {cursor}, files {string.Join(",", ids)}");
                     }
                 }
             }
@@ -123,6 +128,9 @@ public sealed class TransactionQueueTests
         Assert.AreEqual(before, q.RecordsVisited, "no record read for a file the queue holds nothing for");
         CollectionAssert.AreEqual(new[] { last - 1, last }, q.PendingFor("r", 2).Select(t => t.Seq).ToList());
         Assert.IsTrue(q.RecordsVisited - before < 50, $"{q.RecordsVisited - before} records read to find file 2's one write among 800");
+        before = q.RecordsVisited;
+        CollectionAssert.AreEqual(new[] { last - 1, last }, q.PendingFor("r", new HashSet<long> { 2, 7, 8, 9 }).Select(t => t.Seq).ToList(), "a listing's children");
+        Assert.IsTrue(q.RecordsVisited - before < 50, $"{q.RecordsVisited - before} records read for a listing whose one changed child has one write");
     }
 
     [TestMethod]
