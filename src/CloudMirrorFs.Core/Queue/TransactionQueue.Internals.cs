@@ -428,12 +428,19 @@ public sealed partial class TransactionQueue
     /// </summary>
     private void Scan(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted = null)
     {
-        Func<Transaction, bool> inner = visit;
-        visit = t =>
+        long visited = 0;
+        try
         {
-            Interlocked.Increment(ref _recordsVisited);
-            return inner(t);
-        };
+            ScanRuns(runs, visit, wanted, ref visited);
+        }
+        finally
+        {
+            Interlocked.Add(ref _recordsVisited, visited);
+        }
+    }
+
+    private void ScanRuns(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted, ref long visited)
+    {
         foreach (Run r in runs)
         {
             if (!r.OnDisk)
@@ -442,7 +449,12 @@ public sealed partial class TransactionQueue
                 {
                     foreach (Transaction t in r.Records!)
                     {
-                        if ((wanted is null || wanted(t.Kind, t.FileId)) && !visit(t))
+                        if (wanted is not null && !wanted(t.Kind, t.FileId))
+                        {
+                            continue;
+                        }
+                        visited++;
+                        if (!visit(t))
                         {
                             return;
                         }
@@ -463,6 +475,7 @@ public sealed partial class TransactionQueue
             {
                 while (reader.Next(r.EndOffset, wanted) is { } t)
                 {
+                    visited++;
                     if (!visit(t))
                     {
                         return;

@@ -402,38 +402,11 @@ public sealed partial class TransactionQueue : IDisposable
     }
 
     /// <summary>
-    /// The transactions a facet has not committed yet that <paramref name="match"/> selects, in queue order, each a
-    /// copy that outlives the entry's release: the seed's "read from the buffer". An entry released while this runs
-    /// has been committed by the facet, so reading the facet afterwards sees it.
-    /// </summary>
-    public IReadOnlyList<Transaction> Pending(string cursor, Func<Transaction, bool> match)
-    {
-        var result = new List<Transaction>();
-        List<Run> runs;
-        long head;
-        lock (_lock)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            head = GetCursor(cursor).Head;
-            runs = [.. _runs.Where(r => r.LastSeq > head)];
-        }
-        // Copied as they are visited: a record's bytes live in the arena only until the entry is released.
-        Scan(runs, t =>
-        {
-            if (t.Seq > head && match(t))
-            {
-                result.Add(t.Detached());
-            }
-            return true;
-        });
-        return result;
-    }
-
-    /// <summary>
     /// The records a cursor has not passed that name file <paramref name="fileId"/>, and every rename (any of them may
-    /// have moved a folder above it), in queue order: what <see cref="Pending"/> returns for that predicate, found
-    /// through the queue's index instead of a scan of everything held, so a degraded read of a file the backlog does
-    /// not touch reads no segment.
+    /// have moved a folder above it), in queue order, each a copy that outlives the entry's release: the seed's "read
+    /// from the buffer". Found through the queue's index, not a scan of everything held, so a degraded read of a file
+    /// the backlog does not touch reads no segment. An entry released while this runs has been committed by the
+    /// facet, so reading the facet afterwards sees it.
     /// </summary>
     public IReadOnlyList<Transaction> PendingFor(string cursor, long fileId) => PendingFor(cursor, new HashSet<long> { fileId });
 
@@ -525,7 +498,7 @@ public sealed partial class TransactionQueue : IDisposable
         return runs;
     }
 
-    /// <summary>Records read by the scans behind <see cref="Pending"/> and <see cref="PendingFor(string, IReadOnlySet{long})"/> (for tests).</summary>
+    /// <summary>Records decoded by the queue's scans (batches read, and <see cref="PendingFor(string, IReadOnlySet{long})"/>), for tests.</summary>
     internal long RecordsVisited => Interlocked.Read(ref _recordsVisited);
 
     /// <summary>

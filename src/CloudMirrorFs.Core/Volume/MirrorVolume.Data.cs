@@ -26,17 +26,7 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_remotes.Length > 0 && _queue is not null && !_queueFailed)
-            {
-                try
-                {
-                    _queue.MarkIntent(fileId, offset, data.Length);
-                }
-                catch (Exception e) when (IsQueueStorageFailure(e))
-                {
-                    OnQueueStorageFailed(e, underSequencer: false);
-                }
-            }
+            MarkIntent(fileId, offset, data.Length);
             FacetSlot[]? syncing = RouteToSyncingLocals(fileId, offset, data.Length);
             await OnLocalDataAsync(node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
             await ApplyToSyncingAsync(syncing, node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
@@ -88,17 +78,7 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_remotes.Length > 0 && _queue is not null && !_queueFailed)
-            {
-                try
-                {
-                    _queue.MarkIntent(fileId, offset, length);
-                }
-                catch (Exception e) when (IsQueueStorageFailure(e))
-                {
-                    OnQueueStorageFailed(e, underSequencer: false);
-                }
-            }
+            MarkIntent(fileId, offset, length);
             FacetSlot[]? syncing = RouteToSyncingLocals(fileId, offset, length);
             await OnLocalDataAsync(node, (f, r, ct) => f.ZeroRangeAsync(r, offset, length, deallocate, ct), offset, length, cancellationToken).ConfigureAwait(false);
             await ApplyToSyncingAsync(syncing, node, (f, r, ct) => f.ZeroRangeAsync(r, offset, length, deallocate, ct), offset, length, cancellationToken).ConfigureAwait(false);
@@ -108,6 +88,26 @@ public sealed partial class MirrorVolume
         finally
         {
             node.Gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Before a write or a zeroed range reaches any facet: the intent bits name its blocks for the remotes the queue
+    /// feeds, so a crash before its record is appended still leaves them named. A queue whose storage fails here
+    /// switches the volume to its failed-queue mode.
+    /// </summary>
+    private void MarkIntent(long fileId, long offset, long length)
+    {
+        if (_remotes.Length > 0 && _queue is not null && !_queueFailed)
+        {
+            try
+            {
+                _queue.MarkIntent(fileId, offset, length);
+            }
+            catch (Exception e) when (IsQueueStorageFailure(e))
+            {
+                OnQueueStorageFailed(e, underSequencer: false);
+            }
         }
     }
 
