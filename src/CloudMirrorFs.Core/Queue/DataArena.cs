@@ -80,23 +80,45 @@ internal sealed class DataArena : IDisposable
         }
         lock (_lock)
         {
-            if (_current is null || _offset + data.Length > _slabSize)
-            {
-                Slab? old = _current;
-                _current = TakeLocked();
-                _offset = 0;
-                if (old is not null && old.Live == 0)
-                {
-                    _free.Push(old);
-                }
-            }
-            Slab slab = _current;
-            Memory<byte> target = slab.Buffer.AsMemory(_offset, data.Length);
+            (Memory<byte> target, Slab slab) = ReserveLocked(data.Length);
             data.CopyTo(target.Span);
-            _offset += data.Length;
-            slab.Live++;
             return (target, slab);
         }
+    }
+
+    /// <summary>
+    /// Room for <paramref name="length"/> bytes that the caller fills (a spilled record read back from its segment), and
+    /// its owner, holding it once: the caller gives that hold back with <see cref="IBufferOwner.Release"/>.
+    /// </summary>
+    public (Memory<byte> Room, IBufferOwner Owner) Reserve(int length)
+    {
+        if (length > _dedicatedThreshold)
+        {
+            return (GC.AllocateUninitializedArray<byte>(length), BufferOwner.Collected);
+        }
+        lock (_lock)
+        {
+            return ReserveLocked(length);
+        }
+    }
+
+    private (Memory<byte> Room, Slab Slab) ReserveLocked(int length)
+    {
+        if (_current is null || _offset + length > _slabSize)
+        {
+            Slab? old = _current;
+            _current = TakeLocked();
+            _offset = 0;
+            if (old is not null && old.Live == 0)
+            {
+                _free.Push(old);
+            }
+        }
+        Slab slab = _current;
+        Memory<byte> room = slab.Buffer.AsMemory(_offset, length);
+        _offset += length;
+        slab.Live++;
+        return (room, slab);
     }
 
     /// <summary>One more holder of <paramref name="owner"/>'s bytes (a facet keeping a record's data): the slab is not reused until it lets go.</summary>

@@ -78,6 +78,9 @@ internal static class SegmentFormat
     public static (TransactionKind Kind, long FileId) PeekKindAndFile(ReadOnlySpan<byte> header)
         => ((TransactionKind)header[16], BinaryPrimitives.ReadInt64LittleEndian(header[24..]));
 
+    /// <summary>Reads the sequence number from a record header (checked only once the whole record is).</summary>
+    public static long PeekSeq(ReadOnlySpan<byte> header) => BinaryPrimitives.ReadInt64LittleEndian(header[8..]);
+
     /// <summary>Reads the total length from a record header, or -1 when the header is not a record's.</summary>
     public static int PeekLength(ReadOnlySpan<byte> header)
     {

@@ -18,7 +18,16 @@ public sealed partial class TransactionQueue
         public long DataBytes;
         public long MemoryBytes;
         public DateTime FirstEnqueuedUtc;
+
+        /// <summary>
+        /// Spilled runs: where a scan last stopped, so that the next batch starts there instead of stepping again
+        /// over every record it already has (a 64 MiB segment read in 16 MiB batches would be read 2.5 times).
+        /// </summary>
+        public ResumePoint? Resume;
     }
+
+    /// <summary>The record at <paramref name="Offset"/> of a run's segment has sequence number <paramref name="Seq"/>; those before it, lower ones.</summary>
+    private sealed record ResumePoint(long Seq, long Offset);
 
     private sealed class Segment
     {
@@ -426,20 +435,22 @@ public sealed partial class TransactionQueue
     /// segment outside it (files are append-only, and a run's range is fully written). A segment released since the
     /// runs were taken is skipped: every cursor has committed it.
     /// </summary>
-    private void Scan(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted = null)
+    private void Scan(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted = null, DataArena? readInto = null, long afterSeq = 0)
     {
-        long visited = 0;
+        long visited = 0, headers = 0;
         try
         {
-            ScanRuns(runs, visit, wanted, ref visited);
+            ScanRuns(runs, visit, wanted, readInto, afterSeq, ref visited, ref headers);
         }
         finally
         {
             Interlocked.Add(ref _recordsVisited, visited);
+            Interlocked.Add(ref _headersReadBack, headers);
         }
     }
 
-    private void ScanRuns(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted, ref long visited)
+    private void ScanRuns(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted, DataArena? readInto, long afterSeq,
+        ref long visited, ref long headers)
     {
         foreach (Run r in runs)
         {
@@ -465,7 +476,8 @@ public sealed partial class TransactionQueue
             SegmentReader reader;
             try
             {
-                reader = new SegmentReader(r.Segment!.Path, r.StartOffset);
+                long start = r.Resume is { } resume && resume.Seq <= afterSeq + 1 ? resume.Offset : r.StartOffset;
+                reader = new SegmentReader(r.Segment!.Path, start, readInto);
             }
             catch (FileNotFoundException)
             {
@@ -473,21 +485,50 @@ public sealed partial class TransactionQueue
             }
             using (reader)
             {
-                while (reader.Next(r.EndOffset, wanted) is { } t)
+                bool more;
+                try
                 {
-                    visited++;
-                    if (!visit(t))
-                    {
-                        return;
-                    }
+                    more = ScanSpilledRun(r, reader, visit, wanted, afterSeq, ref visited);
                 }
-                if (reader.Problem is not null && reader.Offset < r.EndOffset)
+                finally
                 {
-                    throw new MirrorException(MirrorError.IoError,
-                        $"queue segment {r.Segment.Path}, offset {reader.Offset}: {reader.Problem} while reading it back; the facets behind it need a resync (cmfs resync)");
+                    headers += reader.HeadersRead;
+                }
+                if (!more)
+                {
+                    return;
                 }
             }
         }
+    }
+
+    /// <summary>Visits a spilled run's records from its reader; false once <paramref name="visit"/> asked to stop.</summary>
+    private static bool ScanSpilledRun(Run r, SegmentReader reader, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted, long afterSeq, ref long visited)
+    {
+        while (reader.Next(r.EndOffset, wanted, afterSeq) is { } t)
+        {
+            visited++;
+            bool more;
+            try
+            {
+                more = visit(t);
+            }
+            finally
+            {
+                t.Owner?.Release(); // the reader's hold on room in readInto: a visitor that keeps the record took its own
+            }
+            if (!more)
+            {
+                r.Resume = new ResumePoint(t.Seq, reader.RecordOffset);
+                return false;
+            }
+        }
+        if (reader.Problem is not null && reader.Offset < r.EndOffset)
+        {
+            throw new MirrorException(MirrorError.IoError,
+                $"queue segment {r.Segment!.Path}, offset {reader.Offset}: {reader.Problem} while reading it back; the facets behind it need a resync (cmfs resync)");
+        }
+        return true;
     }
 
     private void Recover(IEnumerable<string> cursorNames)

@@ -30,6 +30,7 @@ public sealed partial class TransactionQueue : IDisposable
     private readonly int _blockSize;
     private readonly DirtyMap _intent;
     private readonly DataArena _arena;
+    private readonly DataArena _readBack; // where replicators' batches read spilled records back
     private readonly Dictionary<Location, long> _intentSeq = [];
     private readonly LinkedList<Run> _runs = new();
     private readonly List<Segment> _segments = [];
@@ -57,6 +58,7 @@ public sealed partial class TransactionQueue : IDisposable
     private readonly List<Transaction> _renames = [];
     private int _fileSpansAtPrune;
     private long _recordsVisited;
+    private long _headersReadBack;
 
     private TransactionQueue(string dir, QueueOptions options, int blockSize, DirtyMap intent)
     {
@@ -65,6 +67,7 @@ public sealed partial class TransactionQueue : IDisposable
         _blockSize = blockSize;
         _intent = intent;
         _arena = new DataArena(options.MemoryLimit);
+        _readBack = new DataArena(options.MemoryLimit);
     }
 
     /// <summary>What replaying the queue found at open.</summary>
@@ -391,7 +394,7 @@ public sealed partial class TransactionQueue : IDisposable
         var batch = new QueueBatch(result);
         try
         {
-            Scan(runs, new Batch(result, afterSeq, maxRecords, maxBytes).TryAdd);
+            Scan(runs, new Batch(result, afterSeq, maxRecords, maxBytes).TryAdd, readInto: _readBack, afterSeq: afterSeq);
         }
         catch
         {
@@ -448,7 +451,7 @@ public sealed partial class TransactionQueue : IDisposable
                 mine.Add(t.Detached());
             }
             return true;
-        }, (kind, id) => kind != TransactionKind.Rename && fileIds.Contains(id));
+        }, (kind, id) => kind != TransactionKind.Rename && fileIds.Contains(id), afterSeq: head);
         if (renames.Count == 0)
         {
             return mine;
@@ -500,6 +503,9 @@ public sealed partial class TransactionQueue : IDisposable
 
     /// <summary>Records decoded by the queue's scans (batches read, and <see cref="PendingFor(string, IReadOnlySet{long})"/>), for tests.</summary>
     internal long RecordsVisited => Interlocked.Read(ref _recordsVisited);
+
+    /// <summary>Record headers the scans read from segments, of records decoded and of records stepped over, for tests.</summary>
+    internal long HeadersReadBack => Interlocked.Read(ref _headersReadBack);
 
     /// <summary>
     /// Records that a facet has committed everything up to <paramref name="seq"/> (with <paramref name="bytes"/> of
@@ -614,6 +620,7 @@ public sealed partial class TransactionQueue : IDisposable
             }
             _disposed = true;
             _arena.Dispose();
+            _readBack.Dispose();
             try
             {
                 CheckpointResidentLocked();

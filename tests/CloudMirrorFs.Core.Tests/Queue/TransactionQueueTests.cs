@@ -446,6 +446,73 @@ public sealed class TransactionQueueTests
     }
 
     [TestMethod]
+    public void Read_SpilledRecords_ReadBackIntoReusedMemory_HeldBatchesKeepTheirBytes()
+    {
+        // 1 MiB of memory (256 KiB slabs) and 48 MiB of 32 KiB writes: nearly all spilled. A replicator reads them back
+        // in batches of 16 and disposes each once done; every 16th batch is held to the end, as a facet keeps bytes
+        // until its commit lands. Reading back must reuse the memory of disposed batches (not a new array per record,
+        // which costs a page fault per page and full collections on a large backlog) and never the memory of a
+        // batch still held.
+        using var dir = new TempDir("q");
+        using var q = TransactionQueue.Open(dir.Path, Small(memory: 1 << 20, disk: 128 << 20), Block, ["r"]);
+        const int records = 1536, size = 32 * 1024;
+        var expected = new List<byte[]>();
+        for (int i = 0; i < records; i++)
+        {
+            Transaction t = Write(1 + (i % 5), i * (long)size, size, i);
+            expected.Add(t.Data.ToArray());
+            Assert.IsTrue(q.TryAppend(t, out _));
+        }
+        Assert.IsTrue(q.DiskBytes > 40L << 20, "the backlog spilled");
+        var held = new List<QueueBatch>();
+        long after = 0;
+        int batches = 0;
+        long allocated = 0; // by the reads alone
+        long headersBefore = q.HeadersReadBack;
+        while (true)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            QueueBatch batch = q.Read("r", after, 16, long.MaxValue);
+            allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+            if (batch.Count == 0)
+            {
+                batch.Dispose();
+                break;
+            }
+            foreach (Transaction t in batch)
+            {
+                Assert.IsTrue(t.Data.Span.SequenceEqual(expected[(int)t.Seq - 1]), $"record {t.Seq} read back");
+            }
+            after = batch[^1].Seq;
+            if (batches++ % 16 == 0)
+            {
+                held.Add(batch);
+            }
+            else
+            {
+                batch.Dispose();
+            }
+        }
+        Assert.AreEqual(records, after, "every record read back");
+        // Each batch goes on where the last one stopped: one header per record, plus the one record each batch
+        // found it had no room for, not every record before it in its segment again.
+        long headers = q.HeadersReadBack - headersBefore;
+        Assert.IsTrue(headers <= records + batches, $"{headers} record headers read for {records} records in {batches} batches");
+        foreach (QueueBatch batch in held)
+        {
+            foreach (Transaction t in batch)
+            {
+                Assert.IsTrue(t.Data.Span.SequenceEqual(expected[(int)t.Seq - 1]), $"record {t.Seq} changed while its batch was held");
+            }
+            batch.Dispose();
+        }
+        // The slabs the held batches pin and a few more, and each read's file buffer: about 15 MiB. A new array per
+        // spilled record would be 48 MiB.
+        long data = (long)records * size;
+        Assert.IsTrue(allocated < data / 2, $"{allocated >> 20} MiB allocated to read back {data >> 20} MiB");
+    }
+
+    [TestMethod]
     public void TryAppend_DiskLimitReached_ReturnsFalse()
     {
         using var dir = new TempDir("q");
