@@ -18,16 +18,15 @@ public sealed partial class TransactionQueue
         public long DataBytes;
         public long MemoryBytes;
         public DateTime FirstEnqueuedUtc;
-
-        /// <summary>
-        /// Spilled runs: where a scan last stopped, so that the next batch starts there instead of stepping again
-        /// over every record it already has (a 64 MiB segment read in 16 MiB batches would be read 2.5 times).
-        /// </summary>
-        public ResumePoint? Resume;
     }
 
-    /// <summary>The record at <paramref name="Offset"/> of a run's segment has sequence number <paramref name="Seq"/>; those before it, lower ones.</summary>
-    private sealed record ResumePoint(long Seq, long Offset);
+    /// <summary>
+    /// In spilled run <paramref name="Run"/>, the record at <paramref name="Offset"/> of its segment has sequence number
+    /// <paramref name="Seq"/>, and those before it lower ones: where a cursor's last batch stopped, so that its next one
+    /// starts there instead of stepping again over every record it already has (a 64 MiB segment read in 16 MiB
+    /// batches would otherwise be read 2.5 times).
+    /// </summary>
+    private sealed record ResumePoint(Run Run, long Seq, long Offset);
 
     private sealed class Segment
     {
@@ -43,6 +42,9 @@ public sealed partial class TransactionQueue
         public long Head;
         public bool Active = true;
         public long CommittedBytes;
+
+        /// <summary>Where this cursor's last batch stopped reading a spilled run (under the queue's lock).</summary>
+        public ResumePoint? ReadResume;
     }
 
     /// <summary>
@@ -435,12 +437,13 @@ public sealed partial class TransactionQueue
     /// segment outside it (files are append-only, and a run's range is fully written). A segment released since the
     /// runs were taken is skipped: every cursor has committed it.
     /// </summary>
-    private void Scan(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted = null, DataArena? readInto = null, long afterSeq = 0)
+    private ResumePoint? Scan(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted = null, DataArena? readInto = null,
+        long afterSeq = 0, ResumePoint? resume = null)
     {
         long visited = 0, headers = 0;
         try
         {
-            ScanRuns(runs, visit, wanted, readInto, afterSeq, ref visited, ref headers);
+            return ScanRuns(runs, visit, wanted, readInto, afterSeq, resume, ref visited, ref headers);
         }
         finally
         {
@@ -449,8 +452,13 @@ public sealed partial class TransactionQueue
         }
     }
 
-    private void ScanRuns(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted, DataArena? readInto, long afterSeq,
-        ref long visited, ref long headers)
+    /// <summary>
+    /// Returns where a spilled run's reading stopped (at the record <paramref name="visit"/> refused), null when it stopped
+    /// elsewhere or went through the end. A <paramref name="resume"/> point in one of the runs, at or before the record
+    /// after <paramref name="afterSeq"/>, is where that run's reading starts.
+    /// </summary>
+    private ResumePoint? ScanRuns(List<Run> runs, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted, DataArena? readInto, long afterSeq,
+        ResumePoint? resume, ref long visited, ref long headers)
     {
         foreach (Run r in runs)
         {
@@ -467,7 +475,7 @@ public sealed partial class TransactionQueue
                         visited++;
                         if (!visit(t))
                         {
-                            return;
+                            return null;
                         }
                     }
                 }
@@ -476,7 +484,7 @@ public sealed partial class TransactionQueue
             SegmentReader reader;
             try
             {
-                long start = r.Resume is { } resume && resume.Seq <= afterSeq + 1 ? resume.Offset : r.StartOffset;
+                long start = resume is { } p && p.Run == r && p.Seq <= afterSeq + 1 ? p.Offset : r.StartOffset;
                 reader = new SegmentReader(r.Segment!.Path, start, readInto);
             }
             catch (FileNotFoundException)
@@ -485,25 +493,26 @@ public sealed partial class TransactionQueue
             }
             using (reader)
             {
-                bool more;
+                ResumePoint? stoppedAt;
                 try
                 {
-                    more = ScanSpilledRun(r, reader, visit, wanted, afterSeq, ref visited);
+                    stoppedAt = ScanSpilledRun(r, reader, visit, wanted, afterSeq, ref visited);
                 }
                 finally
                 {
                     headers += reader.HeadersRead;
                 }
-                if (!more)
+                if (stoppedAt is not null)
                 {
-                    return;
+                    return stoppedAt;
                 }
             }
         }
+        return null;
     }
 
-    /// <summary>Visits a spilled run's records from its reader; false once <paramref name="visit"/> asked to stop.</summary>
-    private static bool ScanSpilledRun(Run r, SegmentReader reader, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted, long afterSeq, ref long visited)
+    /// <summary>Visits a spilled run's records from its reader; where it stopped once <paramref name="visit"/> asked it to, else null.</summary>
+    private static ResumePoint? ScanSpilledRun(Run r, SegmentReader reader, Func<Transaction, bool> visit, Func<TransactionKind, long, bool>? wanted, long afterSeq, ref long visited)
     {
         while (reader.Next(r.EndOffset, wanted, afterSeq) is { } t)
         {
@@ -519,8 +528,7 @@ public sealed partial class TransactionQueue
             }
             if (!more)
             {
-                r.Resume = new ResumePoint(t.Seq, reader.RecordOffset);
-                return false;
+                return new ResumePoint(r, t.Seq, reader.RecordOffset);
             }
         }
         if (reader.Problem is not null && reader.Offset < r.EndOffset)
@@ -528,7 +536,7 @@ public sealed partial class TransactionQueue
             throw new MirrorException(MirrorError.IoError,
                 $"queue segment {r.Segment!.Path}, offset {reader.Offset}: {reader.Problem} while reading it back; the facets behind it need a resync (cmfs resync)");
         }
-        return true;
+        return null;
     }
 
     private void Recover(IEnumerable<string> cursorNames)

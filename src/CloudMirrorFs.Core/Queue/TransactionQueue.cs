@@ -385,16 +385,24 @@ public sealed partial class TransactionQueue : IDisposable
     {
         var result = new List<Transaction>();
         List<Run> runs;
+        Cursor c;
+        ResumePoint? resume;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            afterSeq = Math.Max(afterSeq, GetCursor(cursor).Head);
+            c = GetCursor(cursor);
+            afterSeq = Math.Max(afterSeq, c.Head);
             runs = [.. _runs.Where(r => r.LastSeq > afterSeq)];
+            resume = c.ReadResume;
         }
         var batch = new QueueBatch(result);
         try
         {
-            Scan(runs, new Batch(result, afterSeq, maxRecords, maxBytes).TryAdd, readInto: _readBack, afterSeq: afterSeq);
+            resume = Scan(runs, new Batch(result, afterSeq, maxRecords, maxBytes).TryAdd, readInto: _readBack, afterSeq: afterSeq, resume: resume);
+            lock (_lock)
+            {
+                c.ReadResume = resume;
+            }
         }
         catch
         {
@@ -440,7 +448,7 @@ public sealed partial class TransactionQueue : IDisposable
             runs = RunsOverlapping(spans);
         }
         var mine = new List<Transaction>();
-        Scan(runs, t =>
+        _ = Scan(runs, t =>
         {
             if (t.Seq > last)
             {
