@@ -466,8 +466,12 @@ public sealed partial class TransactionQueue
             {
                 lock (_lock)
                 {
-                    foreach (Transaction t in r.Records!)
+                    List<Transaction> records = r.Records!;
+                    // Records in a run are in sequence order: start after what the reader has, under the lock the
+                    // writers' appends wait for, instead of walking up to it from the run's first record.
+                    for (int i = FirstAfter(records, afterSeq); i < records.Count; i++)
                     {
+                        Transaction t = records[i];
                         if (wanted is not null && !wanted(t.Kind, t.FileId))
                         {
                             continue;
@@ -509,6 +513,25 @@ public sealed partial class TransactionQueue
             }
         }
         return null;
+    }
+
+    /// <summary>The index of the first of <paramref name="records"/> (in sequence order) after <paramref name="seq"/>.</summary>
+    private static int FirstAfter(List<Transaction> records, long seq)
+    {
+        int lo = 0, hi = records.Count;
+        while (lo < hi)
+        {
+            int mid = lo + ((hi - lo) / 2);
+            if (records[mid].Seq <= seq)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+        return lo;
     }
 
     /// <summary>Visits a spilled run's records from its reader; where it stopped once <paramref name="visit"/> asked it to, else null.</summary>

@@ -518,6 +518,38 @@ public sealed class TransactionQueueTests
     }
 
     [TestMethod]
+    public void Read_InMemoryRecords_EachBatchStartsAfterWhatTheReaderHas()
+    {
+        // 3,000 records held in memory, read in batches of 100: each batch starts at the record after the reader's
+        // position (the run's records are in sequence order), not at the run's first one. The walk is done under the
+        // lock writers append under, so walking up to the position would hold them for a whole run per batch.
+        using var dir = new TempDir("q");
+        using var q = TransactionQueue.Open(dir.Path, Small(memory: 64 << 20), Block, ["r"]);
+        for (int i = 0; i < 3000; i++)
+        {
+            Assert.IsTrue(q.TryAppend(Write(1 + (i % 3), i * 1024L, 1024, i), out _));
+        }
+        Assert.AreEqual(0, q.DiskBytes, "nothing spilled");
+        long before = q.RecordsVisited;
+        long after = 0;
+        int batches = 0;
+        while (true)
+        {
+            using QueueBatch batch = q.Read("r", after, 100, long.MaxValue);
+            if (batch.Count == 0)
+            {
+                break;
+            }
+            Assert.AreEqual(after + 1, batch[0].Seq, "the batch starts right after the reader's position");
+            after = batch[^1].Seq;
+            batches++;
+        }
+        Assert.AreEqual(3000, after);
+        long visited = q.RecordsVisited - before;
+        Assert.IsTrue(visited <= 3000 + batches, $"{visited} records visited to read 3,000 in {batches} batches");
+    }
+
+    [TestMethod]
     public void TryAppend_DiskLimitReached_ReturnsFalse()
     {
         using var dir = new TempDir("q");
