@@ -802,6 +802,49 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    [Timeout(180_000, CooperativeCancellation = true)]
+    public async Task SpilledBacklog_SentToAnObjectStoreOverALinkThatDrops_RemoteEqualsLocal()
+    {
+        // A folder remote behind a link that is down while 12 MiB of 32 KiB writes go into a queue with 1 MiB of
+        // memory: nearly all of them spill. The catch-up reads them back into the queue's read-back arena and the
+        // remote keeps those bytes (a hold on their slab) until each commit lands, while the link drops again and
+        // again and the writers go on overwriting what is queued. A hold given back too early would let a slab be
+        // reused under a block the remote still has to upload: the restored remote would differ from the local.
+        SimulatedLink? link = null;
+        await using VolumeFixture fx = await OpenAsync(1, 1,
+            wrap: (o, f) => o.Role == FacetRole.Remote ? link = new SimulatedLink(f, seed: 11) { RoundTrip = TimeSpan.FromMilliseconds(2) } : f,
+            queue: new QueueOptions { MemoryLimit = 1 << 20, DiskLimit = 512L << 20, SegmentSize = 4 << 20 }, remoteKind: "folder");
+        MirrorVolume v = fx.Volume;
+        var ids = new List<long>();
+        for (int i = 0; i < 6; i++)
+        {
+            ids.Add(await v.CreateFileAsync($"f{i}"));
+        }
+        link!.Down = true;
+        var rnd = new Random(17);
+        async Task WriteSomeAsync(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                await v.WriteAsync(ids[rnd.Next(ids.Count)], rnd.Next(0, 64) * 32768L, Bytes(32 * 1024, rnd.Next()));
+            }
+        }
+        await WriteSomeAsync(384);
+        Assert.IsTrue(v.GetStatus().QueueDiskBytes > 8 << 20, $"the backlog spilled: {v.GetStatus().QueueDiskBytes} bytes on disk");
+        for (int round = 0; round < 8; round++)
+        {
+            link.Down = false;
+            Task writes = WriteSomeAsync(48);
+            await Task.Delay(40 + (round * 15));
+            link.Down = true;
+            await writes;
+        }
+        link.Down = false;
+        Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"));
+    }
+
+    [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
     [DataRow("directory")]
     [DataRow("folder")]
