@@ -363,7 +363,8 @@ static JsonObject ReadBack(string root, int backlogMiB)
             ["minorFaults"] = MinorFaults() - faults,
         });
     }
-    return new JsonObject { ["benchmark"] = "read-back", ["backlogMiB"] = backlogMiB, ["passes"] = passes };
+    using var self = Process.GetCurrentProcess();
+    return new JsonObject { ["benchmark"] = "read-back", ["backlogMiB"] = backlogMiB, ["passes"] = passes, ["peakRssMiB"] = self.PeakWorkingSet64 >> 20 };
 
     static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
 }
