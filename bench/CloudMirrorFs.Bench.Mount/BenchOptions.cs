@@ -12,10 +12,20 @@ internal sealed record BenchOptions
           --keep              leave the temp folders (and the tmpfs) for debugging; the mounts are still stopped
           --meta-files N      files per metadata run (default 3000)
           --fsync-writes N    4 KiB write+fsync pairs per latency run (default 500)
+          --phases LIST       only these phases, comma-separated, from: seq-write, rand-read, rand-write, metadata, fsync
+                              (default all); a partial run's targetsMet covers the phases it ran
         Needs root, /dev/fuse, gcc, fio and libfuse3-dev. Prints one JSON document on stdout, progress on stderr.
         """;
 
+    /// <summary>Every phase, in the order the bench runs them.</summary>
+    public static readonly string[] AllPhases = ["seq-write", "rand-read", "rand-write", "metadata", "fsync"];
+
     public int Runs { get; init; } = 5;
+
+    /// <summary>The phases to run (--phases); all by default.</summary>
+    public IReadOnlySet<string> Phases { get; init; } = new HashSet<string>(AllPhases);
+
+    public bool Includes(string phase) => Phases.Contains(phase);
 
     public bool Quick { get; init; }
 
@@ -65,11 +75,29 @@ internal sealed record BenchOptions
                 case "--fsync-writes":
                     o = o with { FsyncWrites = Positive(args, ++i, "--fsync-writes") };
                     break;
+                case "--phases":
+                    o = o with { Phases = PhaseList(args, ++i) };
+                    break;
                 default:
                     throw new ArgumentException($"unknown option {args[i]}");
             }
         }
         return o;
+    }
+
+    private static HashSet<string> PhaseList(IReadOnlyList<string> args, int i)
+    {
+        if (i >= args.Count)
+        {
+            throw new ArgumentException($"--phases needs a comma-separated list of: {string.Join(", ", AllPhases)}");
+        }
+        var phases = new HashSet<string>(args[i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        string[] unknown = [.. phases.Where(p => !AllPhases.Contains(p))];
+        if (phases.Count == 0 || unknown.Length > 0)
+        {
+            throw new ArgumentException($"--phases: {(unknown.Length > 0 ? $"unknown phase {string.Join(", ", unknown)}" : "no phase named")}; choose from {string.Join(", ", AllPhases)}");
+        }
+        return phases;
     }
 
     private static int Positive(IReadOnlyList<string> args, int i, string name)

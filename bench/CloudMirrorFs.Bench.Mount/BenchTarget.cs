@@ -42,6 +42,9 @@ internal abstract class BenchTarget
     /// </summary>
     public virtual Task<double?> SettleAsync(CancellationToken cancellationToken) => Task.FromResult<double?>(null);
 
+    /// <summary>CPU time the target's daemon has used so far; null for a plain folder.</summary>
+    public virtual TimeSpan? DaemonCpu() => null;
+
     /// <summary>The end of the daemon's output, for a failure report; empty for a plain folder.</summary>
     public virtual string DiagnosticTail() => string.Empty;
 

@@ -23,6 +23,16 @@ internal sealed class ChildProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>User plus system CPU time the process has used so far, all its threads.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
     public int ExitCode => _process.ExitCode;
 
     /// <summary>"code N", with the signal spelled out when .NET reports a signal death as 128 + N.</summary>

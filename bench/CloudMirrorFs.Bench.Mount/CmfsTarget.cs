@@ -60,6 +60,8 @@ internal sealed class CmfsTarget(string dir, string cmfsDll) : BenchTarget
             ?? throw new BenchFailureException($"cmfs said it mounted, but {WorkPath} is not in /proc/self/mounts:\n{_daemon.Output}");
     }
 
+    public override TimeSpan? DaemonCpu() => _daemon is { HasExited: false } d ? d.CpuTime : null;
+
     public override void EnsureAlive()
     {
         if (_daemon is { HasExited: true })

@@ -44,6 +44,8 @@ internal sealed class PassthroughTarget(string dir, string binary) : BenchTarget
         _mountLine = Mounts.Find(MountPoint);
     }
 
+    public override TimeSpan? DaemonCpu() => _daemon is { HasExited: false } d ? d.CpuTime : null;
+
     public override void EnsureAlive()
     {
         if (_daemon is { HasExited: true })

@@ -14,6 +14,12 @@ internal sealed class PhaseRunner(string title, Site site, int runs)
     /// <summary>How long each settle step after a timed run took (cmfs drain; not part of the metric).</summary>
     public JsonArray CmfsDrainSeconds { get; } = [];
 
+    /// <summary>
+    /// Per daemon target, the CPU seconds its daemon used for each timed run, the settle step included (cmfs: the
+    /// replication that finishes after the workload): the work behind each number, which the rates alone hide.
+    /// </summary>
+    public JsonObject DaemonCpuSeconds { get; } = [];
+
     public static IReadOnlyList<BenchTarget> Rotate(IReadOnlyList<BenchTarget> targets, int run) =>
         [.. Enumerable.Range(0, targets.Count).Select(i => targets[(i + run) % targets.Count])];
 
@@ -26,7 +32,18 @@ internal sealed class PhaseRunner(string title, Site site, int runs)
             foreach (BenchTarget t in order)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                TimeSpan? cpuBefore = t.DaemonCpu();
                 string summary = await OneAsync(t, $"run {run + 1}/{runs}", measure, CmfsDrainSeconds, cancellationToken);
+                if (cpuBefore is { } before && t.DaemonCpu() is { } after)
+                {
+                    if (DaemonCpuSeconds[t.Name] is not JsonArray cpu)
+                    {
+                        DaemonCpuSeconds[t.Name] = cpu = [];
+                    }
+                    double seconds = Math.Round((after - before).TotalSeconds, 2);
+                    cpu.Add(seconds);
+                    summary += $" (daemon CPU {seconds} s)";
+                }
                 Log.Info($"{title} run {run + 1}/{runs} {t.Name}: {summary}");
             }
         }
