@@ -640,7 +640,9 @@ public sealed partial class TransactionQueue
                 corruptions.Add(new QueueCorruption(file, 0, "bad segment header", 0, false));
                 continue;
             }
-            using var reader = new SegmentReader(file, SegmentFormat.FileHeaderSize);
+            // Records are checked and indexed here, their data left on disk: each is read into room in the read-back
+            // arena, given back at once, so a large backlog reuses a few slabs instead of an array per record.
+            using var reader = new SegmentReader(file, SegmentFormat.FileHeaderSize, _readBack);
             long lastGood = 0;
             while (true)
             {
@@ -650,23 +652,30 @@ public sealed partial class TransactionQueue
                 {
                     break;
                 }
-                lastGood = t.Seq;
-                segment.LastSeq = t.Seq;
-                maxSeq = Math.Max(maxSeq, t.Seq);
-                if (t.Seq <= minHead)
+                try
                 {
-                    continue;
+                    lastGood = t.Seq;
+                    segment.LastSeq = t.Seq;
+                    maxSeq = Math.Max(maxSeq, t.Seq);
+                    if (t.Seq <= minHead)
+                    {
+                        continue;
+                    }
+                    while (ri < resident.Count && resident[ri].Seq < t.Seq)
+                    {
+                        AddRecovered(resident[ri++]);
+                    }
+                    firstRecovered = Math.Min(firstRecovered, t.Seq);
+                    present++;
+                    _currentSegment = segment;
+                    AddToRuns(t.Kind == TransactionKind.Rename ? t.Detached() : t, spilled: true, offset, (int)(reader.Offset - offset));
+                    TrackIntent(t);
+                    recovered++;
                 }
-                while (ri < resident.Count && resident[ri].Seq < t.Seq)
+                finally
                 {
-                    AddRecovered(resident[ri++]);
+                    t.Owner?.Release();
                 }
-                firstRecovered = Math.Min(firstRecovered, t.Seq);
-                present++;
-                _currentSegment = segment;
-                AddToRuns(t, spilled: true, offset, (int)(reader.Offset - offset));
-                TrackIntent(t);
-                recovered++;
             }
             if (reader.Problem is not null)
             {
