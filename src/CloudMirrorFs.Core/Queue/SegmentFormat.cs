@@ -139,7 +139,7 @@ internal static class SegmentFormat
             Path = path,
             Path2 = path2,
             Data = data,
-            Owner = BufferOwner.Collected, // an array of its own (or a slice of the record's, which it owns)
+            Owner = BufferOwner.Collected, // an array of its own, or a slice of the record's: the reader names the arena when it lent one
         };
     }
 }
