@@ -641,7 +641,8 @@ public sealed partial class TransactionQueue
                 continue;
             }
             // Records are checked and indexed here, their data left on disk: each is read into room in the read-back
-            // arena, given back at once, so a large backlog reuses a few slabs instead of an array per record.
+            // arena, given back at once, so a large backlog reuses a few slabs instead of an array per record. (The
+            // index keeps rename records, which carry no data: nothing kept reads the room once it is given back.)
             using var reader = new SegmentReader(file, SegmentFormat.FileHeaderSize, _readBack);
             long lastGood = 0;
             while (true)
@@ -668,7 +669,7 @@ public sealed partial class TransactionQueue
                     firstRecovered = Math.Min(firstRecovered, t.Seq);
                     present++;
                     _currentSegment = segment;
-                    AddToRuns(t.Kind == TransactionKind.Rename ? t.Detached() : t, spilled: true, offset, (int)(reader.Offset - offset));
+                    AddToRuns(t, spilled: true, offset, (int)(reader.Offset - offset));
                     TrackIntent(t);
                     recovered++;
                 }
