@@ -264,6 +264,38 @@ public sealed partial class MountOperationsTests
         CollectionAssert.AreEqual(data, File.ReadAllBytes(Path.Combine(restored, "kept.bin")));
     }
 
+    [TestMethod]
+    public async Task OpenAndClose_CostTheDaemonOneRequestEach_CloseSendsNoFlush()
+    {
+        // FUSE sends a flush at every close(2) unless the file system said once that it has none. Ours would do
+        // nothing with it (close is not a barrier), so it is not implemented: a close costs the daemon only the
+        // release. Each request the kernel sends is one read(2) of /dev/fuse by the daemon, counted in syscr.
+        await using Drive drive = Drive.Create();
+        await drive.MountAsync();
+        string path = Path.Combine(drive.MountPath, "opened.txt");
+        File.WriteAllText(path, "open me");
+        const int cycles = 400;
+        for (int i = 0; i < 20; i++)
+        {
+            Close(Open(path, 0)); // the first close of the mount gets libfuse's ENOSYS; the kernel stops asking
+        }
+        long before = DaemonReadCalls(drive.ProcessId!.Value);
+        for (int i = 0; i < cycles; i++)
+        {
+            int fd = Open(path, 0 /* O_RDONLY */);
+            Assert.IsTrue(fd >= 0, $"open: errno {Marshal.GetLastPInvokeError()}");
+            Assert.AreEqual(0, Close(fd), $"close: errno {Marshal.GetLastPInvokeError()}");
+        }
+        long requests = DaemonReadCalls(drive.ProcessId!.Value) - before;
+        // open and release: 2 per cycle (with a flush, 3), plus a few lookups and getattrs as cached entries expire.
+        Assert.IsTrue(requests >= 2 * cycles, $"{requests} requests for {cycles} open+close: the count misses requests");
+        Assert.IsTrue(requests < 2.5 * cycles, $"{requests} requests for {cycles} open+close: close sends more than a release");
+    }
+
+    /// <summary>read(2) calls the process made so far (<c>/proc/PID/io</c>'s <c>syscr</c>).</summary>
+    private static long DaemonReadCalls(int pid)
+        => long.Parse(File.ReadAllLines($"/proc/{pid}/io").First(l => l.StartsWith("syscr:", StringComparison.Ordinal))["syscr:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
     internal static byte[] RandomBytes(int length, int seed)
     {
         byte[] b = new byte[length];

@@ -55,7 +55,6 @@ internal static unsafe class LowLevelOperations
         ops->Open = (nint)(delegate* unmanaged<nint, ulong, FuseFileInfo*, void>)&Open;
         ops->Read = (nint)(delegate* unmanaged<nint, ulong, nuint, long, FuseFileInfo*, void>)&Read;
         ops->Write = (nint)(delegate* unmanaged<nint, ulong, byte*, nuint, long, FuseFileInfo*, void>)&Write;
-        ops->Flush = (nint)(delegate* unmanaged<nint, ulong, FuseFileInfo*, void>)&Flush;
         ops->Release = (nint)(delegate* unmanaged<nint, ulong, FuseFileInfo*, void>)&Release;
         ops->Fsync = (nint)(delegate* unmanaged<nint, ulong, int, FuseFileInfo*, void>)&Fsync;
         ops->OpenDir = (nint)(delegate* unmanaged<nint, ulong, FuseFileInfo*, void>)&OpenDir;
@@ -69,6 +68,8 @@ internal static unsafe class LowLevelOperations
         ops->Fallocate = (nint)(delegate* unmanaged<nint, ulong, int, long, long, FuseFileInfo*, void>)&Fallocate;
         // Extended attributes, locks (the kernel keeps POSIX and flock locks locally), ioctl, bmap, poll, lseek and
         // copy_file_range stay null: libfuse answers ENOSYS and the kernel falls back or reports EOPNOTSUPP.
+        // So does flush: close(2) is not a barrier and a write is already in the engine when write(2) returns, so
+        // after the first ENOSYS the kernel sends none and a close costs no round trip (docs/mount.md).
     }
 
     [UnmanagedCallersOnly]
@@ -329,9 +330,6 @@ internal static unsafe class LowLevelOperations
             input.Clear();
         }
     }
-
-    [UnmanagedCallersOnly]
-    private static void Flush(nint req, ulong ino, FuseFileInfo* fi) => LibFuse.ReplyErr(req, 0); // close(2) is not a barrier
 
     [UnmanagedCallersOnly]
     private static void Release(nint req, ulong ino, FuseFileInfo* fi) => ReplyStatus(req, () => Fs.Release((long)ino));
