@@ -292,6 +292,46 @@ public sealed partial class MountOperationsTests
         Assert.IsTrue(requests < 2.5 * cycles, $"{requests} requests for {cycles} open+close: close sends more than a release");
     }
 
+    [TestMethod]
+    public async Task Stat_ReportsTheSpaceAFileTakes_AndItsChangeTime()
+    {
+        // st_blocks is the local file's: du(1) sees a sparse file's holes as free. st_ctime is the last change of the
+        // node, data or attributes: a chmod moves it, a utimens into the past does not move it back.
+        await using Drive drive = Drive.Create();
+        await drive.MountAsync();
+        string sparse = Path.Combine(drive.MountPath, "sparse.bin");
+        using (var h = File.OpenHandle(sparse, FileMode.CreateNew, FileAccess.Write))
+        {
+            RandomAccess.SetLength(h, 4L << 30);
+            RandomAccess.Write(h, RandomBytes(64 << 10, 5), 1L << 30);
+        }
+        (long blocks, long changed, long modified) = await StatAsync(sparse);
+        Assert.IsTrue(blocks * 512 >= 64 << 10, $"{blocks} blocks: less than the 64 KiB written");
+        Assert.IsTrue(blocks * 512 < 1 << 20, $"{blocks} blocks for 64 KiB written into 4 GiB of holes: counted from the size");
+        string dense = Path.Combine(drive.MountPath, "dense.bin");
+        File.WriteAllBytes(dense, RandomBytes(3 << 20, 6));
+        Assert.IsTrue((await StatAsync(dense)).Blocks * 512 >= 3 << 20, "a dense file takes its size");
+
+        long before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        File.SetLastWriteTimeUtc(sparse, new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc));
+        File.SetUnixFileMode(sparse, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        (_, changed, modified) = await StatAsync(sparse);
+        Assert.AreEqual(new DateTimeOffset(2001, 2, 3, 4, 5, 6, TimeSpan.Zero).ToUnixTimeSeconds(), modified, "mtime as set");
+        Assert.IsTrue(changed >= before - 1, $"ctime {changed}: not moved by the chmod (now {before}); the mtime is {modified}");
+    }
+
+    /// <summary>stat(1)'s st_blocks (512-byte units), st_ctime and st_mtime in seconds.</summary>
+    private static async Task<(long Blocks, long Changed, long Modified)> StatAsync(string path)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%b %B %Z %Y", path]) { RedirectStandardOutput = true })!;
+        string output = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.AreEqual(0, p.ExitCode, $"stat {path}");
+        long[] f = [.. output.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(x => long.Parse(x, System.Globalization.CultureInfo.InvariantCulture))];
+        Assert.AreEqual(512, f[1], "stat's block unit");
+        return (f[0], f[2], f[3]);
+    }
+
     /// <summary>read(2) calls the process made so far (<c>/proc/PID/io</c>'s <c>syscr</c>).</summary>
     private static long DaemonReadCalls(int pid)
         => long.Parse(File.ReadAllLines($"/proc/{pid}/io").First(l => l.StartsWith("syscr:", StringComparison.Ordinal))["syscr:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);

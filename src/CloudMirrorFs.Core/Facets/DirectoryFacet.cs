@@ -107,12 +107,12 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
             }
             // A path under a link names nothing in the tree: it is never resolved through the link.
             string? os = TreePathOrNull(path);
-            FileSystemInfo? info = os is null ? null : Lstat(os);
-            if (info is null && RootLost())
+            NodeInfo? node = os is null ? null : StatNode(os, VolumePath.Name(path));
+            if (node is null && RootLost())
             {
                 throw RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: not found"));
             }
-            return info is null ? null : ToNode(info, VolumePath.Name(path), KindOf(info));
+            return node;
         }));
     }
 
@@ -121,26 +121,34 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
     {
         return ValueTask.FromResult(Guard(path, () =>
         {
-            DirectoryInfo dir;
-            if (path.Length == 0)
+            string os = path.Length == 0 ? _root : TreePath(path);
+            if (path.Length > 0)
             {
-                dir = new DirectoryInfo(_root);
-            }
-            else
-            {
-                FileSystemInfo? info = Lstat(TreePath(path));
-                if (info is null)
+                NodeKind? kind = KindAt(os);
+                if (kind is null)
                 {
                     throw RootGone(new MirrorException(MirrorError.NotFound, $"facet '{Name}': {path}: no such directory"));
                 }
-                if (KindOf(info) != NodeKind.Directory)
+                if (kind != NodeKind.Directory)
                 {
                     // A link to a directory is not one: listing it would list wherever it points.
                     throw new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {path}: not a directory");
                 }
-                dir = (DirectoryInfo)info;
             }
-            return (IReadOnlyList<NodeInfo>)[.. dir.EnumerateFileSystemInfos().Select(i => ToNode(i, i.Name, KindOf(i)))];
+            if (OperatingSystem.IsLinux())
+            {
+                // Each entry as lstat sees it; one removed between the listing and its look is left out.
+                var nodes = new List<NodeInfo>();
+                foreach (string child in Directory.EnumerateFileSystemEntries(os))
+                {
+                    if (StatNode(child, Path.GetFileName(child)) is { } node)
+                    {
+                        nodes.Add(node);
+                    }
+                }
+                return (IReadOnlyList<NodeInfo>)nodes;
+            }
+            return (IReadOnlyList<NodeInfo>)[.. new DirectoryInfo(os).EnumerateFileSystemInfos().Select(i => ToNode(i, i.Name, KindOf(i)))];
         }));
     }
 
@@ -318,14 +326,13 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         Guard(file.Path, () =>
         {
             string os = TreePath(file.Path);
-            FileSystemInfo? info = Lstat(os);
-            switch (info is null ? (NodeKind?)null : KindOf(info))
+            switch (KindAt(os))
             {
                 case null:
                     return; // already gone
                 case NodeKind.Directory:
                     throw new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory");
-                case NodeKind.Symlink when OperatingSystem.IsWindows() && (info!.Attributes & FileAttributes.Directory) != 0:
+                case NodeKind.Symlink when OperatingSystem.IsWindows() && (new FileInfo(os).Attributes & FileAttributes.Directory) != 0:
                     Directory.Delete(os); // a directory link: removes the link, never what it points to
                     break;
                 default:
@@ -718,7 +725,32 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         return (attributes & FileAttributes.Directory) != 0 ? new DirectoryInfo(os) : file;
     }
 
-    private static NodeKind? KindAt(string os) => Lstat(os) is { } info ? KindOf(info) : null;
+    /// <summary>What is at <paramref name="os"/> itself (a link is not followed); null when nothing is there.</summary>
+    private static NodeKind? KindAt(string os)
+        => OperatingSystem.IsLinux() ? LinuxStatx.Stat(os)?.Kind : Lstat(os) is { } info ? KindOf(info) : null;
+
+    /// <summary>
+    /// The node at <paramref name="os"/> itself, as lstat sees it, named <paramref name="name"/>; null when nothing is
+    /// there. On Linux one statx: the real ctime and the space the file takes (a sparse file's holes take none).
+    /// </summary>
+    private static NodeInfo? StatNode(string os, string name)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            if (LinuxStatx.Stat(os) is not { } n)
+            {
+                return null;
+            }
+            // A link: lstat's own times, 0777, and the length of its target in bytes (its st_size).
+            return new NodeInfo(name, n.Kind, n.Kind == NodeKind.Directory ? 0 : n.Size,
+                n.Kind == NodeKind.Symlink ? (UnixFileMode)0b111_111_111 : n.Mode, n.ModifyUtc, n.AccessUtc, n.ChangeUtc)
+            {
+                AllocatedBytes = n.Kind == NodeKind.File ? n.AllocatedBytes : null,
+            };
+        }
+        FileSystemInfo? info = Lstat(os);
+        return info is null ? null : ToNode(info, name, KindOf(info));
+    }
 
     /// <summary>What a node is, from its own attributes (never its target's).</summary>
     private static NodeKind KindOf(FileSystemInfo info)

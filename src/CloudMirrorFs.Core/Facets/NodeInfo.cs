@@ -19,4 +19,10 @@ public readonly record struct NodeInfo(
 {
     /// <summary>The volume-wide file id; 0 when the facet does not know it (the volume fills it in).</summary>
     public long FileId { get; init; }
+
+    /// <summary>
+    /// The space the node takes on the facet's disk, in bytes (less than <see cref="Length"/> when the file is sparse);
+    /// null when the facet cannot tell (an object store, or a platform without statx).
+    /// </summary>
+    public long? AllocatedBytes { get; init; }
 }

@@ -84,15 +84,14 @@ public static partial class FolderHome
         {
             return null;
         }
-        Span<byte> buffer = stackalloc byte[256];
-        // statx's layout is the same on every architecture: the inode at 32, the device's major and minor at 136 and 140.
-        if (Native.Statx(-100 /* AT_FDCWD */, path, 0, 0x100 /* STATX_INO */, ref MemoryMarshal.GetReference(buffer)) != 0)
+        try
+        {
+            return LinuxStatx.Stat(path, follow: true) is { } node ? (node.Device, node.Inode) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
-        ulong inode = BitConverter.ToUInt64(buffer[32..]);
-        ulong device = ((ulong)BitConverter.ToUInt32(buffer[136..]) << 32) | BitConverter.ToUInt32(buffer[140..]);
-        return (device, inode);
     }
 
     /// <summary>
@@ -126,8 +125,5 @@ public static partial class FolderHome
     {
         [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
         internal static partial IntPtr RealPath(string path, IntPtr resolved);
-
-        [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8)]
-        internal static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
     }
 }

@@ -26,6 +26,12 @@ public readonly record struct FsAttributes(
     /// <summary>st_mode: kind and permission bits.</summary>
     public uint Mode => TypeBits | ((uint)Permissions & 0xFFF);
 
-    /// <summary>512-byte blocks, as st_blocks counts them.</summary>
-    public long Blocks512 => (Size + 511) / 512;
+    /// <summary>The space the node takes on the local facet's disk, when the facet can tell (null: counted from the size).</summary>
+    public long? AllocatedBytes { get; init; }
+
+    /// <summary>
+    /// 512-byte blocks, as st_blocks counts them: the space the local facet's file takes, so that du(1) sees a sparse
+    /// file's holes as free, as on the disk below; the size rounded up where that is not known.
+    /// </summary>
+    public long Blocks512 => ((AllocatedBytes ?? Size) + 511) / 512;
 }

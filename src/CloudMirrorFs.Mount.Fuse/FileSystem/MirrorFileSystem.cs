@@ -562,7 +562,10 @@ public sealed partial class MirrorFileSystem
             }
         }
         return new FsAttributes(inode, info.Kind, info.Kind == NodeKind.Directory ? 4096 : info.Length, info.Mode, links, Uid, Gid,
-            info.LastAccessUtc, info.LastWriteUtc, info.ChangeUtc);
+            info.LastAccessUtc, info.LastWriteUtc, info.ChangeUtc)
+        {
+            AllocatedBytes = info.AllocatedBytes,
+        };
     }
 
     private static T Wait<T>(ValueTask<T> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
