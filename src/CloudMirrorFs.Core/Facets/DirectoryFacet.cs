@@ -160,6 +160,12 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         Guard(file.Path, () =>
         {
             string os = TreePath(file.Path);
+            if (OperatingSystem.IsLinux())
+            {
+                // One open(2), no look first: O_NOFOLLOW refuses a link there and O_RDWR a directory.
+                _handles.Add(file.Id, OpenNoFollow(os, create: true, mode, file.Path));
+                return;
+            }
             switch (KindAt(os))
             {
                 case NodeKind.Directory:
@@ -326,6 +332,17 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         Guard(file.Path, () =>
         {
             string os = TreePath(file.Path);
+            if (OperatingSystem.IsLinux())
+            {
+                // unlink(2) alone: it removes a link itself, refuses a directory (EISDIR), and a name already gone is done.
+                if (Native.Unlink(os) != 0 && Marshal.GetLastPInvokeError() is int errno && errno != 2)
+                {
+                    throw errno == 21
+                        ? new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory")
+                        : Errno.ToException(errno);
+                }
+                return;
+            }
             switch (KindAt(os))
             {
                 case null:
@@ -633,6 +650,28 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>
+    /// open(2) for reading and writing on Linux, creating the file when <paramref name="create"/>, never through a link
+    /// at the last component: a link there is refused as existing (ELOOP), a directory as one (EISDIR).
+    /// </summary>
+    private SafeFileHandle OpenNoFollow(string os, bool create, UnixFileMode mode, string what)
+    {
+        const int ORdWr = 0x2, OCreat = 0x40, OCloExec = 0x80000; // the same on every Linux architecture .NET runs on
+        int oNoFollow = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
+        int fd = Native.Open(os, ORdWr | OCloExec | oNoFollow | (create ? OCreat : 0), (int)mode);
+        if (fd >= 0)
+        {
+            return new SafeFileHandle(fd, ownsHandle: true);
+        }
+        int errno = Marshal.GetLastPInvokeError();
+        throw errno switch
+        {
+            40 => new MirrorException(MirrorError.Exists, $"facet '{Name}': {what}: a symbolic link exists there"),
+            21 => new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {what}: is a directory"),
+            _ => Errno.ToException(errno),
+        };
+    }
+
     private void MarkDirectoryDirty(string path)
     {
         string parent = Path.GetDirectoryName(OsPath(path)) ?? _root;
@@ -844,6 +883,9 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
 
         [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Open(string path, int flags, int mode);
+
+        [LibraryImport("libc", EntryPoint = "unlink", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int Unlink(string path);
 
         [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Access(string path, int mode);

@@ -42,8 +42,7 @@ public static partial class LinuxStatx
             {
                 return null;
             }
-            string message = Marshal.GetPInvokeErrorMessage(errno);
-            throw errno is 1 or 13 ? new UnauthorizedAccessException(message) : new IOException(message, errno);
+            throw Errno.ToException(errno);
         }
         uint mode = BinaryPrimitives.ReadUInt16LittleEndian(b[28..]);
         NodeKind kind = (mode & 0xF000) switch
