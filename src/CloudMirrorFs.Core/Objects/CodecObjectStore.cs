@@ -92,7 +92,13 @@ public sealed class CodecObjectStore : IObjectStore, IDecorator<IObjectStore>
         ArraySegment<byte> plain = Decode(key, stored);
         long start = Math.Min(offset, plain.Count);
         long count = Math.Min(length ?? plain.Count - start, plain.Count - start);
-        return start == 0 && count == plain.Count && plain.Offset == 0 && plain.Array!.Length == plain.Count ? plain.Array : plain.AsSpan((int)start, (int)count).ToArray();
+        if (start == 0 && count == plain.Count && plain.Offset == 0 && plain.Array!.Length == plain.Count)
+        {
+            return plain.Array;
+        }
+        byte[] part = GC.AllocateUninitializedArray<byte>((int)count); // copied over whole
+        plain.AsSpan((int)start, (int)count).CopyTo(part);
+        return part;
     }
 
     /// <inheritdoc />
@@ -119,20 +125,21 @@ public sealed class CodecObjectStore : IObjectStore, IDecorator<IObjectStore>
         ReadOnlySpan<byte> payload = data;
         if (_compress && data.Length > 64)
         {
-            byte[] squeezed = new byte[BrotliEncoder.GetMaxCompressedLength(data.Length)];
+            byte[] squeezed = GC.AllocateUninitializedArray<byte>(BrotliEncoder.GetMaxCompressedLength(data.Length));
             if (BrotliEncoder.TryCompress(data, squeezed, out int n, quality: 2, window: 22) && n < data.Length)
             {
                 payload = squeezed.AsSpan(0, n);
                 flags |= FlagCompressed;
             }
         }
-        // One allocation for the stored object, written in place: header, then the payload (sealed when encrypting).
+        // One allocation for the stored object, written in place and whole (so not cleared first): header, then the
+        // payload (sealed when encrypting: nonce, ciphertext, tag).
         byte[] result;
         int headerSize = Checksums ? HeaderSize : 4;
         if (_key is not null)
         {
             flags |= FlagEncrypted;
-            result = new byte[headerSize + 12 + payload.Length + 16];
+            result = GC.AllocateUninitializedArray<byte>(headerSize + 12 + payload.Length + 16);
             Span<byte> nonce = result.AsSpan(headerSize, 12);
             RandomNumberGenerator.Fill(nonce);
             using var aes = new AesGcm(_key, 16);
@@ -140,7 +147,7 @@ public sealed class CodecObjectStore : IObjectStore, IDecorator<IObjectStore>
         }
         else
         {
-            result = new byte[headerSize + payload.Length];
+            result = GC.AllocateUninitializedArray<byte>(headerSize + payload.Length);
             payload.CopyTo(result.AsSpan(headerSize));
         }
         WriteHeader(result, flags, result.AsSpan(headerSize), Checksums);
@@ -191,7 +198,7 @@ public sealed class CodecObjectStore : IObjectStore, IDecorator<IObjectStore>
             {
                 throw Damaged(key, "is truncated");
             }
-            byte[] plain = new byte[payload.Count - 28];
+            byte[] plain = GC.AllocateUninitializedArray<byte>(payload.Count - 28); // decrypted into whole
             try
             {
                 using var aes = new AesGcm(_key, 16);

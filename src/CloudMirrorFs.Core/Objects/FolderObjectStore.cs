@@ -142,7 +142,7 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
             long size = fs.Length;
             long start = Math.Min(offset, size);
             long count = Math.Min(length ?? size - start, size - start);
-            byte[] buffer = new byte[count];
+            byte[] buffer = GC.AllocateUninitializedArray<byte>((int)count); // every byte is read into it
             fs.Position = start;
             fs.ReadExactly(buffer);
             return (byte[]?)buffer;

@@ -76,7 +76,7 @@ public sealed partial class ObjectStoreFacet
                 }
                 if (d.Pieces.Count > 0)
                 {
-                    byte[] packed = d.Pieces.Count == 1 ? d.Pieces[0].Bytes : new byte[d.Pieces.Sum(p => p.Bytes.Length)];
+                    byte[] packed = d.Pieces.Count == 1 ? d.Pieces[0].Bytes : GC.AllocateUninitializedArray<byte>(d.Pieces.Sum(p => p.Bytes.Length));
                     int at = 0;
                     foreach (var (start, bytes) in d.Pieces)
                     {

@@ -553,7 +553,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// <summary>A block's committed bytes, whole (base and extents), from the store or the block cache.</summary>
     private async ValueTask<byte[]> ReadCommittedAsync(BlockSource source, CancellationToken cancellationToken, bool cached = false)
     {
-        byte[] block = new byte[_blockSize];
+        byte[] block = GC.AllocateUninitializedArray<byte>(_blockSize); // AssembleAsync writes every byte
         await source.AssembleAsync(block, async (key, length, ct) => cached
             ? await GetBlockAsync(key, ct).ConfigureAwait(false)
             : await GetObjectAsync(key, 0, length, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);

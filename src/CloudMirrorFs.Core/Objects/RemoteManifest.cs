@@ -410,7 +410,6 @@ internal sealed record BlockSource(string? Base, Extent[] Extents)
     /// </summary>
     public async ValueTask AssembleAsync(Memory<byte> into, Func<string, int, CancellationToken, ValueTask<byte[]?>> fetch, CancellationToken cancellationToken)
     {
-        into.Span.Clear();
         var needs = new Dictionary<string, int>(StringComparer.Ordinal);
         if (Base is not null)
         {
@@ -428,10 +427,14 @@ internal sealed record BlockSource(string? Base, Extent[] Extents)
         {
             got[key] = await task.ConfigureAwait(false);
         }
+        // Every byte of into is written (the caller may hand it uncleared): the base, zeros past a short or missing one.
+        int based = 0;
         if (Base is not null && got[Base] is { } b)
         {
-            b.AsSpan(0, Math.Min(b.Length, into.Length)).CopyTo(into.Span);
+            based = Math.Min(b.Length, into.Length);
+            b.AsSpan(0, based).CopyTo(into.Span);
         }
+        into.Span[based..].Clear();
         foreach (Extent e in Extents)
         {
             if (e.At >= into.Length)
