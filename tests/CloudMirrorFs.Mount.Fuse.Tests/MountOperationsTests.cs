@@ -293,6 +293,46 @@ public sealed partial class MountOperationsTests
     }
 
     [TestMethod]
+    public async Task MissingNames_AreCachedAsMissing_AndAppearAtOnceWhenMade()
+    {
+        // A lookup of a missing name is answered with a negative entry that the kernel keeps for the entry timeout:
+        // probing the same missing paths again costs the daemon nothing. Whatever then makes the name through the
+        // drive (create, mkdir, rename, symlink) is seen at once.
+        await using Drive drive = Drive.Create();
+        await drive.MountAsync();
+        string m = drive.MountPath;
+        string[] missing = ["a.h", "b.h", "sub", "moved", "link"];
+        foreach (string name in missing)
+        {
+            Assert.IsFalse(Path.Exists(Path.Combine(m, name)));
+        }
+        long before = DaemonReadCalls(drive.ProcessId!.Value);
+        for (int i = 0; i < 100; i++)
+        {
+            foreach (string name in missing)
+            {
+                Assert.IsFalse(Path.Exists(Path.Combine(m, name)), name);
+            }
+        }
+        long requests = DaemonReadCalls(drive.ProcessId!.Value) - before;
+        // 500 probes: at most a new lookup per name each time the 1 s entry timeout runs out.
+        Assert.IsTrue(requests < 50, $"{requests} requests for 500 probes of 5 missing names: the misses are not cached");
+
+        File.WriteAllText(Path.Combine(m, "a.h"), "made");
+        Assert.AreEqual("made", File.ReadAllText(Path.Combine(m, "a.h")), "a created name is seen at once");
+        Directory.CreateDirectory(Path.Combine(m, "sub"));
+        Assert.IsTrue(Directory.Exists(Path.Combine(m, "sub")), "a made directory is seen at once");
+        File.WriteAllText(Path.Combine(m, "src.txt"), "renamed");
+        File.Move(Path.Combine(m, "src.txt"), Path.Combine(m, "moved"));
+        Assert.AreEqual("renamed", File.ReadAllText(Path.Combine(m, "moved")), "a rename's target is seen at once");
+        File.CreateSymbolicLink(Path.Combine(m, "link"), "a.h");
+        Assert.AreEqual("a.h", new FileInfo(Path.Combine(m, "link")).LinkTarget, "a made link is seen at once");
+        File.Delete(Path.Combine(m, "a.h"));
+        Assert.IsFalse(File.Exists(Path.Combine(m, "a.h")), "an unlinked name is missing at once");
+        Assert.IsFalse(Path.Exists(Path.Combine(m, "b.h")));
+    }
+
+    [TestMethod]
     public async Task Stat_ReportsTheSpaceAFileTakes_AndItsChangeTime()
     {
         // st_blocks is the local file's: du(1) sees a sparse file's holes as free. st_ctime is the last change of the

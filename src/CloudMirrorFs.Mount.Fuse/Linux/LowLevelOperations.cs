@@ -90,6 +90,15 @@ internal static unsafe class LowLevelOperations
         try
         {
             FsError err = Fs.Lookup((long)parent, Name(name), out FsAttributes a);
+            if (err == FsError.NotFound)
+            {
+                // A negative entry (inode 0) with the entry timeout, instead of ENOENT: the kernel keeps "no such
+                // name" as it keeps a name, so a program probing the same missing paths (include paths, PATH, a
+                // Python sys.path, .gitignore files) asks once per timeout. Creating the name replaces it at once.
+                FuseEntryParam none = new() { EntryTimeout = s_timeout };
+                LibFuse.ReplyEntry(req, &none);
+                return;
+            }
             ReplyEntry(req, err, a);
         }
         catch (Exception)
