@@ -293,6 +293,44 @@ public sealed partial class MountOperationsTests
     }
 
     [TestMethod]
+    public async Task ListingWithAttributes_CostsABatchOfRequests_NotALookupPerEntry()
+    {
+        // readdirplus: a listing hands the kernel every entry's attributes, so ls -l (a listing, then an lstat per
+        // entry) needs no lookup per entry. The sizes and kinds it shows are the files'.
+        await using Drive drive = Drive.Create();
+        await drive.MountAsync();
+        string dir = Path.Combine(drive.MountPath, "many");
+        Directory.CreateDirectory(dir);
+        const int files = 300;
+        for (int i = 0; i < files; i++)
+        {
+            File.WriteAllBytes(Path.Combine(dir, $"f{i:D3}.bin"), new byte[i * 7]);
+        }
+        Directory.CreateDirectory(Path.Combine(dir, "sub"));
+        File.CreateSymbolicLink(Path.Combine(dir, "link"), "f001.bin");
+        await Task.Delay(1500); // the entries and attributes the creates left in the kernel's cache time out (1 s)
+
+        long before = DaemonReadCalls(drive.ProcessId!.Value);
+        var seen = new Dictionary<string, (long Length, bool Directory, bool Link)>();
+        foreach (FileSystemInfo info in new DirectoryInfo(dir).EnumerateFileSystemInfos())
+        {
+            bool isLink = info.LinkTarget is not null;
+            seen[info.Name] = (info is FileInfo f && !isLink ? f.Length : -1, info is DirectoryInfo, isLink);
+        }
+        long requests = DaemonReadCalls(drive.ProcessId!.Value) - before;
+
+        Assert.AreEqual(files + 2, seen.Count);
+        for (int i = 0; i < files; i++)
+        {
+            Assert.AreEqual((i * 7L, false, false), seen[$"f{i:D3}.bin"], $"f{i:D3}.bin");
+        }
+        Assert.IsTrue(seen["sub"].Directory);
+        Assert.IsTrue(seen["link"].Link);
+        // opendir, a few readdirplus batches, releasedir, the link's readlink, the folder's own lookup and getattr.
+        Assert.IsTrue(requests < 30, $"{requests} requests to list {files + 2} entries with their attributes: a lookup per entry");
+    }
+
+    [TestMethod]
     public async Task MissingNames_AreCachedAsMissing_AndAppearAtOnceWhenMade()
     {
         // A lookup of a missing name is answered with a negative entry that the kernel keeps for the entry timeout:

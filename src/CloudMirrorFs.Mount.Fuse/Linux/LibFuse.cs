@@ -69,4 +69,7 @@ internal static unsafe partial class LibFuse
 
     [LibraryImport(Library, EntryPoint = "fuse_add_direntry")]
     public static partial nuint AddDirentry(nint req, byte* buf, nuint bufsize, byte* name, LinuxStat* stbuf, long off);
+
+    [LibraryImport(Library, EntryPoint = "fuse_add_direntry_plus")]
+    public static partial nuint AddDirentryPlus(nint req, byte* buf, nuint bufsize, byte* name, FuseEntryParam* entry, long off);
 }

@@ -59,6 +59,7 @@ internal static unsafe class LowLevelOperations
         ops->Fsync = (nint)(delegate* unmanaged<nint, ulong, int, FuseFileInfo*, void>)&Fsync;
         ops->OpenDir = (nint)(delegate* unmanaged<nint, ulong, FuseFileInfo*, void>)&OpenDir;
         ops->ReadDir = (nint)(delegate* unmanaged<nint, ulong, nuint, long, FuseFileInfo*, void>)&ReadDir;
+        ops->ReadDirPlus = (nint)(delegate* unmanaged<nint, ulong, nuint, long, FuseFileInfo*, void>)&ReadDirPlus;
         ops->ReleaseDir = (nint)(delegate* unmanaged<nint, ulong, FuseFileInfo*, void>)&ReleaseDir;
         ops->FsyncDir = (nint)(delegate* unmanaged<nint, ulong, int, FuseFileInfo*, void>)&Fsync;
         ops->StatFs = (nint)(delegate* unmanaged<nint, ulong, void>)&StatFs;
@@ -408,6 +409,63 @@ internal static unsafe class LowLevelOperations
             LibFuse.ReplyErr(req, LinuxErrno.EIO);
         }
     }
+
+    /// <summary>
+    /// readdir with each entry's attributes: the kernel caches the names and attributes as lookups would, so that
+    /// <c>ls -l</c>, <c>find</c> or <c>git status</c> over a folder cost one request per batch of entries instead of a
+    /// lookup per entry. The attributes are read now, not taken from the opendir snapshot: the kernel only drops
+    /// attributes older than the request, and a size from before a write acknowledged since the snapshot would shrink
+    /// the file in its cache. "." and ".." and entries gone since the snapshot go without (inode 0: names only).
+    /// libfuse counts a lookup for the others, which needs no bookkeeping here (inodes are file ids, forgets are ignored).
+    /// </summary>
+    [UnmanagedCallersOnly]
+    private static void ReadDirPlus(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi)
+    {
+        try
+        {
+            FsError err = Fs.ReadDirectory((long)fi->Fh, out IReadOnlyList<FsDirectoryEntry> entries);
+            if (err != FsError.None)
+            {
+                LibFuse.ReplyErr(req, LinuxErrno.From(err));
+                return;
+            }
+            int capacity = (int)Math.Min(size, 1 << 20);
+            byte[] buffer = Buffer(capacity);
+            byte* start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+            nuint used = 0;
+            for (long i = Math.Max(0, offset); i < entries.Count; i++)
+            {
+                FsDirectoryEntry e = entries[(int)i];
+                FuseEntryParam entry = default;
+                if (!IsDot(e.NameUtf8Z) && Fs.GetAttributes(e.Inode, out FsAttributes a) == FsError.None)
+                {
+                    entry = Entry(a);
+                }
+                else
+                {
+                    entry.Attr.Ino = (ulong)e.Inode; // the name alone, as readdir gives it
+                    entry.Attr.Mode = e.Kind switch { NodeKind.Directory => 0x4000u, NodeKind.Symlink => 0xA000u, _ => 0x8000u };
+                }
+                nuint need;
+                fixed (byte* name = e.NameUtf8Z)
+                {
+                    need = LibFuse.AddDirentryPlus(req, start + used, (nuint)capacity - used, name, &entry, i + 1);
+                }
+                if (need > (nuint)capacity - used)
+                {
+                    break;
+                }
+                used += need;
+            }
+            LibFuse.ReplyBuf(req, start, used);
+        }
+        catch (Exception)
+        {
+            LibFuse.ReplyErr(req, LinuxErrno.EIO);
+        }
+    }
+
+    private static bool IsDot(byte[] nameZ) => nameZ[0] == (byte)'.' && (nameZ[1] == 0 || (nameZ[1] == (byte)'.' && nameZ[2] == 0));
 
     [UnmanagedCallersOnly]
     private static void ReleaseDir(nint req, ulong ino, FuseFileInfo* fi) => ReplyStatus(req, () => Fs.ReleaseDirectory((long)fi->Fh));
