@@ -410,8 +410,27 @@ public sealed partial class MountOperationsTests
         return (f[0], f[2], f[3]);
     }
 
-    /// <summary>read(2) calls the process made so far (<c>/proc/PID/io</c>'s <c>syscr</c>).</summary>
+    /// <summary>
+    /// read(2) calls the process made so far (<c>/proc/PID/io</c>'s <c>syscr</c>), once the count has held still for
+    /// 100 ms: the kernel sends a release after close(2) has returned, so one may still be on its way.
+    /// </summary>
     private static long DaemonReadCalls(int pid)
+    {
+        long last = ReadCalls(pid);
+        for (int i = 0; i < 50; i++)
+        {
+            Thread.Sleep(100);
+            long now = ReadCalls(pid);
+            if (now == last)
+            {
+                return now;
+            }
+            last = now;
+        }
+        return last;
+    }
+
+    private static long ReadCalls(int pid)
         => long.Parse(File.ReadAllLines($"/proc/{pid}/io").First(l => l.StartsWith("syscr:", StringComparison.Ordinal))["syscr:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
 
     internal static byte[] RandomBytes(int length, int seed)

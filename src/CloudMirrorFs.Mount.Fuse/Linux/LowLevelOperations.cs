@@ -371,44 +371,7 @@ internal static unsafe class LowLevelOperations
     }
 
     [UnmanagedCallersOnly]
-    private static void ReadDir(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi)
-    {
-        try
-        {
-            FsError err = Fs.ReadDirectory((long)fi->Fh, out IReadOnlyList<FsDirectoryEntry> entries);
-            if (err != FsError.None)
-            {
-                LibFuse.ReplyErr(req, LinuxErrno.From(err));
-                return;
-            }
-            int capacity = (int)Math.Min(size, 1 << 20);
-            byte[] buffer = Buffer(capacity);
-            byte* start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
-            nuint used = 0;
-            LinuxStat st = default;
-            for (long i = Math.Max(0, offset); i < entries.Count; i++)
-            {
-                FsDirectoryEntry e = entries[(int)i];
-                st.Ino = (ulong)e.Inode;
-                st.Mode = e.Kind switch { NodeKind.Directory => 0x4000u, NodeKind.Symlink => 0xA000u, _ => 0x8000u };
-                nuint need;
-                fixed (byte* name = e.NameUtf8Z)
-                {
-                    need = LibFuse.AddDirentry(req, start + used, (nuint)capacity - used, name, &st, i + 1);
-                }
-                if (need > (nuint)capacity - used)
-                {
-                    break;
-                }
-                used += need;
-            }
-            LibFuse.ReplyBuf(req, start, used);
-        }
-        catch (Exception)
-        {
-            LibFuse.ReplyErr(req, LinuxErrno.EIO);
-        }
-    }
+    private static void ReadDir(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) => ReplyDirectory(req, size, offset, fi, plus: false);
 
     /// <summary>
     /// readdir with each entry's attributes: the kernel caches the names and attributes as lookups would, so that
@@ -419,7 +382,10 @@ internal static unsafe class LowLevelOperations
     /// libfuse counts a lookup for the others, which needs no bookkeeping here (inodes are file ids, forgets are ignored).
     /// </summary>
     [UnmanagedCallersOnly]
-    private static void ReadDirPlus(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi)
+    private static void ReadDirPlus(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) => ReplyDirectory(req, size, offset, fi, plus: true);
+
+    /// <summary>The entries of the opendir snapshot from <paramref name="offset"/> on, as many as fit in <paramref name="size"/> bytes.</summary>
+    private static void ReplyDirectory(nint req, nuint size, long offset, FuseFileInfo* fi, bool plus)
     {
         try
         {
@@ -437,19 +403,21 @@ internal static unsafe class LowLevelOperations
             {
                 FsDirectoryEntry e = entries[(int)i];
                 FuseEntryParam entry = default;
-                if (!IsDot(e.NameUtf8Z) && Fs.GetAttributes(e.Inode, out FsAttributes a) == FsError.None)
+                if (plus && !IsDot(e.NameUtf8Z) && Fs.GetAttributes(e.Inode, out FsAttributes a) == FsError.None)
                 {
                     entry = Entry(a);
                 }
                 else
                 {
-                    entry.Attr.Ino = (ulong)e.Inode; // the name alone, as readdir gives it
+                    entry.Attr.Ino = (ulong)e.Inode; // the name alone (inode 0 in a readdirplus entry: no lookup)
                     entry.Attr.Mode = e.Kind switch { NodeKind.Directory => 0x4000u, NodeKind.Symlink => 0xA000u, _ => 0x8000u };
                 }
                 nuint need;
                 fixed (byte* name = e.NameUtf8Z)
                 {
-                    need = LibFuse.AddDirentryPlus(req, start + used, (nuint)capacity - used, name, &entry, i + 1);
+                    need = plus
+                        ? LibFuse.AddDirentryPlus(req, start + used, (nuint)capacity - used, name, &entry, i + 1)
+                        : LibFuse.AddDirentry(req, start + used, (nuint)capacity - used, name, &entry.Attr, i + 1);
                 }
                 if (need > (nuint)capacity - used)
                 {
