@@ -503,6 +503,29 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    public async Task LocalFileReplacedWhileNotRunning_KeepingItsOldMtime_IsStillFound()
+    {
+        // cp -p, rsync -a and tar x give the file they write the source's (older) mtime. Only its ctime tells that it
+        // changed since the close: the open used to read the older of mtime and ctime as the change time, and missed it.
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(1, 1, remoteKind: "folder") { Replicate = true, Logs = recording };
+        MirrorVolume v = await WrittenAndDrainedAsync(fx, 64);
+        fx.Replicate = false;
+        string local = fx.FacetPath("local0");
+        string file = Directory.GetFiles(local, "*", SearchOption.AllDirectories).First(f => new FileInfo(f).Length > 0);
+        DateTime old = File.GetLastWriteTimeUtc(file);
+        v = await CloseThen(fx, () =>
+        {
+            Thread.Sleep(20); // past the close's time at any clock granularity
+            File.WriteAllBytes(file, Bytes((int)new FileInfo(file).Length, 65));
+            File.SetLastWriteTimeUtc(file, old - TimeSpan.FromDays(30));
+        });
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"), "a file rewritten outside cmfs with an old mtime went unnoticed");
+        v = await ReopenReplicatingAndDrainAsync(fx, recording);
+        TreeAssert.Equal(local, await fx.RemoteTreeAsync("remote0"));
+    }
+
+    [TestMethod]
     public async Task CrashWhileARemoteIsNotSynchronised_ItsLostInMemoryRecordsAreStillMarked()
     {
         // The crash recovery put the locations of the in-memory records a crash lost into the dirty maps of the
