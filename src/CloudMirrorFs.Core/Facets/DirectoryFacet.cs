@@ -162,8 +162,11 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
             string os = TreePath(file.Path);
             if (OperatingSystem.IsLinux())
             {
-                // One open(2), no look first: O_NOFOLLOW refuses a link there and O_RDWR a directory.
-                _handles.Add(file.Id, OpenNoFollow(os, create: true, mode, file.Path));
+                // One open(2), no look first: O_NOFOLLOW refuses a link there (ELOOP) and O_RDWR a directory (EISDIR).
+                // Kept for the writes that usually follow a create: they need no second open.
+                _handles.Add(file.Id, OpenNative(os, create: true, mode, out int errno) ?? throw (errno == 40
+                    ? new MirrorException(MirrorError.Exists, $"facet '{Name}': {file.Path}: a symbolic link exists there")
+                    : ErrnoException(errno, file.Path)));
                 return;
             }
             switch (KindAt(os))
@@ -173,12 +176,6 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
                 case NodeKind.Symlink:
                     // Opening it would create or open whatever the link points to, maybe outside the folder.
                     throw new MirrorException(MirrorError.Exists, $"facet '{Name}': {file.Path}: a symbolic link exists there");
-            }
-            if (TryOpenNative(os, create: true, mode) is { } created)
-            {
-                // Kept for the writes that usually follow a create: they need no second open.
-                _handles.Add(file.Id, created);
-                return;
             }
             var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite | FileShare.Delete };
             if (!OperatingSystem.IsWindows())
@@ -337,9 +334,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
                 // unlink(2) alone: it removes a link itself, refuses a directory (EISDIR), and a name already gone is done.
                 if (Native.Unlink(os) != 0 && Marshal.GetLastPInvokeError() is int errno && errno != 2)
                 {
-                    throw errno == 21
-                        ? new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {file.Path}: is a directory")
-                        : Errno.ToException(errno);
+                    throw ErrnoException(errno, file.Path);
                 }
                 return;
             }
@@ -629,47 +624,23 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
                     // Opening it would open what it points to, maybe outside the folder.
                     throw new MirrorException(MirrorError.InvalidArgument, $"facet '{Name}': {file.Path}: is a symbolic link, which holds no data and is never followed");
             }
-            return TryOpenNative(os, create: false, default)
+            return (OperatingSystem.IsLinux() ? OpenNative(os, create: false, default, out _) : null)
                 ?? File.OpenHandle(os, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         });
 
     /// <summary>
     /// On Linux, open(2) for reading and writing (creating the file with <paramref name="mode"/>, less the umask, when
-    /// <paramref name="create"/>): one system call, where File.OpenHandle adds fstatfs, flock and lseek for a share
-    /// mode nothing here relies on (the facet's folder is ours). Null on other systems or when the call fails: the
-    /// caller then takes the portable path, which reports the failure as it always has.
+    /// <paramref name="create"/>), never through a link at the last component (O_NOFOLLOW): one system call, where
+    /// File.OpenHandle adds fstatfs, flock and lseek for a share mode nothing here relies on (the facet's folder is
+    /// ours). Null with the <paramref name="errno"/> when the call fails.
     /// </summary>
-    private static SafeFileHandle? TryOpenNative(string os, bool create, UnixFileMode mode)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return null;
-        }
-        const int ORdWr = 0x2, OCreat = 0x40, OCloExec = 0x80000; // the same on every Linux architecture .NET runs on
-        int fd = Native.Open(os, ORdWr | OCloExec | (create ? OCreat : 0), (int)mode);
-        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
-    }
-
-    /// <summary>
-    /// open(2) for reading and writing on Linux, creating the file when <paramref name="create"/>, never through a link
-    /// at the last component: a link there is refused as existing (ELOOP), a directory as one (EISDIR).
-    /// </summary>
-    private SafeFileHandle OpenNoFollow(string os, bool create, UnixFileMode mode, string what)
+    private static SafeFileHandle? OpenNative(string os, bool create, UnixFileMode mode, out int errno)
     {
         const int ORdWr = 0x2, OCreat = 0x40, OCloExec = 0x80000; // the same on every Linux architecture .NET runs on
         int oNoFollow = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
         int fd = Native.Open(os, ORdWr | OCloExec | oNoFollow | (create ? OCreat : 0), (int)mode);
-        if (fd >= 0)
-        {
-            return new SafeFileHandle(fd, ownsHandle: true);
-        }
-        int errno = Marshal.GetLastPInvokeError();
-        throw errno switch
-        {
-            40 => new MirrorException(MirrorError.Exists, $"facet '{Name}': {what}: a symbolic link exists there"),
-            21 => new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {what}: is a directory"),
-            _ => Errno.ToException(errno),
-        };
+        errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
+        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
 
     private void MarkDirectoryDirty(string path)
@@ -870,10 +841,9 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         20 => new MirrorException(MirrorError.NotDirectory, $"facet '{Name}': {what}: not a directory"),
         21 => new MirrorException(MirrorError.IsDirectory, $"facet '{Name}': {what}: is a directory"),
         22 => new MirrorException(MirrorError.InvalidArgument, $"facet '{Name}': {what}: invalid argument"),
-        28 => new MirrorException(MirrorError.NoSpace, $"facet '{Name}': {what}: no space left on the device"),
         39 => new MirrorException(MirrorError.NotEmpty, $"facet '{Name}': {what}: directory not empty"),
         13 or 1 => new MirrorException(MirrorError.AccessDenied, $"facet '{Name}': {what}: permission denied"),
-        _ => new MirrorException(MirrorError.IoError, $"facet '{Name}': {what}: errno {errno}"),
+        _ => MirrorException.From(Errno.ToException(errno), $"facet '{Name}': {what}"), // ENOSPC and EDQUOT with what to do, EROFS, the OS's words
     };
 
     private static partial class Native
