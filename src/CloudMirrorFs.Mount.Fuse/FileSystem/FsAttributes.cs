@@ -16,7 +16,10 @@ public readonly record struct FsAttributes(
     DateTime ChangeUtc)
 {
     /// <summary>The S_IFMT bits of this node's kind (the same values on Linux and in WinFsp's FUSE layer).</summary>
-    public uint TypeBits => Kind switch
+    public uint TypeBits => TypeBitsOf(Kind);
+
+    /// <summary>The S_IFMT bits of a kind of node: what a directory entry without attributes carries.</summary>
+    public static uint TypeBitsOf(NodeKind kind) => kind switch
     {
         NodeKind.Directory => 0x4000, // S_IFDIR
         NodeKind.Symlink => 0xA000, // S_IFLNK

@@ -410,7 +410,7 @@ internal static unsafe class LowLevelOperations
                 else
                 {
                     entry.Attr.Ino = (ulong)e.Inode; // the name alone (inode 0 in a readdirplus entry: no lookup)
-                    entry.Attr.Mode = e.Kind switch { NodeKind.Directory => 0x4000u, NodeKind.Symlink => 0xA000u, _ => 0x8000u };
+                    entry.Attr.Mode = FsAttributes.TypeBitsOf(e.Kind);
                 }
                 nuint need;
                 fixed (byte* name = e.NameUtf8Z)
