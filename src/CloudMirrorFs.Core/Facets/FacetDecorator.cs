@@ -169,6 +169,13 @@ public abstract class FacetDecorator : IFacet, IFacetDecorator
     public virtual void AbandonUncommitted() => Inner.AbandonUncommitted();
 
     /// <inheritdoc />
+    public virtual async ValueTask CollectAsync(CancellationToken cancellationToken)
+    {
+        await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);
+        await Inner.CollectAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public virtual async ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken)
     {
         await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);

@@ -112,6 +112,13 @@ public interface IFacet : IAsyncDisposable
     {
     }
 
+    /// <summary>
+    /// Deletes what no image within retention needs any more (an object store's superseded block versions); the
+    /// replicator calls it when nothing waits for the facet. Facets edited in place have nothing to collect. A store
+    /// that fails leaves the work for the next call.
+    /// </summary>
+    ValueTask CollectAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     /// <summary>Capacity of the store, for statfs.</summary>
     ValueTask<SpaceInfo> GetSpaceAsync(CancellationToken cancellationToken);
 

@@ -237,7 +237,7 @@ public sealed partial class ObjectStoreFacet
             _staging.TryRemove(key, out _);
         }
         DateTime now = DateTime.UtcNow;
-        _garbage.AddRange(record.Freed.Select(k => (k, now)));
+        _garbage.AddRange(record.Freed.Select(k => new GarbageEntry(k, now)));
         // A checkpoint writes the whole tree: on a remote of a million files that is a hundred MB, which must not go
         // up every 64 commits of a trickle of small writes. So one is due once the journals since the last one come to
         // a quarter of its size (the checkpoints then cost at most four times the journals), and at the latest after
@@ -253,6 +253,84 @@ public sealed partial class ObjectStoreFacet
             {
                 // The commit has landed; a checkpoint is an optimisation, tried again at the next commit.
             }
+        }
+        else if (Collectible(_garbage, DateTime.UtcNow - _retention) >= CollectBatch)
+        {
+            await CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Deletes the superseded objects older than retention, if there are any (the replicator calls it when its queue is
+    /// empty, so what the last commits of a burst freed does not wait for the next burst). It runs on the landing chain,
+    /// after every commit begun; a store that fails leaves them for the next time.
+    /// </summary>
+    public async ValueTask CollectAsync(CancellationToken cancellationToken)
+    {
+        Task collecting;
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_poisoned || !_opened)
+            {
+                return;
+            }
+            if (_landing is null or { IsCompleted: true } && Collectible(_garbage, DateTime.UtcNow - _retention) == 0)
+            {
+                return; // the usual idle call: nothing due (with the chain at rest, nothing else touches the list)
+            }
+            collecting = _landing = CollectAfterAsync(_landing, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        try
+        {
+            await collecting.ConfigureAwait(false);
+        }
+        catch (MirrorException)
+        {
+            // A commit before it failed: the replicator learns that from the commit, and sends it again.
+        }
+    }
+
+    private async Task CollectAfterAsync(Task? previous, CancellationToken cancellationToken)
+    {
+        if (previous is not null)
+        {
+            await previous.ConfigureAwait(false); // a failed commit fails what is chained after it, as commits do
+        }
+        await CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>How many of <paramref name="garbage"/> (oldest first) were freed at or before <paramref name="horizon"/>.</summary>
+    private static int Collectible(List<GarbageEntry> garbage, DateTime horizon)
+    {
+        int n = 0;
+        while (n < garbage.Count && garbage[n].FreedUtc <= horizon)
+        {
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>Deletes what is past retention; on the landing chain only. A store that fails keeps them listed for the next time.</summary>
+    private async Task CollectGarbageAsync(CancellationToken cancellationToken)
+    {
+        int n = Collectible(_garbage, DateTime.UtcNow - _retention);
+        if (n == 0)
+        {
+            return;
+        }
+        try
+        {
+            await _store.DeleteManyAsync(_garbage.GetRange(0, n).ConvertAll(g => g.Key), cancellationToken).ConfigureAwait(false);
+            _garbage.RemoveRange(0, n);
+        }
+        catch (Exception e) when (e is MirrorException or OperationCanceledException)
+        {
+            // The image does not need them; they are deleted at a later landing, idle moment or checkpoint.
         }
     }
 
@@ -313,14 +391,20 @@ public sealed partial class ObjectStoreFacet
     private async Task CheckpointAsync(CancellationToken cancellationToken)
     {
         long commit = _landed.Commit;
-        var checkpoint = new CheckpointRecord(commit, _landed.QueueSeq, DateTime.UtcNow, _landed.Nodes) { Root = _landed.Root, Writer = _landed.Writer };
+        // The garbage goes in whole, the part collected just below too: a stop between the put and the deletes must
+        // not lose track of it (deleting what is already gone succeeds).
+        var checkpoint = new CheckpointRecord(commit, _landed.QueueSeq, DateTime.UtcNow, _landed.Nodes)
+        {
+            Root = _landed.Root, Writer = _landed.Writer, Garbage = [.. _garbage],
+        };
         byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(checkpoint, Json);
         await PutObjectAsync(RemoteImage.CheckpointKey(commit), bytes, cancellationToken).ConfigureAwait(false);
         _lastCheckpoint = commit;
         _lastCheckpointBytes = bytes.Length;
         Interlocked.Exchange(ref _journalBytesSinceCheckpoint, 0);
         DateTime horizon = DateTime.UtcNow - _retention;
-        var collect = _garbage.Where(g => g.FreedUtc <= horizon).Select(g => g.Key).ToList();
+        int collectible = Collectible(_garbage, horizon);
+        var collect = _garbage.GetRange(0, collectible).ConvertAll(g => g.Key);
         // Older journals and checkpoints: the new checkpoint makes them unnecessary for the image; within
         // retention they stay, so that 'cmfs restore --at' can still reach the images they describe.
         foreach (string prefix in new[] { RemoteImage.CommitsPrefix, RemoteImage.CheckpointsPrefix })
@@ -337,7 +421,7 @@ public sealed partial class ObjectStoreFacet
         {
             await _store.DeleteManyAsync(collect, cancellationToken).ConfigureAwait(false);
         }
-        _garbage.RemoveAll(g => g.FreedUtc <= horizon);
+        _garbage.RemoveRange(0, collectible);
     }
 
     /// <summary>

@@ -20,6 +20,12 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// 64 KiB keep 4 MB in flight, twice what a 20 MB/s link with a 100 ms round trip holds.
     /// </summary>
     internal const int UploadWindow = 64;
+    /// <summary>
+    /// Superseded objects past retention that a landing collects at once, without waiting for a checkpoint: a burst of
+    /// random writes frees thousands a second (256 of 256 KiB blocks is 64 MiB the remote holds for nothing), and a
+    /// checkpoint may be 64 commits away. Fewer wait for the next checkpoint, or for the replicator's idle moment.
+    /// </summary>
+    internal const int CollectBatch = 256;
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     private readonly IObjectStore _store;
@@ -31,7 +37,8 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     private readonly Dictionary<(RemoteNode Node, long Block), DirtyBlock> _dirty = [];
     private readonly List<JournalOp> _pending = [];
     private readonly List<string> _pendingFreed = [];
-    private readonly List<(string Key, DateTime FreedUtc)> _garbage = [];
+    /// <summary>Superseded objects not yet deleted, oldest first; changed only by the landing chain (and the open).</summary>
+    private readonly List<GarbageEntry> _garbage = [];
     private RemoteManifest _working = new();
     private RemoteManifest _landed = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ReadOnlyMemory<byte>> _staging = new(StringComparer.Ordinal);
@@ -170,6 +177,8 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
             await DropBeyondImageAsync(image.Manifest.Commit, scanData: _claim is not { TookOver: false }, cancellationToken).ConfigureAwait(false);
             _working = image.Manifest;
             _landed = image.Manifest.Clone();
+            _garbage.Clear();
+            _garbage.AddRange(image.Garbage); // what the last writer had not yet deleted: it stops or dies with garbage to go
             LastWriter = image.Manifest.Writer;
             _stagedCommit = image.Manifest.Commit;
             _lastCheckpoint = image.Checkpoint;

@@ -9,14 +9,21 @@ internal sealed class RemoteImage
     public const string CommitsPrefix = "commits/";
     public const string CheckpointsPrefix = "checkpoints/";
 
-    private RemoteImage(RemoteManifest manifest, long checkpoint, IReadOnlyList<string> problems)
+    private RemoteImage(RemoteManifest manifest, long checkpoint, IReadOnlyList<string> problems, IReadOnlyList<GarbageEntry> garbage)
     {
         Manifest = manifest;
         Checkpoint = checkpoint;
         Problems = problems;
+        Garbage = garbage;
     }
 
     public RemoteManifest Manifest { get; }
+
+    /// <summary>
+    /// What the image superseded and may still be on the store, oldest first: the checkpoint's list, then what each
+    /// journal after it freed (at the journal's time).
+    /// </summary>
+    public IReadOnlyList<GarbageEntry> Garbage { get; }
 
     /// <summary>The checkpoint the image was built from (0: none).</summary>
     public long Checkpoint { get; }
@@ -138,6 +145,7 @@ internal sealed class RemoteImage
         for (int ci = checkpoints.Count - 1; ci >= -1; ci--)
         {
             RemoteManifest manifest = new();
+            var garbage = new List<GarbageEntry>();
             long from = 0;
             if (ci >= 0)
             {
@@ -148,6 +156,7 @@ internal sealed class RemoteImage
                 }
                 manifest = new RemoteManifest { Commit = cp.Commit, QueueSeq = cp.QueueSeq, Nodes = new Dictionary<string, RemoteNode>(cp.Nodes, StringComparer.Ordinal), Root = cp.Root, Writer = cp.Writer };
                 from = cp.Commit;
+                garbage.AddRange(cp.Garbage ?? []);
             }
             else if (commits.Count > 0 && commits[0] != 1)
             {
@@ -167,14 +176,15 @@ internal sealed class RemoteImage
                 manifest.Commit = c.Commit;
                 manifest.QueueSeq = c.QueueSeq;
                 manifest.Writer = c.Writer;
+                garbage.AddRange(c.Freed.Select(k => new GarbageEntry(k, c.CreatedUtc)));
             }
-            return new RemoteImage(manifest, ci >= 0 ? checkpoints[ci] : 0, problems);
+            return new RemoteImage(manifest, ci >= 0 ? checkpoints[ci] : 0, problems, garbage);
         }
         if (commits.Count > 0)
         {
             throw new MirrorException(MirrorError.IoError, $"{store.Description}: no readable checkpoint reaches the commits held ({string.Join("; ", problems)})");
         }
-        return new RemoteImage(new RemoteManifest(), 0, problems);
+        return new RemoteImage(new RemoteManifest(), 0, problems, []);
     }
 
     private static async Task<T?> ReadJsonAsync<T>(IObjectStore store, string key, List<string> problems, CancellationToken cancellationToken) where T : class

@@ -531,7 +531,18 @@ internal sealed record CheckpointRecord(long Commit, long QueueSeq, DateTime Cre
     /// <summary>The writer of the commit it covers (<see cref="RemoteManifest.Writer"/>); absent in older checkpoints.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Writer { get; init; }
+
+    /// <summary>
+    /// Objects superseded by this image or an earlier one and not yet known to be deleted (held by <c>retention</c>,
+    /// or collected by the checkpoint that writes this list): the journals that freed them are collected behind the
+    /// checkpoint, so a writer that opens the remote later learns them here. Absent in older checkpoints.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<GarbageEntry>? Garbage { get; init; }
 }
+
+/// <summary>An object no image needs once <paramref name="FreedUtc"/> is older than <c>retention</c>.</summary>
+internal sealed record GarbageEntry(string Key, DateTime FreedUtc);
 
 /// <summary>
 /// The volume descriptor: what a new machine needs to read the remote with the config alone. Written once at the

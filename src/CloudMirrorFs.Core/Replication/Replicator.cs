@@ -133,6 +133,7 @@ internal sealed class Replicator : IAsyncDisposable
                     }
                     if (!worked)
                     {
+                        await CollectWhileIdleAsync(cancellationToken).ConfigureAwait(false);
                         await _wake.WaitAsync(_options.IdlePoll, cancellationToken).ConfigureAwait(false);
                     }
                 }
@@ -355,6 +356,25 @@ internal sealed class Replicator : IAsyncDisposable
         BackOnline();
         _host.OnCommitted(_slot);
         return true;
+    }
+
+    /// <summary>
+    /// Nothing waits for the facet: what its last commits superseded can go now rather than at the next burst (a remote
+    /// left holding old versions costs its owner space). A link that fails here is found by the next batch.
+    /// </summary>
+    private async ValueTask CollectWhileIdleAsync(CancellationToken cancellationToken)
+    {
+        if (_slot.State != FacetState.Synchronised || _outstanding is not null)
+        {
+            return;
+        }
+        try
+        {
+            await _slot.Facet.CollectAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (MirrorException)
+        {
+        }
     }
 
     /// <summary>An Offline facet that has just taken a commit, or has nothing waiting for it, is Synchronised again.</summary>
