@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Queue;
 using CloudMirrorFs.Volume;
@@ -83,6 +84,17 @@ internal sealed class Replicator : IAsyncDisposable
 
     /// <summary>A commit begun whose landing the queue has not yet been told of.</summary>
     private (Task Landing, long Seq, long Bytes)? _outstanding;
+
+    /// <summary>When the last commit landed (a <see cref="Stopwatch"/> timestamp): collection waits for a quiet moment.</summary>
+    private long _lastLanded;
+
+    /// <summary>
+    /// How long the facet must have been without a commit before the idle replicator collects what was superseded.
+    /// Deletes are writes too: on a folder remote that shares a disk with the drive, deleting after every commit of a
+    /// trickle of fsyncs doubled the mount bench's fsync p99 (680-840 µs to 1.3-1.7 ms). A landing still collects once
+    /// a batch of 256 is due, so a long trickle does not pile them up.
+    /// </summary>
+    internal static readonly TimeSpan CollectAfterQuiet = TimeSpan.FromSeconds(1);
 
     /// <summary>True while a resync or a batch is being sent.</summary>
     public bool Busy { get; private set; }
@@ -352,6 +364,7 @@ internal sealed class Replicator : IAsyncDisposable
             throw;
         }
         _host.Queue.Commit(_slot.Name, o.Seq, o.Bytes);
+        _lastLanded = Stopwatch.GetTimestamp();
         Interlocked.Exchange(ref _head, o.Seq);
         BackOnline();
         _host.OnCommitted(_slot);
@@ -364,7 +377,7 @@ internal sealed class Replicator : IAsyncDisposable
     /// </summary>
     private async ValueTask CollectWhileIdleAsync(CancellationToken cancellationToken)
     {
-        if (_slot.State != FacetState.Synchronised || _outstanding is not null)
+        if (_slot.State != FacetState.Synchronised || _outstanding is not null || Stopwatch.GetElapsedTime(_lastLanded) < CollectAfterQuiet)
         {
             return;
         }
