@@ -254,7 +254,7 @@ public sealed partial class ObjectStoreFacet
                 // The commit has landed; a checkpoint is an optimisation, tried again at the next commit.
             }
         }
-        else if (Collectible(_garbage, DateTime.UtcNow - _retention) >= CollectBatch)
+        else if (Collectible(_garbage, GarbageHorizon) >= CollectBatch)
         {
             await CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -275,7 +275,7 @@ public sealed partial class ObjectStoreFacet
             {
                 return;
             }
-            if (_landing is null or { IsCompleted: true } && Collectible(_garbage, DateTime.UtcNow - _retention) == 0)
+            if (_landing is null or { IsCompleted: true } && Collectible(_garbage, GarbageHorizon) == 0)
             {
                 return; // the usual idle call: nothing due (with the chain at rest, nothing else touches the list)
             }
@@ -304,6 +304,12 @@ public sealed partial class ObjectStoreFacet
         await CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Superseded block objects freed at or before this may be deleted: <c>retention</c> ago, and at least
+    /// <see cref="CollectGrace"/> ago.
+    /// </summary>
+    private DateTime GarbageHorizon => DateTime.UtcNow - (_retention > CollectGrace ? _retention : CollectGrace);
+
     /// <summary>How many of <paramref name="garbage"/> (oldest first) were freed at or before <paramref name="horizon"/>.</summary>
     private static int Collectible(List<GarbageEntry> garbage, DateTime horizon)
     {
@@ -318,7 +324,7 @@ public sealed partial class ObjectStoreFacet
     /// <summary>Deletes what is past retention; on the landing chain only. A store that fails keeps them listed for the next time.</summary>
     private async Task CollectGarbageAsync(CancellationToken cancellationToken)
     {
-        int n = Collectible(_garbage, DateTime.UtcNow - _retention);
+        int n = Collectible(_garbage, GarbageHorizon);
         if (n == 0)
         {
             return;
@@ -403,7 +409,7 @@ public sealed partial class ObjectStoreFacet
         _lastCheckpointBytes = bytes.Length;
         Interlocked.Exchange(ref _journalBytesSinceCheckpoint, 0);
         DateTime horizon = DateTime.UtcNow - _retention;
-        int collectible = Collectible(_garbage, horizon);
+        int collectible = Collectible(_garbage, GarbageHorizon);
         var collect = _garbage.GetRange(0, collectible).ConvertAll(g => g.Key);
         // Older journals and checkpoints: the new checkpoint makes them unnecessary for the image; within
         // retention they stay, so that 'cmfs restore --at' can still reach the images they describe.

@@ -26,6 +26,14 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// checkpoint may be 64 commits away. Fewer wait for the next checkpoint, or for the replicator's idle moment.
     /// </summary>
     internal const int CollectBatch = 256;
+
+    /// <summary>
+    /// How long a superseded block object stays at least, whatever <c>retention</c> says. A read takes an image's keys
+    /// under the facet's lock and fetches them after letting go of it; a write that supersedes one of those blocks
+    /// can land meanwhile, and the read must still find the object (a slow or retried GET on a busy link takes
+    /// seconds). Tests that count objects set it to zero.
+    /// </summary>
+    internal TimeSpan CollectGrace { get; init; } = TimeSpan.FromSeconds(10);
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     private readonly IObjectStore _store;

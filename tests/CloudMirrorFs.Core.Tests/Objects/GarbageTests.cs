@@ -96,11 +96,73 @@ public sealed class GarbageTests
         await AssertImageAsync(model);
     }
 
+    [TestMethod]
+    public async Task AReadInFlight_StillFindsItsObjects_WhenAWriteSupersedesThemAndTheyAreCollected()
+    {
+        byte[] old;
+        await using (ObjectStoreFacet facet = await OpenAsync())
+        {
+            old = await OverwriteAsync(facet, rounds: 0, seed: 6);
+        }
+        var store = new HoldingStore(new FolderObjectStore(Bucket));
+        await using var reader = new ObjectStoreFacet("obj", "folder", store, Block, "test"); // the product's grace
+        await reader.OpenAsync(default);
+
+        // The read takes the image's keys, then waits on its GETs (a slow link) ...
+        byte[] got = new byte[Blocks * Block];
+        ValueTask<int> read = reader.ReadAsync(new FileRef(1, "f"), 0, got, default);
+        await store.Waiting.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // ... while a write replaces every block, lands, and what it superseded is collected.
+        byte[] data = new byte[Blocks * Block];
+        new Random(7).NextBytes(data);
+        await reader.WriteAsync(new FileRef(1, "f"), 0, data, default);
+        await reader.CommitAsync(1, default);
+        await reader.CollectAsync(default);
+        store.Release();
+
+        Assert.AreEqual(got.Length, await read, "the read finds the objects it was given, not 'missing; run verify --repair'");
+        CollectionAssert.AreEqual(old, got, "it reads the file as it was when it began");
+    }
+
     private async Task<ObjectStoreFacet> OpenAsync(TimeSpan retention = default)
     {
-        var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test", retention: retention);
+        var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test", retention: retention) { CollectGrace = TimeSpan.Zero };
         await facet.OpenAsync(default);
         return facet;
+    }
+
+    /// <summary>A store whose block reads wait until <see cref="Release"/> (a slow link), once the first has started.</summary>
+    private sealed class HoldingStore(IObjectStore inner) : IObjectStore
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Waiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release() => _released.TrySetResult();
+
+        public string Description => inner.Description;
+
+        public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken ct) => inner.EnsureReadyAsync(createIfMissing, ct);
+
+        public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct) => inner.PutAsync(key, data, ct);
+
+        public async ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken ct)
+        {
+            if (key.StartsWith("data/", StringComparison.Ordinal))
+            {
+                Waiting.TrySetResult();
+                await _released.Task.WaitAsync(ct);
+            }
+            return await inner.GetAsync(key, offset, length, ct);
+        }
+
+        public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
+
+        public ValueTask DeleteAsync(string key, CancellationToken ct) => inner.DeleteAsync(key, ct);
+
+        public ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken ct) => inner.DeleteManyAsync(keys, ct);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     /// <summary>Writes the file whole (<paramref name="rounds"/> + 1 times when it is created), a commit each time; returns its bytes.</summary>
