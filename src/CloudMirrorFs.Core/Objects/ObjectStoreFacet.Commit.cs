@@ -305,10 +305,17 @@ public sealed partial class ObjectStoreFacet
     }
 
     /// <summary>
-    /// Superseded block objects freed at or before this may be deleted: <c>retention</c> ago, and at least
-    /// <see cref="CollectGrace"/> ago.
+    /// Superseded block objects freed before this may be deleted: <c>retention</c> ago, and before the oldest read
+    /// under way took its keys.
     /// </summary>
-    private DateTime GarbageHorizon => DateTime.UtcNow - (_retention > CollectGrace ? _retention : CollectGrace);
+    private DateTime GarbageHorizon
+    {
+        get
+        {
+            DateTime retained = DateTime.UtcNow - _retention, oldestRead = OldestRead();
+            return oldestRead <= retained ? oldestRead.AddTicks(-1) : retained;
+        }
+    }
 
     /// <summary>How many of <paramref name="garbage"/> (oldest first) were freed at or before <paramref name="horizon"/>.</summary>
     private static int Collectible(List<GarbageEntry> garbage, DateTime horizon)

@@ -28,12 +28,13 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     internal const int CollectBatch = 256;
 
     /// <summary>
-    /// How long a superseded block object stays at least, whatever <c>retention</c> says. A read takes an image's keys
-    /// under the facet's lock and fetches them after letting go of it; a write that supersedes one of those blocks
-    /// can land meanwhile, and the read must still find the object (a slow or retried GET on a busy link takes
-    /// seconds). Tests that count objects set it to zero.
+    /// When each read under way took its keys (<see cref="ReadAsync"/> takes an image's keys under the facet's lock and
+    /// fetches them after letting go of it). A write that supersedes one of those blocks may land meanwhile; what it
+    /// freed is not collected until every read that began before it has finished, or the read would find its objects
+    /// gone ("missing; run verify --repair").
     /// </summary>
-    internal TimeSpan CollectGrace { get; init; } = TimeSpan.FromSeconds(10);
+    private readonly Dictionary<long, DateTime> _reads = [];
+    private long _readIds;
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     private readonly IObjectStore _store;
@@ -513,9 +514,11 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
         var parts = new List<(int InBlock, int Count, int Into, DirtyBlock? Dirty, BlockSource? Source)>();
         var ahead = new List<string>();
         int total;
+        long readId;
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            readId = BeginRead();
             RemoteNode node = FileNode(file.Path);
             long end = Math.Min(node.Length, offset + buffer.Length);
             total = (int)Math.Max(0, end - offset);
@@ -541,6 +544,48 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
         {
             _gate.Release();
         }
+        try
+        {
+            await FetchAsync(buffer, parts, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            EndRead(readId);
+        }
+        ReadAhead(ahead);
+        return total;
+    }
+
+    /// <summary>Notes a read that has taken its keys (under the facet's lock); <see cref="EndRead"/> once it has fetched them.</summary>
+    private long BeginRead()
+    {
+        lock (_reads)
+        {
+            long id = ++_readIds;
+            _reads[id] = DateTime.UtcNow;
+            return id;
+        }
+    }
+
+    private void EndRead(long id)
+    {
+        lock (_reads)
+        {
+            _reads.Remove(id);
+        }
+    }
+
+    /// <summary>When the oldest read under way took its keys; <see cref="DateTime.MaxValue"/> when none is.</summary>
+    private DateTime OldestRead()
+    {
+        lock (_reads)
+        {
+            return _reads.Count == 0 ? DateTime.MaxValue : _reads.Values.Min();
+        }
+    }
+
+    private async Task FetchAsync(Memory<byte> buffer, List<(int InBlock, int Count, int Into, DirtyBlock? Dirty, BlockSource? Source)> parts, CancellationToken cancellationToken)
+    {
         await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = UploadWindow, CancellationToken = cancellationToken }, async (p, ct) =>
         {
             Memory<byte> target = buffer.Slice(p.Into, p.Count);
@@ -563,8 +608,6 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
             p.Dirty?.OverlayOnto(whole);
             whole.AsMemory(p.InBlock, p.Count).CopyTo(target);
         }).ConfigureAwait(false);
-        ReadAhead(ahead);
-        return total;
     }
 
     /// <summary>A block's committed bytes, whole (base and extents), from the store or the block cache.</summary>

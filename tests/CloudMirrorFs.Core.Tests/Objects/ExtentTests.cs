@@ -169,7 +169,7 @@ public sealed class ExtentTests
     /// <summary>An open facet over <paramref name="store"/> holding one empty file.</summary>
     private static async Task<(ObjectStoreFacet Facet, FileRef File)> NewFileAsync(IObjectStore store, FileRef file)
     {
-        var facet = new ObjectStoreFacet("obj", "folder", store, Block, "test") { CollectGrace = TimeSpan.Zero }; // objects are counted
+        var facet = new ObjectStoreFacet("obj", "folder", store, Block, "test");
         await facet.OpenAsync(default);
         await facet.CreateFileAsync(file, (UnixFileMode)0b110_100_100, default);
         return (facet, file);

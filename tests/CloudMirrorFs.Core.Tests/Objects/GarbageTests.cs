@@ -105,7 +105,7 @@ public sealed class GarbageTests
             old = await OverwriteAsync(facet, rounds: 0, seed: 6);
         }
         var store = new HoldingStore(new FolderObjectStore(Bucket));
-        await using var reader = new ObjectStoreFacet("obj", "folder", store, Block, "test"); // the product's grace
+        await using var reader = new ObjectStoreFacet("obj", "folder", store, Block, "test");
         await reader.OpenAsync(default);
 
         // The read takes the image's keys, then waits on its GETs (a slow link) ...
@@ -122,11 +122,14 @@ public sealed class GarbageTests
 
         Assert.AreEqual(got.Length, await read, "the read finds the objects it was given, not 'missing; run verify --repair'");
         CollectionAssert.AreEqual(old, got, "it reads the file as it was when it began");
+        Assert.AreEqual(2 * Blocks, DataObjects(), "kept while the read was under way");
+        await reader.CollectAsync(default);
+        Assert.AreEqual(Blocks, DataObjects(), "collected once it is done");
     }
 
     private async Task<ObjectStoreFacet> OpenAsync(TimeSpan retention = default)
     {
-        var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test", retention: retention) { CollectGrace = TimeSpan.Zero };
+        var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test", retention: retention);
         await facet.OpenAsync(default);
         return facet;
     }

@@ -71,7 +71,7 @@ public sealed class ReplicationTests
         string objects = Path.Combine(fx.FacetPath("remote0"), "data");
         int Count() => Directory.GetFiles(objects, "*", SearchOption.AllDirectories).Length;
         await Wait.UntilAsync(() => Count() == 4, $"the remote holds the file's four blocks, not their older versions ({Count()}: {string.Join(", ", Directory.GetFiles(objects, "*", SearchOption.AllDirectories).Select(Path.GetFileName))})",
-            TimeSpan.FromSeconds(40)); // the objects' grace (10 s) and the replicator's quiet second first
+            TimeSpan.FromSeconds(30));
         CollectionAssert.AreEqual(data, File.ReadAllBytes(Path.Combine(await fx.RemoteTreeAsync("remote0"), "f")));
     }
 
