@@ -518,7 +518,6 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            readId = BeginRead();
             RemoteNode node = FileNode(file.Path);
             long end = Math.Min(node.Length, offset + buffer.Length);
             total = (int)Math.Max(0, end - offset);
@@ -539,6 +538,9 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
                     ahead.AddRange(source.Keys);
                 }
             }
+            // Last, still under the lock: nothing that could throw comes between this and the finally that ends it,
+            // and no change that supersedes these keys can begin before the lock is let go.
+            readId = BeginRead();
         }
         finally
         {

@@ -127,6 +127,18 @@ public sealed class GarbageTests
         Assert.AreEqual(Blocks, DataObjects(), "collected once it is done");
     }
 
+    [TestMethod]
+    public async Task AReadThatFails_DoesNotHoldBackCollection()
+    {
+        await using ObjectStoreFacet facet = await OpenAsync();
+        await OverwriteAsync(facet, rounds: 1, seed: 8);
+        await Assert.ThrowsExactlyAsync<MirrorException>(async () => await facet.ReadAsync(new FileRef(9, "nope"), 0, new byte[10], default));
+        byte[] model = await OverwriteAsync(facet, rounds: 2, seed: 9, create: false);
+        await facet.CollectAsync(default);
+        Assert.AreEqual(Blocks, DataObjects(), "a read of a missing file is not a read under way");
+        CollectionAssert.AreEqual(model, await ReadAllAsync(facet));
+    }
+
     private async Task<ObjectStoreFacet> OpenAsync(TimeSpan retention = default)
     {
         var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test", retention: retention);
