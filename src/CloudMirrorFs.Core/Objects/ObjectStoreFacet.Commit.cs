@@ -361,7 +361,15 @@ public sealed partial class ObjectStoreFacet
     }
 
     /// <summary>
-    /// Enters the facet's lock. A facet whose last commit failed to land refuses every operation until it is probed
+    /// Enters the facet's lock to look, not to change: a facet whose last commit failed to land still answers (a volume
+    /// whose local disk died reads through it with the queue laid over it, and must not wait for the link to carry a
+    /// commit again). What it shows is the last image that landed with some changes after it, as between any two
+    /// commits; a read under way when it goes back to that image reads again (<see cref="ReadAsync"/>).
+    /// </summary>
+    private Task EnterToLookAsync(CancellationToken cancellationToken) => _gate.WaitAsync(cancellationToken);
+
+    /// <summary>
+    /// Enters the facet's lock. A facet whose last commit failed to land refuses every change until it is probed
     /// again (<see cref="OpenAsync"/>, which the replicator and a resync call before they go on): only then does it go
     /// back to the last image that landed. Going back earlier, in the middle of a caller's batch, would let the rest
     /// of that batch be committed on an image that lacks the part before it.
@@ -396,6 +404,7 @@ public sealed partial class ObjectStoreFacet
         _pendingFreed.Clear();
         _staging.Clear();
         ClearBlockCache(); // a key of a commit that never landed is used again, with other bytes
+        Interlocked.Increment(ref _rewinds); // and so a read under way may have been given one: it reads again
         _landing = null;
         _poisoned = false;
     }

@@ -8,6 +8,7 @@ public sealed partial class ObjectStoreFacet
     private readonly Dictionary<string, (byte[] Data, long Stamp)> _cache = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task<byte[]>> _inflight = new(StringComparer.Ordinal);
     private long _stamp;
+    private long _cacheGeneration; // moved by ClearBlockCache: a fetch begun before does not fill the cache after
 
     /// <summary>
     /// Reads served from the remote (the local facet failed) fetch whole block objects and keep the last few: object
@@ -38,12 +39,17 @@ public sealed partial class ObjectStoreFacet
         // Never run inline: the caller holds the lock and records this task as in flight only when it returns, so a
         // store that answers (or fails) synchronously would remove the entry before it exists, and a failed fetch
         // would then stay "in flight" and fail every later read of the block.
+        long generation = _cacheGeneration; // under the caller's lock
         await Task.Yield();
         try
         {
             byte[] data = await GetObjectAsync(key, 0, _blockSize, CancellationToken.None).ConfigureAwait(false);
             lock (_cacheLock)
             {
+                if (generation != _cacheGeneration)
+                {
+                    return data; // the key may stand for other bytes now: this caller's, not the cache's
+                }
                 _cache[key] = (data, ++_stamp);
                 if (_cache.Count > CachedBlocks)
                 {
@@ -57,7 +63,10 @@ public sealed partial class ObjectStoreFacet
         {
             lock (_cacheLock)
             {
-                _inflight.Remove(key);
+                if (generation == _cacheGeneration)
+                {
+                    _inflight.Remove(key); // else the clear removed it, and a later fetch of the key may stand there
+                }
             }
         }
     }
@@ -67,6 +76,8 @@ public sealed partial class ObjectStoreFacet
         lock (_cacheLock)
         {
             _cache.Clear();
+            _inflight.Clear();
+            _cacheGeneration++;
         }
     }
 

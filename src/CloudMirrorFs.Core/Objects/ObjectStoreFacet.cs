@@ -35,6 +35,9 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     /// </summary>
     private readonly Dictionary<long, DateTime> _reads = [];
     private long _readIds;
+
+    /// <summary>How often the facet went back to its last landed image (<see cref="RewindLockedAsync"/>).</summary>
+    private int _rewinds;
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     private readonly IObjectStore _store;
@@ -245,7 +248,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     public async ValueTask<NodeInfo?> StatAsync(string path, CancellationToken cancellationToken)
     {
         VolumePath.Validate(path);
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        await EnterToLookAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (path.Length == 0)
@@ -266,7 +269,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     public async ValueTask<IReadOnlyList<NodeInfo>> ListAsync(string path, CancellationToken cancellationToken)
     {
         VolumePath.Validate(path);
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        await EnterToLookAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (path.Length > 0 && (!_working.Nodes.TryGetValue(path, out RemoteNode? dir) || dir.Kind != NodeKind.Directory))
@@ -300,7 +303,7 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     public async ValueTask<string> ReadLinkAsync(string path, CancellationToken cancellationToken)
     {
         VolumePath.Validate(path);
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        await EnterToLookAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (!_working.Nodes.TryGetValue(path, out RemoteNode? node))
@@ -508,14 +511,43 @@ public sealed partial class ObjectStoreFacet : IFacet, IStoreIdentity, IFolderHo
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The keys are taken under the facet's lock and fetched after it is let go. If meanwhile the facet went back to its
+    /// last landed image (a commit failed to land), a key of the commit given up may have been used again for other
+    /// bytes by the commit after: the read then reads again, from the image the facet went back to, rather than lay a
+    /// new object's bytes out by an old extent list.
+    /// </remarks>
     public async ValueTask<int> ReadAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         VolumePath.Validate(file.Path);
+        for (int attempt = 1; ; attempt++)
+        {
+            int rewinds = Volatile.Read(ref _rewinds);
+            try
+            {
+                int n = await ReadOnceAsync(file, offset, buffer, cancellationToken).ConfigureAwait(false);
+                if (Volatile.Read(ref _rewinds) == rewinds || attempt == MaxReadAttempts)
+                {
+                    return n;
+                }
+            }
+            catch (MirrorException) when (Volatile.Read(ref _rewinds) != rewinds && attempt < MaxReadAttempts)
+            {
+                // An object of the commit given up, gone with it: read the image the facet went back to.
+            }
+        }
+    }
+
+    /// <summary>Reads that overlap the facet going back to its last image are tried this often at most.</summary>
+    private const int MaxReadAttempts = 4;
+
+    private async ValueTask<int> ReadOnceAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
         var parts = new List<(int InBlock, int Count, int Into, DirtyBlock? Dirty, BlockSource? Source)>();
         var ahead = new List<string>();
         int total;
         long readId;
-        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        await EnterToLookAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             RemoteNode node = FileNode(file.Path);

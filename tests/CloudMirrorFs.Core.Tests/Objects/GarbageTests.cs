@@ -1,5 +1,6 @@
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Objects;
+using CloudMirrorFs.Tests.Support;
 
 namespace CloudMirrorFs.Tests.Objects;
 
@@ -104,7 +105,7 @@ public sealed class GarbageTests
         {
             old = await OverwriteAsync(facet, rounds: 0, seed: 6);
         }
-        var store = new HoldingStore(new FolderObjectStore(Bucket));
+        var store = new HoldingStore(new FolderObjectStore(Bucket)) { HoldGets = k => k.StartsWith("data/", StringComparison.Ordinal) };
         await using var reader = new ObjectStoreFacet("obj", "folder", store, Block, "test");
         await reader.OpenAsync(default);
 
@@ -144,40 +145,6 @@ public sealed class GarbageTests
         var facet = new ObjectStoreFacet("obj", "folder", new FolderObjectStore(Bucket), Block, "test", retention: retention);
         await facet.OpenAsync(default);
         return facet;
-    }
-
-    /// <summary>A store whose block reads wait until <see cref="Release"/> (a slow link), once the first has started.</summary>
-    private sealed class HoldingStore(IObjectStore inner) : IObjectStore
-    {
-        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public TaskCompletionSource Waiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Release() => _released.TrySetResult();
-
-        public string Description => inner.Description;
-
-        public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken ct) => inner.EnsureReadyAsync(createIfMissing, ct);
-
-        public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct) => inner.PutAsync(key, data, ct);
-
-        public async ValueTask<byte[]?> GetAsync(string key, long offset, long? length, CancellationToken ct)
-        {
-            if (key.StartsWith("data/", StringComparison.Ordinal))
-            {
-                Waiting.TrySetResult();
-                await _released.Task.WaitAsync(ct);
-            }
-            return await inner.GetAsync(key, offset, length, ct);
-        }
-
-        public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
-
-        public ValueTask DeleteAsync(string key, CancellationToken ct) => inner.DeleteAsync(key, ct);
-
-        public ValueTask DeleteManyAsync(IReadOnlyList<string> keys, CancellationToken ct) => inner.DeleteManyAsync(keys, ct);
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     /// <summary>Writes the file whole (<paramref name="rounds"/> + 1 times when it is created), a commit each time; returns its bytes.</summary>

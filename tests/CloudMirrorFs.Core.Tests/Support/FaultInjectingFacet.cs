@@ -169,10 +169,7 @@ public sealed class FaultInjectingFacet : IFacet, IFacetDecorator
 
 
 
-    // AbandonUncommitted is not passed on (the interface's default does nothing), as before. Passing it on fails
-    // DegradedReadTests' folder case: an object-store facet that gave up a batch refuses every operation until its
-    // next probe, the overlay's reads included, so a degraded read waits for the remote to catch up instead. Noted for
-    // the product (a given-up batch need not refuse reads of the landed image); the decorators in the product pass it on.
+    public void AbandonUncommitted() => Inner.AbandonUncommitted();
 
     public ValueTask CollectAsync(CancellationToken cancellationToken)
     {
