@@ -26,6 +26,7 @@ public sealed class PrefixConsistencyTests
         await using var fx = new VolumeFixture(remotes: 1, blockSize: Block, remoteKind: "folder")
         {
             Replicate = true,
+            Linger = TimeSpan.FromMilliseconds(20), // commits often, so the writer is caught at many points
             Wrap = (o, f) =>
             {
                 if (o.Role != FacetRole.Remote)

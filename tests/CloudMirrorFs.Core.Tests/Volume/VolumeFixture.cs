@@ -73,8 +73,20 @@ public sealed class VolumeFixture : IAsyncDisposable
     /// <summary>Wraps each facet before fault injection (a SimulatedLink for remotes, say).</summary>
     public Func<FacetOptions, IFacet, IFacet>? Wrap { get; set; }
 
+    /// <summary>How long a replicator lets a trickle grow (the product's default when null).</summary>
+    public TimeSpan? Linger { get; set; }
+
     /// <summary>Where the volume logs; nowhere when null.</summary>
     public Microsoft.Extensions.Logging.ILoggerFactory? Logs { get; set; }
+
+    private CloudMirrorFs.Replication.ReplicationOptions Replication()
+    {
+        var defaults = new CloudMirrorFs.Replication.ReplicationOptions();
+        return new CloudMirrorFs.Replication.ReplicationOptions
+        {
+            RetryDelay = TimeSpan.FromMilliseconds(10), MaxRetryDelay = TimeSpan.FromMilliseconds(200), Linger = Linger ?? defaults.Linger,
+        };
+    }
 
     public async Task<MirrorVolume> OpenAsync()
     {
@@ -87,7 +99,7 @@ public sealed class VolumeFixture : IAsyncDisposable
         }, Logs, runtime: new VolumeRuntimeOptions
         {
             Replicate = Replicate,
-            Replication = new CloudMirrorFs.Replication.ReplicationOptions { RetryDelay = TimeSpan.FromMilliseconds(10), MaxRetryDelay = TimeSpan.FromMilliseconds(200) },
+            Replication = Replication(),
         });
         return Volume;
     }
