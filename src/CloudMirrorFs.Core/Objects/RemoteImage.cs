@@ -176,7 +176,7 @@ internal sealed class RemoteImage
                 manifest.Commit = c.Commit;
                 manifest.QueueSeq = c.QueueSeq;
                 manifest.Writer = c.Writer;
-                garbage.AddRange(c.Freed.Select(k => new GarbageEntry(k, c.CreatedUtc)));
+                garbage.AddRange((c.Freed ?? []).Select(k => new GarbageEntry(k, c.CreatedUtc))); // absent only in a hand-made journal
             }
             return new RemoteImage(manifest, ci >= 0 ? checkpoints[ci] : 0, problems, garbage);
         }
