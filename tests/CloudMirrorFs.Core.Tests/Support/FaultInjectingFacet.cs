@@ -124,13 +124,24 @@ public sealed class FaultInjectingFacet : IFacet, IFacetDecorator
 
     public ValueTask WriteAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
+        BeforeWrite(file, offset, data.Length);
+        return Inner.WriteAsync(file, offset, data, cancellationToken);
+    }
+
+    public ValueTask WriteKeepingAsync(FileRef file, long offset, ReadOnlyMemory<byte> data, IBufferOwner owner, CancellationToken cancellationToken)
+    {
+        BeforeWrite(file, offset, data.Length);
+        return Inner.WriteKeepingAsync(file, offset, data, owner, cancellationToken);
+    }
+
+    private void BeforeWrite(FileRef file, long offset, int length)
+    {
         Check();
         Interlocked.Increment(ref _writes);
-        if (FailWrite?.Invoke(file, offset, data.Length) == true)
+        if (FailWrite?.Invoke(file, offset, length) == true)
         {
             throw new MirrorException(MirrorError.IoError, $"facet '{Name}': injected write failure at {file.Path} offset {offset}");
         }
-        return Inner.WriteAsync(file, offset, data, cancellationToken);
     }
 
     public async ValueTask<int> ReadAsync(FileRef file, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
