@@ -46,11 +46,14 @@ public sealed partial class Drive : IAsyncDisposable
         }
     }
 
-    /// <summary>A new volume; <paramref name="localPath"/> and <paramref name="remotePath"/> put its facets elsewhere (on other mounts, say).</summary>
-    public static Drive Create(string? extraVolumeJson = null, string? localPath = null, string? remotePath = null)
+    /// <summary>
+    /// A new volume in a folder under <paramref name="under"/> (/tmp by default); <paramref name="localPath"/> and
+    /// <paramref name="remotePath"/> put its facets elsewhere (on other mounts, say).
+    /// </summary>
+    public static Drive Create(string? extraVolumeJson = null, string? localPath = null, string? remotePath = null, string under = "/tmp")
     {
         Prerequisites.RequireFuse();
-        string dir = Path.Combine("/tmp", "cmfs-mount-tests", Guid.NewGuid().ToString("N")[..12]);
+        string dir = Path.Combine(under, "cmfs-mount-tests", Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dir);
         localPath ??= Path.Combine(dir, "local");
         remotePath ??= Path.Combine(dir, "remote");

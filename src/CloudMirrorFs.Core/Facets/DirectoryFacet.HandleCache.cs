@@ -15,6 +15,7 @@ public sealed partial class DirectoryFacet
         private readonly Dictionary<long, Entry> _entries = [];
         private readonly int _max;
         private long _clock;
+        private long _flushes;
 
         public HandleCache(int max) => _max = Math.Max(1, max);
 
@@ -99,29 +100,52 @@ public sealed partial class DirectoryFacet
             }
         }
 
-        public void FlushDirty()
+        /// <summary>
+        /// Flushes every handle written since its last flush, or only <paramref name="id"/>'s. Returns once a flush
+        /// of each of them that was under way (another caller's) has completed too: that one cleared the mark, so
+        /// returning before it would skip writes this caller has to cover.
+        /// </summary>
+        public void FlushDirty(long? id = null)
         {
-            List<Entry> dirty;
+            List<Entry> picked;
             lock (_lock)
             {
-                dirty = [.. _entries.Values.Where(e => e.Dirty)];
-                foreach (Entry e in dirty)
+                picked = id is { } one
+                    ? _entries.TryGetValue(one, out Entry? only) && (only.Dirty || only.Flushing > 0) ? [only] : []
+                    : [.. _entries.Values.Where(e => e.Dirty || e.Flushing > 0)];
+                foreach (Entry e in picked)
                 {
-                    e.Dirty = false;
                     e.Users++;
+                    e.Flushing++;
                 }
             }
             try
             {
-                foreach (Entry e in dirty)
+                foreach (Entry e in picked)
                 {
-                    Fsync(e.Handle);
+                    lock (e.FlushLock)
+                    {
+                        bool dirty;
+                        lock (_lock)
+                        {
+                            dirty = e.Dirty;
+                            e.Dirty = false;
+                        }
+                        if (dirty)
+                        {
+                            Fsync(e.Handle);
+                        }
+                    }
                 }
             }
             finally
             {
-                foreach (Entry e in dirty)
+                foreach (Entry e in picked)
                 {
+                    lock (_lock)
+                    {
+                        e.Flushing--;
+                    }
                     Release(e);
                 }
             }
@@ -159,8 +183,12 @@ public sealed partial class DirectoryFacet
             }
         }
 
-        private static void Fsync(SafeFileHandle handle)
+        /// <summary>How many times a handle has been flushed (fsync) since the cache was made: for tests.</summary>
+        public long Flushes => Interlocked.Read(ref _flushes);
+
+        private void Fsync(SafeFileHandle handle)
         {
+            Interlocked.Increment(ref _flushes);
             if (OperatingSystem.IsWindows())
             {
                 using var fs = new FileStream(new SafeFileHandle(handle.DangerousGetHandle(), ownsHandle: false), FileAccess.ReadWrite, 0);
@@ -185,6 +213,12 @@ public sealed partial class DirectoryFacet
             public long LastUse { get; set; }
             public bool Dirty { get; set; }
             public bool Closed { get; set; }
+
+            /// <summary>Flushes of this handle in progress or waiting (guarded by the cache's lock).</summary>
+            public int Flushing { get; set; }
+
+            /// <summary>Held around one flush of this handle: a second waits for the first to finish.</summary>
+            public Lock FlushLock { get; } = new();
         }
 
         /// <summary>A use of a cached handle; disposing it ends the use.</summary>

@@ -389,6 +389,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         {
             using HandleCache.Lease lease = Acquire(file);
             RandomAccess.SetLength(lease.Handle, length);
+            lease.MarkDirty(); // the new length reaches the disk at the file's next barrier
         });
         return ValueTask.CompletedTask;
     }
@@ -404,31 +405,43 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         Guard(file.Path, () =>
         {
             using HandleCache.Lease lease = Acquire(file);
-            if (OperatingSystem.IsLinux())
+            try
             {
-                const int keepSize = 0x01, punchHole = 0x02, zeroRange = 0x10, notSupported = 95;
-                if (Native.Fallocate(lease.Handle, keepSize | (deallocate ? punchHole : zeroRange), offset, length) == 0)
-                {
-                    return;
-                }
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno != notSupported)
-                {
-                    throw ErrnoException(errno, $"zeroing [{offset}, +{length}) of {file.Path}");
-                }
+                ZeroRange(lease.Handle, file, offset, length, deallocate);
             }
-            long end = Math.Min(offset + length, RandomAccess.GetLength(lease.Handle));
-            if (offset >= end)
+            finally
             {
-                return;
-            }
-            byte[] zeros = new byte[(int)Math.Min(end - offset, 1 << 20)];
-            for (long pos = offset; pos < end; pos += zeros.Length)
-            {
-                RandomAccess.Write(lease.Handle, zeros.AsSpan(0, (int)Math.Min(zeros.Length, end - pos)), pos);
+                lease.MarkDirty(); // after the change: the file's next barrier flushes it
             }
         });
         return ValueTask.CompletedTask;
+    }
+
+    private void ZeroRange(SafeFileHandle handle, FileRef file, long offset, long length, bool deallocate)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            const int keepSize = 0x01, punchHole = 0x02, zeroRange = 0x10, notSupported = 95;
+            if (Native.Fallocate(handle, keepSize | (deallocate ? punchHole : zeroRange), offset, length) == 0)
+            {
+                return;
+            }
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != notSupported)
+            {
+                throw ErrnoException(errno, $"zeroing [{offset}, +{length}) of {file.Path}");
+            }
+        }
+        long end = Math.Min(offset + length, RandomAccess.GetLength(handle));
+        if (offset >= end)
+        {
+            return;
+        }
+        byte[] zeros = new byte[(int)Math.Min(end - offset, 1 << 20)];
+        for (long pos = offset; pos < end; pos += zeros.Length)
+        {
+            RandomAccess.Write(handle, zeros.AsSpan(0, (int)Math.Min(zeros.Length, end - pos)), pos);
+        }
     }
 
     /// <inheritdoc />
@@ -562,18 +575,41 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         Guard(_root, () =>
         {
             _handles.FlushDirty();
-            HashSet<string> dirs;
-            lock (_dirtyLock)
-            {
-                dirs = _dirtyDirectories;
-                _dirtyDirectories = new HashSet<string>(StringComparer.Ordinal);
-            }
-            foreach (string d in dirs)
-            {
-                Storage.AtomicFile.SyncDirectory(d);
-            }
+            SyncDirtyDirectories();
         });
         return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// That file's handle, if written since its last flush, and every folder whose entries changed: a name is durable
+    /// only with its folder, and folders are few and small next to file data.
+    /// </remarks>
+    public ValueTask FlushFileAsync(FileRef file, CancellationToken cancellationToken)
+    {
+        Guard(_root, () =>
+        {
+            _handles.FlushDirty(file.Id);
+            SyncDirtyDirectories();
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>How many times a file's handle has been flushed (fsync): how tests see which files a barrier covered.</summary>
+    internal long HandleFlushes => _handles.Flushes;
+
+    private void SyncDirtyDirectories()
+    {
+        HashSet<string> dirs;
+        lock (_dirtyLock)
+        {
+            dirs = _dirtyDirectories;
+            _dirtyDirectories = new HashSet<string>(StringComparer.Ordinal);
+        }
+        foreach (string d in dirs)
+        {
+            Storage.AtomicFile.SyncDirectory(d);
+        }
     }
 
     /// <inheritdoc />

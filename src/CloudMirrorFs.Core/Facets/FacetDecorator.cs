@@ -152,6 +152,13 @@ public abstract class FacetDecorator : IFacet, IFacetDecorator
     }
 
     /// <inheritdoc />
+    public virtual async ValueTask FlushFileAsync(FileRef file, CancellationToken cancellationToken)
+    {
+        await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);
+        await Inner.FlushFileAsync(file, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public virtual async ValueTask CommitAsync(long queueSeq, CancellationToken cancellationToken)
     {
         await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);

@@ -83,6 +83,14 @@ public interface IFacet : IAsyncDisposable
     ValueTask FlushAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// One file's barrier (fsync of a file, or of a directory): returns once the bytes written to
+    /// <paramref name="file"/> so far, and every name change made so far, are on stable storage. Other files' bytes
+    /// may stay in the OS cache, so a program's fsync of a small file does not wait for another's large write. By
+    /// default, the whole barrier (<see cref="FlushAsync"/>).
+    /// </summary>
+    ValueTask FlushFileAsync(FileRef file, CancellationToken cancellationToken) => FlushAsync(cancellationToken);
+
+    /// <summary>
     /// A commit point: everything applied so far is the volume as of queue sequence number <paramref name="queueSeq"/>
     /// (a prefix of the acknowledged history). Facets that publish images (object stores) make it their new image,
     /// durably, before returning; facets edited in place do nothing.

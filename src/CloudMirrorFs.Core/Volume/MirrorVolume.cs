@@ -33,6 +33,9 @@ public sealed partial class MirrorVolume : IAsyncDisposable
     private volatile FacetSlot[] _idleLocals = [];
     private long _barrierTicket;
     private long _barrierCompleted;
+    private readonly SemaphoreSlim _recordsGate = new(1, 1);
+    private long _recordsTicket;
+    private long _recordsCompleted;
     private int _readRotor;
     private int _disposed;
 

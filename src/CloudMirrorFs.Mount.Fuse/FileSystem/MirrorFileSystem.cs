@@ -407,12 +407,15 @@ public sealed partial class MirrorFileSystem
         }
     }
 
-    /// <summary>fsync, fdatasync, fsyncdir and syncfs: the barrier.</summary>
+    /// <summary>
+    /// fsync and fdatasync of a file, fsync of a directory: that inode's barrier (<see cref="MirrorVolume.SyncFileAsync"/>),
+    /// which waits for that file's bytes and every record and name change, not for other files' bytes.
+    /// </summary>
     public FsError Sync(long inode)
     {
         try
         {
-            Wait(_volume.SyncAsync());
+            Wait(_volume.SyncFileAsync(inode));
             return FsError.None;
         }
         catch (Exception e)

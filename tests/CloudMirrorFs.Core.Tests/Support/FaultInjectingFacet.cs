@@ -166,6 +166,12 @@ public sealed class FaultInjectingFacet : IFacet, IFacetDecorator
         return Inner.FlushAsync(cancellationToken);
     }
 
+    public ValueTask FlushFileAsync(FileRef file, CancellationToken cancellationToken)
+    {
+        Check();
+        return Inner.FlushFileAsync(file, cancellationToken);
+    }
+
     public ValueTask CommitAsync(long queueSeq, CancellationToken cancellationToken)
     {
         Check();
