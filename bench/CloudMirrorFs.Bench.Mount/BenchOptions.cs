@@ -12,13 +12,16 @@ internal sealed record BenchOptions
           --keep              leave the temp folders (and the tmpfs) for debugging; the mounts are still stopped
           --meta-files N      files per metadata run (default 3000)
           --fsync-writes N    4 KiB write+fsync pairs per latency run (default 500)
-          --phases LIST       only these phases, comma-separated, from: seq-write, rand-read, rand-write, metadata, fsync
-                              (default all); a partial run's targetsMet covers the phases it ran
+          --phases LIST       only these phases, comma-separated, from: seq-write, rand-read, rand-write, metadata, fsync,
+                              fsync-busy (default all); a partial run's targetsMet covers the phases it ran
         Needs root, /dev/fuse, gcc, fio and libfuse3-dev. Prints one JSON document on stdout, progress on stderr.
         """;
 
     /// <summary>Every phase, in the order the bench runs them.</summary>
-    public static readonly string[] AllPhases = ["seq-write", "rand-read", "rand-write", "metadata", "fsync"];
+    public static readonly string[] AllPhases = ["seq-write", "rand-read", "rand-write", "metadata", "fsync", "fsync-busy"];
+
+    /// <summary>The phases that run on the disk site; the others run on the tmpfs.</summary>
+    public static readonly string[] DiskPhases = ["fsync", "fsync-busy"];
 
     public int Runs { get; init; } = 5;
 
@@ -49,13 +52,16 @@ internal sealed record BenchOptions
 
     public int FsyncWrites { get; init; } = 500;
 
+    /// <summary>How far the fsync-busy phase's writer goes into its file before it starts over at the beginning.</summary>
+    public long BusyWriterBytes { get; init; } = 2L << 30;
+
     public string TmpfsSize { get; init; } = "12g";
 
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
         bool quick = args.Contains("--quick");
         var o = quick
-            ? new BenchOptions { Quick = true, Runs = 3, SeqWriteBytes = 128L << 20, SeqWarmUpRuns = 1, RandReadFileBytes = 64L << 20, RandReadSeconds = 2, MetaFiles = 1000, MetaWarmUpFiles = 3000, FsyncWrites = 100 }
+            ? new BenchOptions { Quick = true, Runs = 3, SeqWriteBytes = 128L << 20, SeqWarmUpRuns = 1, RandReadFileBytes = 64L << 20, RandReadSeconds = 2, MetaFiles = 1000, MetaWarmUpFiles = 3000, FsyncWrites = 100, BusyWriterBytes = 512L << 20 }
             : new BenchOptions();
         for (int i = 0; i < args.Count; i++)
         {

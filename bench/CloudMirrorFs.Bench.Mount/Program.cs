@@ -83,11 +83,13 @@ try
     var meta = new MetricSeries("files/s", 1);
     var fsyncP50 = new MetricSeries("us", 1);
     var fsyncP99 = new MetricSeries("us", 1);
+    var busyP50 = new MetricSeries("us", 1);
+    var busyP99 = new MetricSeries("us", 1);
     var metrics = new JsonObject();
     result["metrics"] = metrics;
 
     // Throughput and metadata: everything on a tmpfs of our own (the disk's timings vary 2x from run to run).
-    if (options.Phases.Any(p => p != "fsync"))
+    if (options.Phases.Any(p => !BenchOptions.DiskPhases.Contains(p)))
     {
         Site ram = await Site.CreateAsync(Path.Combine(root, "tmpfs"), tmpfs: true, options, tools, cleanup, ct);
         sites.Add(ram);
@@ -240,33 +242,45 @@ try
         }
     }
 
-    if (options.Includes("fsync"))
+    if (BenchOptions.DiskPhases.Any(options.Includes))
     {
         // fsync latency: everything on disk, under /var/tmp.
         Site disk = await Site.CreateAsync(Path.Combine(root, "disk"), tmpfs: false, options, tools, cleanup, ct);
         sites.Add(disk);
         try
         {
-            var phase = new PhaseRunner("fsync", disk, options.Runs);
-            await phase.RunAsync(async t =>
+            if (options.Includes("fsync"))
             {
-                var (p50, p99, mean, max) = await MetaOps.FsyncAsync(tools.MetaOpsBinary, Path.Combine(t.WorkPath, "fsync.bin"), options.FsyncWrites, ct);
-                fsyncP50.Add(t.Name, p50);
-                fsyncP99.Add(t.Name, p99);
-                return $"p50 {p50:0.0} us, p99 {p99:0.0} us, mean {mean:0.0} us, max {max:0.0} us";
-            }, ct);
-            metrics["fsync4KiB"] = new JsonObject
+                var phase = new PhaseRunner("fsync", disk, options.Runs);
+                await phase.RunAsync(async t =>
+                {
+                    var (p50, p99, mean, max) = await MetaOps.FsyncAsync(tools.MetaOpsBinary, Path.Combine(t.WorkPath, "fsync.bin"), options.FsyncWrites, ct);
+                    fsyncP50.Add(t.Name, p50);
+                    fsyncP99.Add(t.Name, p99);
+                    return $"p50 {p50:0.0} us, p99 {p99:0.0} us, mean {mean:0.0} us, max {max:0.0} us";
+                }, ct);
+                metrics["fsync4KiB"] = Latency(fsyncP50, fsyncP99, phase, disk,
+                    "pwrite 4 KiB at offset i * 4 KiB + fsync on a new file, each pair timed; file removed after the run");
+            }
+            if (options.Includes("fsync-busy"))
             {
-                ["site"] = disk.Kind,
-                ["unit"] = "us",
-                ["helper"] = $"metaops fsync <target>/fsync.bin {options.FsyncWrites}",
-                ["loop"] = "pwrite 4 KiB at offset i * 4 KiB + fsync on a new file, each pair timed; file removed after the run",
-                ["p50"] = fsyncP50.ToJson(targetNames),
-                ["p99"] = fsyncP99.ToJson(targetNames),
-                ["order"] = phase.Orders.DeepClone(),
-                ["cmfsDrainSeconds"] = phase.CmfsDrainSeconds.DeepClone(),
-                ["daemonCpuSeconds"] = phase.DaemonCpuSeconds.DeepClone(),
-            };
+                // The same loop while another file takes a stream of large writes, none fsync'd: what a database's
+                // commit costs beside a copy. Each target's fsync should wait for its own file only.
+                var phase = new PhaseRunner("fsync-busy", disk, options.Runs);
+                await phase.RunAsync(async t =>
+                {
+                    using var writer = new BusyWriter(Path.Combine(t.WorkPath, "busy.bin"), options.BusyWriterBytes);
+                    await writer.StartedAsync(ct);
+                    var (p50, p99, mean, max) = await MetaOps.FsyncAsync(tools.MetaOpsBinary, Path.Combine(t.WorkPath, "fsync.bin"), options.FsyncWrites, ct);
+                    long written = await writer.StopAsync();
+                    busyP50.Add(t.Name, p50);
+                    busyP99.Add(t.Name, p99);
+                    return $"p50 {p50:0.0} us, p99 {p99:0.0} us, mean {mean:0.0} us, max {max:0.0} us; the writer wrote {written >> 20} MiB meanwhile";
+                }, ct);
+                metrics["fsync4KiBBesideAWriter"] = Latency(busyP50, busyP99, phase, disk,
+                    "as fsync4KiB, while a thread of the bench writes <target>/busy.bin in 1 MiB writes, never fsync'd, "
+                    + $"starting over at offset 0 after {options.BusyWriterBytes >> 20} MiB; the loop starts once 64 MiB are written");
+            }
         }
         finally
         {
@@ -289,6 +303,12 @@ try
         ratios["fsyncP50CmfsOverPassthrough"] = Ratio(fsyncP50.Median("cmfs"), fsyncP50.Median("passthrough"), atLeast: false, 1.3);
         otherRatios["fsyncP50CmfsOverRaw"] = Round(fsyncP50.Median("cmfs") / fsyncP50.Median("raw"));
         otherRatios["fsyncP99CmfsOverPassthrough"] = Round(fsyncP99.Median("cmfs") / fsyncP99.Median("passthrough"));
+    }
+    if (options.Includes("fsync-busy"))
+    {
+        otherRatios["fsyncBesideAWriterP50CmfsOverPassthrough"] = Round(busyP50.Median("cmfs") / busyP50.Median("passthrough"));
+        otherRatios["fsyncBesideAWriterP99CmfsOverPassthrough"] = Round(busyP99.Median("cmfs") / busyP99.Median("passthrough"));
+        otherRatios["fsyncBesideAWriterP50CmfsOverRaw"] = Round(busyP50.Median("cmfs") / busyP50.Median("raw"));
     }
     if (options.Includes("metadata"))
     {
@@ -366,6 +386,19 @@ Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented 
 return exitCode;
 
 string RandFile(BenchTarget t) => Path.Combine(t.WorkPath, "rand.bin");
+
+JsonObject Latency(MetricSeries p50, MetricSeries p99, PhaseRunner phase, Site site, string loop) => new()
+{
+    ["site"] = site.Kind,
+    ["unit"] = "us",
+    ["helper"] = $"metaops fsync <target>/fsync.bin {options.FsyncWrites}",
+    ["loop"] = loop,
+    ["p50"] = p50.ToJson(targetNames),
+    ["p99"] = p99.ToJson(targetNames),
+    ["order"] = phase.Orders.DeepClone(),
+    ["cmfsDrainSeconds"] = phase.CmfsDrainSeconds.DeepClone(),
+    ["daemonCpuSeconds"] = phase.DaemonCpuSeconds.DeepClone(),
+};
 
 JsonObject Metric(MetricSeries series, PhaseRunner phase, Site site, JsonObject how)
 {

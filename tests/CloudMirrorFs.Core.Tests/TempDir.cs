@@ -3,9 +3,11 @@ namespace CloudMirrorFs.Tests;
 /// <summary>A fresh folder per test, removed when disposed.</summary>
 public sealed class TempDir : IDisposable
 {
-    public TempDir(string? label = null)
+    /// <param name="label">Begins the folder's name.</param>
+    /// <param name="under">Where the folder goes: the system's temp folder's cmfs-test by default.</param>
+    public TempDir(string? label = null, string? under = null)
     {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "cmfs-test", $"{label ?? "t"}-{Guid.NewGuid():N}");
+        Path = System.IO.Path.Combine(under ?? System.IO.Path.Combine(System.IO.Path.GetTempPath(), "cmfs-test"), $"{label ?? "t"}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Path);
     }
 

@@ -258,40 +258,26 @@ public sealed class DirectoryFacetFileBarrierTests
         // A program fsyncing a small file while another writes a large one must not wait for the large one: the
         // volume-wide flush did, at the disk's speed (fsync p50 of a 4 KiB write beside a 2 GiB dd, through the mount:
         // 3.5-6.1 ms before, about 1 ms after).
-        string dir = Path.Combine(CloudMirrorFs.Tests.Support.PageCache.DiskFolder, Guid.NewGuid().ToString("N"));
-        try
-        {
-            await using var facet = new DirectoryFacet("disk", dir);
-            await facet.OpenAsync(default);
-            var big = new FileRef(1, "big");
-            var small = new FileRef(2, "small");
-            await facet.CreateFileAsync(big, (UnixFileMode)0b110_100_100, default);
-            await facet.CreateFileAsync(small, (UnixFileMode)0b110_100_100, default);
-            byte[] chunk = new byte[1 << 20];
-            new Random(1).NextBytes(chunk);
-            for (int i = 0; i < 32; i++)
-            {
-                await facet.WriteAsync(big, (long)i << 20, chunk, default);
-            }
-            await facet.WriteAsync(small, 0, chunk.AsMemory(0, 4096), default);
-            string bigPath = Path.Combine(dir, "big"), smallPath = Path.Combine(dir, "small");
-            long bigDirty = CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath);
-            Assert.IsTrue(bigDirty > 0 && CloudMirrorFs.Tests.Support.PageCache.DirtyPages(smallPath) == 1,
-                $"the premise: both files' writes are in the cache only ({bigDirty} and {CloudMirrorFs.Tests.Support.PageCache.DirtyPages(smallPath)} dirty pages)");
+        using var disk = new TempDir("barrier", CloudMirrorFs.Tests.Support.PageCache.DiskFolder);
+        string dir = disk.Path;
+        await using DirectoryFacet facet = await WithLargeFileAsync(dir, mebibytes: 32);
+        var big = new FileRef(1, "big");
+        var small = new FileRef(2, "small");
+        await facet.CreateFileAsync(small, (UnixFileMode)0b110_100_100, default);
+        await facet.WriteAsync(small, 0, new byte[4096], default);
+        string bigPath = Path.Combine(dir, "big"), smallPath = Path.Combine(dir, "small");
+        long bigDirty = CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath);
+        Assert.IsTrue(bigDirty > 0 && CloudMirrorFs.Tests.Support.PageCache.DirtyPages(smallPath) == 1,
+            $"the premise: both files' writes are in the cache only ({bigDirty} and {CloudMirrorFs.Tests.Support.PageCache.DirtyPages(smallPath)} dirty pages)");
 
-            await facet.FlushFileAsync(small, default);
+        await facet.FlushFileAsync(small, default);
 
-            Assert.AreEqual(0, CloudMirrorFs.Tests.Support.PageCache.DirtyPages(smallPath), "the file's barrier flushed it");
-            Assert.IsTrue(CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath) > bigDirty / 2,
-                $"and left the other file to the OS: {CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath)} of {bigDirty} pages still dirty");
+        Assert.AreEqual(0, CloudMirrorFs.Tests.Support.PageCache.DirtyPages(smallPath), "the file's barrier flushed it");
+        Assert.IsTrue(CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath) > bigDirty / 2,
+            $"and left the other file to the OS: {CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath)} of {bigDirty} pages still dirty");
 
-            await facet.FlushAsync(default);
-            Assert.AreEqual(0, CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath), "the whole barrier flushes every file");
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        await facet.FlushAsync(default);
+        Assert.AreEqual(0, CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath), "the whole barrier flushes every file");
     }
 
     [TestMethod]
@@ -300,35 +286,37 @@ public sealed class DirectoryFacetFileBarrierTests
     {
         // Two programs fsync the same file: the first takes the handle's mark and starts the fsync; the second
         // finds no mark. It must wait for the first's fsync, which covers its writes, not return at once.
-        string dir = Path.Combine(CloudMirrorFs.Tests.Support.PageCache.DiskFolder, Guid.NewGuid().ToString("N"));
-        try
-        {
-            await using var facet = new DirectoryFacet("disk", dir);
-            await facet.OpenAsync(default);
-            var big = new FileRef(1, "big");
-            await facet.CreateFileAsync(big, (UnixFileMode)0b110_100_100, default);
-            byte[] chunk = new byte[1 << 20];
-            new Random(2).NextBytes(chunk);
-            for (int i = 0; i < 64; i++)
-            {
-                await facet.WriteAsync(big, (long)i << 20, chunk, default);
-            }
-            string bigPath = Path.Combine(dir, "big");
-            long flushes = facet.HandleFlushes;
-            Task first = Task.Run(async () => await facet.FlushFileAsync(big, default));
-            SpinWait.SpinUntil(() => facet.HandleFlushes > flushes || first.IsCompleted, TimeSpan.FromSeconds(10));
-            Assert.IsFalse(first.IsCompleted, "the premise: the first fsync of 64 MiB takes longer than starting a second");
+        using var disk = new TempDir("barrier", CloudMirrorFs.Tests.Support.PageCache.DiskFolder);
+        string dir = disk.Path;
+        await using DirectoryFacet facet = await WithLargeFileAsync(dir, mebibytes: 64);
+        var big = new FileRef(1, "big");
+        string bigPath = Path.Combine(dir, "big");
+        long flushes = facet.HandleFlushes;
+        Task first = Task.Run(async () => await facet.FlushFileAsync(big, default));
+        SpinWait.SpinUntil(() => facet.HandleFlushes > flushes || first.IsCompleted, TimeSpan.FromSeconds(10));
+        Assert.IsFalse(first.IsCompleted, "the premise: the first fsync of 64 MiB takes longer than starting a second");
 
-            await facet.FlushFileAsync(big, default);
+        await facet.FlushFileAsync(big, default);
 
-            long dirty = CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath);
-            Assert.AreEqual(0, dirty, "the second caller returned with the file's bytes on the disk");
-            await first;
-        }
-        finally
+        long dirty = CloudMirrorFs.Tests.Support.PageCache.DirtyPages(bigPath);
+        Assert.AreEqual(0, dirty, "the second caller returned with the file's bytes on the disk");
+        await first;
+    }
+
+    /// <summary>A directory facet in <paramref name="dir"/> with file id 1, "big", written and not flushed.</summary>
+    private static async Task<DirectoryFacet> WithLargeFileAsync(string dir, int mebibytes)
+    {
+        var facet = new DirectoryFacet("disk", dir);
+        await facet.OpenAsync(default);
+        var big = new FileRef(1, "big");
+        await facet.CreateFileAsync(big, (UnixFileMode)0b110_100_100, default);
+        byte[] chunk = new byte[1 << 20];
+        new Random(mebibytes).NextBytes(chunk);
+        for (int i = 0; i < mebibytes; i++)
         {
-            Directory.Delete(dir, recursive: true);
+            await facet.WriteAsync(big, (long)i << 20, chunk, default);
         }
+        return facet;
     }
 
     [TestMethod]
