@@ -124,8 +124,13 @@ public sealed partial class TransactionQueue
         }
         _current?.Dispose();
         string path = Path.Combine(_dir, SegmentFormat.FileName(firstSeq));
-        // Records are written at their offsets (RandomAccess), never through the stream's position.
-        _current = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read | FileShare.Delete, bufferSize: 0);
+        // Records are written at their offsets (RandomAccess), never through the stream's position. CreateNew, not
+        // Create: ext4 writes out at its next journal commit the data of a file truncated to nothing (O_TRUNC, even of
+        // a file that is new), so any fsync on that disk, of any file, flushed the segment's spilled records too. A
+        // file already there by this name holds no record (its name is the first sequence number it was started
+        // for, and the replay put the next one after every record found): left by a crash between create and write.
+        File.Delete(path);
+        _current = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete, bufferSize: 0);
         Span<byte> header = stackalloc byte[SegmentFormat.FileHeaderSize];
         SegmentFormat.WriteFileHeader(header, firstSeq);
         // Taken once: FileStream.SafeFileHandle seeks the descriptor to the stream's position at every read of it.

@@ -22,6 +22,9 @@ public sealed partial class TransactionQueue : IDisposable
     private const string IdFile = "queue.id";
     private const string ResidentFile = "resident.cmq";
     private const int RecordOverhead = 160;
+
+    /// <summary>A write this small (data and overhead) is held in memory even while the queue spills, up to the memory limit.</summary>
+    private const int SmallRecordBytes = (64 << 10) + RecordOverhead;
     private const int LazyIntentBits = 1024;
 
     private readonly Lock _lock = new();
@@ -48,6 +51,9 @@ public sealed partial class TransactionQueue : IDisposable
     private long _segmentFlushed;
     private long _segmentsCreated;
     private long _segmentsNamed; // segments whose name a completed folder fsync covered
+    private long _durableWrites; // segment writes a completed Barrier made durable, names included
+    private long _lastNamespaceWrite; // the segment write count just after the newest namespace record
+    private readonly Dictionary<long, long> _spilledWrites = []; // file id -> segment write count after its newest spilled record
     private long _commitsSinceTrim;
     private bool _disposed;
 
@@ -184,11 +190,16 @@ public sealed partial class TransactionQueue : IDisposable
             {
                 _spilling = false;
             }
-            if (!_spilling && _memoryBytes + size > _options.MemoryLimit)
+            // Spilling starts at seven eighths of the limit; the last eighth is kept for small writes, which are held
+            // in memory while the queue spills, up to the limit: a program that fsyncs small writes beside a large
+            // copy then finds its records covered by intent bits, and its barrier does not have to flush the copy's
+            // spilled records before them (BarrierFor).
+            if (!_spilling && _memoryBytes + size > _options.MemoryLimit - (_options.MemoryLimit / 8))
             {
                 _spilling = true;
             }
-            bool onDisk = _spilling || !isData;
+            bool spill = _spilling && !(isData && size <= SmallRecordBytes && _memoryBytes + size <= _options.MemoryLimit);
+            bool onDisk = spill || !isData;
             int recordSize = onDisk ? SegmentFormat.RecordSize(transaction) : 0;
             if (onDisk && !force && _diskBytes + recordSize > _options.DiskLimit)
             {
@@ -201,7 +212,7 @@ public sealed partial class TransactionQueue : IDisposable
             Transaction t = transaction;
             t.Seq = _nextSeq;
             t.EnqueuedUtc = DateTime.UtcNow;
-            if (!_spilling && !t.Data.IsEmpty)
+            if (!spill && !t.Data.IsEmpty)
             {
                 (t.Data, t.Owner) = _arena.Copy(t.Data.Span);
             }
@@ -215,11 +226,19 @@ public sealed partial class TransactionQueue : IDisposable
             if (onDisk)
             {
                 offset = WriteRecord(t, recordSize);
+                if (isData)
+                {
+                    _spilledWrites[t.FileId] = _segmentWrites;
+                }
+                else
+                {
+                    _lastNamespaceWrite = _segmentWrites;
+                }
             }
             seq = _nextSeq++;
             _tailBytesTotal += t.Data.Length;
-            AddToRuns(t, spilled: _spilling, offset, recordSize);
-            if (!_spilling && isData)
+            AddToRuns(t, spilled: spill, offset, recordSize);
+            if (!spill && isData)
             {
                 _memoryBytes += size;
             }
@@ -298,6 +317,44 @@ public sealed partial class TransactionQueue : IDisposable
     }
 
     /// <summary>
+    /// True when <see cref="BarrierFor"/> would flush the current segment for <paramref name="fileId"/>: a record
+    /// naming a file (any file: a name's durability may hang on its parents') or one of this file's spilled writes
+    /// was appended since the last completed <see cref="Barrier"/>.
+    /// </summary>
+    public bool SegmentNeededFor(long fileId)
+    {
+        if (InjectedStorageFailure is not null)
+        {
+            return true;
+        }
+        lock (_lock)
+        {
+            return _lastNamespaceWrite > _durableWrites || (_spilledWrites.TryGetValue(fileId, out long w) && w > _durableWrites);
+        }
+    }
+
+    /// <summary>True when <see cref="BarrierFor"/> has something to make durable.</summary>
+    public bool HasUnflushedFor(long fileId) => SegmentNeededFor(fileId) || _intent.HasUnflushedMarks;
+
+    /// <summary>
+    /// One file's share of the group commit: the intent bits, and the segment only when <see cref="SegmentNeededFor"/>
+    /// says so. The file's records held in memory are covered by their intent bits; the spilled records of other files
+    /// are not this file's barrier's to wait for (a log is flushed up to its end, so a large copy's spill would be).
+    /// Returns true when it flushed everything, as <see cref="Barrier"/> does.
+    /// </summary>
+    public bool BarrierFor(long fileId)
+    {
+        if (SegmentNeededFor(fileId))
+        {
+            Barrier();
+            return true;
+        }
+        ThrowIfStorageFailed();
+        _intent.Flush();
+        return false;
+    }
+
+    /// <summary>
     /// The group commit: every record and intent bit appended so far reaches stable storage. Costs only the fsyncs
     /// that have something to make durable: the current segment when records were written to it since the last
     /// completed barrier, the queue folder when a segment was created since, and the intent map when bits were set.
@@ -336,6 +393,19 @@ public sealed partial class TransactionQueue : IDisposable
         {
             _segmentFlushed = Math.Max(_segmentFlushed, target);
             _segmentsNamed = Math.Max(_segmentsNamed, created);
+            // Every record written up to target is durable, in a segment whose name is: the current one was just
+            // flushed, and older ones were flushed when they were rolled over and named by the folder flush above.
+            _durableWrites = Math.Max(_durableWrites, target);
+            if (_spilledWrites.Count > 0)
+            {
+                foreach (var (file, w) in _spilledWrites)
+                {
+                    if (w <= _durableWrites)
+                    {
+                        _spilledWrites.Remove(file);
+                    }
+                }
+            }
         }
         _intent.Flush();
     }

@@ -220,7 +220,7 @@ public sealed partial class MirrorVolume
     /// </summary>
     private async ValueTask SyncLocalsAsync(FileRef? file, CancellationToken cancellationToken)
     {
-        Task records = SyncRecordsAsync(cancellationToken);
+        Task records = SyncRecordsAsync(file?.Id, cancellationToken);
         FacetSlot[] locals = _readyLocals;
         var flushes = new Task[locals.Length];
         for (int i = 0; i < locals.Length; i++)
@@ -253,16 +253,19 @@ public sealed partial class MirrorVolume
         if (failed)
         {
             // A facet that failed its flush marked its dirty map meanwhile: those marks reach the disk too.
-            await SyncRecordsAsync(cancellationToken).ConfigureAwait(false);
+            await SyncRecordsAsync(file?.Id, cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>
     /// The record files' share of a barrier (queue segment and intent map, dirty maps, table of names), group
-    /// committed: a caller returns once a flush that began after it arrived has completed. Runs on the caller's thread
-    /// up to the flush, which goes to another thread only when some record file holds something unflushed.
+    /// committed: a caller returns once a whole flush that began after it arrived has completed. A file's barrier
+    /// (<paramref name="fileId"/>) flushes the queue's segment only when that file needs it
+    /// (<see cref="TransactionQueue.SegmentNeededFor"/>); such a partial flush covers that caller alone. Runs on the
+    /// caller's thread up to the flush, which goes to another thread only when some record file holds something
+    /// unflushed.
     /// </summary>
-    private async Task SyncRecordsAsync(CancellationToken cancellationToken)
+    private async Task SyncRecordsAsync(long? fileId, CancellationToken cancellationToken)
     {
         long ticket = Interlocked.Increment(ref _recordsTicket);
         await _recordsGate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -273,11 +276,13 @@ public sealed partial class MirrorVolume
                 return;
             }
             long covers = Volatile.Read(ref _recordsTicket);
-            if (RecordsNeedFlush())
+            bool whole = RecordsNeedFlush(fileId)
+                ? await Task.Run(() => FlushRecords(fileId), CancellationToken.None).ConfigureAwait(false)
+                : fileId is null || !RecordsNeedFlush(null); // nothing this file needs; the rest may hold what others do
+            if (whole)
             {
-                await Task.Run(FlushRecords, CancellationToken.None).ConfigureAwait(false);
+                Volatile.Write(ref _recordsCompleted, covers);
             }
-            Volatile.Write(ref _recordsCompleted, covers);
         }
         finally
         {
@@ -285,10 +290,13 @@ public sealed partial class MirrorVolume
         }
     }
 
-    /// <summary>True when a record file the barrier covers (queue, intent map, dirty maps, table of names) holds something not yet flushed.</summary>
-    private bool RecordsNeedFlush()
+    /// <summary>
+    /// True when a record file the barrier covers (queue, intent map, dirty maps, table of names) holds something not
+    /// yet flushed; for one file's barrier, something that file needs.
+    /// </summary>
+    private bool RecordsNeedFlush(long? fileId)
     {
-        if (_queue is not null && !_queueFailed && _queue.HasUnflushed)
+        if (_queue is not null && !_queueFailed && (fileId is { } id ? _queue.HasUnflushedFor(id) : _queue.HasUnflushed))
         {
             return true;
         }
@@ -302,14 +310,25 @@ public sealed partial class MirrorVolume
         return _files.HasUnflushed;
     }
 
-    /// <summary>The barrier's share for the volume's own records: queue segment and intent map, dirty maps, table of names.</summary>
-    private void FlushRecords()
+    /// <summary>
+    /// The barrier's share for the volume's own records: queue segment and intent map, dirty maps, table of names.
+    /// Returns false when, for one file's barrier, the queue's segment was left as it was.
+    /// </summary>
+    private bool FlushRecords(long? fileId)
     {
+        bool whole = true;
         if (_queue is not null && !_queueFailed)
         {
             try
             {
-                _queue.Barrier();
+                if (fileId is { } id)
+                {
+                    whole = _queue.BarrierFor(id);
+                }
+                else
+                {
+                    _queue.Barrier();
+                }
             }
             catch (Exception e) when (IsQueueStorageFailure(e))
             {
@@ -321,6 +340,7 @@ public sealed partial class MirrorVolume
             s.Dirty.Flush();
         }
         _files.Flush();
+        return whole;
     }
 
     private FileNode GetFile(long fileId)
