@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
 using CloudMirrorFs.Tests.Support;
 
 namespace CloudMirrorFs.Mount.Tests;
@@ -10,8 +12,58 @@ namespace CloudMirrorFs.Mount.Tests;
 /// </summary>
 [TestClass]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-public sealed class LocalDiskFullTests
+public sealed partial class LocalDiskFullTests
 {
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task Fallocate_ReservesTheSpaceOnTheLocalFacet_AndOnAFullDiskSaysEnospc_LeavingTheFileAsItWas()
+    {
+        // posix_fallocate promises that writes into the range will not fail for lack of space. Mode 0 used to set
+        // the length only: a program that preallocated could still meet ENOSPC in the middle of its writes.
+        using var disk = new SmallDisk(16);
+        await using Drive drive = Drive.Create(localPath: Path.Combine(disk.Path, "local"));
+        await drive.MountAsync();
+        string file = Path.Combine(drive.MountPath, "reserved.bin");
+        string local = Path.Combine(drive.LocalPath, "reserved.bin");
+        using (SafeFileHandle h = File.OpenHandle(file, FileMode.CreateNew, FileAccess.ReadWrite))
+        {
+            Assert.AreEqual(0, Fallocate(h, 0, 0, 6 << 20), $"fallocate of 6 MiB: errno {Marshal.GetLastPInvokeError()}");
+            Assert.AreEqual(6L << 20, RandomAccess.GetLength(h), "mode 0 extends the length");
+            Assert.IsTrue(Allocation.BytesOf(local) >= 6L << 20, $"and reserves the space on the local facet: {Allocation.BytesOf(local)} bytes allocated");
+
+            // What is reserved is the file's: 6 MiB of writes into it succeed, though the rest of the disk is filled.
+            using (var ballast = new FileStream(Path.Combine(disk.Path, "ballast"), FileMode.CreateNew))
+            {
+                try
+                {
+                    ballast.Write(new byte[16 << 20]);
+                }
+                catch (IOException)
+                {
+                    // the disk is full now
+                }
+            }
+            byte[] data = RandomNumberGenerator.GetBytes(6 << 20);
+            RandomAccess.Write(h, data, 0);
+
+            Assert.AreEqual(-1, Fallocate(h, 0, 0, 32 << 20), "a reservation the disk cannot hold fails");
+            Assert.AreEqual(28, Marshal.GetLastPInvokeError(), "with ENOSPC");
+            Assert.AreEqual(6L << 20, RandomAccess.GetLength(h), "and leaves the length as it was");
+            File.Delete(Path.Combine(disk.Path, "ballast"));
+            byte[] back = new byte[data.Length];
+            Assert.AreEqual(data.Length, RandomAccess.Read(h, back, 0));
+            CollectionAssert.AreEqual(data, back);
+        }
+        (int code, string output, _) = await drive.CmfsAsync("drain", "--timeout", "120");
+        Assert.AreEqual(0, code, output);
+        (code, output, _) = await drive.CmfsAsync("status");
+        Assert.AreEqual(0, code, output);
+        StringAssert.DoesNotMatch(output, new System.Text.RegularExpressions.Regex("NotSynchronised|Offline"), "the local facet stayed in service");
+    }
+
+    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    private static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
+
     [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
     public async Task LocalDiskFull_TheWriterGetsEnospc_TheDriveGoesOn_AndTheRemoteMatchesTheLocal()

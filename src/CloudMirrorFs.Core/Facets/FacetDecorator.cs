@@ -152,6 +152,13 @@ public abstract class FacetDecorator : IFacet, IFacetDecorator
     }
 
     /// <inheritdoc />
+    public virtual async ValueTask AllocateAsync(FileRef file, long offset, long length, CancellationToken cancellationToken)
+    {
+        await BeforeAsync(0, true, cancellationToken).ConfigureAwait(false);
+        await Inner.AllocateAsync(file, offset, length, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public virtual async ValueTask FlushFileAsync(FileRef file, CancellationToken cancellationToken)
     {
         await BeforeAsync(0, false, cancellationToken).ConfigureAwait(false);

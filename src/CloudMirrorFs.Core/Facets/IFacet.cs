@@ -61,6 +61,13 @@ public interface IFacet : IAsyncDisposable
     /// </summary>
     ValueTask ZeroRangeAsync(FileRef file, long offset, long length, bool deallocate, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Reserves the space of a range (<c>posix_fallocate</c>): writes into it then do not fail for lack of space. The
+    /// length does not change (the caller sets it), nor do the bytes. By default nothing is reserved: a facet that
+    /// stores objects has no space to set aside for a file.
+    /// </summary>
+    ValueTask AllocateAsync(FileRef file, long offset, long length, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     /// <summary>Applies the non-null members of <paramref name="change"/>.</summary>
     ValueTask SetAttributesAsync(string path, AttributeChange change, CancellationToken cancellationToken);
 

@@ -92,6 +92,33 @@ public sealed partial class MirrorVolume
     }
 
     /// <summary>
+    /// Reserves the space of a range on every Synchronised local facet (<c>posix_fallocate</c>, fallocate mode 0):
+    /// writes into it then do not fail for lack of space there. Neither the length nor the bytes change, so nothing
+    /// is queued: remotes have no space to set aside. A facet that cannot reserve it while another can is taken
+    /// offline, as for a failed write; when none can, the caller gets the error (a full disk: no space).
+    /// </summary>
+    public async ValueTask AllocateAsync(long fileId, long offset, long length, CancellationToken cancellationToken = default)
+    {
+        if (offset < 0 || length <= 0 || offset > long.MaxValue - length)
+        {
+            throw new MirrorException(MirrorError.InvalidArgument, $"reserving [{offset}, +{length}): not a valid range");
+        }
+        FileNode node = GetFile(fileId);
+        await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_readyLocals.Length > 0)
+            {
+                await OnLocalDataAsync(node, (f, r, ct) => f.AllocateAsync(r, offset, length, ct), offset, length, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            node.Gate.Release();
+        }
+    }
+
+    /// <summary>
     /// Before a write or a zeroed range reaches any facet: the intent bits name its blocks for the remotes the queue
     /// feeds, so a crash before its record is appended still leaves them named. A queue whose storage fails here
     /// switches the volume to its failed-queue mode.

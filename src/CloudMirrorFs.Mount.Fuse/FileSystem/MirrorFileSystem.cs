@@ -425,7 +425,8 @@ public sealed partial class MirrorFileSystem
     }
 
     /// <summary>
-    /// fallocate: mode 0 (extend the length), <c>FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE</c> (the range reads as
+    /// fallocate: mode 0 (reserve the range's space on the local facets, as <c>posix_fallocate</c> promises, and extend
+    /// the length to its end), <c>FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE</c> (the range reads as
     /// zeros and its space is freed) and <c>FALLOC_FL_ZERO_RANGE</c> (the range reads as zeros and stays allocated;
     /// without <c>FALLOC_FL_KEEP_SIZE</c> the file grows to the range's end). <c>FALLOC_FL_KEEP_SIZE</c> alone
     /// (reserving space past the end), collapsing, inserting and unsharing ranges answer <c>EOPNOTSUPP</c>.
@@ -452,7 +453,11 @@ public sealed partial class MirrorFileSystem
         }
         try
         {
-            if (mode != 0 && offset < attributes.Size)
+            if (mode == 0)
+            {
+                Wait(_volume.AllocateAsync(inode, offset, length));
+            }
+            else if (offset < attributes.Size)
             {
                 Wait(_volume.ZeroRangeAsync(inode, offset, Math.Min(length, attributes.Size - offset), deallocate: (mode & punchHole) != 0));
             }

@@ -166,6 +166,12 @@ public sealed class FaultInjectingFacet : IFacet, IFacetDecorator
         return Inner.FlushAsync(cancellationToken);
     }
 
+    public ValueTask AllocateAsync(FileRef file, long offset, long length, CancellationToken cancellationToken)
+    {
+        Check();
+        return Inner.AllocateAsync(file, offset, length, cancellationToken);
+    }
+
     public ValueTask FlushFileAsync(FileRef file, CancellationToken cancellationToken)
     {
         Check();
