@@ -65,6 +65,18 @@ public sealed partial class DirectoryFacet
             }
         }
 
+        /// <summary>Marks <paramref name="id"/>'s handle written, if one is cached: its next flush covers a change made by path.</summary>
+        public void MarkDirtyIfCached(long id)
+        {
+            lock (_lock)
+            {
+                if (_entries.TryGetValue(id, out Entry? e) && !e.Closed)
+                {
+                    e.Dirty = true;
+                }
+            }
+        }
+
         public void Close(long id)
         {
             lock (_lock)

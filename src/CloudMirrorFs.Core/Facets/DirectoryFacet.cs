@@ -525,6 +525,18 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
                     File.SetLastAccessTimeUtc(os, atime);
                 }
             }
+            // The inode changed: the next barrier flushes it. A folder is flushed itself; a file through its cached
+            // handle (an fsync reaches an inode through any handle), and through its folder when no handle is cached
+            // (opening one here could fail on a file just made read-only): a journaling file system's folder flush
+            // commits every change logged before it, this one included.
+            lock (_dirtyLock)
+            {
+                _dirtyDirectories.Add(isDir ? os : Path.GetDirectoryName(os) ?? _root);
+            }
+            if (!isDir && change.FileId is { } id)
+            {
+                _handles.MarkDirtyIfCached(id);
+            }
         });
         return ValueTask.CompletedTask;
     }

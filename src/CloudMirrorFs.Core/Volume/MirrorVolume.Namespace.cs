@@ -292,7 +292,8 @@ public sealed partial class MirrorVolume
         {
             path = _files.Canonical(path);
             FileNode node = Resolve(path);
-            await OnLocalsAsync(path, (f, ct) => f.SetAttributesAsync(path, change, ct), cancellationToken).ConfigureAwait(false);
+            AttributeChange local = node.Kind == NodeKind.File ? change with { FileId = node.Id } : change;
+            await OnLocalsAsync(path, (f, ct) => f.SetAttributesAsync(path, local, ct), cancellationToken).ConfigureAwait(false);
             long seq = Enqueue(new Transaction
             {
                 Kind = TransactionKind.SetAttributes,

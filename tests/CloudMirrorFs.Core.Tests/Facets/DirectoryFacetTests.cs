@@ -321,7 +321,7 @@ public sealed class DirectoryFacetFileBarrierTests
 
     [TestMethod]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    public async Task FlushFile_AfterATruncateOrAPunchedHole_FlushesTheFile()
+    public async Task FlushFile_AfterATruncateAPunchedHoleOrAModeChange_FlushesTheFile()
     {
         // A length change or a hole leaves no dirty page, but the file's inode changed: its barrier must fsync it.
         // They did not mark the handle, so an fsync after a truncate alone flushed nothing of the file.
@@ -343,5 +343,10 @@ public sealed class DirectoryFacetFileBarrierTests
         await facet.ZeroRangeAsync(f, 0, 50, deallocate: true, default);
         await facet.FlushAsync(default);
         Assert.AreEqual(flushes + 2, facet.HandleFlushes, "so is a punched hole, by either barrier");
+
+        // chmod and utimens go by path; the volume names the file, whose barrier then flushes it
+        await facet.SetAttributesAsync("f", new AttributeChange { Mode = (UnixFileMode)0b100_100_100, FileId = f.Id }, default);
+        await facet.FlushFileAsync(f, default);
+        Assert.AreEqual(flushes + 3, facet.HandleFlushes, "so is a mode change");
     }
 }

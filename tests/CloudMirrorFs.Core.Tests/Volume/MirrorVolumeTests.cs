@@ -72,6 +72,28 @@ public sealed class MirrorVolumeTests
     }
 
     [TestMethod]
+    public async Task SyncFile_FlushesThatFileOnEveryLocal_AfterAWriteOrAModeChange_NotAnotherFile()
+    {
+        // fsync through the mount is SyncFileAsync: the local facets flush that file's handle, not every file.
+        await using var fx = new VolumeFixture(locals: 2);
+        MirrorVolume v = await fx.OpenAsync();
+        long a = await v.CreateFileAsync("a");
+        long b = await v.CreateFileAsync("b");
+        await v.WriteAsync(a, 0, Bytes(10_000, 1));
+        await v.WriteAsync(b, 0, Bytes(10_000, 2));
+        var locals = new[] { (DirectoryFacet)fx.Faults["local0"].Inner, (DirectoryFacet)fx.Faults["local1"].Inner };
+        long[] before = [.. locals.Select(l => l.HandleFlushes)];
+
+        await v.SyncFileAsync(a);
+        CollectionAssert.AreEqual(before.Select(n => n + 1).ToList(), locals.Select(l => l.HandleFlushes).ToList(), "a's handle, on each local; not b's");
+        await v.SetAttributesAsync("a", new AttributeChange { Mode = (UnixFileMode)0b100_000_000 });
+        await v.SyncFileAsync(a);
+        CollectionAssert.AreEqual(before.Select(n => n + 2).ToList(), locals.Select(l => l.HandleFlushes).ToList(), "a mode change is flushed with the file");
+        await v.SyncAsync();
+        CollectionAssert.AreEqual(before.Select(n => n + 3).ToList(), locals.Select(l => l.HandleFlushes).ToList(), "the whole barrier flushes b");
+    }
+
+    [TestMethod]
     public async Task Write_TwoLocals_BothHoldTheBytesAsPlainFiles()
     {
         await using var fx = new VolumeFixture(locals: 2);
