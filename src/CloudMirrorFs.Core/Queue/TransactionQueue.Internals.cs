@@ -759,7 +759,7 @@ public sealed partial class TransactionQueue
             var loc = new Location(t.FileId, b);
             if (persist)
             {
-                _intent.Set(loc);
+                SetIntentLocked(loc);
             }
             _intentSeq[loc] = t.Seq;
         }
@@ -776,10 +776,23 @@ public sealed partial class TransactionQueue
             {
                 if (!existed || seq != t.Seq)
                 {
-                    _intent.Set(loc);
+                    SetIntentLocked(loc);
                 }
                 seq = t.Seq;
             }
+        }
+    }
+
+    /// <summary>
+    /// Sets an intent bit, and when that appended a mark to the intent map, remembers its number for the file: a
+    /// file's barrier flushes the intent map only when a mark of that file's is not yet on the disk (a large copy into
+    /// another file appends marks all along).
+    /// </summary>
+    private void SetIntentLocked(Location loc)
+    {
+        if (_intent.Set(loc))
+        {
+            _intentMarks[loc.FileId] = _intent.MarksAppended;
         }
     }
 

@@ -54,6 +54,7 @@ public sealed partial class TransactionQueue : IDisposable
     private long _durableWrites; // segment writes a completed Barrier made durable, names included
     private long _lastNamespaceWrite; // the segment write count just after the newest namespace record
     private readonly Dictionary<long, long> _spilledWrites = []; // file id -> segment write count after its newest spilled record
+    private readonly Dictionary<long, long> _intentMarks = []; // file id -> number of its newest intent-map mark (SetIntentLocked)
     private long _commitsSinceTrim;
     private bool _disposed;
 
@@ -263,7 +264,7 @@ public sealed partial class TransactionQueue : IDisposable
             for (long b = offset / _blockSize; b <= (offset + length - 1) / _blockSize; b++)
             {
                 var loc = new Location(fileId, b);
-                _intent.Set(loc);
+                SetIntentLocked(loc);
                 // Until the record is appended, nothing may trim the bit: hold it at the newest possible position.
                 if (!_intentSeq.TryGetValue(loc, out long seq) || seq < _nextSeq)
                 {
@@ -333,14 +334,29 @@ public sealed partial class TransactionQueue : IDisposable
         }
     }
 
+    /// <summary>True when an intent bit of <paramref name="fileId"/> was set and no completed flush of the intent map covered it yet.</summary>
+    public bool IntentNeededFor(long fileId)
+    {
+        long mark;
+        lock (_lock)
+        {
+            if (!_intentMarks.TryGetValue(fileId, out mark))
+            {
+                return false;
+            }
+        }
+        return !_intent.FlushedThrough(mark);
+    }
+
     /// <summary>True when <see cref="BarrierFor"/> has something to make durable.</summary>
-    public bool HasUnflushedFor(long fileId) => SegmentNeededFor(fileId) || _intent.HasUnflushedMarks;
+    public bool HasUnflushedFor(long fileId) => SegmentNeededFor(fileId) || IntentNeededFor(fileId);
 
     /// <summary>
-    /// One file's share of the group commit: the intent bits, and the segment only when <see cref="SegmentNeededFor"/>
-    /// says so. The file's records held in memory are covered by their intent bits; the spilled records of other files
-    /// are not this file's barrier's to wait for (a log is flushed up to its end, so a large copy's spill would be).
-    /// Returns true when it flushed everything, as <see cref="Barrier"/> does.
+    /// One file's share of the group commit: the segment only when <see cref="SegmentNeededFor"/> says so, the intent
+    /// map only when <see cref="IntentNeededFor"/> does. The file's records held in memory are covered by their intent
+    /// bits; the spilled records and new intent bits of other files are not this file's barrier's to wait for (a log
+    /// is flushed up to its end, so a large copy's would be). Returns true when it flushed everything, as
+    /// <see cref="Barrier"/> does.
     /// </summary>
     public bool BarrierFor(long fileId)
     {
@@ -350,8 +366,27 @@ public sealed partial class TransactionQueue : IDisposable
             return true;
         }
         ThrowIfStorageFailed();
-        _intent.Flush();
+        if (IntentNeededFor(fileId))
+        {
+            _intent.Flush();
+            PruneIntentMarks();
+        }
         return false;
+    }
+
+    /// <summary>Forgets the files whose newest intent mark a completed flush covered.</summary>
+    private void PruneIntentMarks()
+    {
+        lock (_lock)
+        {
+            foreach (var (file, mark) in _intentMarks)
+            {
+                if (_intent.FlushedThrough(mark))
+                {
+                    _intentMarks.Remove(file);
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -408,6 +443,7 @@ public sealed partial class TransactionQueue : IDisposable
             }
         }
         _intent.Flush();
+        PruneIntentMarks();
     }
 
     /// <summary>True when the facet's cursor is active (the queue feeds it).</summary>

@@ -260,6 +260,27 @@ public sealed class DirtyMap : IDisposable
         }
     }
 
+    /// <summary>How many marks (set, full, namespace) have been appended: the number of the newest one.</summary>
+    public long MarksAppended
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _marksAppended;
+            }
+        }
+    }
+
+    /// <summary>True when a completed <see cref="Flush"/> covered every mark up to number <paramref name="mark"/>.</summary>
+    public bool FlushedThrough(long mark)
+    {
+        lock (_lock)
+        {
+            return _disposed || _marksFlushed >= mark;
+        }
+    }
+
     /// <summary>True when a mark was set since the last completed <see cref="Flush"/> (a barrier has work to do).</summary>
     public bool HasUnflushedMarks
     {

@@ -179,6 +179,20 @@ public sealed class TransactionQueueTests
             CollectionAssert.AreEqual(Enumerable.Range(1, 23).Select(i => (long)i).ToList(), all.Select(t => t.Seq).ToList());
         }
 
+        // Another file's new intent bits are not this file's to flush either; its own are.
+        q.MarkIntent(1, 40L << 20, 1 << 20);
+        Assert.IsTrue(q.TryAppend(Write(1, 40L << 20, 1 << 20, 77), out _));
+        Assert.IsTrue(CloudMirrorFs.Tests.Support.PageCache.DirtyPages(intent) > 0, "the premise: the large file's new intent bit is in the cache only");
+        Assert.IsFalse(q.HasUnflushedFor(2), "nothing of file 2's is unflushed");
+        Assert.IsFalse(q.BarrierFor(2));
+        Assert.IsTrue(CloudMirrorFs.Tests.Support.PageCache.DirtyPages(intent) > 0, "so its barrier left the intent map alone");
+        q.MarkIntent(2, 1 << 20, 4096);
+        Assert.IsTrue(q.TryAppend(Write(2, 1 << 20, 4096, 78), out _));
+        Assert.IsTrue(q.IntentNeededFor(2));
+        Assert.IsFalse(q.BarrierFor(2));
+        Assert.AreEqual(0, CloudMirrorFs.Tests.Support.PageCache.DirtyPages(intent), "file 2's new bit: the intent map is flushed");
+        Assert.IsFalse(q.IntentNeededFor(2));
+
         // A name change sits in the segment, after the spilled records: every file's barrier needs it.
         Assert.IsTrue(q.TryAppend(new Transaction { Kind = TransactionKind.Rename, FileId = 3, Path = "d", Path2 = "e" }, out _));
         Assert.IsTrue(q.SegmentNeededFor(2));
