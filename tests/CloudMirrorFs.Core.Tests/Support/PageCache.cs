@@ -14,6 +14,11 @@ internal static partial class PageCache
     /// <summary>The pages of <paramref name="path"/> written and not yet on the disk.</summary>
     public static long DirtyPages(string path)
     {
+        string format = new DriveInfo(path).DriveFormat;
+        if (format is "tmpfs" or "ramfs")
+        {
+            throw new InvalidOperationException($"{path} is on a {format}, whose pages are never written to a disk: these tests need {DiskFolder} on a disk (Debian's default)");
+        }
         using Microsoft.Win32.SafeHandles.SafeFileHandle h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         var range = new Range(0, 0); // to the end
         Stat stat;
