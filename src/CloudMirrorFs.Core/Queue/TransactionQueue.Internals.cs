@@ -792,7 +792,7 @@ public sealed partial class TransactionQueue
     {
         if (_intent.Set(loc))
         {
-            _intentMarks[loc.FileId] = _intent.MarksAppended;
+            _intentMarks.Set(loc.FileId, _intent.MarksAppended, _intentCovered);
         }
     }
 

@@ -53,8 +53,10 @@ public sealed partial class TransactionQueue : IDisposable
     private long _segmentsNamed; // segments whose name a completed folder fsync covered
     private long _durableWrites; // segment writes a completed Barrier made durable, names included
     private long _lastNamespaceWrite; // the segment write count just after the newest namespace record
-    private readonly Dictionary<long, long> _spilledWrites = []; // file id -> segment write count after its newest spilled record
-    private readonly Dictionary<long, long> _intentMarks = []; // file id -> number of its newest intent-map mark (SetIntentLocked)
+    private readonly FileWatermarks _spilledWrites = new(); // per file: the segment write count after its newest spilled record
+    private readonly FileWatermarks _intentMarks = new(); // per file: the number of its newest intent-map mark (SetIntentLocked)
+    private readonly Func<long, bool> _segmentCovered; // a segment write count a completed Barrier made durable
+    private readonly Func<long, bool> _intentCovered; // an intent-map mark a completed flush covered
     private long _commitsSinceTrim;
     private bool _disposed;
 
@@ -74,6 +76,8 @@ public sealed partial class TransactionQueue : IDisposable
         _blockSize = blockSize;
         _intent = intent;
         _arena = new DataArena(options.MemoryLimit);
+        _segmentCovered = w => w <= _durableWrites;
+        _intentCovered = intent.FlushedThrough;
         _readBack = new DataArena(options.MemoryLimit);
     }
 
@@ -229,7 +233,7 @@ public sealed partial class TransactionQueue : IDisposable
                 offset = WriteRecord(t, recordSize);
                 if (isData)
                 {
-                    _spilledWrites[t.FileId] = _segmentWrites;
+                    _spilledWrites.Set(t.FileId, _segmentWrites, _segmentCovered);
                 }
                 else
                 {
@@ -330,7 +334,7 @@ public sealed partial class TransactionQueue : IDisposable
         }
         lock (_lock)
         {
-            return _lastNamespaceWrite > _durableWrites || (_spilledWrites.TryGetValue(fileId, out long w) && w > _durableWrites);
+            return _lastNamespaceWrite > _durableWrites || _spilledWrites.Of(fileId) > _durableWrites;
         }
     }
 
@@ -340,10 +344,7 @@ public sealed partial class TransactionQueue : IDisposable
         long mark;
         lock (_lock)
         {
-            if (!_intentMarks.TryGetValue(fileId, out mark))
-            {
-                return false;
-            }
+            mark = _intentMarks.Of(fileId);
         }
         return !_intent.FlushedThrough(mark);
     }
@@ -379,13 +380,7 @@ public sealed partial class TransactionQueue : IDisposable
     {
         lock (_lock)
         {
-            foreach (var (file, mark) in _intentMarks)
-            {
-                if (_intent.FlushedThrough(mark))
-                {
-                    _intentMarks.Remove(file);
-                }
-            }
+            _intentMarks.Forget(_intentCovered);
         }
     }
 
@@ -431,16 +426,7 @@ public sealed partial class TransactionQueue : IDisposable
             // Every record written up to target is durable, in a segment whose name is: the current one was just
             // flushed, and older ones were flushed when they were rolled over and named by the folder flush above.
             _durableWrites = Math.Max(_durableWrites, target);
-            if (_spilledWrites.Count > 0)
-            {
-                foreach (var (file, w) in _spilledWrites)
-                {
-                    if (w <= _durableWrites)
-                    {
-                        _spilledWrites.Remove(file);
-                    }
-                }
-            }
+            _spilledWrites.Forget(_segmentCovered);
         }
         _intent.Flush();
         PruneIntentMarks();
