@@ -26,6 +26,7 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            EnterActivity(fileId, offset, data.Length);
             MarkIntent(fileId, offset, data.Length);
             FacetSlot[]? syncing = RouteToSyncingLocals(fileId, offset, data.Length);
             await OnLocalDataAsync(node, (f, r, ct) => f.WriteAsync(r, offset, data, ct), offset, data.Length, cancellationToken).ConfigureAwait(false);
@@ -35,6 +36,7 @@ public sealed partial class MirrorVolume
         }
         finally
         {
+            LeaveActivity(fileId, offset, data.Length);
             node.Gate.Release();
         }
     }
@@ -50,6 +52,8 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // Whole files: after a shrink and a regrowth to the same length, only the bytes tell the facets apart.
+            EnterActivityWholeFile(fileId);
             MarkNamespaceOnIdleLocals();
             await OnLocalDataAsync(node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
             await ApplyToSyncingAsync(_syncingLocals, node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
@@ -58,6 +62,7 @@ public sealed partial class MirrorVolume
         }
         finally
         {
+            LeaveActivityWholeFile(fileId);
             node.Gate.Release();
         }
     }
@@ -78,6 +83,7 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            EnterActivity(fileId, offset, length);
             MarkIntent(fileId, offset, length);
             FacetSlot[]? syncing = RouteToSyncingLocals(fileId, offset, length);
             await OnLocalDataAsync(node, (f, r, ct) => f.ZeroRangeAsync(r, offset, length, deallocate, ct), offset, length, cancellationToken).ConfigureAwait(false);
@@ -87,6 +93,7 @@ public sealed partial class MirrorVolume
         }
         finally
         {
+            LeaveActivity(fileId, offset, length);
             node.Gate.Release();
         }
     }

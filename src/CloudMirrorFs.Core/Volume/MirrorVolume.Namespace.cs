@@ -215,15 +215,32 @@ public sealed partial class MirrorVolume
                     throw new MirrorException(MirrorError.NotEmpty, $"{to}: directory not empty");
                 }
             }
-            await OnLocalsAsync(from, (f, ct) => f.RenameAsync(from, to, ct), cancellationToken).ConfigureAwait(false);
-            long seq;
-            lock (_sequencer)
+            // A file put over another (an editor's save): after a power loss both names and lengths may match on
+            // every facet while the bytes do not, so its whole content is logged as under way.
+            long? replacing = existing is not null && node.Kind == NodeKind.File ? node.Id : null;
+            try
             {
-                _files.Move(node, newParent, newName);
-                seq = AppendLocked(new Transaction { Kind = TransactionKind.Rename, FileId = node.Id, Path = from, Path2 = to });
-                _lastNamespaceSeq = Math.Max(_lastNamespaceSeq, seq);
+                if (replacing is { } id)
+                {
+                    EnterActivityWholeFile(id);
+                }
+                await OnLocalsAsync(from, (f, ct) => f.RenameAsync(from, to, ct), cancellationToken).ConfigureAwait(false);
+                long seq;
+                lock (_sequencer)
+                {
+                    _files.Move(node, newParent, newName);
+                    seq = AppendLocked(new Transaction { Kind = TransactionKind.Rename, FileId = node.Id, Path = from, Path2 = to });
+                    _lastNamespaceSeq = Math.Max(_lastNamespaceSeq, seq);
+                }
+                await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
             }
-            await CompleteDegradedAsync(seq, cancellationToken).ConfigureAwait(false);
+            finally
+            {
+                if (replacing is { } id)
+                {
+                    LeaveActivityWholeFile(id);
+                }
+            }
         }
         finally
         {

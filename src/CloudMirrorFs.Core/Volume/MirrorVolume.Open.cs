@@ -47,6 +47,7 @@ public sealed partial class MirrorVolume
             try
             {
                 await volume.OpenCoreAsync(cancellationToken).ConfigureAwait(false);
+                volume.StartActivityTrimmer(runtime.ActivityTrimPeriod);
                 if (runtime.Replicate)
                 {
                     volume._backgroundWork = true;
@@ -107,6 +108,20 @@ public sealed partial class MirrorVolume
         Dictionary<string, FacetStateStore.Entry>? saved = FacetStateStore.Load(_options.StateDir);
         // Present at open: the previous run ended without closing (SIGKILL, crash, power loss).
         bool unclean = PathProbe.Attributes(RunningMarker) is not null;
+        // The boot the previous run started in: another one now means the machine went down under it (power loss,
+        // kernel crash), so what was only in the OS cache is gone too. Unknown (an older build's marker, an OS that
+        // gives no boot id) counts as another.
+        string? startedInBoot = unclean ? ReadBootOfMarker() : null;
+        if (_slots.Length > 1)
+        {
+            _activity = ActivityLog.Open(Path.Combine(_options.StateDir, "activity.map"), _options.BlockSize);
+            if (_activity.Damaged is { } damagedLog)
+            {
+                _log.LogError("{Report}", damagedLog);
+            }
+            unclean |= _activity.Recovered is not { Count: 0 }; // a clean close empties it
+        }
+        bool machineRestarted = unclean && (startedInBoot is null || BootId.Current is null || startedInBoot != BootId.Current);
         // A clean close saves the states last: a local file changed at or after that was changed outside cmfs.
         DateTime? closedAt = saved is not null && !unclean ? File.GetLastWriteTimeUtc(FacetStateStore.FilePath(_options.StateDir)) : null;
         foreach (FacetSlot slot in _slots)
@@ -206,13 +221,20 @@ public sealed partial class MirrorVolume
                 damage, (reference ?? serving)?.Name);
         }
 
+        List<Location>? restartLost = [];
+        if (machineRestarted)
+        {
+            restartLost = await ActivityLocationsAsync((reference ?? serving)!, cancellationToken).ConfigureAwait(false);
+            _log.LogWarning("volume {Volume}: the machine restarted while the volume was open (power loss or crash): {What} compared again on every other facet",
+                _options.Name, restartLost is null ? "its activity log was damaged, so every block is" : $"{restartLost.Count} block(s) in {_activity?.Recovered?.Count ?? 0} region(s) being written are");
+        }
         var remoteNames = _slots.Where(s => !s.IsLocal).Select(s => s.Name).ToList();
         if (remoteNames.Count > 0 || PathProbe.IsDirectory(_options.QueuePath))
         {
             _queue = TransactionQueue.Open(_options.QueuePath, _options.Queue, _options.BlockSize, remoteNames);
             _queue.SpaceFreed += () => _spaceFreed.Set();
             DetectLostQueue(_queue);
-            ApplyQueueRecovery(_queue.Recovery, unclean, (reference ?? serving)!);
+            ApplyQueueRecovery(_queue.Recovery, unclean, (reference ?? serving)!, restartLost);
             foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
             {
                 slot.QueueActive = _queue.IsActive(slot.Name);
@@ -220,7 +242,14 @@ public sealed partial class MirrorVolume
         }
         else if (unclean)
         {
-            MarkAfterCrash((reference ?? serving)!, [], full: true);
+            MarkAfterCrash((reference ?? serving)!, restartLost ?? [], full: true);
+        }
+        if (restartLost is null)
+        {
+            foreach (FacetSlot slot in _slots.Where(s => s != (reference ?? serving)))
+            {
+                FullResyncAtOpen(slot, "the machine restarted while the volume was open, and the activity log that says where writes were under way was damaged: full resync");
+            }
         }
         if (saved is not null && _queue is not null)
         {
@@ -232,7 +261,36 @@ public sealed partial class MirrorVolume
         }
         RefreshLists();
         FacetStateStore.Save(_options.StateDir, _slots);
-        File.WriteAllText(RunningMarker, $"{Environment.ProcessId}\n");
+        // What the log named is in the dirty maps now (flushed): it starts empty for this run.
+        _activity?.Reset();
+        _activityRecovered = true;
+        // On stable storage, as the activity log is: a marker lost to a power cut would make the next open take the
+        // run for one that closed.
+        AtomicFile.Write(RunningMarker, System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId}\nboot {BootId.Current ?? "unknown"}\n"));
+    }
+
+    private bool _activityRecovered;
+
+    /// <summary>The boot id the running marker recorded; null when it recorded none (an older build) or cannot be read.</summary>
+    private string? ReadBootOfMarker()
+    {
+        try
+        {
+            foreach (string line in File.ReadAllLines(RunningMarker))
+            {
+                if (line.StartsWith("boot ", StringComparison.Ordinal) && line[5..].Trim() is { Length: > 0 } id && id != "unknown")
+                {
+                    return id;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return null;
     }
 
     /// <summary>
@@ -405,12 +463,13 @@ public sealed partial class MirrorVolume
     /// the write-intent locations after a crash; those plus a namespace mark (and a full mark unless the damage is a
     /// torn tail) after a damaged segment. The facets are then NotSynchronised; the queue keeps feeding them too.
     /// </summary>
-    private void ApplyQueueRecovery(QueueRecovery recovery, bool unclean, FacetSlot reference)
+    private void ApplyQueueRecovery(QueueRecovery recovery, bool unclean, FacetSlot reference, IReadOnlyList<Location>? restartLost)
     {
         QueueRecovery = recovery;
         if (unclean || recovery.LostLocations.Count > 0)
         {
-            MarkAfterCrash(reference, recovery.LostLocations, full: recovery.LostUnknown);
+            IReadOnlyList<Location> lost = restartLost is { Count: > 0 } ? [.. recovery.LostLocations.Concat(restartLost).Distinct()] : recovery.LostLocations;
+            MarkAfterCrash(reference, lost, full: recovery.LostUnknown);
         }
         foreach (QueueCorruption c in recovery.Corruptions)
         {
@@ -451,6 +510,7 @@ public sealed partial class MirrorVolume
         {
             return;
         }
+        await StopActivityTrimmerAsync().ConfigureAwait(false);
         await StopLocalResyncsAsync().ConfigureAwait(false);
         await StopReplicationAsync().ConfigureAwait(false);
         await _namespaceGate.WaitAsync().ConfigureAwait(false);
@@ -493,8 +553,20 @@ public sealed partial class MirrorVolume
             }
             if (_files is not null && !_statesUnsaved)
             {
+                if (_activityRecovered)
+                {
+                    try
+                    {
+                        _activity?.Reset(); // everything is on the disk: closed above
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        _log.LogError("the activity log {Path} could not be emptied at close ({Message}): after a machine restart its regions are compared again", _activity!.Path, e.Message);
+                    }
+                }
                 File.Delete(RunningMarker);
             }
+            _activity?.Dispose();
             _lockFile?.Dispose();
             _namespaceGate.Release();
         }

@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using CloudMirrorFs.Facets;
+using CloudMirrorFs.Volume;
+
+namespace CloudMirrorFs.Tests.Volume;
+
+/// <summary>
+/// A machine that loses power under a running volume: the OS cache is gone, so a local file's page that reached the
+/// disk may have no queue record or intent bit naming it. The test takes the disk as such a cut leaves it (every
+/// folder copied while the volume runs, the queue's files then cut back to what no barrier flushed: nothing) and
+/// opens it as the next boot would.
+/// </summary>
+[TestClass]
+public sealed class PowerLossTests
+{
+    private const int BlockSize = CrashTests.BlockSizeForTests;
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task MachineRestarted_AnOverwriteWhoseRecordWasLost_ReachesTheRemoteAnyway()
+    {
+        using var dir = new TempDir("powerloss");
+        (string state, string local, string remote, long id, byte[] expected) = await OverwriteThenCutAsync(dir, restarted: true);
+
+        await using MirrorVolume volume = await MirrorVolume.OpenAsync(CrashTests.Options(state, local, remote, 64 << 20));
+        Assert.AreEqual(0, volume.QueueRecovery!.LostLocations.Count, "the premise: the intent bits of the overwrite were lost");
+        Assert.AreNotEqual(FacetState.Synchronised, volume.GetFacetState("remote"));
+        var (dirty, _, _) = volume.GetDirtyMap("remote");
+        for (long b = Offset / BlockSize; b <= (Offset + Length - 1) / BlockSize; b++)
+        {
+            CollectionAssert.Contains(dirty.ToList(), new Location(id, b), "the overwritten block is named for the remote");
+        }
+        Assert.IsTrue(await volume.DrainAsync(TimeSpan.FromSeconds(60)), "the remote caught up");
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(local, "db")), "the local file kept the overwrite");
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "db")), "and the remote has the same bytes");
+        Assert.AreEqual(0, volume.ActivityRegions, "the log starts empty for the new run");
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task ProcessKilled_SameBoot_OnlyTheIntentLocationsAreResynchronised()
+    {
+        using var dir = new TempDir("powerloss");
+        (string state, string local, string remote, long id, byte[] expected) = await OverwriteThenCutAsync(dir, restarted: false);
+
+        await using MirrorVolume volume = await MirrorVolume.OpenAsync(CrashTests.Options(state, local, remote, 64 << 20));
+        long first = Offset / BlockSize, last = (Offset + Length - 1) / BlockSize;
+        var (dirty, full, _) = volume.GetDirtyMap("remote");
+        Assert.IsFalse(full);
+        CollectionAssert.AreEquivalent(Enumerable.Range((int)first, (int)(last - first + 1)).Select(b => new Location(id, b)).ToList(), dirty.ToList(),
+            "after a killed process the OS cache kept the intent bits: the activity log's wider regions are not used");
+        Assert.IsTrue(await volume.DrainAsync(TimeSpan.FromSeconds(60)));
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "db")));
+    }
+
+    private const long Offset = (1 << 20) + 1000;
+    private const int Length = 200_000;
+
+    /// <summary>
+    /// A 4 MiB file on both facets; then, with replication off, 200 KB of it overwritten (same length) and the disk
+    /// taken as it is; with <paramref name="restarted"/>, what a power cut loses of it is cut away too (the queue's
+    /// intent map and segments back to their headers, the boot id another one).
+    /// </summary>
+    private static async Task<(string State, string Local, string Remote, long Id, byte[] Expected)> OverwriteThenCutAsync(TempDir dir, bool restarted)
+    {
+        string state = dir.Sub("state"), local = dir.Sub("local"), remote = dir.Sub("remote");
+        var options = CrashTests.Options(state, local, remote, 64 << 20);
+        byte[] expected = CrashTests.Pattern(1, 4 << 20);
+        long id;
+        await using (MirrorVolume first = await MirrorVolume.OpenAsync(options))
+        {
+            id = await first.CreateFileAsync("db");
+            await first.WriteAsync(id, 0, expected);
+            Assert.IsTrue(await first.DrainAsync(TimeSpan.FromSeconds(60)));
+        }
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "db")), "the premise: the remote had the file");
+
+        MirrorVolume second = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = false });
+        byte[] overwrite = CrashTests.Pattern(2, Length);
+        await second.WriteAsync(id, Offset, overwrite);
+        overwrite.CopyTo(expected, Offset);
+        Assert.IsTrue(second.ActivityRegions > 0, "the overwrite's region is logged");
+        string image = Path.Combine(dir.Path, "image");
+        Directory.CreateDirectory(image);
+        foreach (string folder in new[] { state, local, remote })
+        {
+            Copy(folder, Path.Combine(image, Path.GetFileName(folder)));
+        }
+        await second.DisposeAsync();
+        foreach (string folder in new[] { state, local, remote })
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.Move(Path.Combine(image, Path.GetFileName(folder)), folder);
+        }
+        string queue = Path.Combine(state, "queue");
+        if (restarted)
+        {
+            using (var intent = new FileStream(Path.Combine(queue, "intent.map"), FileMode.Open))
+            {
+                intent.SetLength(16);
+            }
+            foreach (string segment in Directory.GetFiles(queue, "seg-*.cmq"))
+            {
+                using var s = new FileStream(segment, FileMode.Open);
+                s.SetLength(Math.Min(s.Length, 24));
+            }
+            string marker = Path.Combine(state, "running");
+            string[] lines = File.ReadAllLines(marker);
+            Assert.IsTrue(lines.Any(l => l.StartsWith("boot ", StringComparison.Ordinal)), "the running marker records the boot");
+            File.WriteAllLines(marker, lines.Select(l => l.StartsWith("boot ", StringComparison.Ordinal) ? "boot 00000000-0000-0000-0000-000000000000" : l));
+        }
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(local, "db")), "the premise: the local page reached the disk");
+        return (state, local, remote, id, expected);
+    }
+
+    /// <summary>The folder as it is on the disk now (cp: .NET's own copy would take the volume's file locks).</summary>
+    private static void Copy(string from, string to)
+    {
+        using var cp = Process.Start(new ProcessStartInfo("cp", ["-a", from, to]) { RedirectStandardError = true })!;
+        string error = cp.StandardError.ReadToEnd();
+        cp.WaitForExit();
+        Assert.AreEqual(0, cp.ExitCode, $"cp -a {from} {to}: {error}");
+    }
+}
