@@ -73,12 +73,15 @@ internal sealed class FileTable : IDisposable
     /// files modified or created at or after <paramref name="changedSince"/> are reported as changed. With
     /// <paramref name="caseInsensitive"/>, names that differ only in case are one name (<see cref="Options.VolumeOptions.CaseInsensitiveNames"/>).
     /// </summary>
-    public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, DateTime? changedSince, bool caseInsensitive, CancellationToken cancellationToken)
+    public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, DateTime? changedSince, bool caseInsensitive, CancellationToken cancellationToken,
+        bool machineRestarted = false)
     {
         var table = new FileTable(stateDir, caseInsensitive);
         string? snapshotDamage = table.Load(table._snapshotPath);
         table.Damage = table.Load(table._journalPath) is { } journalDamage ? snapshotDamage ?? journalDamage : snapshotDamage;
-        if (table.Damage is not null)
+        // After a machine restart the journal may end cleanly where the OS cache lost its tail: as after damage, the
+        // ids those records gave out must not be given again to other files.
+        if (table.Damage is not null || machineRestarted)
         {
             // The ids the lost records gave out live on in dirty maps, queue records and remote images: a new file
             // must never get one of them. Clock ticks are past any counter this table could have reached.

@@ -208,7 +208,7 @@ public sealed partial class MirrorVolume
             _log.LogWarning("volume {Volume}: no local facet can serve; serving from remote facet {Facet} until a local one is rebuilt", _options.Name, serving.Name);
         }
 
-        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, closedAt, _options.CaseInsensitiveNames, cancellationToken).ConfigureAwait(false);
+        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, closedAt, _options.CaseInsensitiveNames, cancellationToken, machineRestarted).ConfigureAwait(false);
         // After a clean stop only: after a crash the names that differ are the operations in flight, which the crash
         // recovery below marks (its namespace mark covers them) and which are no edits made outside cmfs.
         if (closedAt is not null && reference is not null && _files.Reconciled is { } found && (found.Added.Count > 0 || found.Removed > 0 || found.Changed.Count > 0))
@@ -225,6 +225,18 @@ public sealed partial class MirrorVolume
         if (machineRestarted)
         {
             restartLost = await ActivityLocationsAsync((reference ?? serving)!, cancellationToken).ConfigureAwait(false);
+            if (restartLost is not null && _files.Reconciled is { } lostNames)
+            {
+                // Files the table of names lost with the OS cache came back under new ids, which no logged region
+                // names: their bytes are compared whole (a copy the remote got before the cut may be older).
+                foreach (var (id, _, kind, length) in lostNames.Added)
+                {
+                    for (long b = 0; kind == NodeKind.File && b <= (length - 1) / BlockSize && length > 0; b++)
+                    {
+                        restartLost.Add(new Location(id, b));
+                    }
+                }
+            }
             _log.LogWarning("volume {Volume}: the machine restarted while the volume was open (power loss or crash): {What} compared again on every other facet",
                 _options.Name, restartLost is null ? "its activity log was damaged, so every block is" : $"{restartLost.Count} block(s) in {_activity?.Recovered?.Count ?? 0} region(s) being written are");
         }

@@ -53,6 +53,53 @@ public sealed class PowerLossTests
         CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "db")));
     }
 
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task MachineRestarted_AFileTheTableOfNamesLost_IsComparedWhole()
+    {
+        using var dir = new TempDir("powerloss");
+        string state = dir.Sub("state"), local = dir.Sub("local"), remote = dir.Sub("remote");
+        var options = CrashTests.Options(state, local, remote, 64 << 20);
+        SimulatedLink? link = null;
+        MirrorVolume volume = await MirrorVolume.OpenAsync(options, o => o.Name == "remote" ? link = new SimulatedLink(FacetFactory.Create(o, options)) : FacetFactory.Create(o, options));
+        string journal = Path.Combine(state, "files.journal");
+        long journalBefore = File.Exists(journal) ? new FileInfo(journal).Length : 0;
+        long id = await volume.CreateFileAsync("made");
+        byte[] expected = CrashTests.Pattern(3, 1 << 20);
+        await volume.WriteAsync(id, 0, expected);
+        Assert.IsTrue(await volume.DrainAsync(TimeSpan.FromSeconds(60)), "the remote got the new file");
+        link!.Down = true;
+        byte[] overwrite = CrashTests.Pattern(4, 10_000);
+        await volume.WriteAsync(id, 300_000, overwrite); // not sent: the link is down
+        overwrite.CopyTo(expected, 300_000);
+
+        string image = Path.Combine(dir.Path, "image");
+        Directory.CreateDirectory(image);
+        foreach (string folder in new[] { state, local, remote })
+        {
+            Copy(folder, Path.Combine(image, Path.GetFileName(folder)));
+        }
+        link.Down = false;
+        await volume.DisposeAsync();
+        foreach (string folder in new[] { state, local, remote })
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.Move(Path.Combine(image, Path.GetFileName(folder)), folder);
+        }
+        // The cut: the table of names never had the file on the disk, nor the queue the overwrite.
+        using (var j = new FileStream(journal, FileMode.Open))
+        {
+            Assert.IsTrue(j.Length > journalBefore, "the premise: the create was journalled");
+            j.SetLength(journalBefore);
+        }
+        CutQueueAndBoot(state);
+
+        await using MirrorVolume after = await MirrorVolume.OpenAsync(options);
+        Assert.AreNotEqual(id, after.LookupId("made"), "the premise: the file came back under a new id");
+        Assert.IsTrue(await after.DrainAsync(TimeSpan.FromSeconds(60)));
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "made")), "the remote has the overwrite");
+    }
+
     private const long Offset = (1 << 20) + 1000;
     private const int Length = 200_000;
 
@@ -92,25 +139,31 @@ public sealed class PowerLossTests
             Directory.Delete(folder, recursive: true);
             Directory.Move(Path.Combine(image, Path.GetFileName(folder)), folder);
         }
-        string queue = Path.Combine(state, "queue");
         if (restarted)
         {
-            using (var intent = new FileStream(Path.Combine(queue, "intent.map"), FileMode.Open))
-            {
-                intent.SetLength(16);
-            }
-            foreach (string segment in Directory.GetFiles(queue, "seg-*.cmq"))
-            {
-                using var s = new FileStream(segment, FileMode.Open);
-                s.SetLength(Math.Min(s.Length, 24));
-            }
-            string marker = Path.Combine(state, "running");
-            string[] lines = File.ReadAllLines(marker);
-            Assert.IsTrue(lines.Any(l => l.StartsWith("boot ", StringComparison.Ordinal)), "the running marker records the boot");
-            File.WriteAllLines(marker, lines.Select(l => l.StartsWith("boot ", StringComparison.Ordinal) ? "boot 00000000-0000-0000-0000-000000000000" : l));
+            CutQueueAndBoot(state);
         }
         CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(local, "db")), "the premise: the local page reached the disk");
         return (state, local, remote, id, expected);
+    }
+
+    /// <summary>The queue's intent map and segments back to their headers (no barrier ran), and another boot id.</summary>
+    private static void CutQueueAndBoot(string state)
+    {
+        string queue = Path.Combine(state, "queue");
+        using (var intent = new FileStream(Path.Combine(queue, "intent.map"), FileMode.Open))
+        {
+            intent.SetLength(16);
+        }
+        foreach (string segment in Directory.GetFiles(queue, "seg-*.cmq"))
+        {
+            using var s = new FileStream(segment, FileMode.Open);
+            s.SetLength(Math.Min(s.Length, 24));
+        }
+        string marker = Path.Combine(state, "running");
+        string[] lines = File.ReadAllLines(marker);
+        Assert.IsTrue(lines.Any(l => l.StartsWith("boot ", StringComparison.Ordinal)), "the running marker records the boot");
+        File.WriteAllLines(marker, lines.Select(l => l.StartsWith("boot ", StringComparison.Ordinal) ? "boot 00000000-0000-0000-0000-000000000000" : l));
     }
 
     /// <summary>The folder as it is on the disk now (cp: .NET's own copy would take the volume's file locks).</summary>
