@@ -11,8 +11,9 @@ namespace CloudMirrorFs.Volume;
 /// <para>
 /// A region is 64 files by id (ids of files made together are consecutive) times 64 MiB of their bytes, so the log
 /// is flushed once when a burst of writes moves into new ground, not once per write: a sequential copy flushes it
-/// every 64 MiB, a program making small files every 64 files. A change of a whole file's content without a write
-/// (a length set, a rename over another file) logs the whole of those files. A region leaves the log after a
+/// every 64 MiB, a program making small files every 64 files. A length set logs the regions up to the new length (a
+/// file regrown to its old length after a shrink differs in the bytes only); a rename over another file logs the
+/// moved file whole. A region leaves the log after a
 /// whole-volume barrier that began after the last change in it ended (<see cref="TrimAsync"/>): by then the
 /// changes are on the disk and so are the records or intent bits that name them.
 /// </para>
@@ -25,8 +26,11 @@ internal sealed class ActivityLog : IDisposable
     /// <summary>Bytes of each file per region.</summary>
     public const long RegionBytes = 64L << 20;
 
-    /// <summary>The region index that stands for every block of the region's files.</summary>
-    public const long WholeFiles = 1L << 48;
+    /// <summary>
+    /// Region indexes from here on stand for every block of one file: <c>WholeFile + (fileId mod 64)</c> in its
+    /// group of 64 ids.
+    /// </summary>
+    public const long WholeFile = 1L << 48;
 
     private readonly DirtyMap _map;
     private readonly int _blockShift;
@@ -96,13 +100,13 @@ internal sealed class ActivityLog : IDisposable
         }
     }
 
-    /// <summary>Logs every block of a file (its length set, or it replaced another file by a rename).</summary>
+    /// <summary>Logs every block of one file (it replaced another file by a rename).</summary>
     public void EnterWholeFile(long fileId)
     {
         bool added;
         lock (_lock)
         {
-            var region = new Location(fileId >> IdShift, WholeFiles);
+            var region = WholeFileRegion(fileId);
             CountIn(region);
             added = _map.Set(region);
         }
@@ -131,7 +135,7 @@ internal sealed class ActivityLog : IDisposable
     {
         lock (_lock)
         {
-            LeaveLocked(new Location(fileId >> IdShift, WholeFiles));
+            LeaveLocked(WholeFileRegion(fileId));
         }
     }
 
@@ -209,7 +213,7 @@ internal sealed class ActivityLog : IDisposable
             return null;
         }
         long lastBlock = (length - 1) / BlockSize;
-        if (region.Block == WholeFiles)
+        if (region.Block >= WholeFile)
         {
             return (0, lastBlock);
         }
@@ -218,10 +222,17 @@ internal sealed class ActivityLog : IDisposable
         return first <= last ? (first, last) : null;
     }
 
+    private static Location WholeFileRegion(long fileId) => new(fileId >> IdShift, WholeFile + (fileId & ((1L << IdShift) - 1)));
+
     /// <summary>The file ids a region covers.</summary>
     public static IEnumerable<long> FilesOf(Location region)
     {
         long first = region.FileId << IdShift;
+        if (region.Block >= WholeFile)
+        {
+            yield return first + (region.Block - WholeFile);
+            yield break;
+        }
         for (long id = first; id < first + (1L << IdShift); id++)
         {
             yield return id;

@@ -24,13 +24,19 @@ public sealed partial class MirrorVolume
 
     private void EnterActivity(long fileId, long offset, long length)
     {
-        if (_activity is { } log)
+        if (_activity is { } log && length > 0)
         {
             Guard(log, () => log.Enter(fileId, offset, length));
         }
     }
 
-    private void LeaveActivity(long fileId, long offset, long length) => _activity?.Leave(fileId, offset, length);
+    private void LeaveActivity(long fileId, long offset, long length)
+    {
+        if (length > 0)
+        {
+            _activity?.Leave(fileId, offset, length);
+        }
+    }
 
     private void EnterActivityWholeFile(long fileId)
     {

@@ -52,8 +52,9 @@ public sealed partial class MirrorVolume
         await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            // Whole files: after a shrink and a regrowth to the same length, only the bytes tell the facets apart.
-            EnterActivityWholeFile(fileId);
+            // Up to the new length: after a shrink and a regrowth to the old length, only the bytes (zeros here,
+            // the old ones there) tell the facets apart. A truncation to nothing logs nothing.
+            EnterActivity(fileId, 0, length);
             MarkNamespaceOnIdleLocals();
             await OnLocalDataAsync(node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
             await ApplyToSyncingAsync(_syncingLocals, node, (f, r, ct) => f.SetLengthAsync(r, length, ct), length, 0, cancellationToken).ConfigureAwait(false);
@@ -62,7 +63,7 @@ public sealed partial class MirrorVolume
         }
         finally
         {
-            LeaveActivityWholeFile(fileId);
+            LeaveActivity(fileId, 0, length);
             node.Gate.Release();
         }
     }

@@ -72,12 +72,13 @@ public sealed class ActivityLogTests
         using ActivityLog again = ActivityLog.Open(path, BlockSize);
         var regions = again.Recovered!.ToList();
         Assert.AreEqual(2, regions.Count);
-        Location data = regions.Single(r => r.Block != ActivityLog.WholeFiles);
+        Location data = regions.Single(r => r.Block < ActivityLog.WholeFile);
         Assert.AreEqual(new Location(130 >> 6, 1), data);
         CollectionAssert.AreEqual(Enumerable.Range(128, 64).Select(i => (long)i).ToList(), ActivityLog.FilesOf(data).ToList());
         Assert.AreEqual((1024L, 1024L + 10), again.BlocksOf(data, (64L << 20) + (10 * BlockSize) + 1), "clipped to the file's length");
         Assert.IsNull(again.BlocksOf(data, 64L << 20), "a file that ends before the region holds nothing of it");
-        Location whole = regions.Single(r => r.Block == ActivityLog.WholeFiles);
+        Location whole = regions.Single(r => r.Block >= ActivityLog.WholeFile);
+        CollectionAssert.AreEqual(new[] { 200L }, ActivityLog.FilesOf(whole).ToList(), "a whole-file entry names its one file");
         Assert.AreEqual((0L, 3L), again.BlocksOf(whole, (3 * BlockSize) + 1));
 
         again.Reset();

@@ -103,12 +103,56 @@ public sealed class PowerLossTests
     private const long Offset = (1 << 20) + 1000;
     private const int Length = 200_000;
 
+    /// <summary>200 KB of "db" overwritten (same length), then the disk taken as <see cref="ChangeThenCutAsync"/> does.</summary>
+    private static Task<(string State, string Local, string Remote, long Id, byte[] Expected)> OverwriteThenCutAsync(TempDir dir, bool restarted) =>
+        ChangeThenCutAsync(dir, restarted, async (volume, id, expected) =>
+        {
+            byte[] overwrite = CrashTests.Pattern(2, Length);
+            await volume.WriteAsync(id, Offset, overwrite);
+            overwrite.CopyTo(expected, Offset);
+            return expected;
+        });
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task MachineRestarted_AFileShrunkAndRegrownToItsLength_ReachesTheRemoteAsZeros()
+    {
+        using var dir = new TempDir("powerloss");
+        (string state, string local, string remote, _, byte[] expected) = await ChangeThenCutAsync(dir, restarted: true, async (volume, id, expected) =>
+        {
+            await volume.SetLengthAsync(id, 1 << 20);
+            await volume.SetLengthAsync(id, expected.Length);
+            Array.Clear(expected, 1 << 20, expected.Length - (1 << 20));
+            return expected;
+        });
+        await using MirrorVolume volume = await MirrorVolume.OpenAsync(CrashTests.Options(state, local, remote, 64 << 20));
+        Assert.IsTrue(await volume.DrainAsync(TimeSpan.FromSeconds(60)));
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "db")), "the remote's old bytes past 1 MiB are zeros now");
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task MachineRestarted_AFileRenamedOverAnotherOfTheSameLength_ReachesTheRemote()
+    {
+        using var dir = new TempDir("powerloss");
+        (string state, string local, string remote, _, byte[] expected) = await ChangeThenCutAsync(dir, restarted: true, async (volume, _, _) =>
+        {
+            await volume.RenameAsync("other", "db"); // an editor's save: the new content put over the old name
+            return CrashTests.Pattern(5, 4 << 20);
+        });
+        await using MirrorVolume volume = await MirrorVolume.OpenAsync(CrashTests.Options(state, local, remote, 64 << 20));
+        Assert.IsTrue(await volume.DrainAsync(TimeSpan.FromSeconds(60)));
+        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "db")));
+        Assert.IsFalse(File.Exists(Path.Combine(remote, "other")));
+    }
+
     /// <summary>
-    /// A 4 MiB file on both facets; then, with replication off, 200 KB of it overwritten (same length) and the disk
-    /// taken as it is; with <paramref name="restarted"/>, what a power cut loses of it is cut away too (the queue's
-    /// intent map and segments back to their headers, the boot id another one).
+    /// Two 4 MiB files, "db" and "other", on both facets; then, with replication off, <paramref name="change"/> made
+    /// (it returns what "db" holds after it) and the disk taken as it is; with <paramref name="restarted"/>, what a
+    /// power cut loses of it is cut away too.
     /// </summary>
-    private static async Task<(string State, string Local, string Remote, long Id, byte[] Expected)> OverwriteThenCutAsync(TempDir dir, bool restarted)
+    private static async Task<(string State, string Local, string Remote, long Id, byte[] Expected)> ChangeThenCutAsync(TempDir dir, bool restarted,
+        Func<MirrorVolume, long, byte[], Task<byte[]>> change)
     {
         string state = dir.Sub("state"), local = dir.Sub("local"), remote = dir.Sub("remote");
         var options = CrashTests.Options(state, local, remote, 64 << 20);
@@ -118,15 +162,14 @@ public sealed class PowerLossTests
         {
             id = await first.CreateFileAsync("db");
             await first.WriteAsync(id, 0, expected);
+            long other = await first.CreateFileAsync("other");
+            await first.WriteAsync(other, 0, CrashTests.Pattern(5, 4 << 20));
             Assert.IsTrue(await first.DrainAsync(TimeSpan.FromSeconds(60)));
         }
         CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "db")), "the premise: the remote had the file");
 
         MirrorVolume second = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = false });
-        byte[] overwrite = CrashTests.Pattern(2, Length);
-        await second.WriteAsync(id, Offset, overwrite);
-        overwrite.CopyTo(expected, Offset);
-        Assert.IsTrue(second.ActivityRegions > 0, "the overwrite's region is logged");
+        expected = await change(second, id, expected);
         string image = Path.Combine(dir.Path, "image");
         Directory.CreateDirectory(image);
         foreach (string folder in new[] { state, local, remote })
