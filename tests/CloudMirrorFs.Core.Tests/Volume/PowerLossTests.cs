@@ -38,6 +38,24 @@ public sealed class PowerLossTests
 
     [TestMethod]
     [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task MachineRestarted_AnOverwriteWhoseRecordWasLost_ReachesAnObjectStoreRemote()
+    {
+        using var dir = new TempDir("powerloss");
+        (string state, string local, string remote, long id, byte[] expected) = await ChangeThenCutAsync(dir, restarted: true, async (volume, id, expected) =>
+        {
+            byte[] overwrite = CrashTests.Pattern(2, Length);
+            await volume.WriteAsync(id, Offset, overwrite);
+            overwrite.CopyTo(expected, Offset);
+            return expected;
+        }, remoteKind: "folder");
+
+        await using MirrorVolume volume = await MirrorVolume.OpenAsync(CrashTests.Options(state, local, remote, 64 << 20, remoteKind: "folder"));
+        Assert.IsTrue(await volume.DrainAsync(TimeSpan.FromSeconds(60)));
+        CollectionAssert.AreEqual(expected, await ReadRemoteAsync(volume, id, "db", expected.Length), "the store's image has the overwrite");
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
     public async Task ProcessKilled_SameBoot_OnlyTheIntentLocationsAreResynchronised()
     {
         using var dir = new TempDir("powerloss");
@@ -152,10 +170,10 @@ public sealed class PowerLossTests
     /// power cut loses of it is cut away too.
     /// </summary>
     private static async Task<(string State, string Local, string Remote, long Id, byte[] Expected)> ChangeThenCutAsync(TempDir dir, bool restarted,
-        Func<MirrorVolume, long, byte[], Task<byte[]>> change)
+        Func<MirrorVolume, long, byte[], Task<byte[]>> change, string remoteKind = "directory")
     {
         string state = dir.Sub("state"), local = dir.Sub("local"), remote = dir.Sub("remote");
-        var options = CrashTests.Options(state, local, remote, 64 << 20);
+        var options = CrashTests.Options(state, local, remote, 64 << 20, remoteKind);
         byte[] expected = CrashTests.Pattern(1, 4 << 20);
         long id;
         await using (MirrorVolume first = await MirrorVolume.OpenAsync(options))
@@ -165,8 +183,8 @@ public sealed class PowerLossTests
             long other = await first.CreateFileAsync("other");
             await first.WriteAsync(other, 0, CrashTests.Pattern(5, 4 << 20));
             Assert.IsTrue(await first.DrainAsync(TimeSpan.FromSeconds(60)));
+            CollectionAssert.AreEqual(expected, await ReadRemoteAsync(first, id, "db", expected.Length), "the premise: the remote had the file");
         }
-        CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "db")), "the premise: the remote had the file");
 
         MirrorVolume second = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = false });
         expected = await change(second, id, expected);
@@ -207,6 +225,14 @@ public sealed class PowerLossTests
         string[] lines = File.ReadAllLines(marker);
         Assert.IsTrue(lines.Any(l => l.StartsWith("boot ", StringComparison.Ordinal)), "the running marker records the boot");
         File.WriteAllLines(marker, lines.Select(l => l.StartsWith("boot ", StringComparison.Ordinal) ? "boot 00000000-0000-0000-0000-000000000000" : l));
+    }
+
+    private static async Task<byte[]> ReadRemoteAsync(MirrorVolume volume, long id, string path, int length)
+    {
+        byte[] buffer = new byte[length];
+        int n = await volume.GetFacet("remote").ReadAsync(new FileRef(id, path), 0, buffer, CancellationToken.None);
+        Assert.AreEqual(length, n, $"the remote's {path} is {n} bytes long");
+        return buffer;
     }
 
     /// <summary>The folder as it is on the disk now (cp: .NET's own copy would take the volume's file locks).</summary>
