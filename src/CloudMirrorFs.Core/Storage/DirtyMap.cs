@@ -111,9 +111,32 @@ public sealed class DirtyMap : IDisposable
             {
                 return false;
             }
+            long at = _file.Position;
+            try
+            {
+                Append(OpSet, location.FileId, location.Block);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Not on the disk (a full disk, an I/O error): not set either, so that the next Set of it appends
+                // again instead of taking it for logged; and no torn record left for the next append to follow.
+                if (bits == 0)
+                {
+                    _words.Remove((location.FileId, word));
+                }
+                try
+                {
+                    _file.SetLength(at);
+                    _file.Position = at;
+                }
+                catch (IOException)
+                {
+                    // The load drops an incomplete last record; a damaged one turns the map full, which loses nothing.
+                }
+                throw;
+            }
             bits |= bit;
             _count++;
-            Append(OpSet, location.FileId, location.Block);
             return true;
         }
     }

@@ -104,4 +104,34 @@ public sealed class DirtyMapTests
         }
         Assert.AreEqual(size, new FileInfo(path).Length);
     }
+
+    [TestMethod]
+    public void Set_OnAFullDisk_Throws_AndIsNotTakenForSet_ThenAppendsOnceThereIsRoom()
+    {
+        using var disk = new CloudMirrorFs.Tests.Support.SmallDisk(1);
+        string path = Path.Combine(disk.Path, "m.map");
+        using (DirtyMap map = DirtyMap.Open(path))
+        {
+            string ballast = disk.Ballast();
+            var loc = new Location(7, 3);
+            Assert.ThrowsExactly<IOException>(() =>
+            {
+                // A tmpfs page holds 140 records: fill the map's last page first, so that one append needs a new one.
+                for (long b = 100; ; b++)
+                {
+                    map.Set(new Location(7, b));
+                }
+            });
+            long setBefore = map.Count;
+            Assert.ThrowsExactly<IOException>(() => map.Set(loc));
+            Assert.IsFalse(map.Contains(loc), "a mark that did not reach the file is not set");
+            Assert.AreEqual(setBefore, map.Count);
+            File.Delete(ballast);
+            Assert.IsTrue(map.Set(loc), "set once there is room: appended, not taken for already logged");
+            map.Flush();
+        }
+        using DirtyMap again = DirtyMap.Open(path);
+        Assert.IsNull(again.CorruptionReport, "no torn record left in the middle of the log");
+        Assert.IsTrue(again.Contains(new Location(7, 3)));
+    }
 }

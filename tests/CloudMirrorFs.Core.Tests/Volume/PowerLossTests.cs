@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
+using CloudMirrorFs.Tests.Support;
 using CloudMirrorFs.Volume;
 
 namespace CloudMirrorFs.Tests.Volume;
@@ -116,6 +118,51 @@ public sealed class PowerLossTests
         Assert.AreNotEqual(id, after.LookupId("made"), "the premise: the file came back under a new id");
         Assert.IsTrue(await after.DrainAsync(TimeSpan.FromSeconds(60)));
         CollectionAssert.AreEqual(expected, File.ReadAllBytes(Path.Combine(remote, "made")), "the remote has the overwrite");
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task StateDiskFull_AWriteIntoANewRegion_FailsNamingTheActivityLog_AndGoesThroughOnceThereIsRoom()
+    {
+        using var dir = new TempDir("powerloss");
+        using var disk = new SmallDisk(1);
+        string state = Path.Combine(disk.Path, "state");
+        var options = CrashTests.Options(state, dir.Sub("local"), dir.Sub("remote"), 64 << 20) with
+        {
+            Queue = new QueueOptions { Path = dir.Sub("queue") }, // only the activity log is on the full disk
+        };
+        await using MirrorVolume volume = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = false });
+        long id = await volume.CreateFileAsync("sparse");
+        await volume.WriteAsync(id, 0, new byte[] { 1 });
+        string ballast = disk.Ballast();
+        await volume.WriteAsync(id, 0, new byte[] { 2 }); // a logged region: no I/O on the full disk
+
+        // One byte every 64 MiB: a new region each, until the log's last page is full and the disk has no other.
+        MirrorException? refused = null;
+        long k;
+        for (k = 1; k < 1000 && refused is null; k++)
+        {
+            try
+            {
+                await volume.WriteAsync(id, k * ActivityLog.RegionBytes, new byte[] { 3 });
+            }
+            catch (MirrorException e)
+            {
+                refused = e;
+            }
+        }
+        k--;
+        Assert.IsNotNull(refused, "the full disk refused a region at last");
+        Assert.AreEqual(MirrorError.IoError, refused.Error);
+        StringAssert.Contains(refused.Message, Path.Combine(state, "activity.map"));
+        StringAssert.Contains(refused.Message, "the change was not made");
+        Assert.AreEqual((k - 1) * ActivityLog.RegionBytes + 1, new FileInfo(Path.Combine(options.Facets[0].Path!, "sparse")).Length, "the refused write reached no facet");
+
+        File.Delete(ballast);
+        await volume.WriteAsync(id, k * ActivityLog.RegionBytes, new byte[] { 3 });
+        Assert.AreEqual(k * ActivityLog.RegionBytes + 1, new FileInfo(Path.Combine(options.Facets[0].Path!, "sparse")).Length);
+        Assert.AreEqual(k + 1, volume.ActivityRegions);
+        Assert.AreEqual(16 + (29 * (k + 1)), new FileInfo(Path.Combine(state, "activity.map")).Length, "every region is in the file: header and one record each");
     }
 
     private const long Offset = (1 << 20) + 1000;
