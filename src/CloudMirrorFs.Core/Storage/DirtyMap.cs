@@ -44,6 +44,11 @@ public sealed class DirtyMap : IDisposable
     private long _marksAppended;
     private long _marksFlushed;
 
+    // Marks set in memory whose append failed: written again by the next Set of them and by every Flush.
+    private HashSet<Location>? _unpersisted;
+    private bool _fullUnpersisted;
+    private bool _namespaceUnpersisted;
+
     /// <summary>The map file.</summary>
     public string Path { get; }
 
@@ -98,7 +103,12 @@ public sealed class DirtyMap : IDisposable
         return map;
     }
 
-    /// <summary>Marks a location; returns true when it was not marked before. Durable against process death on return.</summary>
+    /// <summary>
+    /// Marks a location; returns true when it was not marked before (or its earlier append had failed and this one
+    /// wrote it). Durable against process death on return. When the append fails (a full disk, an I/O error) the
+    /// location is marked in memory all the same, so this run still acts on it, and the error goes to the caller; the
+    /// next <see cref="Set"/> of it, and every <see cref="Flush"/>, write it again until one gets it to the file.
+    /// </summary>
     public bool Set(Location location)
     {
         long word = location.Block >> 6;
@@ -109,34 +119,25 @@ public sealed class DirtyMap : IDisposable
             ref ulong bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_words, (location.FileId, word), out _);
             if ((bits & bit) != 0)
             {
-                return false;
-            }
-            long at = _file.Position;
-            try
-            {
-                Append(OpSet, location.FileId, location.Block);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Not on the disk (a full disk, an I/O error): not set either, so that the next Set of it appends
-                // again instead of taking it for logged; and no torn record left for the next append to follow.
-                if (bits == 0)
+                if (_unpersisted is null || !_unpersisted.Contains(location))
                 {
-                    _words.Remove((location.FileId, word));
+                    return false;
                 }
-                try
-                {
-                    _file.SetLength(at);
-                    _file.Position = at;
-                }
-                catch (IOException)
-                {
-                    // The load drops an incomplete last record; a damaged one turns the map full, which loses nothing.
-                }
-                throw;
+                AppendOrCut(OpSet, location.FileId, location.Block);
+                _unpersisted.Remove(location);
+                return true;
             }
             bits |= bit;
             _count++;
+            try
+            {
+                AppendOrCut(OpSet, location.FileId, location.Block);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                (_unpersisted ??= []).Add(location);
+                throw;
+            }
             return true;
         }
     }
@@ -186,6 +187,7 @@ public sealed class DirtyMap : IDisposable
                 _words[(location.FileId, word)] = bits;
             }
             _count--;
+            _unpersisted?.Remove(location); // never on the disk: nothing to clear there, and a clear lost costs nothing
             Append(OpClear, location.FileId, location.Block);
             MaybeCompact();
             return true;
@@ -197,10 +199,12 @@ public sealed class DirtyMap : IDisposable
     {
         lock (_lock)
         {
-            if (!IsFull)
+            if (!IsFull || _fullUnpersisted)
             {
                 IsFull = true;
-                Append(OpFull, 0, 0);
+                _fullUnpersisted = true;
+                AppendOrCut(OpFull, 0, 0);
+                _fullUnpersisted = false;
             }
         }
     }
@@ -210,10 +214,12 @@ public sealed class DirtyMap : IDisposable
     {
         lock (_lock)
         {
-            if (!NamespaceDirty)
+            if (!NamespaceDirty || _namespaceUnpersisted)
             {
                 NamespaceDirty = true;
-                Append(OpNamespace, 0, 0);
+                _namespaceUnpersisted = true;
+                AppendOrCut(OpNamespace, 0, 0);
+                _namespaceUnpersisted = false;
             }
         }
     }
@@ -311,7 +317,7 @@ public sealed class DirtyMap : IDisposable
         {
             lock (_lock)
             {
-                return !_disposed && _marksFlushed < _marksAppended;
+                return !_disposed && (_marksFlushed < _marksAppended || _unpersisted is { Count: > 0 } || _fullUnpersisted || _namespaceUnpersisted);
             }
         }
     }
@@ -326,6 +332,10 @@ public sealed class DirtyMap : IDisposable
         long target;
         lock (_lock)
         {
+            if (!_disposed)
+            {
+                AppendUnpersistedLocked(); // a barrier that cannot write them fails, rather than return without them
+            }
             target = _marksAppended;
             if (_disposed || _marksFlushed >= target)
             {
@@ -359,6 +369,7 @@ public sealed class DirtyMap : IDisposable
             _disposed = true;
             try
             {
+                AppendUnpersistedLocked(); // a last try: the disk may have room again
                 if (_marksFlushed < _marksAppended)
                 {
                     // A barrier racing the close treats a closed map as flushed: make that true.
@@ -390,6 +401,54 @@ public sealed class DirtyMap : IDisposable
         if (op != OpClear)
         {
             _marksAppended++;
+        }
+    }
+
+    private void AppendUnpersistedLocked()
+    {
+        if (_fullUnpersisted)
+        {
+            AppendOrCut(OpFull, 0, 0);
+            _fullUnpersisted = false;
+        }
+        if (_namespaceUnpersisted)
+        {
+            AppendOrCut(OpNamespace, 0, 0);
+            _namespaceUnpersisted = false;
+        }
+        if (_unpersisted is { Count: > 0 })
+        {
+            foreach (Location l in _unpersisted.ToList())
+            {
+                AppendOrCut(OpSet, l.FileId, l.Block);
+                _unpersisted.Remove(l);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Appends a mark; when the write fails (a full disk, an I/O error) the bytes it may have left are cut off, so that
+    /// no torn record sits in the middle of the log for the next append to follow, and the error goes to the caller.
+    /// </summary>
+    private void AppendOrCut(byte op, long fileId, long block)
+    {
+        long at = _file.Position;
+        try
+        {
+            Append(op, fileId, block);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                _file.SetLength(at);
+                _file.Position = at;
+            }
+            catch (IOException)
+            {
+                // The load drops an incomplete last record; a damaged one turns the map full, which loses nothing.
+            }
+            throw;
         }
     }
 
@@ -529,5 +588,8 @@ public sealed class DirtyMap : IDisposable
         _file = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
         _file.Position = _file.Length;
         _marksFlushed = _marksAppended; // the live set is on disk: written, flushed and renamed into place above
+        _unpersisted = null;
+        _fullUnpersisted = false;
+        _namespaceUnpersisted = false;
     }
 }

@@ -106,7 +106,7 @@ public sealed class DirtyMapTests
     }
 
     [TestMethod]
-    public void Set_OnAFullDisk_Throws_AndIsNotTakenForSet_ThenAppendsOnceThereIsRoom()
+    public void Set_OnAFullDisk_Throws_KeepsTheMarkInMemory_AndWritesItOnceThereIsRoom()
     {
         using var disk = new CloudMirrorFs.Tests.Support.SmallDisk(1);
         string path = Path.Combine(disk.Path, "m.map");
@@ -123,15 +123,24 @@ public sealed class DirtyMapTests
                 }
             });
             long setBefore = map.Count;
+            var other = new Location(8, 1);
             Assert.ThrowsExactly<IOException>(() => map.Set(loc));
-            Assert.IsFalse(map.Contains(loc), "a mark that did not reach the file is not set");
-            Assert.AreEqual(setBefore, map.Count);
+            Assert.ThrowsExactly<IOException>(() => map.Set(other));
+            Assert.IsTrue(map.Contains(loc), "marked in memory all the same: this run still acts on it");
+            Assert.AreEqual(setBefore + 2, map.Count);
+            Assert.ThrowsExactly<IOException>(map.MarkNamespaceDirty);
+            Assert.IsTrue(map.NamespaceDirty);
+            Assert.ThrowsExactly<IOException>(map.Flush, "a barrier that cannot write them fails");
             File.Delete(ballast);
-            Assert.IsTrue(map.Set(loc), "set once there is room: appended, not taken for already logged");
-            map.Flush();
+            Assert.IsTrue(map.Set(loc), "set again once there is room: appended, not taken for already logged");
+            Assert.IsFalse(map.Set(loc));
+            Assert.IsTrue(map.HasUnflushedMarks);
+            map.Flush(); // writes the other two
         }
         using DirtyMap again = DirtyMap.Open(path);
         Assert.IsNull(again.CorruptionReport, "no torn record left in the middle of the log");
         Assert.IsTrue(again.Contains(new Location(7, 3)));
+        Assert.IsTrue(again.Contains(new Location(8, 1)), "written by the flush");
+        Assert.IsTrue(again.NamespaceDirty);
     }
 }
