@@ -377,7 +377,7 @@ public sealed class DirtyMap : IDisposable
                     _marksFlushed = _marksAppended;
                 }
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // Closing never threw before: a failed disk shows at the next open's replay instead.
             }
