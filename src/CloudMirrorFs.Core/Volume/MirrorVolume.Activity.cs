@@ -15,6 +15,9 @@ public sealed partial class MirrorVolume
     internal const int ActivityTrimAt = 1024;
 
     private ActivityLog? _activity;
+    // The count at which a write wakes the trimmer early: doubled past what a trim could not drop, so that writes
+    // spread over more regions than that (random writes into a large file) do not run barriers back to back.
+    private long _activityWakeAt = ActivityTrimAt;
     private readonly SemaphoreSlim _activityFull = new(0, 1);
     private CancellationTokenSource? _activityStop;
     private Task? _activityTrimmer;
@@ -59,7 +62,7 @@ public sealed partial class MirrorVolume
             throw new MirrorException(MirrorError.IoError,
                 $"the activity log {log.Path} could not be written ({e.Message}); the change was not made. Check the disk under stateDir ({_options.StateDir})", e);
         }
-        if (log.Count >= ActivityTrimAt && _activityFull.CurrentCount == 0)
+        if (log.Count >= Volatile.Read(ref _activityWakeAt) && _activityFull.CurrentCount == 0)
         {
             try
             {
@@ -76,8 +79,16 @@ public sealed partial class MirrorVolume
     /// Drops the regions whose changes are all on stable storage, with the records naming them: one whole-volume
     /// barrier, then every region idle since it began. Returns how many regions were dropped.
     /// </summary>
-    internal Task<int> TrimActivityAsync(CancellationToken cancellationToken = default) =>
-        _activity?.TrimAsync(() => SyncAsync(cancellationToken).AsTask()) ?? Task.FromResult(0);
+    internal async Task<int> TrimActivityAsync(CancellationToken cancellationToken = default)
+    {
+        if (_activity is not { } log)
+        {
+            return 0;
+        }
+        int dropped = await log.TrimAsync(() => SyncAsync(cancellationToken).AsTask()).ConfigureAwait(false);
+        Volatile.Write(ref _activityWakeAt, Math.Max(ActivityTrimAt, 2 * log.Count));
+        return dropped;
+    }
 
     /// <summary>Keeps the activity log short: a trim every <paramref name="period"/>, or sooner when it names many regions.</summary>
     private void StartActivityTrimmer(TimeSpan period)

@@ -165,6 +165,30 @@ public sealed class PowerLossTests
         Assert.AreEqual(16 + (29 * (k + 1)), new FileInfo(Path.Combine(state, "activity.map")).Length, "every region is in the file: header and one record each");
     }
 
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task ActivityLog_PastItsThreshold_IsTrimmedWithoutWaitingForThePeriod()
+    {
+        using var dir = new TempDir("powerloss");
+        var options = CrashTests.Options(dir.Sub("state"), dir.Sub("local"), dir.Sub("remote"), 64 << 20);
+        await using MirrorVolume volume = await MirrorVolume.OpenAsync(options,
+            runtime: new VolumeRuntimeOptions { Replicate = false, ActivityTrimPeriod = TimeSpan.FromHours(1) });
+        long id = await volume.CreateFileAsync("sparse");
+        for (long k = 0; k < MirrorVolume.ActivityTrimAt - 1; k++)
+        {
+            await volume.WriteAsync(id, k * ActivityLog.RegionBytes, new byte[] { 1 });
+        }
+        await Task.Delay(500);
+        Assert.AreEqual(MirrorVolume.ActivityTrimAt - 1, volume.ActivityRegions, "below the threshold the log waits for its period");
+        await volume.WriteAsync(id, MirrorVolume.ActivityTrimAt * ActivityLog.RegionBytes, new byte[] { 1 });
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (volume.ActivityRegions > 0)
+        {
+            Assert.IsTrue(DateTime.UtcNow < deadline, $"still {volume.ActivityRegions} regions logged 30 s after passing the threshold");
+            await Task.Delay(50);
+        }
+    }
+
     private const long Offset = (1 << 20) + 1000;
     private const int Length = 200_000;
 
