@@ -46,6 +46,9 @@ public sealed class DirtyMap : IDisposable
 
     // Marks set in memory whose append failed: written again by the next Set of them and by every Flush.
     private HashSet<Location>? _unpersisted;
+
+    // Cleared in memory by ClearLater, still set in the file until CommitClears appends their clears.
+    private HashSet<Location>? _clearsPending;
     private bool _fullUnpersisted;
     private bool _namespaceUnpersisted;
 
@@ -129,6 +132,10 @@ public sealed class DirtyMap : IDisposable
             }
             bits |= bit;
             _count++;
+            if (_clearsPending is not null && _clearsPending.Remove(location))
+            {
+                return true; // its set is still the last word on it in the file
+            }
             try
             {
                 AppendOrCut(OpSet, location.FileId, location.Block);
@@ -194,6 +201,58 @@ public sealed class DirtyMap : IDisposable
         }
     }
 
+    /// <summary>
+    /// Unmarks a location now, in memory (what the running volume sees), and in the file only at the next
+    /// <see cref="CommitClears"/>: for a caller that copied the block into a facet and has not flushed the facet yet.
+    /// A power cut before the flush then leaves the location marked, not the block missing with nothing naming it.
+    /// </summary>
+    public bool ClearLater(Location location)
+    {
+        long word = location.Block >> 6;
+        ulong bit = 1UL << (int)(location.Block & 63);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_words.TryGetValue((location.FileId, word), out ulong bits) || (bits & bit) == 0)
+            {
+                return false;
+            }
+            bits &= ~bit;
+            if (bits == 0)
+            {
+                _words.Remove((location.FileId, word));
+            }
+            else
+            {
+                _words[(location.FileId, word)] = bits;
+            }
+            _count--;
+            if (_unpersisted?.Remove(location) != true)
+            {
+                (_clearsPending ??= []).Add(location); // a set that never reached the file needs no clear there
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Writes the clears <see cref="ClearLater"/> held back, once the facet they are about has been flushed.</summary>
+    public void CommitClears()
+    {
+        lock (_lock)
+        {
+            if (_disposed || _clearsPending is not { Count: > 0 } pending)
+            {
+                return;
+            }
+            foreach (Location l in pending)
+            {
+                Append(OpClear, l.FileId, l.Block);
+            }
+            _clearsPending = null;
+            MaybeCompact();
+        }
+    }
+
     /// <summary>Marks the whole volume as possibly different (full resync).</summary>
     public void MarkFull()
     {
@@ -248,6 +307,7 @@ public sealed class DirtyMap : IDisposable
         lock (_lock)
         {
             _words.Clear();
+            _clearsPending = null;
             _count = 0;
             IsFull = false;
             NamespaceDirty = false;
@@ -577,6 +637,10 @@ public sealed class DirtyMap : IDisposable
                     Emit(fs, OpSet, fileId, (word << 6) + i);
                     b &= b - 1;
                 }
+            }
+            foreach (Location l in _clearsPending ?? [])
+            {
+                Emit(fs, OpSet, l.FileId, l.Block); // cleared in memory only: still set on the disk until CommitClears
             }
             fs.Flush(flushToDisk: true);
             _logRecords = written;

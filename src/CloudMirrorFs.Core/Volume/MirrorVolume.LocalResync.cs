@@ -157,16 +157,24 @@ public sealed partial class MirrorVolume
             {
                 _localProgress[slot.Name] = (copied, copied + dirty.Count);
             }
+            long unflushed = 0;
             foreach (List<Location> chunk in Chunks(dirty))
             {
-                copied += await CopyChunkAsync(slot, chunk, cancellationToken).ConfigureAwait(false);
+                long n = await CopyChunkAsync(slot, chunk, cancellationToken).ConfigureAwait(false);
+                copied += n;
+                unflushed += n;
+                if (unflushed * BlockSize >= ClearsCommittedEvery)
+                {
+                    await CommitCopiedAsync(slot, cancellationToken).ConfigureAwait(false);
+                    unflushed = 0;
+                }
                 lock (_localProgress)
                 {
                     _localProgress[slot.Name] = (copied, copied + slot.Dirty.Count);
                 }
             }
         }
-        await slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await CommitCopiedAsync(slot, cancellationToken).ConfigureAwait(false);
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -197,6 +205,20 @@ public sealed partial class MirrorVolume
             return await CaughtUpRemoteAsync(cancellationToken).ConfigureAwait(false);
         }
         throw NoLocal($"resync of local facet '{slot.Name}'");
+    }
+
+    /// <summary>Bytes a local resync copies between two flushes of the facet (and writes of the dirty map's clears).</summary>
+    private const long ClearsCommittedEvery = 64L << 20;
+
+    /// <summary>
+    /// Flushes the facet being rebuilt, then writes the dirty-map clears of what was copied into it: a clear must not
+    /// reach the disk before the block it is about, or a power cut in between leaves the block missing there with
+    /// nothing naming it, and the facet is later called Synchronised without it.
+    /// </summary>
+    private async Task CommitCopiedAsync(FacetSlot slot, CancellationToken cancellationToken)
+    {
+        await slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
+        slot.Dirty.CommitClears();
     }
 
     /// <summary>Copies one run of blocks of one file under its gate; returns how many were copied.</summary>
@@ -238,7 +260,7 @@ public sealed partial class MirrorVolume
                 cancellationToken).ConfigureAwait(false);
             foreach (Location l in chunk)
             {
-                slot.Dirty.Clear(l);
+                slot.Dirty.ClearLater(l); // in the map's file once the facet is flushed (CommitCopiedAsync)
             }
             return chunk.Count;
         }

@@ -1,4 +1,5 @@
 using CloudMirrorFs.Facets;
+using CloudMirrorFs.Storage;
 using CloudMirrorFs.Tests.Support;
 using CloudMirrorFs.Tests.Volume;
 using CloudMirrorFs.Volume;
@@ -38,6 +39,49 @@ public sealed class LocalResyncTests
 
         await AssertModelAsync(v, model);
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("local1"), "both local facets after the resync");
+    }
+
+    [TestMethod]
+    public async Task Resync_ItsClearsReachTheMapFile_OnlyOnceTheRebuiltFacetIsFlushed()
+    {
+        // A power cut must not find a block cleared in the dirty map's file while the copy of it was still only in the
+        // OS cache: the facet would come back Synchronised without it. Held at its flush, the rebuilt facet's map file
+        // must still name every block copied since the last flush.
+        HeldFlushFacet? held = null;
+        await using var fx = new VolumeFixture(locals: 2, blockSize: Block)
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Name == "local1" ? held = new HeldFlushFacet(inner, Block) : inner,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        byte[][] model = await CreateFilesAsync(v);
+        await v.SyncAsync();
+        foreach (string e in Directory.EnumerateFiles(fx.FacetPath("local1")))
+        {
+            File.Delete(e);
+        }
+        held!.Reset();
+        held.Hold = true;
+        try
+        {
+            v.RequestResync("local1", full: true);
+            await held.FlushHeld.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            List<Location> copied = held.WrittenSinceFlush();
+            Assert.IsTrue(copied.Count >= Files * (FileLength / Block), $"the premise: the resync copied every block before its flush ({copied.Count})");
+            string copy = Path.Combine(fx.Options.StateDir, "local1-at-the-cut.map");
+            File.Copy(Path.Combine(fx.Options.StateDir, "dirty", "local1.map"), copy);
+            using DirtyMap onDisk = DirtyMap.Open(copy);
+            List<Location> lost = [.. copied.Where(l => !onDisk.Contains(l))];
+            Assert.AreEqual(0, lost.Count, $"{lost.Count} of {copied.Count} copied blocks already cleared in the file before the flush, e.g. {string.Join(", ", lost.Take(3))}");
+        }
+        finally
+        {
+            held.Release(); // a failed check must not leave the resync (and the volume's close) waiting
+        }
+        await Wait.UntilAsync(() => v.GetFacetState("local1") == FacetState.Synchronised, "local1 rebuilt", TimeSpan.FromSeconds(60));
+        Assert.AreEqual(0, v.GetDirtyCount("local1"));
+        await AssertModelAsync(v, model);
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("local1"), "the rebuilt facet equals the good one");
     }
 
     [TestMethod]

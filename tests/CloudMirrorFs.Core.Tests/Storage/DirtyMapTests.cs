@@ -143,4 +143,42 @@ public sealed class DirtyMapTests
         Assert.IsTrue(again.Contains(new Location(8, 1)), "written by the flush");
         Assert.IsTrue(again.NamespaceDirty);
     }
+
+    [TestMethod]
+    public void ClearLater_IsInMemoryAtOnce_InTheFileOnlyAtCommit_EvenThroughACompaction()
+    {
+        using var dir = new TempDir("dmap");
+        string path = Path.Combine(dir.Path, "m.map");
+        var a = new Location(1, 1);
+        var b = new Location(1, 2);
+        using (DirtyMap map = DirtyMap.Open(path))
+        {
+            map.Set(a);
+            map.Set(b);
+            Assert.IsTrue(map.ClearLater(a));
+            Assert.IsTrue(map.ClearLater(b));
+            Assert.IsFalse(map.Contains(a), "the running volume sees it clear");
+            Assert.AreEqual(0, map.Count);
+            Assert.IsTrue(map.Set(b), "set again before the commit");
+            map.ClearVolumeMarks(); // rewrites the file from memory
+            using (DirtyMap copy = DirtyMap.Open(CopyOf(path)))
+            {
+                Assert.IsTrue(copy.Contains(a), "not committed: the file still names it, a compaction too");
+                Assert.IsTrue(copy.Contains(b));
+            }
+            map.CommitClears();
+            using (DirtyMap copy = DirtyMap.Open(CopyOf(path)))
+            {
+                Assert.IsFalse(copy.Contains(a), "committed");
+                Assert.IsTrue(copy.Contains(b), "set again after its deferred clear: no clear written for it");
+            }
+        }
+
+        static string CopyOf(string path)
+        {
+            string copy = path + $".copy{Guid.NewGuid():N}";
+            File.Copy(path, copy);
+            return copy;
+        }
+    }
 }
