@@ -70,7 +70,7 @@ internal sealed class Resync
         if (_slot.Dirty.IsFull || _slot.Dirty.NamespaceDirty)
         {
             await ReconcileAsync(source.Facet, _slot.Dirty.IsFull, cancellationToken).ConfigureAwait(false);
-            _slot.Dirty.ClearVolumeMarks();
+            _slot.Dirty.ClearVolumeMarksLater(); // in the map's file after the facet's flush below
         }
         using TrafficClass.Scope resyncTraffic = TrafficClass.Resync(); // its share of the facet's bandwidthLimit
         List<Location> dirty = _slot.Dirty.Snapshot();
@@ -125,6 +125,7 @@ internal sealed class Resync
         // A bit is cleared only once the facet holds the block durably (an object store: once the commit naming it has
         // landed). Cleared before, a commit that fails or a crash would leave the block missing with nothing naming it.
         await _slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
+        _slot.Dirty.CommitClears();
         foreach (Location loc in taken)
         {
             _slot.Dirty.Clear(loc);

@@ -49,6 +49,11 @@ public sealed class DirtyMap : IDisposable
 
     // Cleared in memory by ClearLater, still set in the file until CommitClears appends their clears.
     private HashSet<Location>? _clearsPending;
+
+    // ClearVolumeMarksLater: the marks are clear in memory, still in the file until CommitClears rewrites it.
+    private bool _volumeClearPending;
+    private bool _fullOnDisk;
+    private bool _namespaceOnDisk;
     private bool _fullUnpersisted;
     private bool _namespaceUnpersisted;
 
@@ -240,15 +245,24 @@ public sealed class DirtyMap : IDisposable
     {
         lock (_lock)
         {
-            if (_disposed || _clearsPending is not { Count: > 0 } pending)
+            if (_disposed)
             {
                 return;
             }
-            foreach (Location l in pending)
+            if (_clearsPending is { Count: > 0 } pending)
             {
-                Append(OpClear, l.FileId, l.Block);
+                foreach (Location l in pending)
+                {
+                    Append(OpClear, l.FileId, l.Block);
+                }
+                _clearsPending = null;
             }
-            _clearsPending = null;
+            if (_volumeClearPending)
+            {
+                _volumeClearPending = _fullOnDisk = _namespaceOnDisk = false;
+                RewriteLocked(); // the log has no record that clears a volume mark: the file is written without them
+                return;
+            }
             MaybeCompact();
         }
     }
@@ -308,11 +322,30 @@ public sealed class DirtyMap : IDisposable
         {
             _words.Clear();
             _clearsPending = null;
+            _volumeClearPending = _fullOnDisk = _namespaceOnDisk = false;
             _count = 0;
             IsFull = false;
             NamespaceDirty = false;
             CorruptionReport = null;
             RewriteLocked();
+        }
+    }
+
+    /// <summary>
+    /// Clears the whole-volume marks in memory now, and in the file only at the next <see cref="CommitClears"/>: for a
+    /// resync that reconciled the facet's names and has not flushed the facet yet (a power cut before the flush then
+    /// leaves the marks, not names missing with nothing saying so).
+    /// </summary>
+    public void ClearVolumeMarksLater()
+    {
+        lock (_lock)
+        {
+            _volumeClearPending |= IsFull || NamespaceDirty;
+            _fullOnDisk |= IsFull;
+            _namespaceOnDisk |= NamespaceDirty;
+            IsFull = false;
+            NamespaceDirty = false;
+            CorruptionReport = null;
         }
     }
 
@@ -324,6 +357,7 @@ public sealed class DirtyMap : IDisposable
             IsFull = false;
             NamespaceDirty = false;
             CorruptionReport = null;
+            _volumeClearPending = _fullOnDisk = _namespaceOnDisk = false;
             RewriteLocked();
         }
     }
@@ -620,11 +654,11 @@ public sealed class DirtyMap : IDisposable
                 s.Write(r);
                 written++;
             }
-            if (IsFull)
+            if (IsFull || (_volumeClearPending && _fullOnDisk))
             {
                 Emit(fs, OpFull, 0, 0);
             }
-            if (NamespaceDirty)
+            if (NamespaceDirty || (_volumeClearPending && _namespaceOnDisk))
             {
                 Emit(fs, OpNamespace, 0, 0);
             }

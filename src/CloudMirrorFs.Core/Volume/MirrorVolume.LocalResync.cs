@@ -121,8 +121,10 @@ public sealed partial class MirrorVolume
             if (slot.Dirty.IsFull || slot.Dirty.NamespaceDirty)
             {
                 // Marks cleared first: one set meanwhile (a truncate does not take this gate) survives for the next round.
+                // In the map's file only once the facet is flushed (CommitCopiedAsync): names made by the reconcile
+                // and lost to a power cut must find the marks still there.
                 bool full = slot.Dirty.IsFull;
-                slot.Dirty.ClearVolumeMarks();
+                slot.Dirty.ClearVolumeMarksLater();
                 try
                 {
                     var names = new Resync(this, slot, new ReplicationOptions(), _log);

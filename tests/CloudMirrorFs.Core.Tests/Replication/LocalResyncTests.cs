@@ -45,8 +45,34 @@ public sealed class LocalResyncTests
     public async Task Resync_ItsClearsReachTheMapFile_OnlyOnceTheRebuiltFacetIsFlushed()
     {
         // A power cut must not find a block cleared in the dirty map's file while the copy of it was still only in the
-        // OS cache: the facet would come back Synchronised without it. Held at its flush, the rebuilt facet's map file
-        // must still name every block copied since the last flush.
+        // OS cache: the facet would come back Synchronised without it. Held at its flush, the facet's map file must
+        // still name every block copied since the last flush.
+        await HeldAtTheFlushAsync(full: false, (copied, onDisk) =>
+        {
+            List<Location> lost = [.. copied.Where(l => !onDisk.Contains(l))];
+            Assert.IsFalse(onDisk.IsFull, "the premise: a resync of what the map names, not a full one");
+            Assert.AreEqual(0, lost.Count, $"{lost.Count} of {copied.Count} copied blocks already cleared in the file before the flush, e.g. {string.Join(", ", lost.Take(3))}");
+        });
+    }
+
+    [TestMethod]
+    public async Task FullResync_ItsVolumeMarksLeaveTheMapFile_OnlyOnceTheRebuiltFacetIsFlushed()
+    {
+        // The same for the names the reconcile made: the full and namespace marks stay in the file until the flush.
+        await HeldAtTheFlushAsync(full: true, (_, onDisk) =>
+        {
+            Assert.IsTrue(onDisk.IsFull, "the full mark is still in the file");
+            Assert.IsTrue(onDisk.NamespaceDirty, "and the namespace mark");
+        });
+    }
+
+    /// <summary>
+    /// local1 brought back (a full rebuild of an emptied folder, or the blocks it missed while failing writes) with its
+    /// flushes held; at the first held flush, <paramref name="check"/> gets the blocks copied since the last completed
+    /// flush and a copy of local1's dirty-map file as it is then. Then the flush goes on and local1 must end equal.
+    /// </summary>
+    private static async Task HeldAtTheFlushAsync(bool full, Action<List<Location>, DirtyMap> check)
+    {
         HeldFlushFacet? held = null;
         await using var fx = new VolumeFixture(locals: 2, blockSize: Block)
         {
@@ -56,23 +82,44 @@ public sealed class LocalResyncTests
         MirrorVolume v = await fx.OpenAsync();
         byte[][] model = await CreateFilesAsync(v);
         await v.SyncAsync();
-        foreach (string e in Directory.EnumerateFiles(fx.FacetPath("local1")))
+        if (!full)
         {
-            File.Delete(e);
+            fx.Faults["local1"].FailWrite = (_, _, _) => true;
+            for (int i = 0; i < Files; i++)
+            {
+                byte[] again = new byte[FileLength];
+                new Random(100 + i).NextBytes(again);
+                await v.WriteAsync(v.LookupId($"d/f{i}")!.Value, 0, again);
+                model[i] = again;
+            }
+            Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("local1"), "the premise: local1 missed the writes");
+        }
+        else
+        {
+            foreach (string e in Directory.EnumerateDirectories(fx.FacetPath("local1")))
+            {
+                Directory.Delete(e, recursive: true); // the disk lost whole
+            }
         }
         held!.Reset();
         held.Hold = true;
         try
         {
-            v.RequestResync("local1", full: true);
+            if (full)
+            {
+                v.RequestResync("local1", full: true);
+            }
+            else
+            {
+                fx.Faults["local1"].FailWrite = null; // the disk is back: the resync retry brings it in
+            }
             await held.FlushHeld.Task.WaitAsync(TimeSpan.FromSeconds(60));
             List<Location> copied = held.WrittenSinceFlush();
             Assert.IsTrue(copied.Count >= Files * (FileLength / Block), $"the premise: the resync copied every block before its flush ({copied.Count})");
             string copy = Path.Combine(fx.Options.StateDir, "local1-at-the-cut.map");
             File.Copy(Path.Combine(fx.Options.StateDir, "dirty", "local1.map"), copy);
             using DirtyMap onDisk = DirtyMap.Open(copy);
-            List<Location> lost = [.. copied.Where(l => !onDisk.Contains(l))];
-            Assert.AreEqual(0, lost.Count, $"{lost.Count} of {copied.Count} copied blocks already cleared in the file before the flush, e.g. {string.Join(", ", lost.Take(3))}");
+            check(copied, onDisk);
         }
         finally
         {
