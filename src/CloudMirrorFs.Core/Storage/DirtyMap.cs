@@ -180,25 +180,12 @@ public sealed class DirtyMap : IDisposable
     /// <summary>Unmarks a location; returns true when it was marked.</summary>
     public bool Clear(Location location)
     {
-        long word = location.Block >> 6;
-        ulong bit = 1UL << (int)(location.Block & 63);
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!_words.TryGetValue((location.FileId, word), out ulong bits) || (bits & bit) == 0)
+            if (!UnmarkLocked(location))
             {
                 return false;
             }
-            bits &= ~bit;
-            if (bits == 0)
-            {
-                _words.Remove((location.FileId, word));
-            }
-            else
-            {
-                _words[(location.FileId, word)] = bits;
-            }
-            _count--;
             _unpersisted?.Remove(location); // never on the disk: nothing to clear there, and a clear lost costs nothing
             Append(OpClear, location.FileId, location.Block);
             MaybeCompact();
@@ -213,31 +200,41 @@ public sealed class DirtyMap : IDisposable
     /// </summary>
     public bool ClearLater(Location location)
     {
-        long word = location.Block >> 6;
-        ulong bit = 1UL << (int)(location.Block & 63);
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!_words.TryGetValue((location.FileId, word), out ulong bits) || (bits & bit) == 0)
+            if (!UnmarkLocked(location))
             {
                 return false;
             }
-            bits &= ~bit;
-            if (bits == 0)
-            {
-                _words.Remove((location.FileId, word));
-            }
-            else
-            {
-                _words[(location.FileId, word)] = bits;
-            }
-            _count--;
             if (_unpersisted?.Remove(location) != true)
             {
                 (_clearsPending ??= []).Add(location); // a set that never reached the file needs no clear there
             }
             return true;
         }
+    }
+
+    /// <summary>Clears the bit in memory; false when it was not set.</summary>
+    private bool UnmarkLocked(Location location)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long word = location.Block >> 6;
+        ulong bit = 1UL << (int)(location.Block & 63);
+        if (!_words.TryGetValue((location.FileId, word), out ulong bits) || (bits & bit) == 0)
+        {
+            return false;
+        }
+        bits &= ~bit;
+        if (bits == 0)
+        {
+            _words.Remove((location.FileId, word));
+        }
+        else
+        {
+            _words[(location.FileId, word)] = bits;
+        }
+        _count--;
+        return true;
     }
 
     /// <summary>Writes the clears <see cref="ClearLater"/> held back, once the facet they are about has been flushed.</summary>

@@ -93,19 +93,7 @@ public sealed class PowerLossTests
         await volume.WriteAsync(id, 300_000, overwrite); // not sent: the link is down
         overwrite.CopyTo(expected, 300_000);
 
-        string image = Path.Combine(dir.Path, "image");
-        Directory.CreateDirectory(image);
-        foreach (string folder in new[] { state, local, remote })
-        {
-            Copy(folder, Path.Combine(image, Path.GetFileName(folder)));
-        }
-        link.Down = false;
-        await volume.DisposeAsync();
-        foreach (string folder in new[] { state, local, remote })
-        {
-            Directory.Delete(folder, recursive: true);
-            Directory.Move(Path.Combine(image, Path.GetFileName(folder)), folder);
-        }
+        await LeaveAsTheDiskIsNowAsync(dir, volume, [state, local, remote], () => link.Down = false);
         // The cut: the table of names never had the file on the disk, nor the queue the overwrite.
         using (var j = new FileStream(journal, FileMode.Open))
         {
@@ -259,18 +247,7 @@ public sealed class PowerLossTests
 
         MirrorVolume second = await MirrorVolume.OpenAsync(options, runtime: new VolumeRuntimeOptions { Replicate = false });
         expected = await change(second, id, expected);
-        string image = Path.Combine(dir.Path, "image");
-        Directory.CreateDirectory(image);
-        foreach (string folder in new[] { state, local, remote })
-        {
-            Copy(folder, Path.Combine(image, Path.GetFileName(folder)));
-        }
-        await second.DisposeAsync();
-        foreach (string folder in new[] { state, local, remote })
-        {
-            Directory.Delete(folder, recursive: true);
-            Directory.Move(Path.Combine(image, Path.GetFileName(folder)), folder);
-        }
+        await LeaveAsTheDiskIsNowAsync(dir, second, [state, local, remote]);
         if (restarted)
         {
             CutQueueAndBoot(state);
@@ -304,6 +281,27 @@ public sealed class PowerLossTests
         int n = await volume.GetFacet("remote").ReadAsync(new FileRef(id, path), 0, buffer, CancellationToken.None);
         Assert.AreEqual(length, n, $"the remote's {path} is {n} bytes long");
         return buffer;
+    }
+
+    /// <summary>
+    /// The running volume's folders copied as they are now, the volume closed (<paramref name="beforeClose"/> first),
+    /// and the copies put back in place: the folders as a crash at the copy left them.
+    /// </summary>
+    private static async Task LeaveAsTheDiskIsNowAsync(TempDir dir, MirrorVolume volume, string[] folders, Action? beforeClose = null)
+    {
+        string image = Path.Combine(dir.Path, "image");
+        Directory.CreateDirectory(image);
+        foreach (string folder in folders)
+        {
+            Copy(folder, Path.Combine(image, Path.GetFileName(folder)));
+        }
+        beforeClose?.Invoke();
+        await volume.DisposeAsync();
+        foreach (string folder in folders)
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.Move(Path.Combine(image, Path.GetFileName(folder)), folder);
+        }
     }
 
     /// <summary>The folder as it is on the disk now (cp: .NET's own copy would take the volume's file locks).</summary>
