@@ -93,4 +93,44 @@ public sealed class FastResyncTests
         }
         CollectionAssert.AreEqual(model, File.ReadAllBytes(remoteFile), "what the remote holds after the resync");
     }
+
+    [TestMethod]
+    public async Task FullResync_ItsVolumeMarksLeaveTheMapFile_OnlyOnceTheRemoteIsFlushed()
+    {
+        // A power cut between the reconcile of names and the remote's flush must find the full and namespace marks
+        // still in the remote's dirty-map file: the names the reconcile made may not be on the remote's disk yet.
+        HeldFlushFacet? held = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block)
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? held = new HeldFlushFacet(inner, Block) : inner,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, new byte[8 * Block]);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        held!.Hold = true;
+        try
+        {
+            v.RequestResync("remote0", full: true);
+            await held.FlushHeld.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            string copy = Path.Combine(fx.Options.StateDir, "remote0-at-the-cut.map");
+            File.Copy(Path.Combine(fx.Options.StateDir, "dirty", "remote0.map"), copy);
+            using var onDisk = CloudMirrorFs.Storage.DirtyMap.Open(copy);
+            Assert.IsTrue(onDisk.IsFull, "the full mark is still in the file");
+            Assert.IsTrue(onDisk.NamespaceDirty, "and the namespace mark");
+        }
+        finally
+        {
+            held.Release();
+        }
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        var (_, full, ns) = v.GetDirtyMap("remote0");
+        Assert.IsFalse(full || ns, "cleared once the remote was flushed");
+        string after = Path.Combine(fx.Options.StateDir, "remote0-after.map");
+        File.Copy(Path.Combine(fx.Options.StateDir, "dirty", "remote0.map"), after);
+        using var inFile = CloudMirrorFs.Storage.DirtyMap.Open(after);
+        Assert.IsFalse(inFile.IsFull || inFile.NamespaceDirty, "and in the file: a restart does not resync it again");
+    }
 }
