@@ -51,7 +51,6 @@ public sealed class DirtyMap : IDisposable
     private HashSet<Location>? _clearsPending;
 
     // ClearVolumeMarksLater: the marks are clear in memory, still in the file until CommitClears rewrites it.
-    private bool _volumeClearPending;
     private bool _fullOnDisk;
     private bool _namespaceOnDisk;
     private bool _fullUnpersisted;
@@ -254,9 +253,9 @@ public sealed class DirtyMap : IDisposable
                 }
                 _clearsPending = null;
             }
-            if (_volumeClearPending)
+            if (_fullOnDisk || _namespaceOnDisk)
             {
-                _volumeClearPending = _fullOnDisk = _namespaceOnDisk = false;
+                _fullOnDisk = _namespaceOnDisk = false;
                 RewriteLocked(); // the log has no record that clears a volume mark: the file is written without them
                 return;
             }
@@ -319,7 +318,7 @@ public sealed class DirtyMap : IDisposable
         {
             _words.Clear();
             _clearsPending = null;
-            _volumeClearPending = _fullOnDisk = _namespaceOnDisk = false;
+            _fullOnDisk = _namespaceOnDisk = false;
             _count = 0;
             IsFull = false;
             NamespaceDirty = false;
@@ -337,7 +336,6 @@ public sealed class DirtyMap : IDisposable
     {
         lock (_lock)
         {
-            _volumeClearPending |= IsFull || NamespaceDirty;
             _fullOnDisk |= IsFull;
             _namespaceOnDisk |= NamespaceDirty;
             IsFull = false;
@@ -354,7 +352,7 @@ public sealed class DirtyMap : IDisposable
             IsFull = false;
             NamespaceDirty = false;
             CorruptionReport = null;
-            _volumeClearPending = _fullOnDisk = _namespaceOnDisk = false;
+            _fullOnDisk = _namespaceOnDisk = false;
             RewriteLocked();
         }
     }
@@ -651,11 +649,11 @@ public sealed class DirtyMap : IDisposable
                 s.Write(r);
                 written++;
             }
-            if (IsFull || (_volumeClearPending && _fullOnDisk))
+            if (IsFull || _fullOnDisk)
             {
                 Emit(fs, OpFull, 0, 0);
             }
-            if (NamespaceDirty || (_volumeClearPending && _namespaceOnDisk))
+            if (NamespaceDirty || _namespaceOnDisk)
             {
                 Emit(fs, OpNamespace, 0, 0);
             }

@@ -74,12 +74,11 @@ internal sealed class ActivityLog : IDisposable
     /// <summary>
     /// Logs the regions of [<paramref name="offset"/>, +<paramref name="length"/>) of a file, durably, before the
     /// caller changes any facet there; every call is paired with <see cref="Leave(long, long, long)"/>. Flushes the
-    /// log only when a region is new to it.
+    /// log only when a region is new to it, and then returns true.
     /// </summary>
-    public void Enter(long fileId, long offset, long length)
+    public bool Enter(long fileId, long offset, long length)
     {
-        long first = offset / BlockSize >> _blockShift;
-        long last = (offset + Math.Max(1, length) - 1) / BlockSize >> _blockShift;
+        var (first, last) = RegionsOf(offset, length);
         bool added = false;
         lock (_lock)
         {
@@ -98,15 +97,16 @@ internal sealed class ActivityLog : IDisposable
         {
             _map.Flush();
         }
+        return added;
     }
 
-    /// <summary>Logs every block of one file (it replaced another file by a rename).</summary>
-    public void EnterWholeFile(long fileId)
+    /// <summary>Logs every block of one file (it replaced another file by a rename); as <see cref="Enter"/>.</summary>
+    public bool EnterWholeFile(long fileId)
     {
         bool added;
         lock (_lock)
         {
-            var region = WholeFileRegion(fileId);
+            Location region = WholeFileRegion(fileId);
             CountIn(region);
             added = _map.Set(region);
         }
@@ -114,13 +114,13 @@ internal sealed class ActivityLog : IDisposable
         {
             _map.Flush();
         }
+        return added;
     }
 
     /// <summary>The change <see cref="Enter"/> announced has reached every facet it goes to (or failed).</summary>
     public void Leave(long fileId, long offset, long length)
     {
-        long first = offset / BlockSize >> _blockShift;
-        long last = (offset + Math.Max(1, length) - 1) / BlockSize >> _blockShift;
+        var (first, last) = RegionsOf(offset, length);
         lock (_lock)
         {
             for (long r = first; r <= last; r++)
@@ -138,6 +138,9 @@ internal sealed class ActivityLog : IDisposable
             LeaveLocked(WholeFileRegion(fileId));
         }
     }
+
+    private (long First, long Last) RegionsOf(long offset, long length) =>
+        (offset / BlockSize >> _blockShift, (offset + Math.Max(1, length) - 1) / BlockSize >> _blockShift);
 
     private void CountIn(Location region)
     {

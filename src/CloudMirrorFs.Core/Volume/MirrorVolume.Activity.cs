@@ -29,7 +29,7 @@ public sealed partial class MirrorVolume
     {
         if (_activity is { } log && length > 0)
         {
-            Guard(log, () => log.Enter(fileId, offset, length));
+            EnterActivity(log, fileId, offset, length, wholeFile: false);
         }
     }
 
@@ -45,24 +45,29 @@ public sealed partial class MirrorVolume
     {
         if (_activity is { } log)
         {
-            Guard(log, () => log.EnterWholeFile(fileId));
+            EnterActivity(log, fileId, 0, 0, wholeFile: true);
         }
     }
 
     private void LeaveActivityWholeFile(long fileId) => _activity?.LeaveWholeFile(fileId);
 
-    private void Guard(ActivityLog log, Action enter)
+    /// <summary>
+    /// The log's entry on the write path (no delegate: nothing allocated per write). A log that cannot be written
+    /// fails the change before it is made; a region added may wake the trimmer early.
+    /// </summary>
+    private void EnterActivity(ActivityLog log, long fileId, long offset, long length, bool wholeFile)
     {
+        bool added;
         try
         {
-            enter();
+            added = wholeFile ? log.EnterWholeFile(fileId) : log.Enter(fileId, offset, length);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new MirrorException(MirrorError.IoError,
                 $"the activity log {log.Path} could not be written ({e.Message}); the change was not made. Check the disk under stateDir ({_options.StateDir})", e);
         }
-        if (log.Count >= Volatile.Read(ref _activityWakeAt) && _activityFull.CurrentCount == 0)
+        if (added && log.Count >= Volatile.Read(ref _activityWakeAt) && _activityFull.CurrentCount == 0)
         {
             try
             {
