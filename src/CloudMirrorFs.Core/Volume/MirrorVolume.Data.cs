@@ -188,6 +188,11 @@ public sealed partial class MirrorVolume
                 lastError = e;
             }
         }
+        if (lastError!.Error == MirrorError.IoError
+            && await TryRepairFromRemoteAsync(node, failed!, offset, buffer, cancellationToken).ConfigureAwait(false) is { } repaired)
+        {
+            return repaired;
+        }
         foreach (FacetSlot s in failed!)
         {
             MarkMissed(s, fileId, offset, buffer.Length);
@@ -481,6 +486,46 @@ public sealed partial class MirrorVolume
         long first = offset / BlockSize;
         long last = length == 0 ? first : (offset + length - 1) / BlockSize;
         slot.Dirty.SetRange(fileId, first, last);
+    }
+
+    /// <summary>
+    /// Read repair when every local facet failed a read with an I/O error (a bad sector, not a disk gone): the bytes
+    /// come from a remote, with the queue's newer changes laid over, and are written back to the local facets, as
+    /// seed 000's read repair does from another facet. A facet that takes them stays Synchronised (a disk remaps a bad
+    /// sector when it is written); one that fails the write is taken offline. Null when no remote can give the bytes
+    /// at once: the caller then takes the facets offline and serves the read degraded, as before.
+    /// </summary>
+    private async ValueTask<int?> TryRepairFromRemoteAsync(FileNode node, List<FacetSlot> failed, long offset, Memory<byte> buffer,
+        CancellationToken cancellationToken)
+    {
+        // Under the file's gate: no write of this file can land between the remote's bytes and the write-back.
+        await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (await ReadFromRemoteAtOnceAsync(node, offset, buffer, cancellationToken).ConfigureAwait(false) is not { } n)
+            {
+                return null;
+            }
+            var file = new FileRef(node.Id, _files.PathOf(node));
+            foreach (FacetSlot s in failed)
+            {
+                try
+                {
+                    await s.Facet.WriteAsync(file, offset, buffer[..n], cancellationToken).ConfigureAwait(false);
+                    _log.LogRepair(s.Name, file.Path, offset, n);
+                }
+                catch (MirrorException e)
+                {
+                    MarkMissed(s, node.Id, offset, n);
+                    FailLocal(s, e);
+                }
+            }
+            return n;
+        }
+        finally
+        {
+            node.Gate.Release();
+        }
     }
 
     private async ValueTask RepairAsync(FileNode node, List<FacetSlot> failed, FacetSlot good, long offset, int length, CancellationToken cancellationToken)

@@ -15,9 +15,17 @@ public sealed partial class MirrorVolume
     /// <summary>True when no local facet serves and a remote facet holds the whole volume (queue included).</summary>
     public bool IsDegraded => _readyLocals.Length == 0 && CanDegrade();
 
-    /// <summary>A remote facet that holds every acknowledged change or has it queued: Synchronised, or Offline with nothing missed.</summary>
+    /// <summary>
+    /// A remote facet that holds every acknowledged change or has it queued: Synchronised, or Offline with nothing
+    /// missed. Once the queue's storage has failed, a remote still written synchronously: each change was acknowledged
+    /// only once it had it (the default layout keeps the queue on the local facet's disk, so one dead disk takes both).
+    /// </summary>
     private FacetSlot? DegradedRemote()
     {
+        if (_queueFailed)
+        {
+            return _syncRemotes.FirstOrDefault(r => r.State == FacetState.Synchronised);
+        }
         if (_queue is null || !_replicators.Any())
         {
             return null;
@@ -80,9 +88,17 @@ public sealed partial class MirrorVolume
         }
     }
 
-    /// <summary>A remote facet that has committed everything queued so far.</summary>
-    private ValueTask<FacetSlot> CaughtUpRemoteAsync(CancellationToken cancellationToken)
-        => WaitCommittedAsync(_queue!.Tail, cancellationToken);
+    /// <summary>A remote facet that has committed everything queued so far (with the queue failed: every change made so far).</summary>
+    private async ValueTask<FacetSlot> CaughtUpRemoteAsync(CancellationToken cancellationToken)
+    {
+        if (!_queueFailed)
+        {
+            return await WaitCommittedAsync(_queue!.Tail, cancellationToken).ConfigureAwait(false);
+        }
+        await ApplySynchronouslyAsync(Interlocked.Read(ref _syncSeq), cancellationToken).ConfigureAwait(false);
+        return DegradedRemote() ?? throw new MirrorException(MirrorError.Unavailable,
+            $"volume '{_options.Name}': no local facet works, the queue's storage failed and no remote facet holds the whole volume; see 'cmfs status'");
+    }
 
     /// <summary>
     /// A read with no local facet: from a remote with the queue laid over it, else from a remote once it has caught
@@ -104,6 +120,35 @@ public sealed partial class MirrorVolume
         }
         FacetSlot remote = await CaughtUpRemoteAsync(cancellationToken).ConfigureAwait(false);
         return await remote.Facet.ReadAsync(new FileRef(node.Id, _files.PathOf(node)), offset, buffer, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The volume's bytes at <paramref name="offset"/> from a remote without waiting for one to catch up: with the
+    /// queue laid over, or from a remote written synchronously once the queue failed. Null when none can give them now.
+    /// </summary>
+    private async ValueTask<int?> ReadFromRemoteAtOnceAsync(FileNode node, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_queueFailed)
+            {
+                return DegradedRemote() is { } remote
+                    ? await remote.Facet.ReadAsync(new FileRef(node.Id, _files.PathOf(node)), offset, buffer, cancellationToken).ConfigureAwait(false)
+                    : null;
+            }
+            foreach (FacetSlot candidate in OverlayCandidates())
+            {
+                if (await TryReadFromBufferAsync(candidate, node, offset, buffer, cancellationToken).ConfigureAwait(false) is { } n)
+                {
+                    return n;
+                }
+            }
+        }
+        catch (MirrorException e) when (e.Error is MirrorError.IoError or MirrorError.Unavailable or MirrorError.NotFound)
+        {
+            // The remote is unreachable or lacks the file: no bytes from it now.
+        }
+        return null;
     }
 
     private void MarkMissedOnLocals(long fileId, long offset, long length)

@@ -316,4 +316,57 @@ public sealed class DegradedReadTests
         var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await v.ReadAsync(id, Block, got));
         Assert.AreEqual(MirrorError.Unavailable, e.Error);
     }
+
+    /// <summary>
+    /// Seed 000's read repair with one local facet: a bad sector on it is read from the remote, with the queue's newer
+    /// writes laid over, and written back; the facet stays Synchronised and keeps serving. Before, the one unreadable
+    /// range took the only local facet out for the rest of the run.
+    /// </summary>
+    [TestMethod]
+    public async Task BadSectorOnTheOnlyLocal_IsRepairedFromTheRemoteAndTheQueue_LocalStaysInService()
+    {
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        var rnd = new Random(11);
+        byte[] model = Bytes(FileSize, rnd);
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, model);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        // The remote stops taking writes: a newer write stays in the queue, over part of the range that goes bad.
+        fx.Faults["remote0"].FailWrite = (_, _, _) => true;
+        byte[] newer = Bytes(3000, rnd);
+        await v.WriteAsync(id, 101_000, newer);
+        newer.CopyTo(model, 101_000);
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Count > 0);
+
+        // Garbage under the volume where the sector is bad, unreadable until written.
+        string local = Path.Combine(fx.FacetPath("local0"), "f");
+        using (var fs = new FileStream(local, FileMode.Open, FileAccess.Write))
+        {
+            fs.Position = 100_000;
+            fs.Write(new byte[5000]);
+        }
+        bool sectorBad = true;
+        fx.Faults["local0"].FailRead = (_, offset, length) => sectorBad && offset < 105_000 && offset + length > 100_000;
+        fx.Faults["local0"].FailWrite = (_, offset, length) => { if (offset <= 100_000 && offset + length >= 105_000) { sectorBad = false; } return false; };
+
+        byte[] got = new byte[Block];
+        Assert.AreEqual(Block, await v.ReadAsync(id, Block, got).AsTask().WaitAsync(TimeSpan.FromSeconds(15)));
+        CollectionAssert.AreEqual(model[Block..(2 * Block)], got, "the remote's bytes with the queued write laid over");
+        Assert.IsFalse(sectorBad, "the local facet was written back");
+        CollectionAssert.AreEqual(model, File.ReadAllBytes(local), "read repair rewrote the bad bytes on the local facet");
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("local0"), "a repaired facet stays in service");
+        Assert.IsTrue(v.GetStatus().Facets.Single(f => f.Name == "local0").Reason is null);
+
+        // It keeps serving: the next read of the range comes from it, and a write goes to it at once.
+        int readsBefore = fx.Faults["local0"].ReadCount;
+        Assert.AreEqual(Block, await v.ReadAsync(id, Block, got));
+        CollectionAssert.AreEqual(model[Block..(2 * Block)], got);
+        Assert.IsTrue(fx.Faults["local0"].ReadCount > readsBefore);
+
+        fx.Faults["remote0"].FailWrite = null;
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)), ReplicationTests.Describe(v));
+        CollectionAssert.AreEqual(model, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "f")));
+    }
 }

@@ -64,4 +64,49 @@ public sealed class QueueFailureTests
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote0"));
         TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("remote1"));
     }
+
+    /// <summary>
+    /// The default layout keeps the queue and the local facet on one disk. When that disk dies with the remote caught
+    /// up, the remote holds every acknowledged change and is written synchronously: reads, listings and writes must go
+    /// on from it, not fail with "no local facet works".
+    /// </summary>
+    [TestMethod]
+    public async Task QueueAndLocalDiskFail_CaughtUpRemoteServesReadsAndWrites()
+    {
+        const int Block = 64 * 1024;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        var rnd = new Random(7);
+        byte[] model = new byte[5 * Block + 123];
+        rnd.NextBytes(model);
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, model);
+        await v.CreateDirectoryAsync("d");
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        // The disk goes: the queue's next append fails, and so does every local operation.
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("queue disk: input/output error");
+        fx.Faults["local0"].Offline = true;
+        TimeSpan hang = TimeSpan.FromSeconds(15);
+        byte[] second = new byte[Block / 2];
+        rnd.NextBytes(second);
+        await v.WriteAsync(id, 2 * Block + 10, second).AsTask().WaitAsync(hang);
+        second.CopyTo(model, 2 * Block + 10);
+        Assert.IsTrue(v.QueueFailed);
+        Assert.AreNotEqual(FacetState.Synchronised, v.GetFacetState("local0"));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+
+        byte[] got = new byte[model.Length];
+        Assert.AreEqual(model.Length, await v.ReadAsync(id, 0, got).AsTask().WaitAsync(hang));
+        CollectionAssert.AreEqual(model, got, "the remote's bytes, with the write made after the disk died");
+        Assert.AreEqual(model.Length, (await v.StatAsync("f").AsTask().WaitAsync(hang)).Length);
+        long made = await v.CreateFileAsync("d/after").AsTask().WaitAsync(hang);
+        await v.WriteAsync(made, 0, second).AsTask().WaitAsync(hang);
+        CollectionAssert.AreEquivalent(new[] { "after" }, (await v.ListAsync("d").AsTask().WaitAsync(hang)).Select(n => n.Name).ToArray());
+        byte[] back = new byte[second.Length];
+        Assert.AreEqual(second.Length, await v.ReadAsync(made, 0, back).AsTask().WaitAsync(hang));
+        CollectionAssert.AreEqual(second, back);
+        CollectionAssert.AreEqual(model, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "f")), "on the remote before it was acknowledged");
+        CollectionAssert.AreEqual(second, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "d", "after")));
+    }
 }
