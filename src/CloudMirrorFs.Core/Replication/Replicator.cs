@@ -287,6 +287,7 @@ internal sealed class Replicator : IAsyncDisposable
     private async Task SendAsync(IReadOnlyList<Transaction> batch, CancellationToken cancellationToken)
     {
         var inFlight = new List<(Transaction Change, Task Task)>(_options.Window);
+        var times = new WriteTimes();
         try
         {
             foreach (Transaction t in WithoutShortLivedFiles(batch))
@@ -295,9 +296,22 @@ internal sealed class Replicator : IAsyncDisposable
                 {
                     await Task.WhenAll(inFlight.Select(f => f.Task)).ConfigureAwait(false);
                     inFlight.Clear();
+                    if (WriteTimes.AppliedBefore(t.Kind))
+                    {
+                        await times.ApplyAsync(_slot.Facet, cancellationToken).ConfigureAwait(false);
+                    }
                     await ApplyAsync(_slot.Facet, t, cancellationToken).ConfigureAwait(false);
+                    if (t.Kind is TransactionKind.SetLength or TransactionKind.ZeroRange)
+                    {
+                        times.Changed(t);
+                    }
+                    else if (t.Kind == TransactionKind.DeleteFile)
+                    {
+                        times.Deleted(t.FileId);
+                    }
                     continue;
                 }
+                times.Changed(t);
                 while (inFlight.Count >= _options.Window || inFlight.Any(f => Overlaps(f.Change, t)))
                 {
                     Task done = await Task.WhenAny(inFlight.Select(f => f.Task)).ConfigureAwait(false);
@@ -307,6 +321,7 @@ internal sealed class Replicator : IAsyncDisposable
                 inFlight.Add((t, ApplyAsync(_slot.Facet, t, cancellationToken).AsTask()));
             }
             await Task.WhenAll(inFlight.Select(f => f.Task)).ConfigureAwait(false);
+            await times.ApplyAsync(_slot.Facet, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

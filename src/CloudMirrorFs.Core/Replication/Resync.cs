@@ -43,6 +43,35 @@ internal sealed class Resync
     /// <summary>Dirty locations found identical by hash and not sent (fast resync).</summary>
     public long Identical { get; private set; }
 
+    /// <summary>Files the reconcile of names created, or found with another modification time than the source's.</summary>
+    public HashSet<long> TimesToCarry { get; } = [];
+
+    /// <summary>
+    /// Gives the facet's file the source's modification time, once its bytes are copied (a copy into a folder sets
+    /// the time of the copy; an object store, the time of the commit). A file gone from either side is skipped.
+    /// </summary>
+    internal async Task CarryTimeAsync(IFacet source, long fileId, CancellationToken cancellationToken)
+    {
+        if (_host.PathOf(fileId) is not { } path)
+        {
+            return;
+        }
+        try
+        {
+            if (await source.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.File } want
+                || await _slot.Facet.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.File } have
+                || have.LastWriteUtc == want.LastWriteUtc)
+            {
+                return;
+            }
+            await _slot.Facet.SetAttributesAsync(path, new AttributeChange { LastWriteUtc = want.LastWriteUtc, FileId = fileId }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MirrorException e) when (e.Error == MirrorError.NotFound)
+        {
+            // Removed meanwhile: that change reaches the facet through the queue.
+        }
+    }
+
     /// <summary>True when the facet hashes the block where it is and the hash equals the source bytes' (DRBD's csums-alg).</summary>
     private async ValueTask<bool> SameAsync(FileRef file, long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
     {
@@ -122,6 +151,11 @@ internal sealed class Resync
                     Copied++;
                 }
             }).ConfigureAwait(false);
+        foreach (long id in dirty.Select(l => l.FileId).Concat(TimesToCarry).Distinct())
+        {
+            // Changes queued since the reattach come after this, each with its own time, so a file ends with its last.
+            await CarryTimeAsync(source.Facet, id, cancellationToken).ConfigureAwait(false);
+        }
         // A bit is cleared only once the facet holds the block durably (an object store: once the commit naming it has
         // landed). Cleared before, a commit that fails or a crash would leave the block missing with nothing naming it.
         await _slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -205,6 +239,10 @@ internal sealed class Resync
                 }
                 var file = new FileRef(id.Value, path);
                 long lastBlock = w.Length == 0 ? -1 : (w.Length - 1) / blockSize;
+                if (!present || h.LastWriteUtc != w.LastWriteUtc)
+                {
+                    TimesToCarry.Add(id.Value);
+                }
                 if (!present)
                 {
                     await _slot.Facet.CreateFileAsync(file, w.Mode, cancellationToken).ConfigureAwait(false);

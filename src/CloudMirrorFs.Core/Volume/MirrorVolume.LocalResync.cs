@@ -114,6 +114,7 @@ public sealed partial class MirrorVolume
     /// </summary>
     private async Task ResyncLocalAsync(FacetSlot slot, CancellationToken cancellationToken)
     {
+        var times = new Resync(this, slot, new ReplicationOptions(), _log);
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -127,8 +128,7 @@ public sealed partial class MirrorVolume
                 slot.Dirty.ClearVolumeMarksLater();
                 try
                 {
-                    var names = new Resync(this, slot, new ReplicationOptions(), _log);
-                    await names.ReconcileAsync(source.Facet, full, cancellationToken).ConfigureAwait(false);
+                    await times.ReconcileAsync(source.Facet, full, cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -162,6 +162,7 @@ public sealed partial class MirrorVolume
             long unflushed = 0;
             foreach (List<Location> chunk in Chunks(dirty))
             {
+                times.TimesToCarry.Add(chunk[0].FileId);
                 long n = await CopyChunkAsync(slot, chunk, cancellationToken).ConfigureAwait(false);
                 copied += n;
                 unflushed += n;
@@ -176,6 +177,7 @@ public sealed partial class MirrorVolume
                 }
             }
         }
+        await CarryTimesAsync(slot, times, cancellationToken).ConfigureAwait(false);
         await CommitCopiedAsync(slot, cancellationToken).ConfigureAwait(false);
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -189,6 +191,44 @@ public sealed partial class MirrorVolume
         finally
         {
             _namespaceGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// The copied files' modification times, from the source: without it a rebuilt disk showed every file as changed
+    /// at the rebuild (make rebuilt everything, a backup sent everything again). Per file under the namespace gate
+    /// (no <c>utimens</c> meanwhile) and the file's gate (no write meanwhile), so a newer time is never set back.
+    /// </summary>
+    private async Task CarryTimesAsync(FacetSlot slot, Resync times, CancellationToken cancellationToken)
+    {
+        foreach (long id in times.TimesToCarry)
+        {
+            if (_files.Get(id) is not { Deleted: false, Kind: NodeKind.File } node)
+            {
+                continue;
+            }
+            await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    if (slot.State != FacetState.BeingSynchronised)
+                    {
+                        return;
+                    }
+                    FacetSlot source = await ResyncSourceAsync(slot, cancellationToken).ConfigureAwait(false);
+                    await times.CarryTimeAsync(source.Facet, id, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    node.Gate.Release();
+                }
+            }
+            finally
+            {
+                _namespaceGate.Release();
+            }
         }
     }
 
