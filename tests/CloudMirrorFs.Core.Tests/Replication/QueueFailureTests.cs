@@ -106,6 +106,8 @@ public sealed class QueueFailureTests
         byte[] back = new byte[second.Length];
         Assert.AreEqual(second.Length, await v.ReadAsync(made, 0, back).AsTask().WaitAsync(hang));
         CollectionAssert.AreEqual(second, back);
+        await v.SyncFileAsync(made).AsTask().WaitAsync(hang); // fsync: the remote serving in the local's place is flushed
+        await v.SyncAsync().AsTask().WaitAsync(hang);
         CollectionAssert.AreEqual(model, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "f")), "on the remote before it was acknowledged");
         CollectionAssert.AreEqual(second, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "d", "after")));
     }
