@@ -48,9 +48,11 @@ public sealed partial class Drive : IAsyncDisposable
 
     /// <summary>
     /// A new volume in a folder under <paramref name="under"/> (/tmp by default); <paramref name="localPath"/> and
-    /// <paramref name="remotePath"/> put its facets elsewhere (on other mounts, say).
+    /// <paramref name="remotePath"/> put its facets elsewhere (on other mounts, say), <paramref name="stateDir"/> its
+    /// state (queue, maps, control socket).
     /// </summary>
-    public static Drive Create(string? extraVolumeJson = null, string? localPath = null, string? remotePath = null, string under = "/tmp")
+    public static Drive Create(string? extraVolumeJson = null, string? localPath = null, string? remotePath = null, string under = "/tmp",
+        string? stateDir = null)
     {
         Prerequisites.RequireFuse();
         string dir = Path.Combine(under, "cmfs-mount-tests", Guid.NewGuid().ToString("N")[..12]);
@@ -59,7 +61,7 @@ public sealed partial class Drive : IAsyncDisposable
         remotePath ??= Path.Combine(dir, "remote");
         File.WriteAllText(Path.Combine(dir, "cmfs.json"), $$"""
             {
-              "volume": { "name": "test", "stateDir": "state"{{extraVolumeJson}} },
+              "volume": { "name": "test", "stateDir": {{System.Text.Json.JsonSerializer.Serialize(stateDir ?? "state")}}{{extraVolumeJson}} },
               "mount": { "path": "drive" },
               "facets": [
                 { "name": "local", "role": "local", "kind": "directory", "path": {{System.Text.Json.JsonSerializer.Serialize(localPath)}} },

@@ -179,4 +179,67 @@ public sealed class LocalDiskFailureTests
         CollectionAssert.AreEqual(data, now[..data.Length], "the bytes before are untouched");
         CollectionAssert.AreEqual(late[..(now.Length - data.Length)], now[data.Length..], "what landed of the timed-out write is a prefix of its bytes");
     }
+
+    /// <summary>
+    /// The default layout on a disk that dies: the local facet and the state folder (queue, maps, table of names) on
+    /// one disk, the remote caught up. The drive goes on from the remote: reads, listings and writes, each write
+    /// acknowledged once the remote has it, and the remote alone then holds everything the drive acknowledged.
+    /// </summary>
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task TheDiskHoldingTheLocalFacetAndTheStateDies_TheCaughtUpRemoteServesTheDrive()
+    {
+        await using Drive disk = Drive.Create();
+        await disk.MountAsync();
+        await using Drive drive = Drive.Create(localPath: Path.Combine(disk.MountPath, "local"), stateDir: Path.Combine(disk.MountPath, "state"));
+        await drive.MountAsync();
+        string m = drive.MountPath;
+        string docs = Path.Combine(m, "docs");
+        Directory.CreateDirectory(docs);
+        byte[] a = MountOperationsTests.RandomBytes(3 << 20, 51);
+        byte[] b = MountOperationsTests.RandomBytes(100_000, 52);
+        File.WriteAllBytes(Path.Combine(docs, "a.bin"), a);
+        File.WriteAllBytes(Path.Combine(docs, "b.bin"), b);
+        (int code, string text, _) = await drive.CmfsAsync("drain", "--timeout", "120");
+        Assert.AreEqual(0, code, text);
+        await drive.StopAsync();
+        await drive.MountAsync(); // nothing below answered from the old mount's page cache
+
+        await disk.KillAsync(); // local facet, queue, maps and table of names: all gone at once
+        Assert.ThrowsExactly<IOException>(() => Directory.GetFileSystemEntries(disk.MountPath), "the disk really is dead");
+        try
+        {
+            CollectionAssert.AreEqual(a, File.ReadAllBytes(Path.Combine(docs, "a.bin")), "served from the remote");
+            CollectionAssert.AreEquivalent(new[] { "a.bin", "b.bin" }, Directory.GetFileSystemEntries(docs).Select(Path.GetFileName).ToArray());
+            byte[] tail = MountOperationsTests.RandomBytes(5000, 53);
+            using (var s = new FileStream(Path.Combine(docs, "b.bin"), FileMode.Append))
+            {
+                s.Write(tail);
+                s.Flush(flushToDisk: true);
+            }
+            byte[] c = MountOperationsTests.RandomBytes(1 << 20, 54);
+            File.WriteAllBytes(Path.Combine(docs, "c.bin"), c);
+            Directory.CreateDirectory(Path.Combine(m, "made-after"));
+            CollectionAssert.AreEqual(b.Concat(tail).ToArray(), File.ReadAllBytes(Path.Combine(docs, "b.bin")));
+            CollectionAssert.AreEqual(c, File.ReadAllBytes(Path.Combine(docs, "c.bin")));
+        }
+        catch (IOException e)
+        {
+            throw new AssertFailedException($"{e.Message}\n{drive.Output}", e);
+        }
+        // status answers though its socket file is on the dead disk (the abstract name), and tells the truth.
+        (code, text, _) = await drive.CmfsAsync("status", "--json");
+        Assert.AreEqual(0, code, text + "\n" + drive.Output);
+        JsonElement[] facets = [.. JsonDocument.Parse(text).RootElement.GetProperty("facets").EnumerateArray()];
+        Assert.AreNotEqual("synchronised", facets.Single(f => f.GetProperty("name").GetString() == "local").GetProperty("state").GetString(), text);
+        Assert.AreEqual("synchronised", facets.Single(f => f.GetProperty("name").GetString() == "remote").GetProperty("state").GetString(), text);
+
+        SortedDictionary<string, string> seen = Drive.Snapshot(m);
+        TimeSpan stopped = await drive.StopAsync();
+        Assert.IsTrue(stopped < TimeSpan.FromSeconds(10), $"SIGTERM took {stopped} with the state disk dead:\n{drive.Output}");
+        string restored = Path.Combine(drive.Dir, "restored");
+        (code, text, _) = await drive.CmfsAsync("restore", "--facet", "remote", "--to", restored);
+        Assert.AreEqual(0, code, text);
+        Drive.AssertSameTree(seen, Drive.Snapshot(restored), "the remote alone holds everything the drive acknowledged");
+    }
 }

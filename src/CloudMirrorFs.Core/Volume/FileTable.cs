@@ -239,13 +239,16 @@ internal sealed class FileTable : IDisposable
     }
 
     /// <summary>True when a journal record was appended since the last completed <see cref="Flush"/>.</summary>
+    /// <summary>True once a journal append failed: the table is written whole at the next flush.</summary>
+    private bool _journalFailed;
+
     public bool HasUnflushed
     {
         get
         {
             lock (_lock)
             {
-                return _flushed < _appended && _journal is not null;
+                return _journalFailed || (_flushed < _appended && _journal is not null);
             }
         }
     }
@@ -261,6 +264,12 @@ internal sealed class FileTable : IDisposable
         long target;
         lock (_lock)
         {
+            if (_journalFailed)
+            {
+                WriteSnapshot(); // throws while the disk still refuses; the whole table, so nothing lost is needed
+                _journalFailed = false;
+                return;
+            }
             target = _appended;
             if (_flushed >= target || _journal is null)
             {
@@ -333,12 +342,38 @@ internal sealed class FileTable : IDisposable
         }
     }
 
+    /// <summary>
+    /// Appends one change, made in memory already. A journal that cannot be written (the state folder's disk failed or
+    /// filled) does not fail the change: the table stays right in memory, and the next <see cref="Flush"/> writes it
+    /// whole as a snapshot, failing while it cannot. A crash meanwhile leaves the names to the open's reconcile with
+    /// the local facet, as for any journal cut short.
+    /// </summary>
     private void Journal(byte op, long id, long parentId, NodeKind kind, string name)
     {
-        _journal ??= new FileStream(_journalPath, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
-        int len = Encode(op, id, parentId, kind, name);
-        _journal.Write(_buffer, 0, len);
         _appended++;
+        if (_journalFailed)
+        {
+            return;
+        }
+        try
+        {
+            _journal ??= new FileStream(_journalPath, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
+            int len = Encode(op, id, parentId, kind, name);
+            _journal.Write(_buffer, 0, len);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _journalFailed = true;
+            try
+            {
+                _journal?.Dispose();
+            }
+            catch (IOException)
+            {
+                // the disk is failing: nothing more to write there
+            }
+            _journal = null;
+        }
     }
 
     private int Encode(byte op, long id, long parentId, NodeKind kind, string name)

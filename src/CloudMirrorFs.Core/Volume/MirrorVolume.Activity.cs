@@ -53,7 +53,7 @@ public sealed partial class MirrorVolume
 
     /// <summary>
     /// The log's entry on the write path (no delegate: nothing allocated per write). A log that cannot be written
-    /// fails the change before it is made; a region added may wake the trimmer early.
+    /// fails the change before it is made, unless no local facet serves; a region added may wake the trimmer early.
     /// </summary>
     private void EnterActivity(ActivityLog log, long fileId, long offset, long length, bool wholeFile)
     {
@@ -61,6 +61,14 @@ public sealed partial class MirrorVolume
         try
         {
             added = wholeFile ? log.EnterWholeFile(fileId) : log.Enter(fileId, offset, length);
+        }
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && _readyLocals.Length == 0)
+        {
+            // No local facet serves: the change goes only to a remote, acknowledged once it has committed it, and the
+            // log (which guards local facets against the others after a power cut) has nothing to guard. The state
+            // folder's disk is often the dead local facet's own (the default layout).
+            _log.LogDebug("activity log {Path} not written ({Message}): no local facet serves", log.Path, e.Message);
+            added = false;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -1,6 +1,7 @@
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Options;
 using CloudMirrorFs.Queue;
+using Microsoft.Extensions.Logging;
 
 namespace CloudMirrorFs.Volume;
 
@@ -375,13 +376,29 @@ public sealed partial class MirrorVolume
                 OnQueueStorageFailed(e, underSequencer: false);
             }
         }
-        foreach (FacetSlot s in _slots)
+        try
         {
-            s.Dirty.Flush();
+            foreach (FacetSlot s in _slots)
+            {
+                s.Dirty.Flush();
+            }
+            _files.Flush();
         }
-        _files.Flush();
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && StateLostRemoteServes)
+        {
+            // The state folder's disk is gone with the local facets and the queue: every change acknowledged since is
+            // on a remote written synchronously (flushed by this barrier), which is what the barrier promises.
+            _log.LogError("the state folder {StateDir} cannot be written ({Message}); the drive runs from remote facet '{Remote}', which holds every acknowledged change",
+                _options.StateDir, e.Message, DegradedRemote()?.Name);
+        }
         return whole;
     }
+
+    /// <summary>
+    /// True when no local facet serves, the queue's storage has failed, and a remote written synchronously holds every
+    /// acknowledged change: the state folder's records (maps, table of names) then cover nothing the remote lacks.
+    /// </summary>
+    private bool StateLostRemoteServes => _readyLocals.Length == 0 && _queueFailed && DegradedRemote() is not null;
 
     private FileNode GetFile(long fileId)
     {
@@ -485,7 +502,15 @@ public sealed partial class MirrorVolume
     {
         long first = offset / BlockSize;
         long last = length == 0 ? first : (offset + length - 1) / BlockSize;
-        slot.Dirty.SetRange(fileId, first, last);
+        try
+        {
+            slot.Dirty.SetRange(fileId, first, last);
+        }
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && StateLostRemoteServes)
+        {
+            // Marked in memory all the same; see StateLostRemoteServes.
+            _log.LogDebug("facet {Facet}: dirty map not written ({Message})", slot.Name, e.Message);
+        }
     }
 
     /// <summary>

@@ -163,7 +163,20 @@ public sealed partial class MirrorVolume
     {
         foreach (FacetSlot s in _slots.Where(s => s.IsLocal))
         {
-            s.Dirty.MarkNamespaceDirty();
+            MarkNamespaceDirty(s);
+        }
+    }
+
+    /// <summary>A local facet's namespace mark; one its map cannot take is kept in memory while a remote serves in its place.</summary>
+    private void MarkNamespaceDirty(FacetSlot slot)
+    {
+        try
+        {
+            slot.Dirty.MarkNamespaceDirty();
+        }
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && StateLostRemoteServes)
+        {
+            // Marked in memory all the same; see StateLostRemoteServes.
         }
     }
 

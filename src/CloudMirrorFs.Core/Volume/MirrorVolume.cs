@@ -184,24 +184,33 @@ public sealed partial class MirrorVolume : IAsyncDisposable
         _remotes = [.. _slots.Where(s => !s.IsLocal)];
     }
 
-    /// <summary>
-    /// Takes a local facet that failed an operation offline: NotSynchronised until a resync, its dirty map marked
-    /// so the resync knows the tree may differ. The caller records the locations it missed.
-    /// </summary>
     private void MarkNamespaceOnIdleLocals()
     {
         foreach (FacetSlot s in _idleLocals)
         {
             if (s.State != FacetState.BeingSynchronised) // a facet being resynchronised takes namespace changes itself
             {
-                s.Dirty.MarkNamespaceDirty();
+                MarkNamespaceDirty(s);
             }
         }
     }
 
+    /// <summary>
+    /// Takes a local facet that failed an operation offline: NotSynchronised until a resync, its dirty map marked
+    /// so the resync knows the tree may differ. The caller records the locations it missed. Never fails: the disk that
+    /// failed often holds the state folder too (the default layout), and a read or write the remotes can serve must
+    /// not fail because that mark cannot reach its file; it stays marked in memory, and the next barrier writes it.
+    /// </summary>
     private void FailLocal(FacetSlot slot, Exception error)
     {
-        slot.Dirty.MarkNamespaceDirty();
+        try
+        {
+            slot.Dirty.MarkNamespaceDirty();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogError("facet {Facet}: its dirty map could not be written ({Message}); marked in memory, written at the next barrier", slot.Name, e.Message);
+        }
         SetState(slot, FacetState.NotSynchronised, $"taken offline after a failure: {error.Message}");
         if (_backgroundWork)
         {

@@ -29,12 +29,13 @@ internal static class DrainCommand
                 await context.Error.WriteLineAsync("cmfs: --timeout must be a positive number of seconds");
                 return CmfsCli.UsageError;
             }
-            if (!CommandContext.IsInitialised(volume.Options.StateDir))
+            // The running instance first: it answers on its abstract name even when the state folder's disk is dead.
+            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "drain", TimeoutSeconds = seconds }, cancellationToken);
+            if (live is null && !CommandContext.IsInitialised(volume.Options.StateDir))
             {
                 await context.Error.WriteLineAsync(CommandContext.NotInitialised(volume.Options));
                 return CmfsCli.Failed;
             }
-            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "drain", TimeoutSeconds = seconds }, cancellationToken);
             VolumeStatus status;
             bool drained;
             if (live is not null)

@@ -27,13 +27,14 @@ internal static class StatusCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             ResolvedVolume volume = context.Resolve(parse.GetValue(config), needMount: false);
-            if (!CommandContext.IsInitialised(volume.Options.StateDir))
+            VolumeStatus status;
+            // The running instance first: it answers on its abstract name even when the state folder's disk is dead.
+            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "status" }, cancellationToken);
+            if (live is null && !CommandContext.IsInitialised(volume.Options.StateDir))
             {
                 await context.Error.WriteLineAsync(CommandContext.NotInitialised(volume.Options));
                 return CmfsCli.Failed;
             }
-            VolumeStatus status;
-            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "status" }, cancellationToken);
             if (live is not null)
             {
                 if (live.Status is null)

@@ -10,12 +10,8 @@ internal static class ControlClient
     /// <summary>Sends one request; null when no instance listens (no socket, or a stale one left by a kill).</summary>
     public static async Task<ControlResponse?> TrySendAsync(string stateDir, ControlRequest request, CancellationToken cancellationToken)
     {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            await socket.ConnectAsync(ControlEndpoint.For(stateDir), cancellationToken).ConfigureAwait(false);
-        }
-        catch (SocketException)
+        using Socket? socket = await ConnectAsync(stateDir, cancellationToken).ConfigureAwait(false);
+        if (socket is null)
         {
             return null;
         }
@@ -27,5 +23,24 @@ internal static class ControlClient
         return line is null
             ? throw new MirrorException(MirrorError.IoError, $"the running cmfs instance for {stateDir} closed the control connection without answering")
             : JsonSerializer.Deserialize<ControlResponse>(line, ControlJson.Options);
+    }
+
+    /// <summary>The first endpoint that answers, or null (the socket file can be stale, or on a disk that died).</summary>
+    private static async Task<Socket?> ConnectAsync(string stateDir, CancellationToken cancellationToken)
+    {
+        foreach (UnixDomainSocketEndPoint endpoint in ControlEndpoint.All(stateDir))
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+                return socket;
+            }
+            catch (SocketException)
+            {
+                socket.Dispose();
+            }
+        }
+        return null;
     }
 }

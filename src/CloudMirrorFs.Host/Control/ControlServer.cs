@@ -15,55 +15,75 @@ internal sealed class ControlServer : IAsyncDisposable
 {
     private readonly MirrorVolume _volume;
     private readonly ILogger _log;
-    private readonly Socket _listener;
+    private readonly List<Socket> _listeners;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
     private readonly string? _socketFile;
 
-    private ControlServer(MirrorVolume volume, ILogger log, Socket listener, string? socketFile)
+    private ControlServer(MirrorVolume volume, ILogger log, List<Socket> listeners, string? socketFile)
     {
         _volume = volume;
         _log = log;
-        _listener = listener;
+        _listeners = listeners;
         _socketFile = socketFile;
-        _accepting = Task.Run(AcceptLoopAsync);
+        _accepting = Task.WhenAll(listeners.Select(l => Task.Run(() => AcceptLoopAsync(l))));
     }
 
-    /// <summary>Listens on the volume's control endpoint (the volume lock is held, so a leftover socket file is ours to replace).</summary>
+    /// <summary>
+    /// Listens on the volume's control endpoints (the volume lock is held, so a leftover socket file is ours to
+    /// replace). One that cannot be made is logged and left out; none at all is an error naming the state folder.
+    /// </summary>
     public static ControlServer Start(MirrorVolume volume, ILogger log)
     {
-        UnixDomainSocketEndPoint endpoint = ControlEndpoint.For(volume.Options.StateDir);
-        string? file = ControlEndpoint.IsAbstract(endpoint) ? null : ControlEndpoint.SocketPath(volume.Options.StateDir);
-        if (file is not null)
+        string stateDir = volume.Options.StateDir;
+        var listeners = new List<Socket>();
+        string? file = null;
+        var problems = new List<string>();
+        foreach (UnixDomainSocketEndPoint endpoint in ControlEndpoint.All(stateDir))
         {
-            File.Delete(file);
-        }
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            listener.Bind(endpoint);
-            if (file is not null && !OperatingSystem.IsWindows())
+            bool abstractName = ControlEndpoint.IsAbstract(endpoint);
+            string? path = abstractName ? null : ControlEndpoint.SocketPath(stateDir);
+            var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
             {
-                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                if (path is not null)
+                {
+                    File.Delete(path);
+                }
+                listener.Bind(endpoint);
+                if (path is not null && !OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                }
+                listener.Listen(16);
+                listeners.Add(listener);
+                file ??= path;
             }
-            listener.Listen(16);
+            catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
+            {
+                listener.Dispose();
+                string where = path ?? "its abstract socket name";
+                problems.Add($"{where}: {e.Message}");
+                log.LogWarning("control socket: cannot listen at {Where} ({Message}){Rest}", where, e.Message,
+                    abstractName ? "" : "; status and drain reach this instance by its abstract name");
+            }
         }
-        catch
+        if (listeners.Count == 0)
         {
-            listener.Dispose();
-            throw;
+            throw new MirrorException(MirrorError.IoError,
+                $"the control socket for the state folder {stateDir} cannot be made ({string.Join("; ", problems)}): 'cmfs status' and 'cmfs drain' could not reach this mount. Put volume.stateDir on a local disk's file system");
         }
-        return new ControlServer(volume, log, listener, file);
+        return new ControlServer(volume, log, listeners, file);
     }
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(Socket listener)
     {
         while (!_stop.IsCancellationRequested)
         {
             Socket client;
             try
             {
-                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+                client = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
             {
@@ -185,11 +205,21 @@ internal sealed class ControlServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        _listener.Dispose();
+        foreach (Socket listener in _listeners)
+        {
+            listener.Dispose();
+        }
         await _accepting.ConfigureAwait(false);
         if (_socketFile is not null)
         {
-            File.Delete(_socketFile);
+            try
+            {
+                File.Delete(_socketFile);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The state folder's disk is gone: the next mount replaces the file.
+            }
         }
         _stop.Dispose();
     }
