@@ -1,5 +1,6 @@
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Options;
+using CloudMirrorFs.Tests.Support;
 using CloudMirrorFs.Tests.Volume;
 using CloudMirrorFs.Volume;
 
@@ -342,19 +343,12 @@ public sealed class DegradedReadTests
 
         // Garbage under the volume where the sector is bad, unreadable until written.
         string local = Path.Combine(fx.FacetPath("local0"), "f");
-        using (var fs = new FileStream(local, FileMode.Open, FileAccess.Write))
-        {
-            fs.Position = 100_000;
-            fs.Write(new byte[5000]);
-        }
-        bool sectorBad = true;
-        fx.Faults["local0"].FailRead = (_, offset, length) => sectorBad && offset < 105_000 && offset + length > 100_000;
-        fx.Faults["local0"].FailWrite = (_, offset, length) => { if (offset <= 100_000 && offset + length >= 105_000) { sectorBad = false; } return false; };
+        var sector = new BadSector(fx.Faults["local0"], local, 100_000, 5000);
 
         byte[] got = new byte[Block];
         Assert.AreEqual(Block, await v.ReadAsync(id, Block, got).AsTask().WaitAsync(TimeSpan.FromSeconds(15)));
         CollectionAssert.AreEqual(model[Block..(2 * Block)], got, "the remote's bytes with the queued write laid over");
-        Assert.IsFalse(sectorBad, "the local facet was written back");
+        Assert.IsFalse(sector.IsBad, "the local facet was written back");
         CollectionAssert.AreEqual(model, File.ReadAllBytes(local), "read repair rewrote the bad bytes on the local facet");
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("local0"), "a repaired facet stays in service");
         Assert.IsTrue(v.GetStatus().Facets.Single(f => f.Name == "local0").Reason is null);

@@ -149,14 +149,7 @@ public sealed class MirrorVolumeTests
 
         // Damage local1's copy under the volume, and make that range unreadable, as a bad sector is.
         string bad = Path.Combine(fx.FacetPath("local1"), "data.bin");
-        using (var fs = new FileStream(bad, FileMode.Open, FileAccess.Write))
-        {
-            fs.Position = 70_000;
-            fs.Write(new byte[5000]);
-        }
-        bool sectorBad = true;
-        fx.Faults["local1"].FailRead = (_, offset, length) => sectorBad && offset < 75_000 && offset + length > 70_000;
-        fx.Faults["local1"].FailWrite = (_, offset, length) => { if (offset <= 70_000 && offset + length >= 75_000) { sectorBad = false; } return false; };
+        var sector = new BadSector(fx.Faults["local1"], bad, 70_000, 5000);
 
         for (int i = 0; i < 4; i++)
         {
@@ -164,7 +157,7 @@ public sealed class MirrorVolumeTests
             Assert.AreEqual(100_000, await v.ReadAsync(id, 0, got));
             CollectionAssert.AreEqual(data[..100_000], got, "the reader gets good bytes");
         }
-        Assert.IsFalse(sectorBad, "the failed facet was written back");
+        Assert.IsFalse(sector.IsBad, "the failed facet was written back");
         CollectionAssert.AreEqual(data, File.ReadAllBytes(bad), "read repair rewrote the bad bytes");
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("local1"), "a repaired facet stays in service");
         Assert.IsTrue(fx.Faults["local1"].ReadCount > 0, "reads were balanced onto local1 too");
