@@ -7,7 +7,9 @@ public sealed partial class DirectoryFacet
 {
     /// <summary>
     /// Open handles by file id, bounded: a lease keeps a handle open while it is in use; unused handles beyond the
-    /// bound are closed, oldest use first, after a flush when they were written since the last barrier.
+    /// bound are closed, oldest use first, after a flush when they were written since the last barrier. A handle is
+    /// used only for the path it was opened at: asked for at another (the file renamed, or a resync that removed the
+    /// file under that id and gives the id another file's name), it is closed the same way and the path opened.
     /// </summary>
     private sealed partial class HandleCache : IDisposable
     {
@@ -19,36 +21,44 @@ public sealed partial class DirectoryFacet
 
         public HandleCache(int max) => _max = Math.Max(1, max);
 
-        public Lease Acquire(long id, Func<SafeFileHandle> open)
+        public Lease Acquire(long id, string path, Func<SafeFileHandle> open)
         {
             lock (_lock)
             {
                 if (_entries.TryGetValue(id, out Entry? e) && !e.Closed)
                 {
-                    e.Users++;
-                    e.LastUse = ++_clock;
-                    return new Lease(this, e);
+                    if (e.Path == path)
+                    {
+                        e.Users++;
+                        e.LastUse = ++_clock;
+                        return new Lease(this, e);
+                    }
+                    RetireLocked(e);
                 }
             }
             SafeFileHandle handle = open();
             lock (_lock)
             {
-                if (_entries.TryGetValue(id, out Entry? raced) && !raced.Closed)
+                if (_entries.TryGetValue(id, out Entry? raced) && !raced.Closed && raced.Path == path)
                 {
                     handle.Dispose();
                     raced.Users++;
                     raced.LastUse = ++_clock;
                     return new Lease(this, raced);
                 }
-                var e = new Entry(id, handle) { Users = 1, LastUse = ++_clock };
+                if (raced is not null && !raced.Closed)
+                {
+                    RetireLocked(raced);
+                }
+                var e = new Entry(id, path, handle) { Users = 1, LastUse = ++_clock };
                 _entries[id] = e;
                 EvictLocked();
                 return new Lease(this, e);
             }
         }
 
-        /// <summary>Caches a handle just opened by the caller (replacing any for the same id).</summary>
-        public void Add(long id, SafeFileHandle handle)
+        /// <summary>Caches a handle just opened by the caller at <paramref name="path"/> (replacing any for the same id).</summary>
+        public void Add(long id, string path, SafeFileHandle handle)
         {
             lock (_lock)
             {
@@ -60,7 +70,7 @@ public sealed partial class DirectoryFacet
                         old.Handle.Dispose();
                     }
                 }
-                _entries[id] = new Entry(id, handle) { LastUse = ++_clock };
+                _entries[id] = new Entry(id, path, handle) { LastUse = ++_clock };
                 EvictLocked();
             }
         }
@@ -177,6 +187,22 @@ public sealed partial class DirectoryFacet
             }
         }
 
+        /// <summary>Takes an entry out of the cache, flushed when written since the last barrier (which cannot reach it after).</summary>
+        private void RetireLocked(Entry e)
+        {
+            _entries.Remove(e.Id);
+            e.Closed = true;
+            if (e.Dirty)
+            {
+                Fsync(e.Handle);
+                e.Dirty = false;
+            }
+            if (e.Users == 0)
+            {
+                e.Handle.Dispose();
+            }
+        }
+
         private void EvictLocked()
         {
             if (_entries.Count <= _max)
@@ -217,9 +243,12 @@ public sealed partial class DirectoryFacet
         [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
         private static partial int FsyncNative(int fd);
 
-        internal sealed class Entry(long id, SafeFileHandle handle)
+        internal sealed class Entry(long id, string path, SafeFileHandle handle)
         {
             public long Id { get; } = id;
+
+            /// <summary>The volume path the handle was opened at.</summary>
+            public string Path { get; } = path;
             public SafeFileHandle Handle { get; } = handle;
             public int Users { get; set; }
             public long LastUse { get; set; }

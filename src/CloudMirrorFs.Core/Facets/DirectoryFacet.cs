@@ -164,7 +164,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
             {
                 // One open(2), no look first: O_NOFOLLOW refuses a link there (ELOOP) and O_RDWR a directory (EISDIR).
                 // Kept for the writes that usually follow a create: they need no second open.
-                _handles.Add(file.Id, OpenNative(os, create: true, mode, out int errno) ?? throw (errno == 40
+                _handles.Add(file.Id, file.Path, OpenNative(os, create: true, mode, out int errno) ?? throw (errno == 40
                     ? new MirrorException(MirrorError.Exists, $"facet '{Name}': {file.Path}: a symbolic link exists there")
                     : ErrnoException(errno, file.Path)));
                 return;
@@ -689,7 +689,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
     }
 
     private HandleCache.Lease Acquire(FileRef file)
-        => _handles.Acquire(file.Id, () =>
+        => _handles.Acquire(file.Id, file.Path, () =>
         {
             string os = TreePath(file.Path);
             switch (KindAt(os))

@@ -54,6 +54,13 @@ public sealed class Transaction
     /// <summary>Bytes of payload this transaction holds.</summary>
     public long DataLength => Data.Length;
 
+    /// <summary>
+    /// True for the changes after which the bytes under a file's name may differ from a remote's though no range of them
+    /// was written: a file renamed (maybe over another), made (maybe where another was), its length set (cut short and
+    /// grown back). A remote that misses one has the whole file compared (<see cref="Location.WholeFile"/>).
+    /// </summary>
+    internal bool ReplacesContent => Kind is TransactionKind.Rename or TransactionKind.CreateFile or TransactionKind.SetLength;
+
     /// <summary>True for the kinds that change bytes in place at a range of a file (a write, a zeroed range).</summary>
     public bool ChangesRange => Kind is TransactionKind.Write or TransactionKind.ZeroRange;
 

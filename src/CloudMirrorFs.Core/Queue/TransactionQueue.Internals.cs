@@ -279,6 +279,7 @@ public sealed partial class TransactionQueue
             {
                 TrimIntentLocked();
             }
+            _wholeSeq.Clear(); // every record naming them is committed everywhere
             if (_currentSegment is not null && _currentSegment.Length > SegmentFormat.FileHeaderSize && _segments.Count == 1)
             {
                 // Start the next append in a fresh file so the drained one can go.
@@ -294,7 +295,7 @@ public sealed partial class TransactionQueue
         return freed;
     }
 
-    /// <summary>Drops intent bits whose last record every active cursor has committed.</summary>
+    /// <summary>Drops intent bits, and whole-file marks, whose last record every active cursor has committed.</summary>
     private void TrimIntentLocked()
     {
         long min = MinActiveHead();
@@ -304,6 +305,13 @@ public sealed partial class TransactionQueue
             if (seq <= min)
             {
                 (stale ??= []).Add(loc);
+            }
+        }
+        foreach (var (fileId, seq) in _wholeSeq)
+        {
+            if (seq <= min)
+            {
+                _wholeSeq.Remove(fileId);
             }
         }
         if (stale is null)
@@ -676,6 +684,7 @@ public sealed partial class TransactionQueue
                     _currentSegment = segment;
                     AddToRuns(t, spilled: true, offset, (int)(reader.Offset - offset));
                     TrackIntent(t);
+                    TrackWhole(t);
                     recovered++;
                 }
                 finally
@@ -762,6 +771,15 @@ public sealed partial class TransactionQueue
                 SetIntentLocked(loc);
             }
             _intentSeq[loc] = t.Seq;
+        }
+    }
+
+    /// <summary>Remembers the newest record that replaces a file's content, so a later release can name the whole file.</summary>
+    private void TrackWhole(Transaction t)
+    {
+        if (t.ReplacesContent)
+        {
+            _wholeSeq[t.FileId] = t.Seq;
         }
     }
 

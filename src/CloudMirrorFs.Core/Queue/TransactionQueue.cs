@@ -35,6 +35,7 @@ public sealed partial class TransactionQueue : IDisposable
     private readonly DataArena _arena;
     private readonly DataArena _readBack; // where replicators' batches read spilled records back
     private readonly Dictionary<Location, long> _intentSeq = [];
+    private readonly Dictionary<long, long> _wholeSeq = []; // file id -> the newest record that replaces its content (Transaction.ReplacesContent)
     private readonly LinkedList<Run> _runs = new();
     private readonly List<Segment> _segments = [];
     private readonly Dictionary<string, Cursor> _cursors = new(StringComparer.Ordinal);
@@ -221,6 +222,7 @@ public sealed partial class TransactionQueue : IDisposable
             {
                 (t.Data, t.Owner) = _arena.Copy(t.Data.Span);
             }
+            TrackWhole(t);
             if (t.ChangesRange)
             {
                 // The intent bits are written before the record is acknowledged, whatever holds the record
@@ -659,6 +661,13 @@ public sealed partial class TransactionQueue : IDisposable
                 if (lastSeq > c.Head)
                 {
                     missed.Set(loc);
+                }
+            }
+            foreach (var (fileId, lastSeq) in _wholeSeq)
+            {
+                if (lastSeq > c.Head)
+                {
+                    missed.Set(Location.WholeFile(fileId));
                 }
             }
             if (c.Head < _nextSeq - 1)

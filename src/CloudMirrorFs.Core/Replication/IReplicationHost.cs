@@ -19,8 +19,11 @@ internal interface IReplicationHost
     /// <summary>After the facet opened: when its store is not the one synchronised before, marks a full resync and makes it NotSynchronised.</summary>
     void CheckStoreIdentity(FacetSlot slot);
 
-    /// <summary>Releases the facet's cursor into its dirty map and reattaches it at the tail, atomically with respect to writers.</summary>
-    void ReleaseAndReattach(FacetSlot slot);
+    /// <summary>
+    /// Releases the facet's cursor into its dirty map and reattaches it at the tail, atomically with respect to writers
+    /// and to changes of names; returns the tree of names at that queue position.
+    /// </summary>
+    ValueTask<NameSnapshot> ReleaseAndReattachAsync(FacetSlot slot, CancellationToken cancellationToken);
 
     /// <summary>The current path of a file id, or null when the file is gone.</summary>
     string? PathOf(long fileId);

@@ -74,7 +74,8 @@ internal sealed class Replicator : IAsyncDisposable
     /// <summary>The last sequence number the facet has committed.</summary>
     public long Head => Interlocked.Read(ref _head);
 
-    private bool _resyncAttached;
+    /// <summary>The tree of names at the reattach of a resync that has not finished yet: its next attempt keeps to it.</summary>
+    private NameSnapshot? _resyncAttached;
 
     /// <summary>The Offline facet's last probe (its open) answered: a failure since is the batch's, not the link's.</summary>
     private bool _probeAnswered;
@@ -162,7 +163,7 @@ internal sealed class Replicator : IAsyncDisposable
                         _log.LogError("facet {Facet}: {Message}; falling back to a dirty-map resync", _slot.Name, e.Message);
                         (lastProblem, refusal) = (problem, $"replication refused: {e.Message}");
                     }
-                    _resyncAttached = false; // the refused change is in the queue: the next resync folds it into the map
+                    _resyncAttached = null; // the refused change is in the queue: the next resync folds it into the map
                     // A resync that is refused stays BeingSynchronised, with the refusal as its reason until a retry
                     // gets through: 'cmfs status' shows why, and the log does not flap between two states at every retry.
                     FacetState next = _slot.State == FacetState.BeingSynchronised ? FacetState.BeingSynchronised : FacetState.NotSynchronised;
@@ -248,18 +249,21 @@ internal sealed class Replicator : IAsyncDisposable
         if (_slot.State is FacetState.NotSynchronised or FacetState.BeingSynchronised)
         {
             Busy = true;
-            var resync = new Resync(_host, _slot, _options, _log, reattach: !_resyncAttached || !_host.Queue.CursorInfo(_slot.Name).Active);
+            var resync = new Resync(_host, _slot, _options, _log, _host.Queue.CursorInfo(_slot.Name).Active ? _resyncAttached : null);
             try
             {
                 await resync.RunAsync(cancellationToken).ConfigureAwait(false);
             }
             finally
             {
-                _resyncAttached |= resync.Reattached;
+                if (resync.Reattached)
+                {
+                    _resyncAttached = resync.Names;
+                }
             }
             if (_slot.State == FacetState.Synchronised)
             {
-                _resyncAttached = false;
+                _resyncAttached = null;
             }
             _head = _host.Queue.CursorInfo(_slot.Name).Head;
             _staged = _head;

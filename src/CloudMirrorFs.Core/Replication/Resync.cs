@@ -18,24 +18,29 @@ internal sealed class Resync
     private readonly ReplicationOptions _options;
     private readonly ILogger _log;
 
-    private readonly bool _reattach;
-
     /// <summary>
-    /// A resync attempt. <paramref name="reattach"/> is false when an earlier attempt already folded the queue into
-    /// the dirty map and reattached the cursor: what was queued since is sent after the copy, so folding it again
-    /// would only grow the map.
+    /// A resync attempt. <paramref name="attached"/> is the tree of names of an earlier attempt that already folded the
+    /// queue into the dirty map and reattached the cursor: what was queued since is sent after the copy, so folding it
+    /// again would only grow the map, and the facet is reconciled with that tree. Null: this attempt reattaches.
     /// </summary>
-    public Resync(IReplicationHost host, FacetSlot slot, ReplicationOptions options, ILogger log, bool reattach = true)
+    public Resync(IReplicationHost host, FacetSlot slot, ReplicationOptions options, ILogger log, NameSnapshot? attached = null)
     {
         _host = host;
         _slot = slot;
         _options = options;
         _log = log;
-        _reattach = reattach;
+        Names = attached;
     }
 
     /// <summary>True once this attempt has folded the queue into the dirty map and reattached the cursor.</summary>
     public bool Reattached { get; private set; }
+
+    /// <summary>
+    /// The tree of names at the reattach (<see cref="NameSnapshot"/>): what the facet is reconciled with, and where the
+    /// copy puts each block. Null for a local facet's reconcile, which runs under the namespace gate and takes the
+    /// source's tree as it is.
+    /// </summary>
+    public NameSnapshot? Names { get; private set; }
 
     /// <summary>Locations copied so far.</summary>
     public long Copied { get; private set; }
@@ -90,16 +95,30 @@ internal sealed class Resync
         {
             _host.SetFacetState(_slot, FacetState.BeingSynchronised, "resync in progress"); // a retry keeps the reason it stalled on
         }
-        if (_reattach)
+        if (Names is null)
         {
-            _host.ReleaseAndReattach(_slot);
+            Names = await _host.ReleaseAndReattachAsync(_slot, cancellationToken).ConfigureAwait(false);
             Reattached = true;
         }
         bool full = _slot.Dirty.IsFull;
-        if (_slot.Dirty.IsFull || _slot.Dirty.NamespaceDirty)
+        if (full || _slot.Dirty.NamespaceDirty)
         {
-            await ReconcileAsync(source.Facet, _slot.Dirty.IsFull, cancellationToken).ConfigureAwait(false);
-            _slot.Dirty.ClearVolumeMarksLater(); // in the map's file after the facet's flush below
+            // Cleared before the reconcile (in the map's file only after the facet's flush below): a mark set meanwhile,
+            // by a release folding renames the queue held, is still there for the next attempt.
+            _slot.Dirty.ClearVolumeMarksLater();
+            try
+            {
+                await ReconcileAsync(source.Facet, full, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                if (full)
+                {
+                    _slot.Dirty.MarkFull();
+                }
+                _slot.Dirty.MarkNamespaceDirty();
+                throw;
+            }
         }
         using TrafficClass.Scope resyncTraffic = TrafficClass.Resync(); // its share of the facet's bandwidthLimit
         List<Location> dirty = _slot.Dirty.Snapshot();
@@ -109,15 +128,25 @@ internal sealed class Resync
         await Parallel.ForEachAsync(dirty, new ParallelOptions { MaxDegreeOfParallelism = _options.Window, CancellationToken = cancellationToken },
             async (loc, ct) =>
             {
+                if (loc.IsWholeFile)
+                {
+                    _slot.Dirty.MarkNamespaceDirty(); // marked since the reconcile (a release): the next attempt's reconcile takes it
+                    return;
+                }
                 string? path = _host.PathOf(loc.FileId);
+                string? there = Names is null ? path : Names.PathOf(loc.FileId); // where the facet has it until the queue's renames arrive
+                if (path is not null && there is null)
+                {
+                    return; // made since the reattach and marked by a release since: the next attempt reattaches and copies it
+                }
                 if (path is not null)
                 {
                     byte[] buffer = new byte[blockSize];
-                    var file = new FileRef(loc.FileId, path);
+                    var file = new FileRef(loc.FileId, there!);
                     int n;
                     try
                     {
-                        n = await source.Facet.ReadAsync(file, loc.Block * blockSize, buffer, ct).ConfigureAwait(false);
+                        n = await source.Facet.ReadAsync(new FileRef(loc.FileId, path), loc.Block * blockSize, buffer, ct).ConfigureAwait(false);
                     }
                     catch (MirrorException e) when (e.Error == MirrorError.NotFound)
                     {
@@ -178,9 +207,34 @@ internal sealed class Resync
     /// <summary>
     /// Makes the facet's tree of names match the source's: missing directories, files and symbolic links created,
     /// extra ones removed, lengths set, a link whose target differs replaced. Files the facet lacked or held at
-    /// another length get their blocks marked (all of them when <paramref name="full"/>).
+    /// another length get their blocks marked; all of them when <paramref name="full"/>, or when the map names the
+    /// whole file (<see cref="Location.WholeFile"/>). With <see cref="Names"/>, the tree is the one at the reattach.
     /// </summary>
     internal async Task ReconcileAsync(IFacet source, bool full, CancellationToken cancellationToken)
+    {
+        // Files whose bytes under their name may differ with no block of them marked (a file renamed over another, made
+        // where another was, cut short and grown back): every block of theirs is compared. Unmarked first, so that
+        // one marked again meanwhile stays for the next attempt.
+        List<long> whole = [.. _slot.Dirty.Snapshot().Where(l => l.IsWholeFile).Select(l => l.FileId)];
+        foreach (long id in whole)
+        {
+            _slot.Dirty.ClearLater(Location.WholeFile(id));
+        }
+        try
+        {
+            await ReconcileNamesAsync(source, full, [.. whole], cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (long id in whole)
+            {
+                _slot.Dirty.Set(Location.WholeFile(id));
+            }
+            throw;
+        }
+    }
+
+    private async Task ReconcileNamesAsync(IFacet source, bool full, HashSet<long> whole, CancellationToken cancellationToken)
     {
         int blockSize = _host.BlockSize;
         var pending = new Stack<string>();
@@ -188,7 +242,9 @@ internal sealed class Resync
         while (pending.Count > 0)
         {
             string dir = pending.Pop();
-            IReadOnlyList<NodeInfo> want = await source.ListAsync(dir, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<NodeInfo> want = Names is null
+                ? await source.ListAsync(dir, cancellationToken).ConfigureAwait(false)
+                : await WantedAsync(source, dir, cancellationToken).ConfigureAwait(false);
             IReadOnlyList<NodeInfo> have;
             try
             {
@@ -209,8 +265,9 @@ internal sealed class Resync
                 string path = VolumePath.Combine(dir, w.Name);
                 haveByName.TryGetValue(w.Name, out NodeInfo h);
                 bool present = haveByName.ContainsKey(w.Name);
-                if (present && h.Kind != w.Kind)
+                if (present && (h.Kind != w.Kind || (h.FileId != 0 && w.FileId != 0 && h.FileId != w.FileId)))
                 {
+                    // Another kind, or (an object store names its files) another file: removed and made again.
                     await RemoveTreeAsync(path, h.Kind, cancellationToken).ConfigureAwait(false);
                     present = false;
                 }
@@ -225,14 +282,18 @@ internal sealed class Resync
                 }
                 if (w.Kind == NodeKind.Symlink)
                 {
-                    await ReconcileLinkAsync(source, path, present, cancellationToken).ConfigureAwait(false);
+                    if ((Names is null ? path : _host.PathOf(w.FileId)) is { } from)
+                    {
+                        await ReconcileLinkAsync(source, from, new FileRef(Names is null ? _host.LookupId(path) ?? 0 : w.FileId, path), present, cancellationToken)
+                            .ConfigureAwait(false);
+                    }
                     continue;
                 }
                 if (w.Kind != NodeKind.File)
                 {
                     continue;
                 }
-                long? id = _host.LookupId(path);
+                long? id = Names is null ? _host.LookupId(path) : w.FileId;
                 if (id is null)
                 {
                     continue;
@@ -256,7 +317,7 @@ internal sealed class Resync
                         await _slot.Facet.SetLengthAsync(file, w.Length, cancellationToken).ConfigureAwait(false);
                         _slot.Dirty.SetRange(id.Value, Math.Min(h.Length, w.Length) / blockSize, lastBlock);
                     }
-                    if (full)
+                    if (full || whole.Contains(id.Value))
                     {
                         _slot.Dirty.SetRange(id.Value, 0, lastBlock);
                     }
@@ -269,19 +330,51 @@ internal sealed class Resync
         }
     }
 
-    /// <summary>Creates a link the facet lacks, or replaces one whose target differs from the source's.</summary>
-    private async Task ReconcileLinkAsync(IFacet source, string path, bool present, CancellationToken cancellationToken)
+    /// <summary>
+    /// The children <see cref="Names"/> gives directory <paramref name="dir"/>, each with the attributes the source has
+    /// for that node now, where it is now. A node removed or replaced since comes as an empty one: the queue sends what
+    /// happened to it.
+    /// </summary>
+    private async Task<List<NodeInfo>> WantedAsync(IFacet source, string dir, CancellationToken cancellationToken)
     {
+        var want = new List<NodeInfo>();
+        foreach (var (name, kind, id) in Names!.ChildrenOf(dir))
+        {
+            NodeInfo? now = null;
+            if (_host.PathOf(id) is { } path)
+            {
+                try
+                {
+                    now = await source.StatAsync(path, cancellationToken).ConfigureAwait(false);
+                }
+                catch (MirrorException e) when (e.Error == MirrorError.NotFound)
+                {
+                }
+            }
+            DateTime t = DateTime.UtcNow;
+            want.Add(now is { } n && n.Kind == kind
+                ? n with { Name = name, FileId = id }
+                : new NodeInfo(name, kind, 0, kind == NodeKind.Directory ? (UnixFileMode)0b111_101_101 : (UnixFileMode)0b110_100_100, t, t, t) { FileId = id });
+        }
+        return want;
+    }
+
+    /// <summary>
+    /// Creates a link the facet lacks, or replaces one whose target differs from the source's; <paramref name="from"/>
+    /// is where the source has it.
+    /// </summary>
+    private async Task ReconcileLinkAsync(IFacet source, string from, FileRef link, bool present, CancellationToken cancellationToken)
+    {
+        string path = link.Path;
         string target;
         try
         {
-            target = await source.ReadLinkAsync(path, cancellationToken).ConfigureAwait(false);
+            target = await source.ReadLinkAsync(from, cancellationToken).ConfigureAwait(false);
         }
         catch (MirrorException e) when (e.Error is MirrorError.NotFound or MirrorError.InvalidArgument)
         {
             return; // removed or replaced meanwhile: that change reaches the facet through the queue
         }
-        var link = new FileRef(_host.LookupId(path) ?? 0, path);
         if (present)
         {
             if (await _slot.Facet.ReadLinkAsync(path, cancellationToken).ConfigureAwait(false) == target)

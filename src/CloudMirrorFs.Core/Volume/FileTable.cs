@@ -212,6 +212,31 @@ internal sealed class FileTable : IDisposable
         }
     }
 
+    /// <summary>Every node but the root, with its id, path and kind, as the table holds them now (parents before children).</summary>
+    public List<(long Id, string Path, NodeKind Kind)> Names()
+    {
+        lock (_lock)
+        {
+            var names = new List<(long, string, NodeKind)>(_byId.Count);
+            var pending = new Stack<(FileNode Dir, string Path)>();
+            pending.Push((Root, ""));
+            while (pending.Count > 0)
+            {
+                var (dir, path) = pending.Pop();
+                foreach (FileNode child in dir.Children!.Values)
+                {
+                    string childPath = path.Length == 0 ? child.Name : path + "/" + child.Name;
+                    names.Add((child.Id, childPath, child.Kind));
+                    if (child.Children is not null)
+                    {
+                        pending.Push((child, childPath));
+                    }
+                }
+            }
+            return names;
+        }
+    }
+
     /// <summary>The ids of every file (not directory) in the table.</summary>
     public List<FileNode> Files()
     {

@@ -624,13 +624,9 @@ public sealed partial class MirrorVolume
             {
                 anyActive = true;
             }
-            else if (t.ChangesRange)
-            {
-                MarkMissed(r, t.FileId, t.Range.Offset, t.Range.Length);
-            }
             else
             {
-                r.Dirty.MarkNamespaceDirty();
+                MarkChange(r, t);
             }
         }
         if (!anyActive)

@@ -395,7 +395,7 @@ public sealed partial class MirrorVolume
         }
         for (long b = offset / BlockSize; b <= (offset + count - 1) / BlockSize; b++)
         {
-            if (remote.Dirty.Contains(new Location(fileId, b)))
+            if (remote.Dirty.Contains(new Location(fileId, b)) || remote.Dirty.Contains(Location.WholeFile(fileId)))
             {
                 return true;
             }

@@ -99,6 +99,10 @@ public sealed partial class MirrorVolume
         return seq;
     }
 
+    /// <summary>
+    /// Names a change remote <paramref name="r"/> misses in its dirty map: the blocks a write or a zeroed range touches;
+    /// otherwise a namespace mark, and the whole file when the change may put other bytes under its name.
+    /// </summary>
     private void MarkChange(FacetSlot r, Transaction t)
     {
         if (t.ChangesRange)
@@ -108,9 +112,9 @@ public sealed partial class MirrorVolume
         else
         {
             r.Dirty.MarkNamespaceDirty();
-            if (t.Kind == TransactionKind.SetLength)
+            if (t.ReplacesContent)
             {
-                r.Dirty.Set(new Location(t.FileId, t.Length / BlockSize));
+                r.Dirty.Set(Location.WholeFile(t.FileId)); // a file moved or made over another, or cut and grown back
             }
         }
     }

@@ -82,17 +82,30 @@ public sealed partial class MirrorVolume : IReplicationHost
         slot.Dirty.Flush();
     }
 
-    void IReplicationHost.ReleaseAndReattach(FacetSlot slot)
+    async ValueTask<NameSnapshot> IReplicationHost.ReleaseAndReattachAsync(FacetSlot slot, CancellationToken cancellationToken)
     {
-        lock (_sequencer)
+        // Under the namespace gate too: a create adds its name to the table before its record is appended, so without
+        // it the snapshot could hold a name whose creation the queue sends after the reattach.
+        await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (_queueFailed)
+            List<(long Id, string Path, NodeKind Kind)> names;
+            lock (_sequencer)
             {
-                throw new MirrorException(MirrorError.Unavailable, $"facet '{slot.Name}': the queue's storage failed; resynchronised at the next mount");
+                if (_queueFailed)
+                {
+                    throw new MirrorException(MirrorError.Unavailable, $"facet '{slot.Name}': the queue's storage failed; resynchronised at the next mount");
+                }
+                _queue!.Release(slot.Name, slot.Dirty);
+                _queue.Reattach(slot.Name);
+                slot.QueueActive = true;
+                names = _files.Names();
             }
-            _queue!.Release(slot.Name, slot.Dirty);
-            _queue.Reattach(slot.Name);
-            slot.QueueActive = true;
+            return new NameSnapshot(names);
+        }
+        finally
+        {
+            _namespaceGate.Release();
         }
     }
 
