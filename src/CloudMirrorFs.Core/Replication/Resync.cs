@@ -57,19 +57,20 @@ internal sealed class Resync
     /// </summary>
     internal async Task CarryTimeAsync(IFacet source, long fileId, CancellationToken cancellationToken)
     {
-        if (_host.PathOf(fileId) is not { } path)
+        // The source's name now; the facet's, the one the tree at the reattach gives it (the queue's renames come after).
+        if (_host.PathOf(fileId) is not { } path || (Names is null ? path : Names.PathOf(fileId)) is not { } there)
         {
             return;
         }
         try
         {
             if (await source.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.File } want
-                || await _slot.Facet.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.File } have
+                || await _slot.Facet.StatAsync(there, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.File } have
                 || have.LastWriteUtc == want.LastWriteUtc)
             {
                 return;
             }
-            await _slot.Facet.SetAttributesAsync(path, new AttributeChange { LastWriteUtc = want.LastWriteUtc, FileId = fileId }, cancellationToken).ConfigureAwait(false);
+            await _slot.Facet.SetAttributesAsync(there, new AttributeChange { LastWriteUtc = want.LastWriteUtc, FileId = fileId }, cancellationToken).ConfigureAwait(false);
         }
         catch (MirrorException e) when (e.Error == MirrorError.NotFound)
         {
