@@ -219,71 +219,63 @@ public sealed class RemoteResyncUnderWritersTests
     [Timeout(60_000, CooperativeCancellation = true)]
     [DataRow("directory")]
     [DataRow("folder")]
-    public async Task RenameAndRecreate_WhileReleased_RemoteEqualsLocal(string kind)
-    {
+    public Task RenameAndRecreate_WhileReleased_RemoteEqualsLocal(string kind)
         // Folded into the dirty map (a resync request folds what the queue holds, as an overflow does): the remote's 'a'
         // is another file than the local 'a' is now. An object store names its files, and kept the old id at 'a' while
         // the reconcile made 'b' with the same id: the two files' blocks were mixed.
-        await using VolumeFixture fx = Fixture(kind, []);
-        MirrorVolume v = await fx.OpenAsync();
-        long a = await v.CreateFileAsync("a");
-        await v.WriteAsync(a, 0, Pattern(4 * Block, 1));
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-
-        fx.Faults["remote0"].Offline = true;
-        await v.WriteAsync(a, 0, Pattern(4 * Block, 2));
-        await v.RenameAsync("a", "b");
-        long b = await v.CreateFileAsync("a");
-        await v.WriteAsync(b, 0, Pattern(Block, 3));
-        v.RequestResync("remote0", full: false);
-        fx.Faults["remote0"].Offline = false;
-
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), $"the {kind} remote");
-    }
+        => WhileReleasedAsync(kind,
+            async v => await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(4 * Block, 1)),
+            async v =>
+            {
+                await v.WriteAsync(v.LookupId("a")!.Value, 0, Pattern(4 * Block, 2));
+                await v.RenameAsync("a", "b");
+                await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(Block, 3));
+            });
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
     [DataRow("directory")]
     [DataRow("folder")]
-    public async Task RenameOver_WhileReleased_RemoteEqualsLocal(string kind)
-    {
+    public Task RenameOver_WhileReleased_RemoteEqualsLocal(string kind)
         // An editor's save (a file renamed over another) folded into the dirty map: the same name and length on both
         // sides, other bytes, and no block marked. The remote kept the old file.
-        await using VolumeFixture fx = Fixture(kind, []);
-        MirrorVolume v = await fx.OpenAsync();
-        long a = await v.CreateFileAsync("a");
-        await v.WriteAsync(a, 0, Pattern(4 * Block, 1));
-        long b = await v.CreateFileAsync("b");
-        await v.WriteAsync(b, 0, Pattern(4 * Block, 2));
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-
-        fx.Faults["remote0"].Offline = true;
-        await v.RenameAsync("a", "b");
-        v.RequestResync("remote0", full: false);
-        fx.Faults["remote0"].Offline = false;
-
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), $"the {kind} remote");
-    }
+        => WhileReleasedAsync(kind,
+            async v =>
+            {
+                await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(4 * Block, 1));
+                await v.WriteAsync(await v.CreateFileAsync("b"), 0, Pattern(4 * Block, 2));
+            },
+            async v => await v.RenameAsync("a", "b"));
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
     [DataRow("directory")]
     [DataRow("folder")]
-    public async Task TruncateAndRegrow_WhileReleased_RemoteEqualsLocal(string kind)
-    {
+    public Task TruncateAndRegrow_WhileReleased_RemoteEqualsLocal(string kind)
         // Cut to one block and grown back to four: the same length as the remote's, three blocks of zeros where it
         // holds data.
+        => WhileReleasedAsync(kind,
+            async v => await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(4 * Block, 1)),
+            async v =>
+            {
+                long a = v.LookupId("a")!.Value;
+                await v.SetLengthAsync(a, Block);
+                await v.SetLengthAsync(a, 4 * Block);
+            });
+
+    /// <summary>
+    /// <paramref name="before"/> drained to the remote; <paramref name="offline"/> made while it is unreachable and
+    /// folded into its dirty map by a resync request; then the remote back, drained, and compared with the local.
+    /// </summary>
+    private static async Task WhileReleasedAsync(string kind, Func<MirrorVolume, Task> before, Func<MirrorVolume, Task> offline)
+    {
         await using VolumeFixture fx = Fixture(kind, []);
         MirrorVolume v = await fx.OpenAsync();
-        long a = await v.CreateFileAsync("a");
-        await v.WriteAsync(a, 0, Pattern(4 * Block, 1));
+        await before(v);
         Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
 
         fx.Faults["remote0"].Offline = true;
-        await v.SetLengthAsync(a, Block);
-        await v.SetLengthAsync(a, 4 * Block);
+        await offline(v);
         v.RequestResync("remote0", full: false);
         fx.Faults["remote0"].Offline = false;
 
