@@ -263,10 +263,10 @@ internal sealed class FileTable : IDisposable
         WriteSnapshot();
     }
 
-    /// <summary>True when a journal record was appended since the last completed <see cref="Flush"/>.</summary>
     /// <summary>True once a journal append failed: the table is written whole at the next flush.</summary>
     private bool _journalFailed;
 
+    /// <summary>True when a journal record was appended since the last completed <see cref="Flush"/>, or one could not be.</summary>
     public bool HasUnflushed
     {
         get

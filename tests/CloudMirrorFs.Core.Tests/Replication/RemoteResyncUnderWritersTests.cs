@@ -114,106 +114,68 @@ public sealed class RemoteResyncUnderWritersTests
     [Timeout(60_000, CooperativeCancellation = true)]
     [DataRow("directory")]
     [DataRow("folder")]
-    public async Task RenameAndRecreate_AfterTheReattach_BeforeTheReconcileLists_RemoteEqualsLocal(string kind)
-    {
+    public Task RenameAndRecreate_AfterTheReattach_BeforeTheReconcileLists_RemoteEqualsLocal(string kind)
         // The resync has reattached the queue, so the rename, the create and the write below are queued for the remote;
         // the reconcile then looks at the local facet and finds them done. Replayed after the copy onto that newer
         // tree, the rename moved the new 'a' over 'b', and the old file's blocks were lost.
-        var doors = new Dictionary<string, Door>();
-        await using VolumeFixture fx = Fixture(kind, doors);
-        MirrorVolume v = await fx.OpenAsync();
-        long a = await v.CreateFileAsync("a");
-        await v.WriteAsync(a, 0, Pattern(4 * Block, 1));
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-
-        fx.Faults["remote0"].Offline = true;
-        await v.WriteAsync(a, 0, Pattern(4 * Block, 2)); // queued; the resync folds it into the dirty map
-        Door local = doors["local0"];
-        local.HoldLooks = true;
-        v.RequestResync("remote0", full: false);
-        fx.Faults["remote0"].Offline = false;
-        await local.Held.Task.WaitAsync(TimeSpan.FromSeconds(30));
-
-        await v.RenameAsync("a", "b");
-        long b = await v.CreateFileAsync("a");
-        await v.WriteAsync(b, 0, Pattern(Block, 3));
-        local.Release();
-
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), $"the {kind} remote");
-    }
+        => ResyncAsync(kind,
+            async v => await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(4 * Block, 1)),
+            async v => await v.WriteAsync(v.LookupId("a")!.Value, 0, Pattern(4 * Block, 2)), // queued; the resync folds it into the dirty map
+            holdAt: "local0",
+            held: async v =>
+            {
+                await v.RenameAsync("a", "b");
+                await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(Block, 3));
+            });
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
     [DataRow("directory")]
     [DataRow("folder")]
-    public async Task DeleteAndRenameOver_AfterTheReconcile_BeforeTheCopy_RemoteEqualsLocal(string kind)
-    {
+    public Task DeleteAndRenameOver_AfterTheReconcile_BeforeTheCopy_RemoteEqualsLocal(string kind)
         // The reconcile lists the local facet before the delete and the rename below: the remote has 'a' and 'c' as
         // before. The copy of a's dirty block must then go to 'a', where the remote has that file until the queue's
         // rename moves it, not to 'c', where the local facet has it by now.
-        var doors = new Dictionary<string, Door>();
-        await using VolumeFixture fx = Fixture(kind, doors);
-        MirrorVolume v = await fx.OpenAsync();
-        long a = await v.CreateFileAsync("a");
-        await v.WriteAsync(a, 0, Pattern(4 * Block, 1));
-        long c = await v.CreateFileAsync("c");
-        await v.WriteAsync(c, 0, Pattern(4 * Block, 4));
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-
-        fx.Faults["remote0"].Offline = true;
-        await v.WriteAsync(a, Block, Pattern(Block, 2));
-        Door remote = doors["remote0"];
-        remote.HoldLooks = true;
-        v.RequestResync("remote0", full: false);
-        fx.Faults["remote0"].Offline = false;
-        await remote.Held.Task.WaitAsync(TimeSpan.FromSeconds(30)); // the reconcile has looked at the local facet
-
-        await v.DeleteFileAsync("c");
-        await v.RenameAsync("a", "c");
-        remote.Release();
-
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), $"the {kind} remote");
-    }
+        => ResyncAsync(kind,
+            async v =>
+            {
+                await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(4 * Block, 1));
+                await v.WriteAsync(await v.CreateFileAsync("c"), 0, Pattern(4 * Block, 4));
+            },
+            async v => await v.WriteAsync(v.LookupId("a")!.Value, Block, Pattern(Block, 2)),
+            holdAt: "remote0", // the reconcile has looked at the local facet
+            held: async v =>
+            {
+                await v.DeleteFileAsync("c");
+                await v.RenameAsync("a", "c");
+            });
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
     [DataRow("directory")]
     [DataRow("folder")]
-    public async Task QueueOverflowsDuringTheReconcile_WhatItFoldedIsReconciledNext_RemoteEqualsLocal(string kind)
-    {
+    public Task QueueOverflowsDuringTheReconcile_WhatItFoldedIsReconciledNext_RemoteEqualsLocal(string kind)
         // The queue overflows while the reconcile runs: the release folds the delete queued since the reattach into
         // the map's namespace mark. The reconcile, which began before, must not clear that mark when it ends, or no
         // later attempt reconciles the names again and the remote keeps the file.
-        var doors = new Dictionary<string, Door>();
-        await using VolumeFixture fx = Fixture(kind, doors, new QueueOptions { MemoryLimit = 0, DiskLimit = 512 * 1024, SegmentSize = 128 * 1024 });
-        MirrorVolume v = await fx.OpenAsync();
-        long x = await v.CreateFileAsync("x");
-        await v.WriteAsync(x, 0, Pattern(4 * Block, 1));
-        long y = await v.CreateFileAsync("y");
-        await v.WriteAsync(y, 0, Pattern(4 * Block, 2));
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-
-        fx.Faults["remote0"].Offline = true;
-        await v.WriteAsync(x, 0, Pattern(Block, 3));
-        Door remote = doors["remote0"];
-        remote.HoldLooks = true;
-        v.RequestResync("remote0", full: false);
-        fx.Faults["remote0"].Offline = false;
-        await remote.Held.Task.WaitAsync(TimeSpan.FromSeconds(30)); // reattached; the reconcile lists the remote
-
-        await v.DeleteFileAsync("y");
-        for (int i = 0; i < 10; i++)
-        {
-            await v.WriteAsync(x, i * (long)Block, Pattern(Block, 10 + i));
-        }
-        Assert.IsFalse(((IReplicationHost)v).Queue.CursorInfo("remote0").Active, "the premise: the queue overflowed and released the remote");
-        remote.Release();
-
-        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
-        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), $"the {kind} remote");
-    }
+        => ResyncAsync(kind,
+            async v =>
+            {
+                await v.WriteAsync(await v.CreateFileAsync("x"), 0, Pattern(4 * Block, 1));
+                await v.WriteAsync(await v.CreateFileAsync("y"), 0, Pattern(4 * Block, 2));
+            },
+            async v => await v.WriteAsync(v.LookupId("x")!.Value, 0, Pattern(Block, 3)),
+            holdAt: "remote0", // reattached; the reconcile lists the remote
+            held: async v =>
+            {
+                await v.DeleteFileAsync("y");
+                for (int i = 0; i < 10; i++)
+                {
+                    await v.WriteAsync(v.LookupId("x")!.Value, i * (long)Block, Pattern(Block, 10 + i));
+                }
+                Assert.IsFalse(((IReplicationHost)v).Queue.CursorInfo("remote0").Active, "the premise: the queue overflowed and released the remote");
+            },
+            queue: new QueueOptions { MemoryLimit = 0, DiskLimit = 512 * 1024, SegmentSize = 128 * 1024 });
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
@@ -223,7 +185,7 @@ public sealed class RemoteResyncUnderWritersTests
         // Folded into the dirty map (a resync request folds what the queue holds, as an overflow does): the remote's 'a'
         // is another file than the local 'a' is now. An object store names its files, and kept the old id at 'a' while
         // the reconcile made 'b' with the same id: the two files' blocks were mixed.
-        => WhileReleasedAsync(kind,
+        => ResyncAsync(kind,
             async v => await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(4 * Block, 1)),
             async v =>
             {
@@ -239,7 +201,7 @@ public sealed class RemoteResyncUnderWritersTests
     public Task RenameOver_WhileReleased_RemoteEqualsLocal(string kind)
         // An editor's save (a file renamed over another) folded into the dirty map: the same name and length on both
         // sides, other bytes, and no block marked. The remote kept the old file.
-        => WhileReleasedAsync(kind,
+        => ResyncAsync(kind,
             async v =>
             {
                 await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(4 * Block, 1));
@@ -254,7 +216,7 @@ public sealed class RemoteResyncUnderWritersTests
     public Task TruncateAndRegrow_WhileReleased_RemoteEqualsLocal(string kind)
         // Cut to one block and grown back to four: the same length as the remote's, three blocks of zeros where it
         // holds data.
-        => WhileReleasedAsync(kind,
+        => ResyncAsync(kind,
             async v => await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(4 * Block, 1)),
             async v =>
             {
@@ -265,19 +227,34 @@ public sealed class RemoteResyncUnderWritersTests
 
     /// <summary>
     /// <paramref name="before"/> drained to the remote; <paramref name="offline"/> made while it is unreachable and
-    /// folded into its dirty map by a resync request; then the remote back, drained, and compared with the local.
+    /// folded into its dirty map by a resync request; with <paramref name="holdAt"/>, <paramref name="held"/> made while
+    /// the resync is held at that facet's first look (a <see cref="Door"/>); then drained, and the remote compared with
+    /// the local facet.
     /// </summary>
-    private static async Task WhileReleasedAsync(string kind, Func<MirrorVolume, Task> before, Func<MirrorVolume, Task> offline)
+    private static async Task ResyncAsync(string kind, Func<MirrorVolume, Task> before, Func<MirrorVolume, Task> offline,
+        string? holdAt = null, Func<MirrorVolume, Task>? held = null, QueueOptions? queue = null)
     {
-        await using VolumeFixture fx = Fixture(kind, []);
+        var doors = new Dictionary<string, Door>();
+        await using VolumeFixture fx = Fixture(kind, doors, queue);
         MirrorVolume v = await fx.OpenAsync();
         await before(v);
         Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
 
         fx.Faults["remote0"].Offline = true;
         await offline(v);
+        Door? door = holdAt is null ? null : doors[holdAt];
+        if (door is not null)
+        {
+            door.HoldLooks = true;
+        }
         v.RequestResync("remote0", full: false);
         fx.Faults["remote0"].Offline = false;
+        if (door is not null)
+        {
+            await door.Held.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            await held!(v);
+            door.Release();
+        }
 
         Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
         TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), $"the {kind} remote");
