@@ -16,6 +16,9 @@ public interface IStoreIdentity
     /// </summary>
     long CommittedImage { get; }
 
+    /// <summary>The queue position the newest image covers (its writer's numbering); 0 for an empty store.</summary>
+    long CommittedQueueSeq { get; }
+
     /// <summary>
     /// Who wrote the newest commit the store held at its last open: the id of the queue that fed that cmfs; null for
     /// an empty store or one an older build wrote. Another id than this volume's queue means another cmfs (another

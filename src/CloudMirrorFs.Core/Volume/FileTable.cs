@@ -72,13 +72,21 @@ internal sealed class FileTable : IDisposable
     /// Loads the table and reconciles it with <paramref name="reference"/> (the tree as a local facet holds it);
     /// files modified or created at or after <paramref name="changedSince"/> are reported as changed. With
     /// <paramref name="caseInsensitive"/>, names that differ only in case are one name (<see cref="Options.VolumeOptions.CaseInsensitiveNames"/>).
+    /// With <paramref name="adopt"/> (a facet that records file ids, an object store, holding a newer tree than the
+    /// saved table: the state folder was older than that remote) the table is replaced by that tree with its ids instead.
     /// </summary>
     public static async Task<FileTable> OpenAsync(string stateDir, IFacet? reference, DateTime? changedSince, bool caseInsensitive, CancellationToken cancellationToken,
-        bool machineRestarted = false)
+        bool machineRestarted = false, IFacet? adopt = null)
     {
         var table = new FileTable(stateDir, caseInsensitive);
         string? snapshotDamage = table.Load(table._snapshotPath);
         table.Damage = table.Load(table._journalPath) is { } journalDamage ? snapshotDamage ?? journalDamage : snapshotDamage;
+        if (adopt is not null)
+        {
+            await table.AdoptAsync(adopt, cancellationToken).ConfigureAwait(false);
+            table.WriteSnapshot();
+            return table;
+        }
         // After a machine restart the journal may end cleanly where the OS cache lost its tail: as after damage, the
         // ids those records gave out must not be given again to other files.
         if (table.Damage is not null || machineRestarted)
@@ -531,6 +539,54 @@ internal sealed class FileTable : IDisposable
         }
         _generation++;
         return new ReconcileReport(added, removed, changed);
+    }
+
+    /// <summary>
+    /// Replaces the table with <paramref name="source"/>'s tree, each node under the id the facet recorded for it (a
+    /// fresh one where it recorded none, or one already taken). New ids then start past every id this table or that
+    /// tree could have given out: the newer table that named the tree's files was lost with its disk.
+    /// </summary>
+    private async Task AdoptAsync(IFacet source, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            foreach (FileNode n in _byId.Values.Where(n => n != Root))
+            {
+                n.Deleted = true;
+            }
+            Root.Children!.Clear();
+            _byId.Clear();
+            _byId[RootId] = Root;
+            _nextId = Math.Max(_nextId, DateTime.UtcNow.Ticks);
+        }
+        var pending = new Stack<FileNode>();
+        pending.Push(Root);
+        long highest = RootId;
+        while (pending.Count > 0)
+        {
+            FileNode dir = pending.Pop();
+            IReadOnlyList<NodeInfo> entries = await source.ListAsync(PathOf(dir), cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                foreach (NodeInfo e in entries)
+                {
+                    long id = e.FileId > RootId && !_byId.ContainsKey(e.FileId) ? e.FileId : _nextId++;
+                    highest = Math.Max(highest, id);
+                    var node = new FileNode(id, e.Name, e.Kind, dir);
+                    dir.Children![e.Name] = node;
+                    _byId[id] = node;
+                    if (node.Kind == NodeKind.Directory)
+                    {
+                        pending.Push(node);
+                    }
+                }
+            }
+        }
+        lock (_lock)
+        {
+            _nextId = Math.Max(_nextId, highest + 1);
+            _generation++;
+        }
     }
 
     private void WriteSnapshot()

@@ -182,6 +182,7 @@ public sealed partial class MirrorVolume
             }
         }
 
+        FacetSlot? ahead = saved is not null ? TakeRemoteAheadOfState() : null;
         if (saved is not null)
         {
             await DetectEmptiedFacetsAsync(_slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised), FileTable.CountKnown(_options.StateDir), cancellationToken).ConfigureAwait(false);
@@ -198,7 +199,7 @@ public sealed partial class MirrorVolume
             // the local facets are rebuilt from that remote by their resync. After a stop that did not close (a kill
             // during a rebuild, say) too: while degraded, every write was acknowledged only once that remote had
             // committed it, so the remote is the reference the crash recovery compares against.
-            serving = _slots.FirstOrDefault(s => !s.IsLocal && s.State == FacetState.Synchronised && s.Dirty.IsEmpty);
+            serving = ahead ?? _slots.FirstOrDefault(s => !s.IsLocal && s.State == FacetState.Synchronised && s.Dirty.IsEmpty);
             if (serving is null)
             {
                 string why = string.Join("; ", _slots.Where(s => s.IsLocal).Select(s => $"'{s.Name}': {s.State} ({s.Reason})"));
@@ -208,7 +209,8 @@ public sealed partial class MirrorVolume
             _log.LogWarning("volume {Volume}: no local facet can serve; serving from remote facet {Facet} until a local one is rebuilt", _options.Name, serving.Name);
         }
 
-        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, closedAt, _options.CaseInsensitiveNames, cancellationToken, machineRestarted).ConfigureAwait(false);
+        _files = await FileTable.OpenAsync(_options.StateDir, reference?.Facet, closedAt, _options.CaseInsensitiveNames, cancellationToken, machineRestarted,
+            adopt: ahead?.Facet).ConfigureAwait(false);
         // After a clean stop only: after a crash the names that differ are the operations in flight, which the crash
         // recovery below marks (its namespace mark covers them) and which are no edits made outside cmfs.
         if (closedAt is not null && reference is not null && _files.Reconciled is { } found && (found.Added.Count > 0 || found.Removed > 0 || found.Changed.Count > 0))
@@ -446,11 +448,22 @@ public sealed partial class MirrorVolume
     /// </summary>
     private void DetectLostQueue(TransactionQueue queue)
     {
+        string unqueued = UnqueuedWriter(queue.Id);
         foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
         {
-            if (slot.QueueId is { } known && known != queue.Id)
+            if (slot.QueueId is { } known && known != queue.Id && known != unqueued)
             {
                 FullResyncAtOpen(slot, $"the queue at {_options.QueuePath} is not the one that fed it (deleted, or its disk not mounted): what it held is unknown; full resync");
+            }
+            else if (IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity { LastWriter: { } last } && last == unqueued)
+            {
+                // Its newest commit was written synchronously after this queue failed: every record the queue holds for
+                // it is older than its image, and a replay would put old bytes over new ones.
+                if (queue.IsActive(slot.Name) && queue.HeadOf(slot.Name) < queue.Tail)
+                {
+                    _log.LogWarning("facet {Facet}: the queue's records up to {Tail} are older than its image (written after the queue failed): not sent again", slot.Name, queue.Tail);
+                    queue.Commit(slot.Name, queue.Tail, 0);
+                }
             }
             else if (slot.QueueId is not null && IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity { LastWriter: { } writer } && writer != queue.Id)
             {

@@ -76,11 +76,72 @@ public sealed partial class MirrorVolume
             SetState(r, FacetState.NotSynchronised,
                 $"the queue's storage failed with transactions outstanding ({error.Message}): resynchronised once the queue works again (mount again)");
         }
+        // The synchronous commits continue the queue's numbering and carry a writer of their own: at the next open, a
+        // store whose newest commit says so holds changes no record of this queue has (OpenAfterQueueFailure).
+        _syncSeq = _queue!.Tail;
+        Volatile.Write(ref _syncApplied, _syncSeq);
+        string unqueued = UnqueuedWriter(_queue.Id);
+        foreach (FacetSlot r in synchronous)
+        {
+            if (IFacetDecorator.Unwrap(r.Facet) is IStoreIdentity store)
+            {
+                store.Writer = unqueued;
+            }
+            r.QueueId = unqueued;
+        }
+        lock (_stateLock)
+        {
+            SaveStatesLocked(); // a state folder that still works records it: its queue is then older than those stores
+        }
         _syncRemotes = [.. synchronous];
         _log.LogError("queue storage at {Path} failed: {Message}; {Sync} remote(s) with nothing outstanding are now written synchronously, the others are NotSynchronised",
             _options.QueuePath, error.Message, synchronous.Count);
         _ = Task.Run(StopReplicationAsync); // the replicators read the queue
     }
+
+    /// <summary>
+    /// The writer id stamped on the commits a remote gets synchronously after the queue with id
+    /// <paramref name="queueId"/> failed: none of those changes is in that queue.
+    /// </summary>
+    internal static string UnqueuedWriter(string queueId) => queueId + UnqueuedSuffix;
+
+    /// <summary>
+    /// At open, once the facets have opened: a remote whose newest commit was written synchronously after this
+    /// volume's queue failed (<see cref="UnqueuedWriter"/>), while the saved state still names the queue itself, got
+    /// changes this state folder never recorded. The folder is as it was when its disk failed (the disk came back: a
+    /// cable re-seated, a controller reset), and so, in the default layout, is the local facet beside it: taken as
+    /// Synchronised, it would serve old bytes, and the crash recovery and the queue's replay would then put them over
+    /// the remote's newer ones. That remote becomes the reference instead: it serves, the table of names is taken from
+    /// its tree, the local facets are rebuilt from it and the other remotes resynchronised in full; the queue's
+    /// records for it, all older than its image, are dropped (<see cref="DetectLostQueue"/>). Of several such remotes,
+    /// the one whose image covers the most. Returns it, or null.
+    /// </summary>
+    private FacetSlot? TakeRemoteAheadOfState()
+    {
+        FacetSlot? ahead = _slots
+            .Where(s => !s.IsLocal && s.QueueId is { } known && !known.EndsWith(UnqueuedSuffix, StringComparison.Ordinal)
+                && IFacetDecorator.Unwrap(s.Facet) is IStoreIdentity { LastWriter: { } writer } && writer == UnqueuedWriter(known))
+            .OrderByDescending(s => ((IStoreIdentity)IFacetDecorator.Unwrap(s.Facet)).CommittedQueueSeq)
+            .FirstOrDefault();
+        if (ahead is null)
+        {
+            return null;
+        }
+        string reason = $"the state folder {_options.StateDir} is older than remote facet '{ahead.Name}': the volume went on writing it synchronously after the queue at {_options.QueuePath} failed, and this disk came back as it was then";
+        _log.LogError("volume {Volume}: {Reason}; '{Facet}' serves, the table of names is taken from it, and every other facet is rebuilt from it",
+            _options.Name, reason, ahead.Name);
+        foreach (FacetSlot slot in _slots.Where(s => s != ahead))
+        {
+            FullResyncAtOpen(slot, $"{reason}: full resync from '{ahead.Name}'");
+        }
+        ahead.State = FacetState.Synchronised;
+        ahead.Reason = null;
+        ahead.Dirty.ClearAll(); // it had nothing outstanding when it was made synchronous; older marks were cleared since
+        ahead.Dirty.Flush();
+        return ahead;
+    }
+
+    private const string UnqueuedSuffix = "+unqueued";
 
     /// <summary>Under the sequencer, in the failed-queue mode: records the change for every remote; returns its number (0 if none takes it now).</summary>
     private long AppendWithoutQueueLocked(Transaction t)

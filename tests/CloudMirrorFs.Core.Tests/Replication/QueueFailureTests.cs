@@ -1,4 +1,5 @@
 using CloudMirrorFs.Facets;
+using CloudMirrorFs.Options;
 using CloudMirrorFs.Replication;
 using CloudMirrorFs.Tests.Support;
 using CloudMirrorFs.Tests.Volume;
@@ -110,5 +111,172 @@ public sealed class QueueFailureTests
         await v.SyncAsync().AsTask().WaitAsync(hang);
         CollectionAssert.AreEqual(model, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "f")), "on the remote before it was acknowledged");
         CollectionAssert.AreEqual(second, File.ReadAllBytes(Path.Combine(fx.FacetPath("remote0"), "d", "after")));
+    }
+
+    /// <summary>
+    /// The disk holding the local facet and the state folder dies with the remote caught up; the volume goes on with
+    /// the remote written synchronously; then the process stops and the disk comes back as it was when it died. Its
+    /// state says the local facet is Synchronised and knows nothing of what came after: taken at its word, the stale
+    /// local served old bytes and old names, and the crash recovery copied its blocks over the remote's newer ones.
+    /// The remote's newest commit says it was written after the queue failed, so it becomes the reference.
+    /// </summary>
+    [TestMethod]
+    public async Task DiskComesBackAsItWasWhenItDied_TheRemoteWrittenSinceIsTheReference()
+    {
+        const int Block = 64 * 1024;
+        SimulatedLink? link = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder", queue: new QueueOptions { MemoryLimit = 256 * 1024 })
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) : inner,
+        };
+        using var scratch = new TempDir("stale-disk");
+        string model = scratch.Sub("model");
+        MirrorVolume v = await fx.OpenAsync();
+        var rnd = new Random(11);
+        byte[] f = new byte[6 * Block + 321];
+        rnd.NextBytes(f);
+        long fid = await v.CreateFileAsync("f");
+        await v.WriteAsync(fid, 0, f);
+        foreach (string name in new[] { "g", "h" })
+        {
+            long id = await v.CreateFileAsync(name);
+            byte[] bytes = new byte[Block + 7];
+            rnd.NextBytes(bytes);
+            await v.WriteAsync(id, 0, bytes);
+            File.WriteAllBytes(Path.Combine(model, name), bytes);
+        }
+        await v.CreateDirectoryAsync("d");
+        Directory.CreateDirectory(Path.Combine(model, "d"));
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        // Written while the link is down, so the queue spills them to a segment; the disk's copy of the queue keeps
+        // them and its cursor before them, while the remote commits them from memory once the link is back.
+        link!.Down = true;
+        byte[] again = new byte[6 * Block];
+        rnd.NextBytes(again);
+        for (int b = 0; b < 6; b++)
+        {
+            await v.WriteAsync(fid, b * Block, again.AsMemory(b * Block, Block));
+        }
+        again.CopyTo(f, 0);
+        Assert.IsTrue(Directory.EnumerateFiles(Path.Combine(fx.Options.StateDir, "queue"), "seg-*.cmq").Any(), "records spilled");
+        string stateDisk = scratch.Sub("state-at-death"), localDisk = scratch.Sub("local-at-death");
+        CopyTree(fx.Options.StateDir, stateDisk);
+        CopyTree(fx.FacetPath("local0"), localDisk);
+        link.Down = false;
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        // The disk dies: what it holds stays as it was above (nothing later reached it).
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("queue disk: input/output error");
+        fx.Faults["local0"].Offline = true;
+        TimeSpan hang = TimeSpan.FromSeconds(15);
+        byte[] late = new byte[5 * Block + Block / 4]; // over every block the queue's segment and intent map name
+        rnd.NextBytes(late);
+        await v.WriteAsync(fid, Block / 2, late).AsTask().WaitAsync(hang);
+        late.CopyTo(f, Block / 2);
+        Assert.IsTrue(v.QueueFailed);
+        long made = await v.CreateFileAsync("d/made-after").AsTask().WaitAsync(hang);
+        byte[] madeBytes = new byte[3 * Block + 5];
+        rnd.NextBytes(madeBytes);
+        await v.WriteAsync(made, 0, madeBytes).AsTask().WaitAsync(hang);
+        File.WriteAllBytes(Path.Combine(model, "d", "made-after"), madeBytes);
+        await v.RenameAsync("g", "g2").AsTask().WaitAsync(hang);
+        File.Move(Path.Combine(model, "g"), Path.Combine(model, "g2"));
+        await v.DeleteFileAsync("h").AsTask().WaitAsync(hang);
+        File.Delete(Path.Combine(model, "h"));
+        await v.SyncAsync().AsTask().WaitAsync(hang);
+        File.WriteAllBytes(Path.Combine(model, "f"), f);
+        await v.DisposeAsync();
+
+        // The disk comes back as it was when it died.
+        Directory.Delete(fx.Options.StateDir, recursive: true);
+        Directory.Delete(fx.FacetPath("local0"), recursive: true);
+        CopyTree(stateDisk, fx.Options.StateDir);
+        CopyTree(localDisk, fx.FacetPath("local0"));
+        v = await fx.OpenAsync();
+        byte[] got = new byte[f.Length];
+        Assert.AreEqual(f.Length, await v.ReadAsync(fid, 0, got));
+        CollectionAssert.AreEqual(f, got, "f as last acknowledged, not as the stale disk holds it");
+        CollectionAssert.AreEquivalent(new[] { "d", "f", "g2" }, (await v.ListAsync("")).Select(n => n.Name).ToArray());
+        CollectionAssert.AreEquivalent(new[] { "made-after" }, (await v.ListAsync("d")).Select(n => n.Name).ToArray());
+
+        // Writes go on; the local facet is rebuilt from the remote, and both end equal to what was acknowledged.
+        byte[] after = new byte[Block / 3];
+        rnd.NextBytes(after);
+        long g2 = (await v.StatAsync("g2")).FileId;
+        await v.WriteAsync(g2, 100, after);
+        using (var m = new FileStream(Path.Combine(model, "g2"), FileMode.Open))
+        {
+            m.Position = 100;
+            m.Write(after);
+        }
+        await Wait.UntilAsync(() => v.GetFacetState("local0") == FacetState.Synchronised, "the local facet rebuilt", TimeSpan.FromSeconds(60));
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)));
+        TreeAssert.Equal(model, fx.FacetPath("local0"), "the local facet");
+        TreeAssert.Equal(model, await fx.RemoteTreeAsync("remote0"), "the remote");
+    }
+
+    /// <summary>
+    /// Only the queue's disk fails (the local facet and the state folder live elsewhere) and comes back at the next
+    /// mount holding records the remote had committed before the failure. The remote was written synchronously since,
+    /// so those records are older than its image: replayed, they put old bytes back over newer ones on a remote still
+    /// called Synchronised.
+    /// </summary>
+    [TestMethod]
+    public async Task QueueDiskComesBackAsItWas_ItsOlderRecordsAreNotReplayedOverTheRemote()
+    {
+        const int Block = 64 * 1024;
+        SimulatedLink? link = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder", queue: new QueueOptions { MemoryLimit = 256 * 1024 })
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) : inner,
+        };
+        using var scratch = new TempDir("stale-queue");
+        MirrorVolume v = await fx.OpenAsync();
+        var rnd = new Random(12);
+        long fid = await v.CreateFileAsync("f");
+        await v.WriteAsync(fid, 0, new byte[6 * Block]);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        link!.Down = true;
+        for (int b = 0; b < 6; b++)
+        {
+            byte[] bytes = new byte[Block];
+            rnd.NextBytes(bytes);
+            await v.WriteAsync(fid, b * Block, bytes);
+        }
+        string queueDir = Path.Combine(fx.Options.StateDir, "queue"), queueDisk = scratch.Sub("queue-at-death");
+        CopyTree(queueDir, queueDisk);
+        link.Down = false;
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("queue disk: input/output error");
+        byte[] late = new byte[6 * Block];
+        rnd.NextBytes(late);
+        await v.WriteAsync(fid, 0, late);
+        Assert.IsTrue(v.QueueFailed);
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        await v.DisposeAsync();
+
+        Directory.Delete(queueDir, recursive: true);
+        CopyTree(queueDisk, queueDir);
+        v = await fx.OpenAsync();
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        CollectionAssert.AreEqual(late, File.ReadAllBytes(Path.Combine(fx.FacetPath("local0"), "f")));
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), "the remote holds the last write");
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
+        }
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "volume.lock"))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)), overwrite: true);
+        }
     }
 }
