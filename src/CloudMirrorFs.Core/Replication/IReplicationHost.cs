@@ -16,6 +16,13 @@ internal interface IReplicationHost
 
     void SetFacetState(FacetSlot slot, FacetState state, string? reason);
 
+    /// <summary>
+    /// Makes the facet Synchronised if it misses nothing: its dirty map is empty and its queue cursor active, looked at
+    /// under the lock every state change takes. False otherwise (a release of its cursor, or a resync asked for, got
+    /// in since the caller last looked): the state they set stands, and the caller goes back to a resync.
+    /// </summary>
+    bool TrySetSynchronised(FacetSlot slot);
+
     /// <summary>After the facet opened: when its store is not the one synchronised before, marks a full resync and makes it NotSynchronised.</summary>
     void CheckStoreIdentity(FacetSlot slot);
 

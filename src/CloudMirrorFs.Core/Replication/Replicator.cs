@@ -141,7 +141,7 @@ internal sealed class Replicator : IAsyncDisposable
                     if (worked && lastProblem is not null && _slot.State == FacetState.Synchronised)
                     {
                         _log.LogInformation("facet {Facet}: replicating again", _slot.Name);
-                        _host.SetFacetState(_slot, FacetState.Synchronised, null); // a "stalled" reason goes
+                        _host.TrySetSynchronised(_slot); // a "stalled" reason goes (unless a release got in meanwhile)
                         (lastProblem, refusalDelay) = (null, TimeSpan.Zero);
                     }
                     if (!worked)
@@ -412,9 +412,9 @@ internal sealed class Replicator : IAsyncDisposable
     /// <summary>An Offline facet that has just taken a commit, or has nothing waiting for it, is Synchronised again.</summary>
     private void BackOnline()
     {
-        if (_slot.State == FacetState.Offline)
+        if (_slot.State == FacetState.Offline && !_host.TrySetSynchronised(_slot) && _slot.State == FacetState.Offline)
         {
-            _host.SetFacetState(_slot, FacetState.Synchronised, null);
+            _host.SetFacetState(_slot, FacetState.NotSynchronised, "back online: resync needed"); // it missed something meanwhile
         }
     }
 

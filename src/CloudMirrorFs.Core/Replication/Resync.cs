@@ -1,4 +1,5 @@
 using CloudMirrorFs.Facets;
+using CloudMirrorFs.Storage;
 using CloudMirrorFs.Volume;
 using Microsoft.Extensions.Logging;
 
@@ -122,6 +123,9 @@ internal sealed class Resync
             }
         }
         using TrafficClass.Scope resyncTraffic = TrafficClass.Resync(); // its share of the facet's bandwidthLimit
+        // A location marked again while the copy runs (a release of the queue, with a newer write to it among the
+        // records) keeps its bit: the copy may have read it before that write.
+        using DirtyMap.MarkWatch remarked = _slot.Dirty.Watch();
         List<Location> dirty = _slot.Dirty.Snapshot();
         int blockSize = _host.BlockSize;
         MirrorException? failed = null;
@@ -190,7 +194,7 @@ internal sealed class Resync
         // landed). Cleared before, a commit that fails or a crash would leave the block missing with nothing naming it.
         await _slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
         _slot.Dirty.CommitClears();
-        foreach (Location loc in taken)
+        foreach (Location loc in taken.Where(l => !remarked.Marked(l)))
         {
             _slot.Dirty.Clear(loc);
         }
@@ -198,9 +202,8 @@ internal sealed class Resync
         {
             throw failed;
         }
-        if (_slot.Dirty.IsEmpty)
+        if (_slot.Dirty.IsEmpty && _host.TrySetSynchronised(_slot))
         {
-            _host.SetFacetState(_slot, FacetState.Synchronised, null);
             _log.LogInformation("facet {Facet}: resync done, {Count} location(s) checked, {Identical} identical and not sent", _slot.Name, Copied, Identical);
         }
     }

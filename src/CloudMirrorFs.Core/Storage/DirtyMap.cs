@@ -56,6 +56,9 @@ public sealed class DirtyMap : IDisposable
     private bool _fullUnpersisted;
     private bool _namespaceUnpersisted;
 
+    // Open watches (Watch): each notes every location marked while it is open.
+    private List<HashSet<Location>>? _watches;
+
     /// <summary>The map file.</summary>
     public string Path { get; }
 
@@ -123,6 +126,13 @@ public sealed class DirtyMap : IDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_watches is not null)
+            {
+                foreach (HashSet<Location> w in _watches)
+                {
+                    w.Add(location);
+                }
+            }
             ref ulong bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_words, (location.FileId, word), out _);
             if ((bits & bit) != 0)
             {
@@ -289,6 +299,57 @@ public sealed class DirtyMap : IDisposable
                 _namespaceUnpersisted = true;
                 AppendOrCut(OpNamespace, 0, 0);
                 _namespaceUnpersisted = false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts noting every location marked from now on, whether it was marked already or not. A caller that copies the
+    /// marked blocks and clears each once the copy is durable clears only those <see cref="MarkWatch.Marked"/> says
+    /// were not marked meanwhile: a mark set again while the copy ran names a change the copy may have read before it
+    /// was made (a queue's release marks what its records held, and the location was still marked), and clearing it
+    /// would forget that change.
+    /// </summary>
+    public MarkWatch Watch()
+    {
+        var noted = new HashSet<Location>();
+        lock (_lock)
+        {
+            (_watches ??= []).Add(noted);
+        }
+        return new MarkWatch(this, noted);
+    }
+
+    /// <summary>The locations marked while a <see cref="Watch"/> is open.</summary>
+    public sealed class MarkWatch : IDisposable
+    {
+        private readonly DirtyMap _map;
+        private readonly HashSet<Location> _noted;
+
+        internal MarkWatch(DirtyMap map, HashSet<Location> noted)
+        {
+            _map = map;
+            _noted = noted;
+        }
+
+        /// <summary>True when <paramref name="location"/> was marked since the watch began.</summary>
+        public bool Marked(Location location)
+        {
+            lock (_map._lock)
+            {
+                return _noted.Contains(location);
+            }
+        }
+
+        /// <summary>Stops noting.</summary>
+        public void Dispose()
+        {
+            lock (_map._lock)
+            {
+                if (_map._watches is { } w && w.Remove(_noted) && w.Count == 0)
+                {
+                    _map._watches = null;
+                }
             }
         }
     }

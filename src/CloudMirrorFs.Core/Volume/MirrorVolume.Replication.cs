@@ -22,6 +22,25 @@ public sealed partial class MirrorVolume : IReplicationHost
         SetState(slot, state, reason);
     }
 
+    bool IReplicationHost.TrySetSynchronised(FacetSlot slot)
+    {
+        BeforeSynchronised?.Invoke(slot);
+        lock (_stateLock)
+        {
+            // A release marks the map and lets the cursor go before it sets NotSynchronised under this lock, and a
+            // resync request marks the map before it does: either is seen here, or comes after and has the last word.
+            if (_queueFailed || !slot.Dirty.IsEmpty || !_queue!.IsActive(slot.Name))
+            {
+                return false;
+            }
+            SetState(slot, FacetState.Synchronised, null);
+            return true;
+        }
+    }
+
+    /// <summary>Tests: runs just before a replicator asks for its facet to be made Synchronised.</summary>
+    internal Action<FacetSlot>? BeforeSynchronised { get; set; }
+
     void IReplicationHost.CheckStoreIdentity(FacetSlot slot)
     {
         if (StoreLost(slot) is { } reason)

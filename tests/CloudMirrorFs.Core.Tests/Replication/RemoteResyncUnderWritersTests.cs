@@ -225,6 +225,75 @@ public sealed class RemoteResyncUnderWritersTests
                 await v.SetLengthAsync(a, 4 * Block);
             });
 
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task ResyncAskedForAgain_JustAsTheLastOneEnds_IsNotOverwrittenBySynchronised()
+    {
+        // The resync found its map empty; before it calls the facet Synchronised, another resync is asked for (a namespace
+        // mark and NotSynchronised). Called Synchronised over that request, the facet kept its mark with nobody to act
+        // on it: the replicator only resynchronises a facet that is not Synchronised, and drain never ended.
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        await v.WriteAsync(await v.CreateFileAsync("a"), 0, Pattern(2 * Block, 1));
+        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
+        int asked = 0;
+        v.BeforeSynchronised = slot =>
+        {
+            if (slot.Name == "remote0" && Interlocked.Increment(ref asked) == 1)
+            {
+                v.RequestResync("remote0", full: false);
+            }
+        };
+        v.RequestResync("remote0", full: false);
+        await Wait.UntilAsync(() => Volatile.Read(ref asked) > 0, "the first resync ends");
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(10)), ReplicationTests.Describe(v));
+        Assert.IsTrue(Volatile.Read(ref asked) >= 2, "the second request was acted on");
+        Assert.IsTrue(v.GetDirtyMap("remote0") is { Locations.Count: 0, Namespace: false });
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    [DataRow("directory")]
+    [DataRow("folder")]
+    public async Task ReleasedWhileTheCopyLands_AWriteToACopiedBlockIsNotForgotten(string kind)
+    {
+        // The resync has copied block 0 of 'a' and waits for the facet's flush before clearing its bit. Meanwhile 'a'
+        // is written there again (queued: the cursor was reattached) and the queue overflows, releasing the cursor:
+        // the release marks block 0, which is still marked, so nothing changes in the map. The resync then cleared the
+        // bit it had copied, and with it the only thing that named the newer write.
+        HeldFlushFacet? held = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: kind,
+            queue: new QueueOptions { MemoryLimit = 0, DiskLimit = 512 * 1024, SegmentSize = 128 * 1024 })
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? held = new HeldFlushFacet(inner, Block) : inner,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        long a = await v.CreateFileAsync("a");
+        await v.WriteAsync(a, 0, Pattern(4 * Block, 1));
+        long b = await v.CreateFileAsync("b");
+        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
+
+        fx.Faults["remote0"].Offline = true;
+        await v.WriteAsync(a, 0, Pattern(Block, 2));
+        held!.Hold = true;
+        v.RequestResync("remote0", full: false);
+        fx.Faults["remote0"].Offline = false;
+        await held.FlushHeld.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await v.WriteAsync(a, 0, Pattern(Block, 3));
+        for (int i = 0; i < 32 && v.GetQueueCursor("remote0")!.Active; i++)
+        {
+            await v.WriteAsync(b, (long)i * Block, Pattern(Block, 10 + i));
+        }
+        Assert.IsFalse(v.GetQueueCursor("remote0")!.Active, "the premise: the queue overflowed and released the cursor during the copy");
+        held.Hold = false;
+        held.Release();
+
+        Assert.IsTrue(await v.DrainAsync(Drain), ReplicationTests.Describe(v));
+        TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), $"the {kind} remote");
+    }
+
     /// <summary>
     /// <paramref name="before"/> drained to the remote; <paramref name="offline"/> made while it is unreachable and
     /// folded into its dirty map by a resync request; with <paramref name="holdAt"/>, <paramref name="held"/> made while
