@@ -182,10 +182,14 @@ public sealed partial class MirrorVolume
         await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (slot.State == FacetState.BeingSynchronised && slot.Dirty.IsEmpty && !slot.Dirty.IsFull && !slot.Dirty.NamespaceDirty)
+            lock (_stateLock)
             {
-                SetState(slot, FacetState.Synchronised, null);
-                _log.LogInformation("facet {Facet}: resync done, {Count} block(s) copied", slot.Name, copied);
+                // Under the lock a state change takes: a resync requested meanwhile marks the map before it sets its state.
+                if (slot.State == FacetState.BeingSynchronised && slot.Dirty.IsEmpty)
+                {
+                    SetState(slot, FacetState.Synchronised, null);
+                    _log.LogInformation("facet {Facet}: resync done, {Count} block(s) copied", slot.Name, copied);
+                }
             }
         }
         finally
