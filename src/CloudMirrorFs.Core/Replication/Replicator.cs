@@ -214,6 +214,10 @@ internal sealed class Replicator : IAsyncDisposable
     /// <summary>One unit of work; false when there was nothing to do.</summary>
     private async ValueTask<bool> StepAsync(CancellationToken cancellationToken)
     {
+        if (_slot.Held)
+        {
+            return false; // left alone until the user decides (MirrorVolume.CheckWrittenAfterQueueFailure)
+        }
         if (_slot.State != FacetState.Synchronised && await LandOutstandingAsync().ConfigureAwait(false))
         {
             return true;
@@ -241,6 +245,10 @@ internal sealed class Replicator : IAsyncDisposable
             await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
             _probeAnswered = true;
             _host.CheckStoreIdentity(_slot);
+            if (_slot.Held)
+            {
+                return true;
+            }
             if (_slot.State == FacetState.Offline && (!_slot.Dirty.IsEmpty || !_host.Queue.CursorInfo(_slot.Name).Active))
             {
                 _host.SetFacetState(_slot, FacetState.NotSynchronised, "back online: resync needed");

@@ -93,6 +93,10 @@ internal sealed class Resync
         // Reachable first: a facet the queue was freed of must not start collecting records again while it is down.
         await _slot.Facet.OpenAsync(cancellationToken).ConfigureAwait(false);
         _host.CheckStoreIdentity(_slot); // a store emptied meanwhile: the pass below is a full one
+        if (_slot.Held)
+        {
+            return; // written after this volume's state failed: left alone until the user decides
+        }
         if (_slot.State != FacetState.BeingSynchronised)
         {
             _host.SetFacetState(_slot, FacetState.BeingSynchronised, "resync in progress"); // a retry keeps the reason it stalled on

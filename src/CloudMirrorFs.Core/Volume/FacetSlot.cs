@@ -46,6 +46,18 @@ internal sealed class FacetSlot
     /// <summary>The id of the queue that fed this remote facet (<see cref="Queue.TransactionQueue.Id"/>); null when unknown.</summary>
     public string? QueueId { get; set; }
 
+    /// <summary>
+    /// Set while the store's newest commit was written synchronously after this volume's queue failed: the queue's
+    /// records up to this position are older than its image and are never sent to it. Null otherwise.
+    /// </summary>
+    public long? UnqueuedThrough { get; set; }
+
+    /// <summary>
+    /// Not written to until the user decides (<c>cmfs resync</c>): the store holds changes made after this volume's
+    /// state folder failed that this volume never got, and this volume has changes it lacks.
+    /// </summary>
+    public bool Held { get; set; }
+
     public bool IsLocal => Role == FacetRole.Local;
 
     /// <summary>True while the queue feeds this (remote) facet; changed only under the volume's sequencer lock.</summary>

@@ -16,10 +16,11 @@ internal static class FacetStateStore
 
     /// <summary>
     /// One facet's saved state; <paramref name="StoreIdentity"/>, <paramref name="QueueId"/>, <paramref name="StoreImage"/>
-    /// and <paramref name="FileSystem"/> (<see cref="IFolderHome"/>) are absent from files older builds wrote.
+    /// <paramref name="FileSystem"/> (<see cref="IFolderHome"/>), <paramref name="UnqueuedThrough"/> and <paramref name="Held"/>
+    /// (<see cref="FacetSlot"/>) are absent from files older builds wrote.
     /// </summary>
     public sealed record Entry(FacetState State, string? Reason, string Kind, FacetRole Role, string? Path, string? StoreIdentity = null, string? QueueId = null,
-        long? StoreImage = null, string? FileSystem = null);
+        long? StoreImage = null, string? FileSystem = null, long? UnqueuedThrough = null, bool Held = false);
 
     public static string FilePath(string stateDir) => System.IO.Path.Combine(stateDir, "facets.json");
 
@@ -45,7 +46,7 @@ internal static class FacetStateStore
     public static void Save(string stateDir, IEnumerable<FacetSlot> slots)
     {
         var map = slots.ToDictionary(s => s.Name, s => new Entry(s.State, s.Reason, s.Options.Kind, s.Role, s.Options.Path, s.StoreIdentity, s.QueueId, s.SeenImage(),
-            IFacetDecorator.Unwrap(s.Facet) is IFolderHome home ? home.FileSystem : null));
+            IFacetDecorator.Unwrap(s.Facet) is IFolderHome home ? home.FileSystem : null, s.UnqueuedThrough, s.Held));
         AtomicFile.Write(FilePath(stateDir), JsonSerializer.SerializeToUtf8Bytes(map, Json));
     }
 }

@@ -133,6 +133,8 @@ public sealed partial class MirrorVolume
                 slot.StoreIdentity = e.StoreIdentity;
                 slot.QueueId = e.QueueId;
                 slot.StoreImage = e.StoreImage;
+                slot.UnqueuedThrough = e.UnqueuedThrough;
+                slot.Held = e.Held;
                 if (IFacetDecorator.Unwrap(slot.Facet) is IFolderHome home)
                 {
                     home.FileSystem = e.FileSystem; // its open refuses a folder whose disk is not mounted
@@ -451,21 +453,32 @@ public sealed partial class MirrorVolume
         string unqueued = UnqueuedWriter(queue.Id);
         foreach (FacetSlot slot in _slots.Where(s => !s.IsLocal))
         {
+            var store = IFacetDecorator.Unwrap(slot.Facet) as IStoreIdentity;
+            // The failure was saved but the store did not answer at this open: whether it got synchronous commits is
+            // looked at when it does (CheckWrittenAfterQueueFailure), so the mark stays.
+            bool unconfirmed = slot.QueueId == unqueued && store is { LastWriter: null };
             if (slot.QueueId is { } known && known != queue.Id && known != unqueued)
             {
                 FullResyncAtOpen(slot, $"the queue at {_options.QueuePath} is not the one that fed it (deleted, or its disk not mounted): what it held is unknown; full resync");
             }
-            else if (IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity { LastWriter: { } last } && last == unqueued)
+            else if (slot.Held)
             {
-                // Its newest commit was written synchronously after this queue failed: every record the queue holds for
-                // it is older than its image, and a replay would put old bytes over new ones.
-                if (queue.IsActive(slot.Name) && queue.HeadOf(slot.Name) < queue.Tail)
+                // Its cursor was let go when it was held: nothing is decided for it until the user does.
+            }
+            else if (store is { LastWriter: { } last } && last == unqueued)
+            {
+                // Its newest commit was written synchronously after this queue failed: every record the queue held then
+                // is older than its image, and a replay would put old bytes over new ones. Records made since (a run
+                // in which no commit of this queue's reached it) come after that position and are sent.
+                slot.UnqueuedThrough ??= queue.Tail;
+                long through = Math.Min(slot.UnqueuedThrough.Value, queue.Tail);
+                if (queue.IsActive(slot.Name) && queue.HeadOf(slot.Name) < through)
                 {
-                    _log.LogWarning("facet {Facet}: the queue's records up to {Tail} are older than its image (written after the queue failed): not sent again", slot.Name, queue.Tail);
-                    queue.Commit(slot.Name, queue.Tail, 0);
+                    _log.LogWarning("facet {Facet}: the queue's records up to {Through} are older than its image (written after the queue failed): not sent again", slot.Name, through);
+                    queue.Commit(slot.Name, through, 0);
                 }
             }
-            else if (slot.QueueId is not null && IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity { LastWriter: { } writer } && writer != queue.Id)
+            else if (slot.QueueId is not null && store is { LastWriter: { } writer } && writer != queue.Id)
             {
                 // (A state that never fed this store, a new machine's say, is not asked: its first open compares the
                 // trees instead, and a store restored from is not sent again.)
@@ -475,10 +488,14 @@ public sealed partial class MirrorVolume
                 FullResyncAtOpen(slot, $"its newest commit was written by another cmfs state (queue {writer}), not this one's ({queue.Id}) at {_options.QueuePath}: what this queue holds for it is older than what it has; full resync from this volume");
                 queue.Release(slot.Name, slot.Dirty); // those records are never sent: the resync takes the facet from here
             }
-            slot.QueueId = queue.Id;
-            if (IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity store)
+            slot.QueueId = unconfirmed ? unqueued : queue.Id;
+            if (store is not null)
             {
                 store.Writer = queue.Id;
+                if (store.LastWriter == queue.Id)
+                {
+                    slot.UnqueuedThrough = null; // a commit of this queue's landed since
+                }
             }
         }
     }

@@ -119,7 +119,7 @@ public sealed partial class MirrorVolume
     private FacetSlot? TakeRemoteAheadOfState()
     {
         FacetSlot? ahead = _slots
-            .Where(s => !s.IsLocal && s.QueueId is { } known && !known.EndsWith(UnqueuedSuffix, StringComparison.Ordinal)
+            .Where(s => !s.IsLocal && !s.Held && s.UnqueuedThrough is null && s.QueueId is { } known && !known.EndsWith(UnqueuedSuffix, StringComparison.Ordinal)
                 && IFacetDecorator.Unwrap(s.Facet) is IStoreIdentity { LastWriter: { } writer } && writer == UnqueuedWriter(known))
             .OrderByDescending(s => ((IStoreIdentity)IFacetDecorator.Unwrap(s.Facet)).CommittedQueueSeq)
             .FirstOrDefault();
@@ -142,6 +142,66 @@ public sealed partial class MirrorVolume
     }
 
     private const string UnqueuedSuffix = "+unqueued";
+
+    /// <summary>
+    /// A remote that did not answer at the open answers now, and its newest commit was written synchronously after
+    /// this volume's queue failed (<see cref="TakeRemoteAheadOfState"/> could not ask it then). The queue's records for
+    /// it are not sent: those from before the failure are older than its image. If the saved state knew of the failure,
+    /// this volume got every change the store did, so the records' locations go into its dirty map and a resync copies
+    /// them from the local facet. If not, the state folder was older than the store, and this volume has served and
+    /// taken writes since without the store's newer changes: each side holds changes the other lacks. The store is
+    /// then held (<see cref="FacetSlot.Held"/>): nothing is written to it until the user has saved what it holds
+    /// (<c>cmfs restore</c>) and asked for it to be overwritten (<c>cmfs resync</c>).
+    /// </summary>
+    private void CheckWrittenAfterQueueFailure(FacetSlot slot)
+    {
+        if (slot.IsLocal || slot.Held || _queue is null || _queueFailed || slot.UnqueuedThrough is not null
+            || IFacetDecorator.Unwrap(slot.Facet) is not IStoreIdentity { LastWriter: { } last } store)
+        {
+            return;
+        }
+        string unqueued = UnqueuedWriter(_queue.Id);
+        if (last != unqueued)
+        {
+            if (last == _queue.Id && slot.QueueId == unqueued)
+            {
+                lock (_stateLock)
+                {
+                    slot.QueueId = _queue.Id; // no synchronous commit reached it: nothing to decide
+                    SaveStatesLocked();
+                }
+            }
+            return;
+        }
+        bool knew = slot.QueueId == unqueued;
+        string reason;
+        lock (_sequencer)
+        {
+            _queue.Release(slot.Name, slot.Dirty);
+            slot.QueueActive = false;
+            slot.Dirty.MarkNamespaceDirty();
+            if (!knew)
+            {
+                slot.Dirty.MarkFull();
+                slot.Held = true;
+            }
+            slot.QueueId = _queue.Id;
+            slot.UnqueuedThrough = _queue.Tail;
+            store.Writer = _queue.Id;
+            reason = knew
+                ? "its newest commit was written after the queue failed: the queue's older records are not sent; what they touched is resynchronised"
+                : $"held: it holds changes made after the state folder {_options.StateDir} failed, which this volume, started from that older state, lacks, and this volume has changes it lacks. Nothing is written to it until you decide: save its tree with 'cmfs restore --facet {slot.Name} --to DIR', then overwrite it with this volume with 'cmfs resync --facet {slot.Name}'";
+            SetState(slot, FacetState.NotSynchronised, reason);
+        }
+        if (knew)
+        {
+            _log.LogWarning("facet {Facet}: {Reason}", slot.Name, reason);
+        }
+        else
+        {
+            _log.LogError("facet {Facet}: {Reason}", slot.Name, reason);
+        }
+    }
 
     /// <summary>Under the sequencer, in the failed-queue mode: records the change for every remote; returns its number (0 if none takes it now).</summary>
     private long AppendWithoutQueueLocked(Transaction t)

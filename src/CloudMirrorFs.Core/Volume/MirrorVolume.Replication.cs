@@ -47,6 +47,7 @@ public sealed partial class MirrorVolume : IReplicationHost
         {
             SetState(slot, FacetState.NotSynchronised, reason);
         }
+        CheckWrittenAfterQueueFailure(slot);
     }
 
     /// <summary>
@@ -214,7 +215,9 @@ public sealed partial class MirrorVolume : IReplicationHost
             slot.Dirty.MarkFull();
         }
         slot.Dirty.MarkNamespaceDirty();
-        SetState(slot, FacetState.NotSynchronised, full ? "full resync requested" : "resync requested");
+        string reason = slot.Held ? "resync requested: this volume overwrites what it held" : full ? "full resync requested" : "resync requested";
+        slot.Held = false; // the user's decision: a held facet was marked full when it was held
+        SetState(slot, FacetState.NotSynchronised, reason);
         if (slot.IsLocal && _backgroundWork)
         {
             StartLocalResync(slot);

@@ -121,14 +121,17 @@ public sealed class QueueFailureTests
     /// The remote's newest commit says it was written after the queue failed, so it becomes the reference.
     /// </summary>
     [TestMethod]
-    public async Task DiskComesBackAsItWasWhenItDied_TheRemoteWrittenSinceIsTheReference()
+    [DataRow(false, DisplayName = "the remote answers at the mount: it is the reference")]
+    [DataRow(true, DisplayName = "the remote is unreachable at the mount: held once it answers")]
+    public async Task DiskComesBackAsItWasWhenItDied_TheRemoteWrittenSinceIsNotOverwritten(bool remoteDownAtTheMount)
     {
         const int Block = 64 * 1024;
         SimulatedLink? link = null;
+        bool startDown = false;
         await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder", queue: new QueueOptions { MemoryLimit = 256 * 1024 })
         {
             Replicate = true,
-            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) : inner,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) { Down = startDown } : inner,
         };
         using var scratch = new TempDir("stale-disk");
         string model = scratch.Sub("model");
@@ -193,6 +196,36 @@ public sealed class QueueFailureTests
         Directory.Delete(fx.FacetPath("local0"), recursive: true);
         CopyTree(stateDisk, fx.Options.StateDir);
         CopyTree(localDisk, fx.FacetPath("local0"));
+        if (remoteDownAtTheMount)
+        {
+            // Nothing at the mount says the disk is stale (a reboot before the network is up): the local serves what
+            // it has and takes writes. Once the remote answers, its newest commit says it was written after the queue
+            // failed: the queue's older records are not sent over it, nor is the stale local copied over it.
+            startDown = true;
+            v = await fx.OpenAsync();
+            startDown = false;
+            long n = await v.CreateFileAsync("new-after-the-mount");
+            await v.WriteAsync(n, 0, Pattern(Block, 5));
+            link.Down = false;
+            await Wait.UntilAsync(() => v.GetStatus().Facets.Single(x => x.Name == "remote0").Reason?.StartsWith("held", StringComparison.Ordinal) == true,
+                "the remote held", TimeSpan.FromSeconds(30));
+            await Task.Delay(500); // a replicator that went on would have sent something by now
+            Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"));
+            StringAssert.Contains(v.GetStatus().Facets.Single(x => x.Name == "remote0").Reason, "cmfs resync --facet remote0");
+            Assert.IsFalse(await v.DrainAsync(TimeSpan.FromMilliseconds(300)), "a held remote is not current");
+            TreeAssert.Equal(model, await fx.RemoteTreeAsync("remote0"), "the held remote keeps every change acknowledged before the mount");
+            await v.DisposeAsync();
+            v = await fx.OpenAsync(); // held across a restart
+            await Task.Delay(500);
+            StringAssert.StartsWith(v.GetStatus().Facets.Single(x => x.Name == "remote0").Reason, "held");
+            TreeAssert.Equal(model, await fx.RemoteTreeAsync("remote0"), "still, after a restart");
+
+            // The user has saved what it held, and has this volume overwrite it.
+            v.RequestResync("remote0", full: false);
+            Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
+            TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), "overwritten by this volume once asked");
+            return;
+        }
         v = await fx.OpenAsync();
         byte[] got = new byte[f.Length];
         Assert.AreEqual(f.Length, await v.ReadAsync(fid, 0, got));
@@ -265,6 +298,13 @@ public sealed class QueueFailureTests
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
         CollectionAssert.AreEqual(late, File.ReadAllBytes(Path.Combine(fx.FacetPath("local0"), "f")));
         TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), "the remote holds the last write");
+    }
+
+    private static byte[] Pattern(int length, int seed)
+    {
+        byte[] b = new byte[length];
+        new Random(seed).NextBytes(b);
+        return b;
     }
 
     private static void CopyTree(string from, string to)
