@@ -183,7 +183,8 @@ public sealed class LocalDiskFailureTests
     /// <summary>
     /// The default layout on a disk that dies: the local facet and the state folder (queue, maps, table of names) on
     /// one disk, the remote caught up. The drive goes on from the remote: reads, listings and writes, each write
-    /// acknowledged once the remote has it, and the remote alone then holds everything the drive acknowledged.
+    /// acknowledged once the remote has it, and the remote alone then holds everything the drive acknowledged. When
+    /// the disk comes back as it was, the next mount shows what the drive acknowledged, not the stale disk.
     /// </summary>
     [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
@@ -241,5 +242,26 @@ public sealed class LocalDiskFailureTests
         (code, text, _) = await drive.CmfsAsync("restore", "--facet", "remote", "--to", restored);
         Assert.AreEqual(0, code, text);
         Drive.AssertSameTree(seen, Drive.Snapshot(restored), "the remote alone holds everything the drive acknowledged");
+
+        // The disk comes back as it was when it died, state folder and local facet both older than the remote. The
+        // remote's newest commit says it was written after the queue failed: it is the reference, and the local
+        // facet is rebuilt from it.
+        await disk.MountAsync();
+        await drive.MountAsync();
+        try
+        {
+            Drive.AssertSameTree(seen, Drive.Snapshot(m), "the drive shows what it acknowledged, not the stale disk");
+        }
+        catch (IOException e)
+        {
+            throw new AssertFailedException($"{e.Message}\n{drive.Output}", e);
+        }
+        (code, text, _) = await drive.CmfsAsync("drain", "--timeout", "120");
+        Assert.AreEqual(0, code, text + "\n" + drive.Output);
+        (code, text, _) = await drive.CmfsAsync("status", "--json");
+        Assert.AreEqual("synchronised", JsonDocument.Parse(text).RootElement.GetProperty("facets").EnumerateArray()
+            .Single(f => f.GetProperty("name").GetString() == "local").GetProperty("state").GetString(), text);
+        await drive.StopAsync();
+        Drive.AssertSameTree(seen, Drive.Snapshot(drive.LocalPath), "the local facet, rebuilt from the remote");
     }
 }
