@@ -30,7 +30,7 @@ internal static class DrainCommand
                 return CmfsCli.UsageError;
             }
             // The running instance first: it answers on its abstract name even when the state folder's disk is dead.
-            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "drain", TimeoutSeconds = seconds }, cancellationToken);
+            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "drain", TimeoutSeconds = seconds }, cancellationToken, context.Error);
             if (live is null && !CommandContext.IsInitialised(volume.Options.StateDir))
             {
                 await context.Error.WriteLineAsync(CommandContext.NotInitialised(volume.Options));

@@ -38,7 +38,7 @@ internal static class FacetCommand
             await context.Error.WriteLineAsync($"{volume.Source}: facet '{facet}' now at {newPath}");
 
             ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir,
-                new ControlRequest { Verb = "facet-replace", Facet = facet, ConfigPath = volume.Source }, cancellationToken);
+                new ControlRequest { Verb = "facet-replace", Facet = facet, ConfigPath = volume.Source }, cancellationToken, context.Error);
             if (live is null)
             {
                 await context.Out.WriteLineAsync($"no mount is running: the next mount (or 'cmfs resync --facet {facet}') rebuilds '{facet}' at {newPath} with a full resync");

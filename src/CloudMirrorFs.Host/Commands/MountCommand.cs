@@ -112,7 +112,7 @@ internal static class MountCommand
         return process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet" && dll.Length > 0 ? $"dotnet {dll}" : process ?? "cmfs";
     }
 
-    private static uint Geteuid() => OperatingSystem.IsWindows() ? 0 : ControlServer.Geteuid();
+    private static uint Geteuid() => OperatingSystem.IsWindows() ? 0 : ControlEndpoint.Geteuid();
 
     private static uint Getegid() => OperatingSystem.IsWindows() ? 0 : NativeGetegid();
 

@@ -43,7 +43,7 @@ internal static class ResyncCommand
             }
             DateTime deadline = parse.GetValue(timeout) is { } seconds ? DateTime.UtcNow.AddSeconds(seconds) : DateTime.MaxValue;
             var request = new ControlRequest { Verb = "resync", Facet = name, Full = parse.GetValue(full) };
-            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, request, cancellationToken);
+            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, request, cancellationToken, context.Error);
             if (live is not null)
             {
                 if (live.ExitCode != CmfsCli.Ok)

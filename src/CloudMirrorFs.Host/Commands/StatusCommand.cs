@@ -29,7 +29,7 @@ internal static class StatusCommand
             ResolvedVolume volume = context.Resolve(parse.GetValue(config), needMount: false);
             VolumeStatus status;
             // The running instance first: it answers on its abstract name even when the state folder's disk is dead.
-            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "status" }, cancellationToken);
+            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, new ControlRequest { Verb = "status" }, cancellationToken, context.Error);
             if (live is null && !CommandContext.IsInitialised(volume.Options.StateDir))
             {
                 await context.Error.WriteLineAsync(CommandContext.NotInitialised(volume.Options));

@@ -36,7 +36,7 @@ internal static class VerifyCommand
             }
             var request = new ControlRequest { Verb = "verify", Facet = name, Repair = parse.GetValue(repair) };
             VerifyReport report;
-            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, request, cancellationToken);
+            ControlResponse? live = await ControlClient.TrySendAsync(volume.Options.StateDir, request, cancellationToken, context.Error);
             if (live is not null)
             {
                 if (live.Verify is null)

@@ -7,10 +7,13 @@ namespace CloudMirrorFs.Host.Control;
 /// <summary>Talks to a running instance over its control socket.</summary>
 internal static class ControlClient
 {
-    /// <summary>Sends one request; null when no instance listens (no socket, or a stale one left by a kill).</summary>
-    public static async Task<ControlResponse?> TrySendAsync(string stateDir, ControlRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends one request; null when no instance listens (no socket, or a stale one left by a kill). An endpoint held by
+    /// a process of another user is not asked; <paramref name="warnings"/> is told.
+    /// </summary>
+    public static async Task<ControlResponse?> TrySendAsync(string stateDir, ControlRequest request, CancellationToken cancellationToken, TextWriter? warnings = null)
     {
-        using Socket? socket = await ConnectAsync(stateDir, cancellationToken).ConfigureAwait(false);
+        using Socket? socket = await ConnectAsync(stateDir, warnings, cancellationToken).ConfigureAwait(false);
         if (socket is null)
         {
             return null;
@@ -26,7 +29,7 @@ internal static class ControlClient
     }
 
     /// <summary>The first endpoint that answers, or null (the socket file can be stale, or on a disk that died).</summary>
-    private static async Task<Socket?> ConnectAsync(string stateDir, CancellationToken cancellationToken)
+    private static async Task<Socket?> ConnectAsync(string stateDir, TextWriter? warnings, CancellationToken cancellationToken)
     {
         foreach (UnixDomainSocketEndPoint endpoint in ControlEndpoint.All(stateDir))
         {
@@ -34,6 +37,16 @@ internal static class ControlClient
             try
             {
                 await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+                if (!ControlEndpoint.PeerTrusted(socket))
+                {
+                    if (warnings is not null)
+                    {
+                        await warnings.WriteLineAsync(
+                            $"cmfs: warning: the control socket {endpoint.ToString().Replace('\0', '@')} for {stateDir} is held by a process of another user (uid {ControlEndpoint.PeerUid(socket)}), not by cmfs: not asked. Find it with 'ss -xlp | grep cmfs-' and stop it").ConfigureAwait(false);
+                    }
+                    socket.Dispose();
+                    continue;
+                }
                 return socket;
             }
             catch (SocketException)

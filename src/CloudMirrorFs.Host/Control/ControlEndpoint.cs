@@ -34,5 +34,28 @@ internal static class ControlEndpoint
         return all;
     }
 
+    /// <summary>
+    /// The uid of the process at the other end (SO_PEERCRED); null where the OS does not say (not Linux). Both ends
+    /// check it: the server admits only root and its own user, and a client talks only to a server run by root or by
+    /// itself, so a process of another user that took the abstract name first (it has no file permissions) never gets
+    /// a request nor gives an answer (a fake "drained" would tell a backup script its data is safe).
+    /// </summary>
+    public static uint? PeerUid(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+        Span<byte> cred = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        int n = socket.GetRawSocketOption(1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred);
+        return n < 12 ? uint.MaxValue : System.Runtime.InteropServices.MemoryMarshal.Read<uint>(cred[4..]);
+    }
+
+    /// <summary>True when the peer is root or this process's own user (or the OS cannot say).</summary>
+    public static bool PeerTrusted(Socket socket) => PeerUid(socket) is not { } uid || uid == 0 || uid == Geteuid();
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
+    internal static extern uint Geteuid();
+
     public static bool IsAbstract(UnixDomainSocketEndPoint endpoint) => endpoint.ToString().StartsWith('\0') || endpoint.ToString().StartsWith('@');
 }

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using CloudMirrorFs.Volume;
@@ -99,7 +98,7 @@ internal sealed class ControlServer : IAsyncDisposable
         {
             try
             {
-                if (!PeerAllowed(client))
+                if (!ControlEndpoint.PeerTrusted(client))
                 {
                     _log.LogWarning("control socket: refused a client of another user");
                     return;
@@ -181,26 +180,6 @@ internal sealed class ControlServer : IAsyncDisposable
                 return new ControlResponse { ExitCode = CmfsCli.UsageError, Error = $"unknown control verb '{request?.Verb}'" };
         }
     }
-
-    /// <summary>SO_PEERCRED on Linux: only root and the instance's own user may talk to it.</summary>
-    private static bool PeerAllowed(Socket client)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return true;
-        }
-        Span<byte> cred = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
-        int n = client.GetRawSocketOption(1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred);
-        if (n < 12)
-        {
-            return false;
-        }
-        uint uid = MemoryMarshal.Read<uint>(cred[4..]);
-        return uid == 0 || uid == Geteuid();
-    }
-
-    [DllImport("libc", EntryPoint = "geteuid")]
-    internal static extern uint Geteuid();
 
     public async ValueTask DisposeAsync()
     {
