@@ -138,18 +138,25 @@ public static class RemoteRestore
             File.SetLastWriteTimeUtc(os, node.MTime); // the link's own time: never follows it
             links++;
         }
-        // Folder modes last, deepest first, the root's too: a folder without write permission (0555) is only closed
-        // once everything inside it is in place.
-        if (!OperatingSystem.IsWindows())
+        // Folder modes and times last, deepest first, the root's too: a folder without write permission (0555) is only
+        // closed once everything inside it is in place, and a folder's time is its own only once nothing more is made
+        // in it.
+        foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.Directory).Reverse())
         {
-            foreach (var (path, node) in nodes.Where(n => n.Value.Kind == NodeKind.Directory).Reverse())
+            string os = Path.Join(targetDir, path);
+            if (!OperatingSystem.IsWindows())
             {
-                File.SetUnixFileMode(Path.Join(targetDir, path), (UnixFileMode)node.Mode);
+                File.SetUnixFileMode(os, (UnixFileMode)node.Mode);
             }
-            if (image.Manifest.Root is { } root)
+            Directory.SetLastWriteTimeUtc(os, node.MTime);
+        }
+        if (image.Manifest.Root is { } root)
+        {
+            if (!OperatingSystem.IsWindows())
             {
                 File.SetUnixFileMode(targetDir, (UnixFileMode)root.Mode);
             }
+            Directory.SetLastWriteTimeUtc(targetDir, root.MTime);
         }
         progress?.Report((total, total));
         if (unreadable.Count > 0)

@@ -53,6 +53,42 @@ internal sealed class Resync
     public HashSet<long> TimesToCarry { get; } = [];
 
     /// <summary>
+    /// The folders the reconcile walked (the root as ""), with the source's time for each as it listed them: making
+    /// and removing names in a folder sets its time to the moment of the reconcile, so each is given the source's
+    /// once its names are settled (<see cref="CarryFolderTimeAsync"/>).
+    /// </summary>
+    public Dictionary<string, DateTime> FolderTimes { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Gives the folder at <paramref name="path"/> (one of <see cref="FolderTimes"/>) the source's time where the
+    /// facet's differs: with <paramref name="source"/>, as that facet has it now (a caller that holds the namespace
+    /// gate), else <paramref name="listed"/>.
+    /// </summary>
+    internal async Task CarryFolderTimeAsync(IFacet? source, string path, DateTime listed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            DateTime want = listed;
+            if (source is not null)
+            {
+                if (await source.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.Directory } now)
+                {
+                    return;
+                }
+                want = now.LastWriteUtc;
+            }
+            if (await _slot.Facet.StatAsync(path, cancellationToken).ConfigureAwait(false) is { Kind: NodeKind.Directory } have && have.LastWriteUtc != want)
+            {
+                await _slot.Facet.SetAttributesAsync(path, new AttributeChange { LastWriteUtc = want }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (MirrorException e) when (e.Error == MirrorError.NotFound)
+        {
+            // Removed meanwhile: that change reaches the facet through the queue.
+        }
+    }
+
+    /// <summary>
     /// Gives the facet's file the source's modification time, once its bytes are copied (a copy into a folder sets
     /// the time of the copy; an object store, the time of the commit). A file gone from either side is skipped.
     /// </summary>
@@ -194,6 +230,12 @@ internal sealed class Resync
             // Changes queued since the reattach come after this, each with its own time, so a file ends with its last.
             await CarryTimeAsync(source.Facet, id, cancellationToken).ConfigureAwait(false);
         }
+        foreach (var (path, listed) in FolderTimes)
+        {
+            // As listed at the reattach: the queue's changes since set their own.
+            await CarryFolderTimeAsync(null, path, listed, cancellationToken).ConfigureAwait(false);
+        }
+        FolderTimes.Clear();
         // A bit is cleared only once the facet holds the block durably (an object store: once the commit naming it has
         // landed). Cleared before, a commit that fails or a crash would leave the block missing with nothing naming it.
         await _slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -245,6 +287,10 @@ internal sealed class Resync
     private async Task ReconcileNamesAsync(IFacet source, bool full, HashSet<long> whole, CancellationToken cancellationToken)
     {
         int blockSize = _host.BlockSize;
+        if (await source.StatAsync("", cancellationToken).ConfigureAwait(false) is { } root)
+        {
+            FolderTimes[""] = root.LastWriteUtc;
+        }
         var pending = new Stack<string>();
         pending.Push("");
         while (pending.Count > 0)
@@ -285,6 +331,7 @@ internal sealed class Resync
                     {
                         await _slot.Facet.CreateDirectoryAsync(path, w.Mode, cancellationToken).ConfigureAwait(false);
                     }
+                    FolderTimes[path] = w.LastWriteUtc;
                     pending.Push(path);
                     continue;
                 }

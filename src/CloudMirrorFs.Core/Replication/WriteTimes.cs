@@ -9,14 +9,30 @@ namespace CloudMirrorFs.Replication;
 /// file took it, to within the clock's tick. Without it a remote's file carried the time the replicator wrote it
 /// (minutes or days later after an outage), and so did everything restored or rebuilt from it. Applied before any
 /// change that moves or removes paths or sets times itself, and at the end of the batch, so a path is always current
-/// and an explicit <c>utimens</c> later in the batch wins.
+/// and an explicit <c>utimens</c> later in the batch wins. A folder whose names a batch changed (a child made, removed
+/// or renamed in or out) gets the time of the last such change likewise.
 /// </summary>
 internal sealed class WriteTimes
 {
     private readonly Dictionary<long, (string Path, DateTime Time)> _pending = [];
+    private readonly Dictionary<string, DateTime> _folders = new(StringComparer.Ordinal);
 
     /// <summary>A data change of <paramref name="t"/>'s file was applied (or is in flight).</summary>
     public void Changed(Transaction t) => _pending[t.FileId] = (t.Path, t.EnqueuedUtc);
+
+    /// <summary>A change of names was applied: the folders it made, removed or renamed a child in.</summary>
+    public void NamesChanged(Transaction t)
+    {
+        if (t.Kind is TransactionKind.CreateFile or TransactionKind.CreateDirectory or TransactionKind.CreateSymlink
+            or TransactionKind.DeleteFile or TransactionKind.DeleteDirectory or TransactionKind.Rename)
+        {
+            _folders[VolumePath.Parent(t.Path)] = t.EnqueuedUtc;
+        }
+        if (t.Kind == TransactionKind.Rename && t.Path2 is { } to)
+        {
+            _folders[VolumePath.Parent(to)] = t.EnqueuedUtc;
+        }
+    }
 
     /// <summary>The file is deleted: its time goes nowhere.</summary>
     public void Deleted(long fileId) => _pending.Remove(fileId);
@@ -41,5 +57,17 @@ internal sealed class WriteTimes
             }
         }
         _pending.Clear();
+        foreach (var (path, time) in _folders)
+        {
+            try
+            {
+                await facet.SetAttributesAsync(path, new AttributeChange { LastWriteUtc = time }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MirrorException e) when (e.Error == MirrorError.NotFound)
+            {
+                // Removed by a later change of this batch's queue.
+            }
+        }
+        _folders.Clear();
     }
 }

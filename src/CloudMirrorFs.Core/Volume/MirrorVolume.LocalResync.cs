@@ -205,6 +205,25 @@ public sealed partial class MirrorVolume
     /// </summary>
     private async Task CarryTimesAsync(FacetSlot slot, Resync times, CancellationToken cancellationToken)
     {
+        foreach (var (path, listed) in times.FolderTimes)
+        {
+            // Each under the namespace gate: no name is made or removed in it meanwhile, so the source's time now is the one.
+            await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (slot.State != FacetState.BeingSynchronised)
+                {
+                    return;
+                }
+                FacetSlot source = await ResyncSourceAsync(slot, cancellationToken).ConfigureAwait(false);
+                await times.CarryFolderTimeAsync(source.Facet, path, listed, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _namespaceGate.Release();
+            }
+        }
+        times.FolderTimes.Clear();
         foreach (long id in times.TimesToCarry)
         {
             if (_files.Get(id) is not { Deleted: false, Kind: NodeKind.File } node)

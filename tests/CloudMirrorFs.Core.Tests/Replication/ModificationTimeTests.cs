@@ -89,6 +89,7 @@ public sealed class ModificationTimeTests
             await Task.Delay(200); // each file its own time, apart by more than the tolerance
         }
         Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        var folders = new Dictionary<string, DateTime> { [""] = (await v.StatAsync("")).LastWriteUtc, ["d"] = (await v.StatAsync("d")).LastWriteUtc };
         await v.DisposeAsync();
         Directory.Delete(fx.FacetPath("local0"), recursive: true); // a new, empty disk
         await Task.Delay(1000); // the rebuild happens well after the files were made
@@ -98,6 +99,10 @@ public sealed class ModificationTimeTests
         foreach (var (p, t) in want)
         {
             AssertClose(t, File.GetLastWriteTimeUtc(Path.Combine(fx.FacetPath("local0"), p)), $"rebuilt from the {remoteKind} remote, {p}");
+        }
+        foreach (var (p, t) in folders)
+        {
+            AssertClose(t, Directory.GetLastWriteTimeUtc(Path.Combine(fx.FacetPath("local0"), p)), $"rebuilt from the {remoteKind} remote, folder '{p}'");
         }
     }
 
@@ -124,13 +129,67 @@ public sealed class ModificationTimeTests
         }
         await v.WriteAsync(small, 0, new byte[10]);
         Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"));
+        await v.CreateDirectoryAsync("made-while-released");
+        await v.CreateFileAsync("made-while-released/x");
         var want = new Dictionary<string, DateTime> { ["big"] = (await v.StatAsync("big")).LastWriteUtc, ["small"] = (await v.StatAsync("small")).LastWriteUtc };
+        var folders = new Dictionary<string, DateTime> { [""] = (await v.StatAsync("")).LastWriteUtc, ["made-while-released"] = (await v.StatAsync("made-while-released")).LastWriteUtc };
         await Task.Delay(1000);
         link.Down = false;
         Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)), ReplicationTests.Describe(v));
         foreach (var (p, t) in want)
         {
             AssertClose(t, File.GetLastWriteTimeUtc(Path.Combine(fx.FacetPath("remote0"), p)), $"resynchronised remote, {p}");
+        }
+        foreach (var (p, t) in folders)
+        {
+            AssertClose(t, Directory.GetLastWriteTimeUtc(Path.Combine(fx.FacetPath("remote0"), p)), $"resynchronised remote, folder '{p}'");
+        }
+    }
+
+    /// <summary>
+    /// A folder's time is that of the last change of names in it (a child made, removed, renamed in or out): mirrored
+    /// like a file's, not the time the replicator got there, on the remote and in a restore.
+    /// </summary>
+    [TestMethod]
+    [DataRow("directory")]
+    [DataRow("folder")]
+    public async Task FolderTimes_ReplicatedLate_AreTheTimesOfTheirLastChangeOfNames(string remoteKind)
+    {
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, remoteKind: remoteKind) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        await v.CreateDirectoryAsync("a");
+        await v.CreateDirectoryAsync("b");
+        await v.CreateDirectoryAsync("b/c");
+        await v.CreateFileAsync("a/moved");
+        await v.CreateFileAsync("gone");
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        fx.Faults["remote0"].FailWrite = (_, _, _) => true; // an outage: everything below waits in the queue
+        await Task.Delay(100);
+        await v.CreateFileAsync("b/c/new");
+        await Task.Delay(100);
+        await v.RenameAsync("a/moved", "b/moved"); // a and b
+        await Task.Delay(100);
+        await v.DeleteFileAsync("gone"); // the root
+        var local = new Dictionary<string, DateTime>();
+        foreach (string p in new[] { "", "a", "b", "b/c" })
+        {
+            local[p] = (await v.StatAsync(p)).LastWriteUtc;
+        }
+        await Task.Delay(1500);
+        fx.Faults["remote0"].FailWrite = null;
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)), ReplicationTests.Describe(v));
+
+        IFacet remote = fx.Faults["remote0"];
+        foreach (var (p, t) in local)
+        {
+            AssertClose(t, (await remote.StatAsync(p, default))!.Value.LastWriteUtc, $"{remoteKind} remote, folder '{p}'");
+        }
+        await v.DisposeAsync();
+        string restored = await fx.RemoteTreeAsync("remote0");
+        foreach (var (p, t) in local)
+        {
+            AssertClose(t, Directory.GetLastWriteTimeUtc(Path.Combine(restored, p)), $"restored from the {remoteKind} remote, folder '{p}'");
         }
     }
 }
