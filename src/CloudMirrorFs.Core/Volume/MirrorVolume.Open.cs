@@ -184,7 +184,7 @@ public sealed partial class MirrorVolume
             }
         }
 
-        FacetSlot? ahead = saved is not null ? TakeRemoteAheadOfState() : null;
+        FacetSlot? ahead = _aheadOfState = saved is not null ? TakeRemoteAheadOfState() : null;
         if (saved is not null)
         {
             await DetectEmptiedFacetsAsync(_slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised), FileTable.CountKnown(_options.StateDir), cancellationToken).ConfigureAwait(false);
@@ -379,7 +379,7 @@ public sealed partial class MirrorVolume
     /// </summary>
     private void MarkAfterCrash(FacetSlot reference, IReadOnlyList<Location> locations, bool full)
     {
-        if (!reference.IsLocal && locations.Count > 0)
+        if (!reference.IsLocal && locations.Count > 0 && reference != _aheadOfState)
         {
             // Served from a remote: a write acknowledged before the local facet failed, still only in the queue's
             // memory when the process stopped, had its one other copy on the disk that failed. Say where.

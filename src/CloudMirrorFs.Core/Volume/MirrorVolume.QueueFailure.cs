@@ -143,6 +143,9 @@ public sealed partial class MirrorVolume
 
     private const string UnqueuedSuffix = "+unqueued";
 
+    // The remote taken as the reference at this open because the state folder was older than it (it had every change).
+    private FacetSlot? _aheadOfState;
+
     /// <summary>
     /// A remote that did not answer at the open answers now, and its newest commit was written synchronously after
     /// this volume's queue failed (<see cref="TakeRemoteAheadOfState"/> could not ask it then). The queue's records for
