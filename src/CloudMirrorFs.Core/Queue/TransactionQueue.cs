@@ -641,6 +641,19 @@ public sealed partial class TransactionQueue : IDisposable
     }
 
     /// <summary>
+    /// Moves a cursor past <paramref name="seq"/> without sending what lies before: the records are older than what its
+    /// facet holds. Saved at once, unlike a commit's head: a crash must not bring those records back to be sent.
+    /// </summary>
+    public void Skip(string cursor, long seq)
+    {
+        Commit(cursor, seq, 0);
+        lock (_lock)
+        {
+            SaveCursorsLocked();
+        }
+    }
+
+    /// <summary>
     /// Releases a cursor (overflow under the <c>unsync</c> policy, or a facet taken offline): every location it has not
     /// committed is added to <paramref name="missed"/> with a namespace mark, then its entries are freed. The facet is
     /// NotSynchronised from then on, and <see cref="Reattach"/> brings it back.

@@ -475,7 +475,7 @@ public sealed partial class MirrorVolume
                 if (queue.IsActive(slot.Name) && queue.HeadOf(slot.Name) < through)
                 {
                     _log.LogWarning("facet {Facet}: the queue's records up to {Through} are older than its image (written after the queue failed): not sent again", slot.Name, through);
-                    queue.Commit(slot.Name, through, 0);
+                    queue.Skip(slot.Name, through);
                 }
             }
             else if (slot.QueueId is not null && store is { LastWriter: { } writer } && writer != queue.Id)

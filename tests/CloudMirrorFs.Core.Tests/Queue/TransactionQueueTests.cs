@@ -403,6 +403,33 @@ public sealed class TransactionQueueTests
         q.Dispose();
     }
 
+    /// <summary>
+    /// Records skipped for a cursor (older than what its facet holds) stay skipped after a crash, though another cursor
+    /// still holds them on disk: a commit's head is saved only now and then, and a crash brought them back to be sent
+    /// over newer bytes.
+    /// </summary>
+    [TestMethod]
+    public void Skip_IsSavedAtOnce_ACrashDoesNotBringTheRecordsBack()
+    {
+        using var dir = new TempDir("q");
+        string live = dir.Sub("live");
+        string crashed = dir.Sub("crashed");
+        var q = TransactionQueue.Open(live, Small(memory: 0), Block, ["ahead", "behind"]);
+        for (int i = 0; i < 10; i++)
+        {
+            q.TryAppend(Write(1, i * 1000L, 1000, i), out _);
+        }
+        q.Skip("ahead", 10);
+        foreach (string f in Directory.GetFiles(live))
+        {
+            File.Copy(f, Path.Combine(crashed, Path.GetFileName(f)));
+        }
+        using var after = TransactionQueue.Open(crashed, Small(memory: 0), Block, ["ahead", "behind"]);
+        Assert.AreEqual(0, after.Read("ahead", after.HeadOf("ahead"), 100, long.MaxValue).Count, "nothing to send to the cursor that skipped");
+        Assert.AreEqual(10, after.CursorInfo("behind").Count, "the other cursor keeps its records");
+        q.Dispose();
+    }
+
     [TestMethod]
     public void Open_DamagedSegment_ReportsFileAndOffset_KeepsRecordsBefore()
     {
