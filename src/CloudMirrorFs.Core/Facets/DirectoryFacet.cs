@@ -88,6 +88,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         });
         FileSystem = home;
         _opened = FolderHome.IdentityOf(_root);
+        ReadMark();
         return ValueTask.CompletedTask;
     }
 

@@ -456,7 +456,7 @@ public sealed partial class MirrorVolume
             var store = IFacetDecorator.Unwrap(slot.Facet) as IStoreIdentity;
             // The failure was saved but the store did not answer at this open: whether it got synchronous commits is
             // looked at when it does (CheckWrittenAfterQueueFailure), so the mark stays.
-            bool unconfirmed = slot.QueueId == unqueued && store is { LastWriter: null };
+            bool unconfirmed = slot.QueueId == unqueued && WriterOf(slot, queue.Id) is null;
             if (slot.QueueId is { } known && known != queue.Id && known != unqueued)
             {
                 FullResyncAtOpen(slot, $"the queue at {_options.QueuePath} is not the one that fed it (deleted, or its disk not mounted): what it held is unknown; full resync");
@@ -465,7 +465,7 @@ public sealed partial class MirrorVolume
             {
                 // Its cursor was let go when it was held: nothing is decided for it until the user does.
             }
-            else if (store is { LastWriter: { } last } && last == unqueued)
+            else if (WriterOf(slot, queue.Id) == unqueued)
             {
                 // Its newest commit was written synchronously after this queue failed: every record the queue held then
                 // is older than its image, and a replay would put old bytes over new ones. Records made since (a run
@@ -492,10 +492,10 @@ public sealed partial class MirrorVolume
             if (store is not null)
             {
                 store.Writer = queue.Id;
-                if (store.LastWriter == queue.Id)
-                {
-                    slot.UnqueuedThrough = null; // a commit of this queue's landed since
-                }
+            }
+            if (WriterOf(slot, queue.Id) == queue.Id)
+            {
+                slot.UnqueuedThrough = null; // a commit of this queue's landed since (a directory facet: its mark is gone)
             }
         }
     }

@@ -87,6 +87,17 @@ public sealed partial class MirrorVolume
             {
                 store.Writer = unqueued;
             }
+            else if (IFacetDecorator.Unwrap(r.Facet) is IUnqueuedMark mark)
+            {
+                try
+                {
+                    mark.MarkUnqueued(_queue.Id);
+                }
+                catch (MirrorException e)
+                {
+                    _log.LogWarning("facet {Facet}: {Message}: if the state folder's disk comes back as it is now, the next mount cannot tell that this facet is newer", r.Name, e.Message);
+                }
+            }
             r.QueueId = unqueued;
         }
         lock (_stateLock)
@@ -120,8 +131,8 @@ public sealed partial class MirrorVolume
     {
         FacetSlot? ahead = _slots
             .Where(s => !s.IsLocal && !s.Held && s.UnqueuedThrough is null && s.QueueId is { } known && !known.EndsWith(UnqueuedSuffix, StringComparison.Ordinal)
-                && IFacetDecorator.Unwrap(s.Facet) is IStoreIdentity { LastWriter: { } writer } && writer == UnqueuedWriter(known))
-            .OrderByDescending(s => ((IStoreIdentity)IFacetDecorator.Unwrap(s.Facet)).CommittedQueueSeq)
+                && WriterOf(s, known) == UnqueuedWriter(known))
+            .OrderByDescending(s => IFacetDecorator.Unwrap(s.Facet) is IStoreIdentity store ? store.CommittedQueueSeq : 0)
             .FirstOrDefault();
         if (ahead is null)
         {
@@ -143,6 +154,19 @@ public sealed partial class MirrorVolume
 
     private const string UnqueuedSuffix = "+unqueued";
 
+    /// <summary>
+    /// Who wrote what a remote holds, as far as the failed-queue mode goes: an object store's newest commit's writer
+    /// (null when not known); for a facet with an unqueued mark (<see cref="IUnqueuedMark"/>), the unqueued writer of the
+    /// queue its mark names, or <paramref name="queueId"/> when it opened without one; null when nothing can be said.
+    /// </summary>
+    private static string? WriterOf(FacetSlot slot, string queueId) => IFacetDecorator.Unwrap(slot.Facet) switch
+    {
+        IStoreIdentity store => store.LastWriter,
+        IUnqueuedMark { MarkRead: true, UnqueuedBy: { } marked } => UnqueuedWriter(marked),
+        IUnqueuedMark { MarkRead: true } => queueId,
+        _ => null,
+    };
+
     // The remote taken as the reference at this open because the state folder was older than it (it had every change).
     private FacetSlot? _aheadOfState;
 
@@ -159,7 +183,7 @@ public sealed partial class MirrorVolume
     private void CheckWrittenAfterQueueFailure(FacetSlot slot)
     {
         if (slot.IsLocal || slot.Held || _queue is null || _queueFailed || slot.UnqueuedThrough is not null
-            || IFacetDecorator.Unwrap(slot.Facet) is not IStoreIdentity { LastWriter: { } last } store)
+            || WriterOf(slot, _queue.Id) is not { } last)
         {
             return;
         }
@@ -190,10 +214,13 @@ public sealed partial class MirrorVolume
             }
             slot.QueueId = _queue.Id;
             slot.UnqueuedThrough = _queue.Tail;
-            store.Writer = _queue.Id;
+            if (IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity store)
+            {
+                store.Writer = _queue.Id;
+            }
             reason = knew
                 ? "its newest commit was written after the queue failed: the queue's older records are not sent; what they touched is resynchronised"
-                : $"held: it holds changes made after the state folder {_options.StateDir} failed, which this volume, started from that older state, lacks, and this volume has changes it lacks. Nothing is written to it until you decide: save its tree with 'cmfs restore --facet {slot.Name} --to DIR', then overwrite it with this volume with 'cmfs resync --facet {slot.Name}'";
+                : $"held: it holds changes made after the state folder {_options.StateDir} failed, which this volume, started from that older state, lacks, and this volume has changes it lacks. Nothing is written to it until you decide: save its tree with {(IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity ? $"'cmfs restore --facet {slot.Name} --to DIR'" : $"'cp -a {slot.Options.Path} DIR'")}, then overwrite it with this volume with 'cmfs resync --facet {slot.Name}'";
             SetState(slot, FacetState.NotSynchronised, reason);
         }
         if (knew)

@@ -133,7 +133,14 @@ public sealed partial class MirrorVolume : IReplicationHost
 
     long? IReplicationHost.LookupId(string path) => _files.Lookup(path)?.Id;
 
-    void IReplicationHost.OnCommitted(FacetSlot slot) => NotifyCommitted();
+    void IReplicationHost.OnCommitted(FacetSlot slot)
+    {
+        if (slot.UnqueuedThrough is not null && !_queueFailed && IFacetDecorator.Unwrap(slot.Facet) is IUnqueuedMark { UnqueuedBy: not null } mark)
+        {
+            mark.ClearUnqueued(); // a change the queue fed has landed: what it holds is this queue's again
+        }
+        NotifyCommitted();
+    }
 
     private void StartReplication(ReplicationOptions options)
     {
