@@ -240,9 +240,9 @@ internal sealed class Resync
         // landed). Cleared before, a commit that fails or a crash would leave the block missing with nothing naming it.
         await _slot.Facet.FlushAsync(cancellationToken).ConfigureAwait(false);
         _slot.Dirty.CommitClears();
-        foreach (Location loc in taken.Where(l => !remarked.Marked(l)))
+        foreach (Location loc in taken)
         {
-            _slot.Dirty.Clear(loc);
+            remarked.ClearUnlessMarked(loc);
         }
         if (failed is not null)
         {

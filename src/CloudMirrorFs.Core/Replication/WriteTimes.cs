@@ -32,6 +32,10 @@ internal sealed class WriteTimes
         {
             _folders[VolumePath.Parent(to)] = t.EnqueuedUtc;
         }
+        if (t.Kind == TransactionKind.CreateDirectory)
+        {
+            _folders[t.Path] = t.EnqueuedUtc; // made now on the facet: its time is when it was made on the local one
+        }
     }
 
     /// <summary>The file is deleted: its time goes nowhere.</summary>

@@ -341,6 +341,18 @@ public sealed class DirtyMap : IDisposable
             }
         }
 
+        /// <summary>
+        /// Clears <paramref name="location"/> unless it was marked since the watch began, as one step: a mark set
+        /// between a look and a clear would be erased with it. Returns true when it cleared it.
+        /// </summary>
+        public bool ClearUnlessMarked(Location location)
+        {
+            lock (_map._lock)
+            {
+                return !_noted.Contains(location) && _map.Clear(location);
+            }
+        }
+
         /// <summary>Stops noting.</summary>
         public void Dispose()
         {

@@ -135,9 +135,20 @@ public sealed partial class MirrorVolume : IReplicationHost
 
     void IReplicationHost.OnCommitted(FacetSlot slot)
     {
-        if (slot.UnqueuedThrough is not null && !_queueFailed && IFacetDecorator.Unwrap(slot.Facet) is IUnqueuedMark { UnqueuedBy: not null } mark)
+        if (slot.UnqueuedThrough is not null && !_queueFailed)
         {
-            mark.ClearUnqueued(); // a change the queue fed has landed: what it holds is this queue's again
+            // A change the queue fed has landed: what the facet holds is this queue's again (an object store's newest
+            // commit says so itself). Saved at once, so that the queue's storage failing again in this run finds the
+            // facet like any other: its older records were skipped durably at the open.
+            if (IFacetDecorator.Unwrap(slot.Facet) is IUnqueuedMark { UnqueuedBy: not null } mark)
+            {
+                mark.ClearUnqueued();
+            }
+            lock (_stateLock)
+            {
+                slot.UnqueuedThrough = null;
+                SaveStatesLocked();
+            }
         }
         NotifyCommitted();
     }

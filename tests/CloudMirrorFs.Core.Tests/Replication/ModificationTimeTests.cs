@@ -171,8 +171,10 @@ public sealed class ModificationTimeTests
         await v.RenameAsync("a/moved", "b/moved"); // a and b
         await Task.Delay(100);
         await v.DeleteFileAsync("gone"); // the root
+        await Task.Delay(100);
+        await v.CreateDirectoryAsync("b/c/empty"); // made late on the remote: its own time too
         var local = new Dictionary<string, DateTime>();
-        foreach (string p in new[] { "", "a", "b", "b/c" })
+        foreach (string p in new[] { "", "a", "b", "b/c", "b/c/empty" })
         {
             local[p] = (await v.StatAsync(p)).LastWriteUtc;
         }

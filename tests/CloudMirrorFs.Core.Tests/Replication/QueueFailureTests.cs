@@ -249,8 +249,31 @@ public sealed class QueueFailureTests
         Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)));
         TreeAssert.Equal(model, fx.FacetPath("local0"), "the local facet");
         TreeAssert.Equal(model, await fx.RemoteTreeAsync("remote0"), "the remote");
+
+        // The same disk dies again in this run, and comes back as it was again: told apart the same way.
+        byte[] before = Pattern(Block, 21), lost = Pattern(Block, 22);
+        await v.WriteAsync(g2, 0, before);
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        Directory.Delete(stateDisk, recursive: true);
+        Directory.Delete(localDisk, recursive: true);
+        CopyTree(fx.Options.StateDir, stateDisk);
+        CopyTree(fx.FacetPath("local0"), localDisk);
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("queue disk: input/output error, again");
+        fx.Faults["local0"].Offline = true;
+        await v.WriteAsync(g2, 0, lost).AsTask().WaitAsync(hang);
+        await v.DisposeAsync();
+        Directory.Delete(fx.Options.StateDir, recursive: true);
+        Directory.Delete(fx.FacetPath("local0"), recursive: true);
+        CopyTree(stateDisk, fx.Options.StateDir);
+        CopyTree(localDisk, fx.FacetPath("local0"));
+        v = await fx.OpenAsync();
+        byte[] second = new byte[Block];
+        Assert.AreEqual(Block, await v.ReadAsync((await v.StatAsync("g2")).FileId, 0, second));
+        CollectionAssert.AreEqual(lost, second, "the write made after the second death, not the stale disk's");
         if (remoteKind == "directory")
         {
+            await v.WriteAsync((await v.StatAsync("g2")).FileId, 0, Pattern(100, 23));
+            Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)), ReplicationTests.Describe(v));
             v = await fx.ReopenAsync();
             Assert.IsNull(((IUnqueuedMark)IFacetDecorator.Unwrap(fx.Faults["remote0"])).UnqueuedBy, "the mark goes once a change the queue fed has landed");
         }
