@@ -41,6 +41,38 @@ public sealed class ControlSocketTests
         }
     }
 
+    /// <summary>
+    /// Root asks a mount that the state folder's owner runs (<c>sudo cmfs status</c> against a user's drive): that
+    /// server is trusted, as it trusts root.
+    /// </summary>
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task RootAsksTheStateFoldersOwner_IsAnswered()
+    {
+        using var cli = new Cli();
+        Assert.AreEqual(0, (await cli.RunAsync("init")).Code);
+        string stateDir = VolumeConfigLoader.EmbeddedDefault(cli.Dir).StateDir;
+        using (Process chown = Process.Start("chown", ["65534", stateDir]))
+        {
+            await chown.WaitForExitAsync();
+            Assert.AreEqual(0, chown.ExitCode, "chown");
+        }
+        string name = ControlEndpoint.All(stateDir).Single(ControlEndpoint.IsAbstract).ToString()[1..];
+        using Process owner = StartSquatter(name); // stands in for the owner's mount: it answers "done" with no status
+        try
+        {
+            var (code, stdout, stderr) = await cli.RunAsync("status", "--json");
+            Assert.AreEqual(1, code, stdout + stderr);
+            StringAssert.Contains(stderr, "sent no status", "the owner's instance was asked: " + stderr);
+            Assert.IsFalse(stderr.Contains("not asked", StringComparison.Ordinal), stderr);
+        }
+        finally
+        {
+            owner.Kill();
+            await owner.WaitForExitAsync();
+        }
+    }
+
     /// <summary>Binds <paramref name="name"/> as the abstract name, as user 65534 (nobody), and answers "exit code 0" to anything.</summary>
     private static Process StartSquatter(string name)
     {

@@ -14,9 +14,10 @@ namespace CloudMirrorFs.Storage;
 /// <param name="ChangeUtc">ctime: the last change of the node's data or attributes.</param>
 /// <param name="Device">The device (major in the high 32 bits, minor in the low).</param>
 /// <param name="Inode">The inode number.</param>
+/// <param name="Uid">The owner's user id.</param>
 public readonly record struct StatxNode(
     NodeKind Kind, UnixFileMode Mode, long Size, long AllocatedBytes,
-    DateTime AccessUtc, DateTime ModifyUtc, DateTime ChangeUtc, ulong Device, ulong Inode);
+    DateTime AccessUtc, DateTime ModifyUtc, DateTime ChangeUtc, ulong Device, ulong Inode, uint Uid = 0);
 
 /// <summary>
 /// lstat and stat through statx(2), on Linux: one system call and no allocation, where <see cref="FileInfo"/> adds a
@@ -60,7 +61,8 @@ public static partial class LinuxStatx
             Time(b[112..]),
             Time(b[96..]),
             ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(b[136..]) << 32) | BinaryPrimitives.ReadUInt32LittleEndian(b[140..]),
-            BinaryPrimitives.ReadUInt64LittleEndian(b[32..]));
+            BinaryPrimitives.ReadUInt64LittleEndian(b[32..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(b[20..]));
     }
 
     /// <summary>A statx_timestamp: seconds (signed 64) and nanoseconds (32).</summary>

@@ -37,12 +37,12 @@ internal static class ControlClient
             try
             {
                 await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
-                if (!ControlEndpoint.PeerTrusted(socket))
+                if (!ControlEndpoint.ServerTrusted(socket, stateDir))
                 {
                     if (warnings is not null)
                     {
                         await warnings.WriteLineAsync(
-                            $"cmfs: warning: the control socket {endpoint.ToString().Replace('\0', '@')} for {stateDir} is held by a process of another user (uid {ControlEndpoint.PeerUid(socket)}), not by cmfs: not asked. Find it with 'ss -xlp | grep cmfs-' and stop it").ConfigureAwait(false);
+                            $"cmfs: warning: the control socket {endpoint.ToString().Replace('\0', '@')} for {stateDir} is held by a process of another user (uid {ControlEndpoint.PeerUid(socket)}) than root, you or the state folder's owner, not by cmfs: not asked. Find it with 'ss -xlp | grep cmfs-' and stop it").ConfigureAwait(false);
                     }
                     socket.Dispose();
                     continue;

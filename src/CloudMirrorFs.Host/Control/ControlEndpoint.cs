@@ -54,6 +54,26 @@ internal static class ControlEndpoint
     /// <summary>True when the peer is root or this process's own user (or the OS cannot say).</summary>
     public static bool PeerTrusted(Socket socket) => PeerUid(socket) is not { } uid || uid == 0 || uid == Geteuid();
 
+    /// <summary>
+    /// A client's check of the server: root, the caller, or the owner of the state folder (root asking a mount an
+    /// ordinary user runs, with <c>sudo cmfs status</c>); the folder's owner only while it can be looked at.
+    /// </summary>
+    public static bool ServerTrusted(Socket socket, string stateDir)
+    {
+        if (PeerTrusted(socket))
+        {
+            return true;
+        }
+        try
+        {
+            return PeerUid(socket) is { } uid && CloudMirrorFs.Storage.LinuxStatx.Stat(Path.GetFullPath(stateDir), follow: true) is { } owner && owner.Uid == uid;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false; // the state folder's disk is dead: only root and the caller are trusted
+        }
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
     internal static extern uint Geteuid();
 
