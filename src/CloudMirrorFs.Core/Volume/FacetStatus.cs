@@ -23,6 +23,8 @@ public sealed record FacetStatus
     public long DirtyLocations { get; init; }
     /// <summary>Resync progress from 0 to 1 while BeingSynchronised; null otherwise.</summary>
     public double? ResyncProgress { get; init; }
+    /// <summary>True while nothing is written to the facet until the user asks for a resync (<see cref="FacetSlot.Held"/>).</summary>
+    public bool Held { get; init; }
     /// <summary>Why the facet is not Synchronised, when known.</summary>
     public string? Reason { get; init; }
 }

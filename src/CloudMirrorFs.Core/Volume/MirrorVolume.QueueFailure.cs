@@ -170,6 +170,10 @@ public sealed partial class MirrorVolume
     // The remote taken as the reference at this open because the state folder was older than it (it had every change).
     private FacetSlot? _aheadOfState;
 
+    /// <summary>Why a held facet is held, and what to do.</summary>
+    private string HeldReason(FacetSlot slot)
+        => $"held: it holds changes made after the state folder {_options.StateDir} failed, which this volume, started from that older state, lacks, and this volume has changes it lacks. Nothing is written to it until you decide: save its tree with {(IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity ? $"'cmfs restore --facet {slot.Name} --to DIR'" : $"'cp -a {slot.Options.Path} DIR'")}, then overwrite it with this volume with 'cmfs resync --facet {slot.Name}'";
+
     /// <summary>
     /// A remote that did not answer at the open answers now, and its newest commit was written synchronously after
     /// this volume's queue failed (<see cref="TakeRemoteAheadOfState"/> could not ask it then). The queue's records for
@@ -220,7 +224,7 @@ public sealed partial class MirrorVolume
             }
             reason = knew
                 ? "its newest commit was written after the queue failed: the queue's older records are not sent; what they touched is resynchronised"
-                : $"held: it holds changes made after the state folder {_options.StateDir} failed, which this volume, started from that older state, lacks, and this volume has changes it lacks. Nothing is written to it until you decide: save its tree with {(IFacetDecorator.Unwrap(slot.Facet) is IStoreIdentity ? $"'cmfs restore --facet {slot.Name} --to DIR'" : $"'cp -a {slot.Options.Path} DIR'")}, then overwrite it with this volume with 'cmfs resync --facet {slot.Name}'";
+                : HeldReason(slot);
             SetState(slot, FacetState.NotSynchronised, reason);
         }
         if (knew)

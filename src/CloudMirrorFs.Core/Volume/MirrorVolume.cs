@@ -100,7 +100,8 @@ public sealed partial class MirrorVolume : IAsyncDisposable
                     OldestUnreplicatedAge = c?.OldestEnqueuedUtc is { } t ? now - t : null,
                     DirtyLocations = s.Dirty.IsFull ? -1 : s.Dirty.Count,
                     ResyncProgress = s.IsLocal && s.State == FacetState.BeingSynchronised ? LocalResyncProgress(s.Name) : null,
-                    Reason = s.Reason,
+                    Held = s.Held,
+                    Reason = s.Held && s.Reason?.StartsWith("held", StringComparison.Ordinal) != true ? $"{HeldReason(s)} ({s.Reason})" : s.Reason,
                 };
             })],
         };

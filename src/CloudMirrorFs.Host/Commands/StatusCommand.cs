@@ -92,6 +92,7 @@ internal static class StatusCommand
             oldestUnreplicatedSeconds = f.OldestUnreplicatedAge?.TotalSeconds,
             dirtyLocations = f.DirtyLocations,
             resyncProgress = f.ResyncProgress,
+            held = f.Held,
             reason = f.Reason,
         }),
     };

@@ -213,6 +213,7 @@ public sealed class QueueFailureTests
                 "the remote held", TimeSpan.FromSeconds(30));
             await Task.Delay(500); // a replicator that went on would have sent something by now
             Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"));
+            Assert.IsTrue(v.GetStatus().Facets.Single(x => x.Name == "remote0").Held);
             StringAssert.Contains(v.GetStatus().Facets.Single(x => x.Name == "remote0").Reason, "cmfs resync --facet remote0");
             Assert.IsFalse(await v.DrainAsync(TimeSpan.FromMilliseconds(300)), "a held remote is not current");
             TreeAssert.Equal(model, await fx.RemoteTreeAsync("remote0"), "the held remote keeps every change acknowledged before the mount");
