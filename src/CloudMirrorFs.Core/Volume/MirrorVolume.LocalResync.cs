@@ -44,6 +44,24 @@ public sealed partial class MirrorVolume
         }
     }
 
+    /// <summary>
+    /// True when the facet is Synchronised, and the loop is then taken out of the running ones, in one step with
+    /// <see cref="StartLocalResync"/>'s look: a resync requested just as the last one ends finds either this loop still
+    /// going (it sees the new state and goes on) or none (it starts one), never a loop about to end.
+    /// </summary>
+    private bool FinishedLocalResync(FacetSlot slot)
+    {
+        lock (_localResyncs)
+        {
+            if (slot.State != FacetState.Synchronised)
+            {
+                return false;
+            }
+            _localResyncs.Remove(slot.Name);
+            return true;
+        }
+    }
+
     private async Task StopLocalResyncsAsync()
     {
         await _backgroundStop.CancelAsync().ConfigureAwait(false);
@@ -64,7 +82,7 @@ public sealed partial class MirrorVolume
     private async Task LocalResyncLoopAsync(FacetSlot slot, CancellationToken cancellationToken)
     {
         TimeSpan delay = TimeSpan.FromSeconds(1);
-        while (!cancellationToken.IsCancellationRequested && slot.State != FacetState.Synchronised)
+        while (!cancellationToken.IsCancellationRequested && !FinishedLocalResync(slot))
         {
             bool opened = false;
             try

@@ -345,9 +345,18 @@ public sealed class QueueFailureTests
         {
             Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
         }
-        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "volume.lock"))
+        // A live folder: the lock is held, an atomic write's temporary file may be open or already renamed, and a file
+        // listed may be gone by its copy (it was not on the disk at that moment either).
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories)
+            .Where(f => Path.GetFileName(f) != "volume.lock" && !f.EndsWith(".tmp", StringComparison.Ordinal)))
         {
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)), overwrite: true);
+            try
+            {
+                File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)), overwrite: true);
+            }
+            catch (FileNotFoundException)
+            {
+            }
         }
     }
 }
