@@ -277,6 +277,13 @@ public sealed partial class MirrorVolume
         }
         RefreshLists();
         FacetStateStore.Save(_options.StateDir, _slots);
+        foreach (FacetSlot local in _slots.Where(s => s.IsLocal))
+        {
+            if (IFacetDecorator.Unwrap(local.Facet) is IUnqueuedMark { UnqueuedBy: not null } mark)
+            {
+                mark.ClearUnqueued(); // decided above, and the decision (held remotes) is saved
+            }
+        }
         // What the log named is in the dirty maps now (flushed): it starts empty for this run.
         _activity?.Reset();
         _activityRecovered = true;
@@ -463,7 +470,12 @@ public sealed partial class MirrorVolume
             }
             else if (slot.Held)
             {
-                // Its cursor was let go when it was held: nothing is decided for it until the user does.
+                // Nothing is sent to it until the user decides; what the queue holds for it is older than what it has.
+                if (queue.IsActive(slot.Name))
+                {
+                    queue.Release(slot.Name, slot.Dirty);
+                }
+                slot.UnqueuedThrough ??= queue.Tail;
             }
             else if (WriterOf(slot, queue.Id) == unqueued)
             {

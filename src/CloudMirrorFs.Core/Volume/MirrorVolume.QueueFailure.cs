@@ -138,6 +138,25 @@ public sealed partial class MirrorVolume
         {
             return null;
         }
+        string baseId = ahead.QueueId!;
+        if (_slots.Any(s => s.IsLocal && IFacetDecorator.Unwrap(s.Facet) is IUnqueuedMark { MarkRead: true, UnqueuedBy: { } marked } && marked == baseId))
+        {
+            // A remote written synchronously dropped out while a local facet went on taking changes: that local facet
+            // has changes the remotes lack, and they may have changes it lacks (written before it was marked). Neither
+            // is taken over the other: the local facet serves, as the saved state says, and the remotes written after
+            // the failure are held for the user to decide.
+            foreach (FacetSlot s in _slots.Where(s => !s.IsLocal && !s.Held && s.QueueId == baseId && WriterOf(s, baseId) == UnqueuedWriter(baseId)))
+            {
+                s.Held = true;
+                s.Dirty.MarkFull();
+                s.Dirty.MarkNamespaceDirty();
+                s.Dirty.Flush();
+                s.State = FacetState.NotSynchronised;
+                s.Reason = HeldReason(s);
+                _log.LogError("facet {Facet}: {Reason}", s.Name, s.Reason);
+            }
+            return null;
+        }
         string reason = $"the state folder {_options.StateDir} is older than remote facet '{ahead.Name}': the volume went on writing it synchronously after the queue at {_options.QueuePath} failed, and this disk came back as it was then";
         _log.LogError("volume {Volume}: {Reason}; '{Facet}' serves, the table of names is taken from it, and every other facet is rebuilt from it",
             _options.Name, reason, ahead.Name);
@@ -169,6 +188,31 @@ public sealed partial class MirrorVolume
 
     // The remote taken as the reference at this open because the state folder was older than it (it had every change).
     private FacetSlot? _aheadOfState;
+
+    /// <summary>
+    /// A remote written synchronously after the queue failed has just dropped out: from here on the local facets take
+    /// changes it lacks. Each serving local facet that can carry a mark (<see cref="IUnqueuedMark"/>) is marked, so
+    /// that, if the state folder comes back older than this, the next open does not take that remote (whose newest
+    /// commit says it was written after the failure) over the local facets: it holds it instead. A local facet whose
+    /// disk is dead cannot be marked, and is not the one with the newer changes either.
+    /// </summary>
+    private void MarkLocalsAhead()
+    {
+        foreach (FacetSlot local in _readyLocals)
+        {
+            if (IFacetDecorator.Unwrap(local.Facet) is IUnqueuedMark mark)
+            {
+                try
+                {
+                    mark.MarkUnqueued(_queue!.Id);
+                }
+                catch (MirrorException e)
+                {
+                    _log.LogWarning("facet {Facet}: {Message}", local.Name, e.Message);
+                }
+            }
+        }
+    }
 
     /// <summary>Why a held facet is held, and what to do.</summary>
     private string HeldReason(FacetSlot slot)
@@ -299,6 +343,7 @@ public sealed partial class MirrorVolume
                             MarkChange(r, next.Change);
                         }
                         SetState(r, FacetState.NotSynchronised, $"written synchronously after the queue failed, it failed too: {e.Message}");
+                        MarkLocalsAhead();
                     }
                 }
                 applied = next.Seq;

@@ -331,6 +331,55 @@ public sealed class QueueFailureTests
         TreeAssert.Equal(fx.FacetPath("local0"), await fx.RemoteTreeAsync("remote0"), "the remote holds the last write");
     }
 
+    /// <summary>
+    /// The state folder's disk alone dies (the local facet lives on another, and keeps working); the remote written
+    /// synchronously since then fails a write and drops out, and the local facet alone takes the next ones; then the
+    /// state folder comes back as it was. The remote's newest commit says it was written after the queue failed, but
+    /// the local facet has changes it lacks: taken as the reference, the remote rebuilt the local facet without them.
+    /// </summary>
+    [TestMethod]
+    public async Task StateDiskComesBackAsItWas_AfterTheRemoteDroppedOut_TheLocalFacetKeepsItsNewerWrites()
+    {
+        const int Block = 64 * 1024;
+        SimulatedLink? link = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder")
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) : inner,
+        };
+        using var scratch = new TempDir("stale-state");
+        MirrorVolume v = await fx.OpenAsync();
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, Pattern(Block, 1));
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        string stateDisk = scratch.Sub("state-at-death");
+        CopyTree(fx.Options.StateDir, stateDisk);
+
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("state disk: input/output error");
+        await v.WriteAsync(id, 0, Pattern(Block, 2)); // to the local facet and, synchronously, the remote
+        Assert.IsTrue(v.QueueFailed);
+        link!.Down = true;
+        byte[] last = Pattern(Block, 3);
+        await v.WriteAsync(id, 0, last); // the remote fails it and drops out: the local facet alone has it
+        Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"));
+        long made = await v.CreateFileAsync("made-after-the-dropout");
+        await v.WriteAsync(made, 0, Pattern(100, 4));
+        await v.DisposeAsync();
+
+        Directory.Delete(fx.Options.StateDir, recursive: true);
+        CopyTree(stateDisk, fx.Options.StateDir);
+        link.Down = false;
+        v = await fx.OpenAsync();
+        byte[] got = new byte[Block];
+        Assert.AreEqual(Block, await v.ReadAsync((await v.StatAsync("f")).FileId, 0, got));
+        CollectionAssert.AreEqual(last, got, "the local facet's newer write");
+        Assert.IsNotNull(v.LookupId("made-after-the-dropout"), "the file made after the dropout");
+        await Task.Delay(500);
+        FacetStatus remote = v.GetStatus().Facets.Single(x => x.Name == "remote0");
+        Assert.IsTrue(remote.Held, remote.Reason);
+        CollectionAssert.AreEqual(last, File.ReadAllBytes(Path.Combine(fx.FacetPath("local0"), "f")), "not rebuilt from the remote");
+    }
+
     private static byte[] Pattern(int length, int seed)
     {
         byte[] b = new byte[length];
