@@ -77,7 +77,7 @@ public sealed partial class MirrorVolume
                 $"the queue's storage failed with transactions outstanding ({error.Message}): resynchronised once the queue works again (mount again)");
         }
         // The synchronous commits continue the queue's numbering and carry a writer of their own: at the next open, a
-        // store whose newest commit says so holds changes no record of this queue has (OpenAfterQueueFailure).
+        // store whose newest commit says so holds changes no record of this queue has (TakeRemoteAheadOfState, DetectLostQueue).
         _syncSeq = _queue!.Tail;
         Volatile.Write(ref _syncApplied, _syncSeq);
         string unqueued = UnqueuedWriter(_queue.Id);
