@@ -64,29 +64,8 @@ internal sealed class Resync
     /// facet's differs: with <paramref name="source"/>, as that facet has it now (a caller that holds the namespace
     /// gate), else <paramref name="listed"/>.
     /// </summary>
-    internal async Task CarryFolderTimeAsync(IFacet? source, string path, DateTime listed, CancellationToken cancellationToken)
-    {
-        try
-        {
-            DateTime want = listed;
-            if (source is not null)
-            {
-                if (await source.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.Directory } now)
-                {
-                    return;
-                }
-                want = now.LastWriteUtc;
-            }
-            if (await _slot.Facet.StatAsync(path, cancellationToken).ConfigureAwait(false) is { Kind: NodeKind.Directory } have && have.LastWriteUtc != want)
-            {
-                await _slot.Facet.SetAttributesAsync(path, new AttributeChange { LastWriteUtc = want }, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (MirrorException e) when (e.Error == MirrorError.NotFound)
-        {
-            // Removed meanwhile: that change reaches the facet through the queue.
-        }
-    }
+    internal Task CarryFolderTimeAsync(IFacet? source, string path, DateTime listed, CancellationToken cancellationToken)
+        => CarryAsync(source, path, path, NodeKind.Directory, listed, null, cancellationToken);
 
     /// <summary>
     /// Gives the facet's file the source's modification time, once its bytes are copied (a copy into a folder sets
@@ -99,19 +78,34 @@ internal sealed class Resync
         {
             return;
         }
+        await CarryAsync(source, path, there, NodeKind.File, default, fileId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sets the facet's node at <paramref name="there"/> to the time the source's node at <paramref name="path"/> has
+    /// now (or <paramref name="listed"/> without a source) where it differs; a node gone, or of another kind, on either
+    /// side is skipped: that change reaches the facet through the queue.
+    /// </summary>
+    private async Task CarryAsync(IFacet? source, string path, string there, NodeKind kind, DateTime listed, long? fileId, CancellationToken cancellationToken)
+    {
         try
         {
-            if (await source.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.File } want
-                || await _slot.Facet.StatAsync(there, cancellationToken).ConfigureAwait(false) is not { Kind: NodeKind.File } have
-                || have.LastWriteUtc == want.LastWriteUtc)
+            DateTime want = listed;
+            if (source is not null)
             {
-                return;
+                if (await source.StatAsync(path, cancellationToken).ConfigureAwait(false) is not { } now || now.Kind != kind)
+                {
+                    return;
+                }
+                want = now.LastWriteUtc;
             }
-            await _slot.Facet.SetAttributesAsync(there, new AttributeChange { LastWriteUtc = want.LastWriteUtc, FileId = fileId }, cancellationToken).ConfigureAwait(false);
+            if (await _slot.Facet.StatAsync(there, cancellationToken).ConfigureAwait(false) is { } have && have.Kind == kind && have.LastWriteUtc != want)
+            {
+                await _slot.Facet.SetAttributesAsync(there, new AttributeChange { LastWriteUtc = want, FileId = fileId }, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (MirrorException e) when (e.Error == MirrorError.NotFound)
         {
-            // Removed meanwhile: that change reaches the facet through the queue.
         }
     }
 

@@ -488,8 +488,12 @@ internal sealed class FileTable : IDisposable
         return p == data.Length || path == _journalPath ? null : $"{path}: record at offset {p} is cut short";
     }
 
-    /// <summary>Makes the table match the reference facet's tree: keeps ids of names it still holds, adds the rest, drops the missing.</summary>
-    private async Task<ReconcileReport> ReconcileAsync(IFacet reference, DateTime? changedSince, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes the table match <paramref name="reference"/>'s tree: keeps ids of names it still holds, adds the rest,
+    /// drops the missing. An added name gets a new id; with <paramref name="adoptIds"/>, the id the facet recorded for
+    /// it when it recorded one not taken yet.
+    /// </summary>
+    private async Task<ReconcileReport> ReconcileAsync(IFacet reference, DateTime? changedSince, CancellationToken cancellationToken, bool adoptIds = false)
     {
         var added = new List<(long, string, NodeKind, long)>();
         var changed = new List<(long, string, long)>();
@@ -512,7 +516,7 @@ internal sealed class FileTable : IDisposable
                     {
                         RemoveLocked(node);
                     }
-                    node = new FileNode(_nextId++, e.Name, e.Kind, dir);
+                    node = new FileNode(adoptIds && e.FileId > RootId && !_byId.ContainsKey(e.FileId) ? e.FileId : _nextId++, e.Name, e.Kind, dir);
                     dir.Children[e.Name] = node;
                     _byId[node.Id] = node;
                     added.Add((node.Id, PathOfLocked(node), e.Kind, e.Length));
@@ -559,33 +563,10 @@ internal sealed class FileTable : IDisposable
             _byId[RootId] = Root;
             _nextId = Math.Max(_nextId, DateTime.UtcNow.Ticks);
         }
-        var pending = new Stack<FileNode>();
-        pending.Push(Root);
-        long highest = RootId;
-        while (pending.Count > 0)
-        {
-            FileNode dir = pending.Pop();
-            IReadOnlyList<NodeInfo> entries = await source.ListAsync(PathOf(dir), cancellationToken).ConfigureAwait(false);
-            lock (_lock)
-            {
-                foreach (NodeInfo e in entries)
-                {
-                    long id = e.FileId > RootId && !_byId.ContainsKey(e.FileId) ? e.FileId : _nextId++;
-                    highest = Math.Max(highest, id);
-                    var node = new FileNode(id, e.Name, e.Kind, dir);
-                    dir.Children![e.Name] = node;
-                    _byId[id] = node;
-                    if (node.Kind == NodeKind.Directory)
-                    {
-                        pending.Push(node);
-                    }
-                }
-            }
-        }
+        await ReconcileAsync(source, null, cancellationToken, adoptIds: true).ConfigureAwait(false);
         lock (_lock)
         {
-            _nextId = Math.Max(_nextId, highest + 1);
-            _generation++;
+            _nextId = Math.Max(_nextId, _byId.Keys.Max() + 1);
         }
     }
 

@@ -531,20 +531,7 @@ public sealed partial class MirrorVolume
             {
                 return null;
             }
-            var file = new FileRef(node.Id, _files.PathOf(node));
-            foreach (FacetSlot s in failed)
-            {
-                try
-                {
-                    await s.Facet.WriteAsync(file, offset, buffer[..n], cancellationToken).ConfigureAwait(false);
-                    _log.LogRepair(s.Name, file.Path, offset, n);
-                }
-                catch (MirrorException e)
-                {
-                    MarkMissed(s, node.Id, offset, n);
-                    FailLocal(s, e);
-                }
-            }
+            await WriteBackAsync(node, new FileRef(node.Id, _files.PathOf(node)), failed, offset, buffer[..n], cancellationToken).ConfigureAwait(false);
             return n;
         }
         finally
@@ -562,23 +549,33 @@ public sealed partial class MirrorVolume
             var file = new FileRef(node.Id, _files.PathOf(node));
             byte[] fresh = new byte[length];
             int n = await good.Facet.ReadAsync(file, offset, fresh, cancellationToken).ConfigureAwait(false);
-            foreach (FacetSlot s in failed)
-            {
-                try
-                {
-                    await s.Facet.WriteAsync(file, offset, fresh.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
-                    _log.LogRepair(s.Name, file.Path, offset, n);
-                }
-                catch (MirrorException e)
-                {
-                    MarkMissed(s, node.Id, offset, n);
-                    FailLocal(s, e);
-                }
-            }
+            await WriteBackAsync(node, file, failed, offset, fresh.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             node.Gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Read repair's second half, under the file's gate: the good bytes written to each facet that failed to read
+    /// them; one that fails the write too misses them (its dirty map says so) and is taken offline.
+    /// </summary>
+    private async ValueTask WriteBackAsync(FileNode node, FileRef file, List<FacetSlot> failed, long offset, ReadOnlyMemory<byte> bytes,
+        CancellationToken cancellationToken)
+    {
+        foreach (FacetSlot s in failed)
+        {
+            try
+            {
+                await s.Facet.WriteAsync(file, offset, bytes, cancellationToken).ConfigureAwait(false);
+                _log.LogRepair(s.Name, file.Path, offset, bytes.Length);
+            }
+            catch (MirrorException e)
+            {
+                MarkMissed(s, node.Id, offset, bytes.Length);
+                FailLocal(s, e);
+            }
         }
     }
 

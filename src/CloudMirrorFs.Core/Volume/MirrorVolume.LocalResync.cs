@@ -225,51 +225,54 @@ public sealed partial class MirrorVolume
     {
         foreach (var (path, listed) in times.FolderTimes)
         {
-            // Each under the namespace gate: no name is made or removed in it meanwhile, so the source's time now is the one.
-            await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
+            // No name is made or removed in it meanwhile, so the source's time now is the one.
+            if (!await CarryUnderGatesAsync(slot, null, source => times.CarryFolderTimeAsync(source, path, listed, cancellationToken), cancellationToken).ConfigureAwait(false))
             {
-                if (slot.State != FacetState.BeingSynchronised)
-                {
-                    return;
-                }
-                FacetSlot source = await ResyncSourceAsync(slot, cancellationToken).ConfigureAwait(false);
-                await times.CarryFolderTimeAsync(source.Facet, path, listed, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                _namespaceGate.Release();
+                return;
             }
         }
         times.FolderTimes.Clear();
         foreach (long id in times.TimesToCarry)
         {
-            if (_files.Get(id) is not { Deleted: false, Kind: NodeKind.File } node)
+            if (_files.Get(id) is { Deleted: false, Kind: NodeKind.File } node
+                && !await CarryUnderGatesAsync(slot, node, source => times.CarryTimeAsync(source, id, cancellationToken), cancellationToken).ConfigureAwait(false))
             {
-                continue;
+                return;
             }
-            await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="carry"/> with the rebuild's source under the namespace gate, and <paramref name="file"/>'s
+    /// gate when given; false, without running it, once the facet is no longer being rebuilt.
+    /// </summary>
+    private async Task<bool> CarryUnderGatesAsync(FacetSlot slot, FileNode? file, Func<IFacet, Task> carry, CancellationToken cancellationToken)
+    {
+        await _namespaceGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (file is not null)
+            {
+                await file.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
             try
             {
-                await node.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
+                if (slot.State != FacetState.BeingSynchronised)
                 {
-                    if (slot.State != FacetState.BeingSynchronised)
-                    {
-                        return;
-                    }
-                    FacetSlot source = await ResyncSourceAsync(slot, cancellationToken).ConfigureAwait(false);
-                    await times.CarryTimeAsync(source.Facet, id, cancellationToken).ConfigureAwait(false);
+                    return false;
                 }
-                finally
-                {
-                    node.Gate.Release();
-                }
+                FacetSlot source = await ResyncSourceAsync(slot, cancellationToken).ConfigureAwait(false);
+                await carry(source.Facet).ConfigureAwait(false);
+                return true;
             }
             finally
             {
-                _namespaceGate.Release();
+                file?.Gate.Release();
             }
+        }
+        finally
+        {
+            _namespaceGate.Release();
         }
     }
 
