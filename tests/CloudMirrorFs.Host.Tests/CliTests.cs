@@ -53,6 +53,10 @@ public sealed class CliTests
         JsonElement root = doc.RootElement;
         Assert.AreEqual("v1", root.GetProperty("volume").GetString());
         Assert.AreEqual(262144, root.GetProperty("blockSize").GetInt32());
+        JsonElement queue = root.GetProperty("queue");
+        Assert.AreEqual(0, queue.GetProperty("memoryBytes").GetInt64());
+        Assert.AreEqual(CloudMirrorFs.Options.QueueOptions.DefaultMemoryLimit, queue.GetProperty("memoryLimit").GetInt64(), "no queue section: the machine's default");
+        Assert.AreEqual(20L << 30, queue.GetProperty("diskLimit").GetInt64());
         JsonElement facets = root.GetProperty("facets");
         Assert.AreEqual(2, facets.GetArrayLength());
         JsonElement there = facets[1];

@@ -1,4 +1,5 @@
 using CloudMirrorFs.Host.Config;
+using CloudMirrorFs.Options;
 
 namespace CloudMirrorFs.Host.Tests;
 
@@ -90,6 +91,22 @@ public sealed class ConfigValidationTests
     public void Parse_GoodConfig_ResolvesRelativePathsAgainstTheConfigFolder()
     {
         VolumeOptionsAssert(VolumeConfigLoader.Parse(Good, "/srv/cfg", "cmfs.json", needMount: true));
+    }
+
+    [TestMethod]
+    public void Parse_NoQueueSection_TakesTheMachinesMemoryDefault_ASixteenthBetween64MiBAnd1GiB()
+    {
+        string bare = """{ "volume": { "stateDir": "s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""";
+        var o = VolumeConfigLoader.Parse(bare, "/srv/cfg", "cmfs.json", needMount: false);
+        Assert.AreEqual(QueueOptions.DefaultMemoryLimit, o.Queue.MemoryLimit);
+        Assert.AreEqual(QueueOptions.DefaultMemoryLimitFor(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes), o.Queue.MemoryLimit);
+        Assert.AreEqual(64L << 20, QueueOptions.DefaultMemoryLimitFor(512L << 20), "a small machine keeps the floor");
+        Assert.AreEqual(64L << 20, QueueOptions.DefaultMemoryLimitFor(1L << 30));
+        Assert.AreEqual(256L << 20, QueueOptions.DefaultMemoryLimitFor(4L << 30));
+        Assert.AreEqual(1L << 30, QueueOptions.DefaultMemoryLimitFor(16L << 30));
+        Assert.AreEqual(1L << 30, QueueOptions.DefaultMemoryLimitFor(256L << 30), "a large machine stops at the ceiling");
+        string half = bare.Replace("\"facets\"", "\"queue\": { \"memoryLimit\": \"32MiB\" }, \"facets\"", StringComparison.Ordinal);
+        Assert.AreEqual(32L << 20, VolumeConfigLoader.Parse(half, "/srv/cfg", "cmfs.json", needMount: false).Queue.MemoryLimit, "a value given is taken as it is");
     }
 
     [TestMethod]

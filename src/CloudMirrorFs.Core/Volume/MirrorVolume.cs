@@ -86,6 +86,8 @@ public sealed partial class MirrorVolume : IAsyncDisposable
             BlockSize = _options.BlockSize,
             QueueMemoryBytes = _queue?.MemoryBytes ?? 0,
             QueueDiskBytes = _queue?.DiskBytes ?? 0,
+            QueueMemoryLimit = _options.Queue.MemoryLimit,
+            QueueDiskLimit = _options.Queue.DiskLimit,
             Facets = [.. _slots.Select(s =>
             {
                 cursors.TryGetValue(s.Name, out QueueCursorInfo? c);

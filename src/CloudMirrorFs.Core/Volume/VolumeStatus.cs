@@ -13,6 +13,10 @@ public sealed record VolumeStatus
     public long QueueMemoryBytes { get; init; }
     /// <summary>Bytes of segment files on disk.</summary>
     public long QueueDiskBytes { get; init; }
+    /// <summary><c>queue.memoryLimit</c> in effect (the machine's default when the configuration names none).</summary>
+    public long QueueMemoryLimit { get; init; }
+    /// <summary><c>queue.diskLimit</c> in effect.</summary>
+    public long QueueDiskLimit { get; init; }
     /// <summary>One entry per configured facet, in configuration order.</summary>
     public required IReadOnlyList<FacetStatus> Facets { get; init; }
 }

@@ -56,7 +56,7 @@ internal static class StatusCommand
                 return CmfsCli.Ok;
             }
             await context.Out.WriteLineAsync($"volume {status.Name} ({volume.Source}), state {status.StateDir}, block size {Units.FormatSize(status.BlockSize)}");
-            await context.Out.WriteLineAsync($"queue: {Units.FormatSize(status.QueueMemoryBytes)} in memory, {Units.FormatSize(status.QueueDiskBytes)} on disk");
+            await context.Out.WriteLineAsync($"queue: {Units.FormatSize(status.QueueMemoryBytes)} in memory (limit {Units.FormatSize(status.QueueMemoryLimit)}), {Units.FormatSize(status.QueueDiskBytes)} on disk (limit {Units.FormatSize(status.QueueDiskLimit)})");
             await context.Out.WriteLineAsync($"{"FACET",-12} {"ROLE",-7} {"KIND",-10} {"STATE",-18} {"QUEUED",8} {"BYTES",10} {"OLDEST",8} {"DIRTY",8}");
             foreach (FacetStatus f in status.Facets)
             {
@@ -80,7 +80,7 @@ internal static class StatusCommand
         source,
         stateDir = s.StateDir,
         blockSize = s.BlockSize,
-        queue = new { memoryBytes = s.QueueMemoryBytes, diskBytes = s.QueueDiskBytes },
+        queue = new { memoryBytes = s.QueueMemoryBytes, diskBytes = s.QueueDiskBytes, memoryLimit = s.QueueMemoryLimit, diskLimit = s.QueueDiskLimit },
         facets = s.Facets.Select(f => new
         {
             name = f.Name,

@@ -38,7 +38,7 @@ public sealed class VolumeFixture : IAsyncDisposable
             BlockSize = blockSize,
             DegradedTimeout = degradedTimeout ?? VolumeOptions.DefaultDegradedTimeout,
             CaseInsensitiveNames = caseInsensitiveNames,
-            Queue = queue ?? new QueueOptions(),
+            Queue = queue ?? new QueueOptions { MemoryLimit = 64L << 20 }, // the tests' sizes were chosen against this limit, not the machine's default
             Facets = facets,
         };
     }
