@@ -7,7 +7,8 @@ namespace CloudMirrorFs.Volume;
 
 public sealed partial class MirrorVolume
 {
-    private static readonly TimeSpan VerifyDrainBudget = TimeSpan.FromSeconds(30);
+    /// <summary>How long verify waits for the remotes to take what is queued before it compares (tests shorten it).</summary>
+    internal TimeSpan VerifyDrainBudget { get; set; } = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RepairBudget = TimeSpan.FromMinutes(5);
     private long _lastNamespaceSeq;
 
@@ -146,12 +147,7 @@ public sealed partial class MirrorVolume
             {
                 return true;
             }
-            if (_image is not null)
-            {
-                return file.LastSeq <= _imageSeq;
-            }
-            long head = volume._queue?.CursorInfo(target.Name).Head ?? long.MaxValue;
-            return file.LastSeq <= head && NamesReceived();
+            return file.LastSeq <= ReceivedThrough() && (_image is not null || NamesReceived());
         }
 
         public async Task CompareFileAsync(FileNode file, CancellationToken cancellationToken)
@@ -320,8 +316,21 @@ public sealed partial class MirrorVolume
             {
                 return true;
             }
-            long have = _image is not null ? _imageSeq : volume._queue?.CursorInfo(target.Name).Head ?? long.MaxValue;
-            return Volatile.Read(ref volume._lastNamespaceSeq) <= have;
+            return Volatile.Read(ref volume._lastNamespaceSeq) <= ReceivedThrough();
+        }
+
+        /// <summary>
+        /// The sequence number up to which the target (a remote) has every change: its cursor's head, and for an object
+        /// store also its image's own position, read afresh. Both, because after a run on a failed queue the image's
+        /// position counts the synchronous commits, which continued the queue's numbering, while the queue, working
+        /// again at the next mount, numbers on from its own tail: a change made since can be below the image's
+        /// position and not in it yet. A remote written synchronously after the queue failed has every change (the
+        /// acknowledgement waited for it), and its cursor is not moved.
+        /// </summary>
+        private long ReceivedThrough()
+        {
+            long head = volume._queue is null || volume._syncRemotes.Contains(target) ? long.MaxValue : volume._queue.CursorInfo(target.Name).Head;
+            return _image is not null ? Math.Min(_imageSeq, head) : head;
         }
 
         private void Add(string path, long offset, string what, bool repairedInPlace)

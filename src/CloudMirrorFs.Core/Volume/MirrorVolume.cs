@@ -145,6 +145,10 @@ public sealed partial class MirrorVolume : IAsyncDisposable
             {
                 _log.LogInformation("facet {Facet}: {Old} -> {New}", slot.Name, old, state);
             }
+            else if (old == state)
+            {
+                _log.LogWarning("facet {Facet}: still {State} ({Reason})", slot.Name, state, reason); // a new reason only
+            }
             else
             {
                 _log.LogWarning("facet {Facet}: {Old} -> {New} ({Reason})", slot.Name, old, state, reason);
