@@ -313,15 +313,7 @@ internal sealed class Replicator : IAsyncDisposable
                         await times.ApplyAsync(_slot.Facet, cancellationToken).ConfigureAwait(false);
                     }
                     await ApplyAsync(_slot.Facet, t, cancellationToken).ConfigureAwait(false);
-                    times.NamesChanged(t);
-                    if (t.Kind is TransactionKind.SetLength or TransactionKind.ZeroRange)
-                    {
-                        times.Changed(t);
-                    }
-                    else if (t.Kind == TransactionKind.DeleteFile)
-                    {
-                        times.Deleted(t.FileId);
-                    }
+                    times.Applied(t);
                     continue;
                 }
                 times.Changed(t);

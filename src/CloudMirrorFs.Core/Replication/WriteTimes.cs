@@ -38,6 +38,23 @@ internal sealed class WriteTimes
         }
     }
 
+    /// <summary>
+    /// A change other than a write was applied (a write is counted with <see cref="Changed"/> as it starts): the
+    /// folders whose names it changed, the file whose length or bytes it changed, or the file it deleted.
+    /// </summary>
+    public void Applied(Transaction t)
+    {
+        NamesChanged(t);
+        if (t.Kind is TransactionKind.Write or TransactionKind.SetLength or TransactionKind.ZeroRange)
+        {
+            Changed(t);
+        }
+        else if (t.Kind == TransactionKind.DeleteFile)
+        {
+            Deleted(t.FileId);
+        }
+    }
+
     /// <summary>The file is deleted: its time goes nowhere.</summary>
     public void Deleted(long fileId) => _pending.Remove(fileId);
 

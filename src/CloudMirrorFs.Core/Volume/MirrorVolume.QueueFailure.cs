@@ -294,6 +294,7 @@ public sealed partial class MirrorVolume
             return 0;
         }
         long seq = ++_syncSeq;
+        t.EnqueuedUtc = DateTime.UtcNow; // the time the remote's file and folder get (WriteTimes), as the queue stamps it
         _syncOutbox.Enqueue((seq, t));
         return seq;
     }
@@ -332,6 +333,11 @@ public sealed partial class MirrorVolume
                     try
                     {
                         await Replicator.ApplyAsync(r.Facet, next.Change, cancellationToken).ConfigureAwait(false);
+                        // The modification times the local facet's file and folder took, not the moment this remote got
+                        // the change (a slow link), as the replicator stamps them.
+                        var times = new WriteTimes();
+                        times.Applied(next.Change);
+                        await times.ApplyAsync(r.Facet, cancellationToken).ConfigureAwait(false);
                         await r.Facet.CommitAsync(next.Seq, cancellationToken).ConfigureAwait(false);
                     }
                     catch (MirrorException e)

@@ -438,6 +438,46 @@ public sealed class QueueFailureTests
         Assert.AreEqual(0, after.BlocksSkipped, "once it has landed, the new file is compared");
     }
 
+    /// <summary>
+    /// In the failed-queue mode a remote gets each change synchronously, over whatever link it has. Its file and the
+    /// folder whose names changed must carry the times the local facet's took, as the replicator stamps them, not the
+    /// moment the change crossed a slow link.
+    /// </summary>
+    [TestMethod]
+    [DataRow("directory")]
+    [DataRow("folder")]
+    public async Task FailedQueueMode_TheRemoteGetsTheLocalFacetsModificationTimes(string remoteKind)
+    {
+        SimulatedLink? link = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: 64 * 1024, remoteKind: remoteKind)
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) : inner,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        await v.CreateDirectoryAsync("d");
+        long fid = await v.CreateFileAsync("d/f");
+        await v.WriteAsync(fid, 0, Pattern(1000, 1));
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("queue disk: input/output error");
+        link!.RoundTrip = TimeSpan.FromMilliseconds(700);
+        await v.WriteAsync(fid, 500, Pattern(1000, 2)); // acknowledged once the remote has it, 700 ms a call later
+        await Task.Delay(100);
+        await v.CreateFileAsync("d/g");
+        Assert.IsTrue(v.QueueFailed);
+        Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
+        link.RoundTrip = TimeSpan.Zero;
+
+        string local = fx.FacetPath("local0");
+        string remote = remoteKind == "directory" ? fx.FacetPath("remote0") : await fx.RemoteTreeAsync("remote0");
+        foreach (string path in new[] { "d/f", "d" })
+        {
+            DateTime want = File.GetLastWriteTimeUtc(Path.Combine(local, path)), got = File.GetLastWriteTimeUtc(Path.Combine(remote, path));
+            Assert.IsTrue(Math.Abs((got - want).TotalMilliseconds) < 300, $"{path}: the local facet's time {want:O}, the remote's {got:O}");
+        }
+    }
+
     private static byte[] Pattern(int length, int seed)
     {
         byte[] b = new byte[length];
