@@ -18,18 +18,21 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-# FUSE and the real programs the mount tests run (git, sqlite3, fio, dbench; gcc pins the libfuse struct layouts).
+# FUSE and the real programs the mount tests run (git, sqlite3, fio, dbench; gcc pins the libfuse struct layouts), and
+# wixl and msitools for the Windows installer.
 need=()
 [ -e /usr/include/fuse3/fuse_lowlevel.h ] || need+=(fuse3 libfuse3-dev)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
-for tool in gcc git sqlite3 fio dbench; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+for tool in gcc git sqlite3 fio dbench wixl; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+# The Windows installer is built and read back here (installer/windows/build-msi.sh, InstallerTests).
+{ command -v msibuild && command -v msiinfo && command -v msiextract; } >/dev/null 2>&1 || need+=(msitools)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need[*]} (apt-get)"
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
       || die "could not install ${need[*]}: run 'apt-get install -y ${need[*]}' and rerun"
   else
-    die "the mount tests need ${need[*]}: run 'sudo apt-get install -y ${need[*]}' and rerun"
+    die "the tests need ${need[*]}: run 'sudo apt-get install -y ${need[*]}' and rerun"
   fi
 fi
 [ -e /dev/fuse ] || die "/dev/fuse is missing: load the fuse module ('modprobe fuse') or give the container --device /dev/fuse"

@@ -108,7 +108,8 @@ internal static class MountCommand
     private static string SelfCommand()
     {
         string? process = Environment.ProcessPath;
-        string dll = typeof(MountCommand).Assembly.Location;
+        // Not Assembly.Location: empty in a single-file cmfs.exe (the Windows installer's), where the process is the app.
+        string dll = Path.Combine(AppContext.BaseDirectory, typeof(MountCommand).Assembly.GetName().Name + ".dll");
         return process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet" && dll.Length > 0 ? $"dotnet {dll}" : process ?? "cmfs";
     }
 

@@ -1,0 +1,153 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace CloudMirrorFs.Host.Tests;
+
+/// <summary>
+/// The Windows installer, built here the way a release builds it (installer/windows/build-msi.sh: wixl and msitools on
+/// Linux), and read back table by table with msiinfo. Installing it needs Windows, which this machine is not.
+/// </summary>
+[TestClass]
+public sealed partial class InstallerTests
+{
+    private const string UpgradeCode = "669C5CEA-420B-4C7A-85F6-FC139578CA19";
+
+    [TestMethod]
+    public async Task BuildMsi_InstallsTheSingleFileCmfs_OnTheSystemPath_AndNeedsWinFsp()
+    {
+        foreach (string tool in new[] { "wixl", "msibuild", "msiinfo", "msiextract" })
+        {
+            if (!OnPath(tool))
+            {
+                Assert.Fail($"'{tool}' is not installed: apt-get install -y wixl msitools (scripts/test.sh does it)");
+            }
+        }
+        string root = RepoRoot();
+        string version = VersionOf(root);
+        string dir = Path.Combine(Path.GetTempPath(), "cmfs-msi-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            (int code, string stdout, string stderr) = await RunAsync("bash", [Path.Combine(root, "installer", "windows", "build-msi.sh"), "--out", dir], root);
+            Assert.AreEqual(0, code, stderr);
+            string msi = stdout.Trim().Split('\n')[^1];
+            Assert.AreEqual(Path.Combine(dir, $"CloudMirrorFs-{version}-x64.msi"), msi);
+
+            Dictionary<string, string> property = Rows(await ExportAsync(msi, "Property")).ToDictionary(r => r[0], r => r[1]);
+            Assert.AreEqual("CloudMirrorFs", property["ProductName"]);
+            Assert.AreEqual(version, property["ProductVersion"], "the product's version (Directory.Build.props)");
+            Assert.AreEqual("{" + UpgradeCode + "}", property["UpgradeCode"].ToUpperInvariant(), "fixed for ever: a newer package replaces an older one by it");
+            Assert.AreEqual("1", property["ALLUSERS"], "per machine");
+
+            (int _, string summary, string _) = await RunAsync("msiinfo", ["suminfo", msi], dir);
+            StringAssert.Contains(summary, "Template: x64;1033", "a 64-bit package");
+
+            // The one file: the single-file, self-contained cmfs.exe, byte for byte what the publish made, for x64.
+            List<string[]> files = Rows(await ExportAsync(msi, "File"));
+            Assert.AreEqual(1, files.Count, string.Join("; ", files.Select(f => string.Join(' ', f))));
+            Assert.AreEqual("cmfs.exe", files[0][2]);
+            string extracted = Path.Combine(dir, "extracted");
+            Directory.CreateDirectory(extracted);
+            (code, _, stderr) = await RunAsync("msiextract", ["-C", extracted, msi], dir);
+            Assert.AreEqual(0, code, stderr);
+            string exe = Directory.GetFiles(extracted, "cmfs.exe", SearchOption.AllDirectories).Single();
+            StringAssert.Contains(exe.Replace('\\', '/'), "CloudMirrorFs/cmfs.exe", "under Program Files\\CloudMirrorFs");
+            byte[] bytes = await File.ReadAllBytesAsync(exe);
+            CollectionAssert.AreEqual(await File.ReadAllBytesAsync(Path.Combine(dir, "publish", "cmfs.exe")), bytes);
+            Assert.AreEqual(0x8664, PeMachine(bytes), "an x64 Windows program");
+            Assert.IsTrue(bytes.Length > 30 << 20, $"the .NET runtime is inside it ({bytes.Length} bytes): nothing but WinFsp to install first");
+
+            Dictionary<string, string> directories = Rows(await ExportAsync(msi, "Directory")).ToDictionary(r => r[0], r => $"{r[1]}|{r[2]}");
+            Assert.AreEqual("ProgramFiles64Folder|CloudMirrorFs", directories["INSTALLDIR"]);
+            Assert.AreEqual("CommonAppDataFolder|CloudMirrorFs", directories["CONFIGDIR"], "C:\\ProgramData\\CloudMirrorFs for the volumes' configurations");
+
+            // On the system PATH, appended, and taken off again at uninstall, by the standard actions.
+            string[] path = Rows(await ExportAsync(msi, "Environment")).Single();
+            CollectionAssert.AreEqual(new[] { "CmfsPath", "=-*PATH", "[~];[INSTALLDIR]", "Cmfs" }, path);
+            Dictionary<string, string> sequence = Rows(await ExportAsync(msi, "InstallExecuteSequence")).ToDictionary(r => r[0], r => r[^1]);
+            Assert.AreEqual("5200", sequence["WriteEnvironmentStrings"]);
+            Assert.AreEqual("3300", sequence["RemoveEnvironmentStrings"]);
+            Assert.IsTrue(sequence.ContainsKey("RemoveExistingProducts"), "an upgrade removes the older version");
+
+            // WinFsp, looked for where cmfs looks for it (the 32-bit registry view), or the install stops saying where to get it.
+            string[] locator = Rows(await ExportAsync(msi, "RegLocator")).Single();
+            Assert.AreEqual(@"SOFTWARE\WinFsp", locator[2]);
+            Assert.AreEqual("InstallDir", locator[3]);
+            Assert.AreEqual(0, int.Parse(locator[4], System.Globalization.CultureInfo.InvariantCulture) & 16, "the 32-bit view (no msidbLocatorType64bit)");
+            Dictionary<string, string> conditions = Rows(await ExportAsync(msi, "LaunchCondition")).ToDictionary(r => r[0], r => r[1]);
+            StringAssert.Contains(conditions["Installed OR WINFSPDIR"], "https://winfsp.dev/rel/");
+            Assert.IsTrue(conditions.ContainsKey("VersionNT64"));
+            Assert.IsTrue(conditions.ContainsKey("NOT WIX_DOWNGRADE_DETECTED"), "an older package does not replace a newer one");
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task<string> ExportAsync(string msi, string table)
+    {
+        (int code, string stdout, string stderr) = await RunAsync("msiinfo", ["export", msi, table], Path.GetDirectoryName(msi)!);
+        Assert.AreEqual(0, code, $"msiinfo export {table}: {stderr}");
+        return stdout;
+    }
+
+    /// <summary>An exported table's rows (after its three header lines: names, types, key), split at tabs.</summary>
+    private static List<string[]> Rows(string exported)
+        => [.. exported.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n').Skip(3).Where(l => l.Length > 0).Select(l => l.Split('\t'))];
+
+    /// <summary>The machine field of a PE file's COFF header.</summary>
+    private static int PeMachine(byte[] exe)
+    {
+        Assert.AreEqual((byte)'M', exe[0]);
+        Assert.AreEqual((byte)'Z', exe[1]);
+        int pe = BinaryPrimitives.ReadInt32LittleEndian(exe.AsSpan(0x3C));
+        Assert.AreEqual(0x00004550u, BinaryPrimitives.ReadUInt32LittleEndian(exe.AsSpan(pe)), "PE signature");
+        return BinaryPrimitives.ReadUInt16LittleEndian(exe.AsSpan(pe + 4));
+    }
+
+    private static string VersionOf(string root)
+    {
+        Match m = VersionElement().Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")));
+        Assert.IsTrue(m.Success, "Directory.Build.props names the product's version");
+        return m.Groups[1].Value;
+    }
+
+    [GeneratedRegex(@"<Version>([0-9]+\.[0-9]+\.[0-9]+)</Version>")]
+    private static partial Regex VersionElement();
+
+    private static string RepoRoot()
+    {
+        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "CloudMirrorFs.sln")))
+            {
+                return d.FullName;
+            }
+        }
+        throw new AssertFailedException($"no CloudMirrorFs.sln above {AppContext.BaseDirectory}");
+    }
+
+    private static bool OnPath(string tool)
+        => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => d.Length > 0 && File.Exists(Path.Combine(d, tool)));
+
+    private static async Task<(int Code, string Out, string Err)> RunAsync(string program, string[] args, string workingDirectory)
+    {
+        var psi = new ProcessStartInfo(program) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var p = Process.Start(psi)!;
+        Task<string> o = p.StandardOutput.ReadToEndAsync(), e = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+        await p.WaitForExitAsync(timeout.Token);
+        return (p.ExitCode, await o, await e);
+    }
+}
