@@ -354,12 +354,8 @@ public sealed class QueueFailureTests
     public async Task StateDiskComesBackAsItWas_AfterTheRemoteDroppedOut_TheLocalFacetKeepsItsNewerWrites()
     {
         const int Block = 64 * 1024;
-        SimulatedLink? link = null;
-        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder")
-        {
-            Replicate = true,
-            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) : inner,
-        };
+        var linked = new LinkedRemote();
+        await using VolumeFixture fx = linked.Fixture("folder", Block);
         using var scratch = new TempDir("stale-state");
         MirrorVolume v = await fx.OpenAsync();
         long id = await v.CreateFileAsync("f");
@@ -371,7 +367,7 @@ public sealed class QueueFailureTests
         ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("state disk: input/output error");
         await v.WriteAsync(id, 0, Pattern(Block, 2)); // to the local facet and, synchronously, the remote
         Assert.IsTrue(v.QueueFailed);
-        link!.Down = true;
+        linked.Link.Down = true;
         byte[] last = Pattern(Block, 3);
         await v.WriteAsync(id, 0, last); // the remote fails it and drops out: the local facet alone has it
         Assert.AreEqual(FacetState.NotSynchronised, v.GetFacetState("remote0"));
@@ -381,7 +377,7 @@ public sealed class QueueFailureTests
 
         Directory.Delete(fx.Options.StateDir, recursive: true);
         CopyTree(stateDisk, fx.Options.StateDir);
-        link.Down = false;
+        linked.Link.Down = false;
         v = await fx.OpenAsync();
         byte[] got = new byte[Block];
         Assert.AreEqual(Block, await v.ReadAsync((await v.StatAsync("f")).FileId, 0, got));
@@ -402,12 +398,8 @@ public sealed class QueueFailureTests
     public async Task AfterARunOnAFailedQueue_VerifyDoesNotTakeChangesMadeSinceForReceived()
     {
         const int Block = 64 * 1024;
-        SimulatedLink? link = null;
-        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: Block, remoteKind: "folder")
-        {
-            Replicate = true,
-            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) : inner,
-        };
+        var linked = new LinkedRemote();
+        await using VolumeFixture fx = linked.Fixture("folder", Block);
         MirrorVolume v = await fx.OpenAsync();
         long fid = await v.CreateFileAsync("f");
         await v.WriteAsync(fid, 0, Pattern(Block, 1));
@@ -424,14 +416,14 @@ public sealed class QueueFailureTests
         Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
         Assert.AreEqual(0, (await v.VerifyAsync("remote0", repair: false)).Differences.Count, "what the remote holds matches");
 
-        link!.RoundTrip = TimeSpan.FromSeconds(3); // the remote is slow to take what comes next, and stays Synchronised
+        linked.Link.RoundTrip = TimeSpan.FromSeconds(3); // the remote is slow to take what comes next, and stays Synchronised
         long gid = await v.CreateFileAsync("g");
         await v.WriteAsync(gid, 0, Pattern(Block, 40));
         v.VerifyDrainBudget = TimeSpan.FromMilliseconds(200);
         VerifyReport report = await v.VerifyAsync("remote0", repair: false);
         Assert.AreEqual(0, report.Differences.Count, string.Join("; ", report.Differences.Select(d => $"{d.Path}: {d.What}")));
         Assert.IsTrue(report.BlocksSkipped > 0, "the new file is skipped as changing");
-        link.RoundTrip = TimeSpan.Zero;
+        linked.Link.RoundTrip = TimeSpan.Zero;
         Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
         VerifyReport after = await v.VerifyAsync("remote0", repair: false);
         Assert.AreEqual(0, after.Differences.Count);
@@ -448,12 +440,8 @@ public sealed class QueueFailureTests
     [DataRow("folder")]
     public async Task FailedQueueMode_TheRemoteGetsTheLocalFacetsModificationTimes(string remoteKind)
     {
-        SimulatedLink? link = null;
-        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: 64 * 1024, remoteKind: remoteKind)
-        {
-            Replicate = true,
-            Wrap = (o, inner) => o.Role == FacetRole.Remote ? link = new SimulatedLink(inner) : inner,
-        };
+        var linked = new LinkedRemote();
+        await using VolumeFixture fx = linked.Fixture(remoteKind, 64 * 1024);
         MirrorVolume v = await fx.OpenAsync();
         await v.CreateDirectoryAsync("d");
         long fid = await v.CreateFileAsync("d/f");
@@ -461,13 +449,13 @@ public sealed class QueueFailureTests
         Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
 
         ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("queue disk: input/output error");
-        link!.RoundTrip = TimeSpan.FromMilliseconds(700);
+        linked.Link.RoundTrip = TimeSpan.FromMilliseconds(700);
         await v.WriteAsync(fid, 500, Pattern(1000, 2)); // acknowledged once the remote has it, 700 ms a call later
         await Task.Delay(100);
         await v.CreateFileAsync("d/g");
         Assert.IsTrue(v.QueueFailed);
         Assert.AreEqual(FacetState.Synchronised, v.GetFacetState("remote0"));
-        link.RoundTrip = TimeSpan.Zero;
+        linked.Link.RoundTrip = TimeSpan.Zero;
 
         string local = fx.FacetPath("local0");
         string remote = remoteKind == "directory" ? fx.FacetPath("remote0") : await fx.RemoteTreeAsync("remote0");
@@ -476,6 +464,20 @@ public sealed class QueueFailureTests
             DateTime want = File.GetLastWriteTimeUtc(Path.Combine(local, path)), got = File.GetLastWriteTimeUtc(Path.Combine(remote, path));
             Assert.IsTrue(Math.Abs((got - want).TotalMilliseconds) < 300, $"{path}: the local facet's time {want:O}, the remote's {got:O}");
         }
+    }
+
+    /// <summary>One local and one remote facet behind a simulated link the test can slow or cut.</summary>
+    private sealed class LinkedRemote
+    {
+        public SimulatedLink Link => _link ?? throw new InvalidOperationException("the volume is not open yet");
+
+        private SimulatedLink? _link;
+
+        public VolumeFixture Fixture(string remoteKind, int blockSize) => new(locals: 1, remotes: 1, blockSize: blockSize, remoteKind: remoteKind)
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? _link = new SimulatedLink(inner) : inner,
+        };
     }
 
     private static byte[] Pattern(int length, int seed)
