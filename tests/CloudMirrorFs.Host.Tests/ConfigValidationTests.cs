@@ -94,7 +94,7 @@ public sealed class ConfigValidationTests
     }
 
     [TestMethod]
-    public void Parse_NoQueueSection_TakesTheMachinesMemoryDefault_ASixteenthBetween64MiBAnd1GiB()
+    public void Parse_NoQueueSection_TakesTheMachinesMemoryDefault_ASixteenthBetween64MiBAnd512MiB()
     {
         string bare = """{ "volume": { "stateDir": "s" }, "facets": [ { "name": "l", "role": "local", "kind": "directory", "path": "l" } ] }""";
         var o = VolumeConfigLoader.Parse(bare, "/srv/cfg", "cmfs.json", needMount: false);
@@ -103,8 +103,8 @@ public sealed class ConfigValidationTests
         Assert.AreEqual(64L << 20, QueueOptions.DefaultMemoryLimitFor(512L << 20), "a small machine keeps the floor");
         Assert.AreEqual(64L << 20, QueueOptions.DefaultMemoryLimitFor(1L << 30));
         Assert.AreEqual(256L << 20, QueueOptions.DefaultMemoryLimitFor(4L << 30));
-        Assert.AreEqual(1L << 30, QueueOptions.DefaultMemoryLimitFor(16L << 30));
-        Assert.AreEqual(1L << 30, QueueOptions.DefaultMemoryLimitFor(256L << 30), "a large machine stops at the ceiling");
+        Assert.AreEqual(512L << 20, QueueOptions.DefaultMemoryLimitFor(8L << 30));
+        Assert.AreEqual(512L << 20, QueueOptions.DefaultMemoryLimitFor(256L << 30), "a large machine stops at the ceiling");
         string half = bare.Replace("\"facets\"", "\"queue\": { \"memoryLimit\": \"32MiB\" }, \"facets\"", StringComparison.Ordinal);
         Assert.AreEqual(32L << 20, VolumeConfigLoader.Parse(half, "/srv/cfg", "cmfs.json", needMount: false).Queue.MemoryLimit, "a value given is taken as it is");
     }

@@ -15,8 +15,12 @@ public sealed record QueueOptions
     /// <summary>The smallest default <see cref="MemoryLimit"/>, on a machine with 1 GiB of memory or less.</summary>
     public const long MinDefaultMemoryLimit = 64L << 20;
 
-    /// <summary>The largest default <see cref="MemoryLimit"/>, from 16 GiB of memory up.</summary>
-    public const long MaxDefaultMemoryLimit = 1L << 30;
+    /// <summary>
+    /// The largest default <see cref="MemoryLimit"/>, from 8 GiB of memory up. A clean close writes what the queue holds
+    /// in memory to its disk (and the next open reads it back), and a crash leaves that much to resynchronise: 512 MiB
+    /// is a few seconds of a spinning disk, inside the mount's stop budget.
+    /// </summary>
+    public const long MaxDefaultMemoryLimit = 512L << 20;
 
     /// <summary>
     /// The default <see cref="MemoryLimit"/>: a sixteenth of the memory this process may use (the machine's, or its

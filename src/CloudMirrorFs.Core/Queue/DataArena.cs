@@ -44,9 +44,9 @@ internal sealed class DataArena : IDisposable
     /// </summary>
     internal int TrimIdle()
     {
+        int dropped = 0;
         lock (_lock)
         {
-            int dropped = 0;
             if (_takes == _takesAtLastTrim)
             {
                 while (_free.Count > 1)
@@ -57,9 +57,19 @@ internal sealed class DataArena : IDisposable
                 }
             }
             _takesAtLastTrim = _takes;
-            return dropped;
         }
+        if ((long)dropped * _slabSize >= GiveBackAtOnce)
+        {
+            // The collector would keep the slabs' memory committed for its own next use (measured: 918 MiB still
+            // committed 25 s after 54 slabs were dropped): an idle drive should not hold a burst's worth of memory.
+            // A compacting collection of what is left is short, once per burst.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+        return dropped;
     }
+
+    /// <summary>Slab bytes dropped at once past which the memory is handed back to the system, not only to the collector.</summary>
+    internal const long GiveBackAtOnce = 64L << 20;
 
     public void Dispose() => _trimTimer.Dispose();
 

@@ -324,12 +324,15 @@ public sealed partial class MirrorVolume
         /// store also its image's own position, read afresh. Both, because after a run on a failed queue the image's
         /// position counts the synchronous commits, which continued the queue's numbering, while the queue, working
         /// again at the next mount, numbers on from its own tail: a change made since can be below the image's
-        /// position and not in it yet. A remote written synchronously after the queue failed has every change (the
-        /// acknowledgement waited for it), and its cursor is not moved.
+        /// position and not in it yet. A remote written synchronously after the queue failed has every change up to
+        /// the last one applied to it (its cursor is not moved then): a change is in the table of names before it
+        /// reaches that remote, and its acknowledgement waits for it.
         /// </summary>
         private long ReceivedThrough()
         {
-            long head = volume._queue is null || volume._syncRemotes.Contains(target) ? long.MaxValue : volume._queue.CursorInfo(target.Name).Head;
+            long head = volume._queue is null ? long.MaxValue
+                : volume._syncRemotes.Contains(target) ? Volatile.Read(ref volume._syncApplied)
+                : volume._queue.CursorInfo(target.Name).Head;
             return _image is not null ? Math.Min(_imageSeq, head) : head;
         }
 

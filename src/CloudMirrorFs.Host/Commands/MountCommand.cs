@@ -54,6 +54,12 @@ internal static class MountCommand
                 await context.Out.WriteLineAsync($"  stop:   Ctrl+C, or kill {Environment.ProcessId} (SIGTERM)");
                 await context.Out.FlushAsync(cancellationToken);
 
+                // The replicators and the facets do blocking file I/O on pool threads, and the pool adds threads past
+                // its minimum (the core count) only slowly, and not at all while the CPU is saturated. SIGHUP's handler
+                // is queued to that pool (.NET runs SIGTERM's and SIGINT's on a thread of their own), as are the control
+                // socket's requests: room for a few blocked threads keeps them answered on a busy machine.
+                ThreadPool.GetMinThreads(out int workers, out int completions);
+                ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), completions);
                 IFuseMount m = mount;
                 using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; m.Stop(); });
                 using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; m.Stop(); });
@@ -94,7 +100,7 @@ internal static class MountCommand
                 Task close = volume.DisposeAsync().AsTask();
                 if (await Task.WhenAny(close, Task.Delay(CloseBudget, CancellationToken.None)) != close)
                 {
-                    log.LogWarning("the volume is still closing after {Seconds} s (a remote is slow); the queue is on disk, exiting", CloseBudget.TotalSeconds);
+                    log.LogWarning("the volume is still closing after {Seconds} s (a slow remote, or a large queue being written to its disk); exiting: the next mount recovers what the close did not finish, and nothing acknowledged is lost", CloseBudget.TotalSeconds);
                 }
                 await context.Out.WriteLineAsync(mount is null
                     ? "cmfs: not mounted; the volume is closed and nothing was changed on the drive"
@@ -103,6 +109,9 @@ internal static class MountCommand
         });
         return command;
     }
+
+    /// <summary>Pool threads the mount keeps ready at least (see where it is set).</summary>
+    private const int MinPoolThreads = 16;
 
     /// <summary>How the user can run this same cmfs again (the apphost, or 'dotnet path/cmfs.dll').</summary>
     private static string SelfCommand()

@@ -34,4 +34,36 @@ public sealed class DataArenaTests
         CollectionAssert.AreEqual(data, copy.ToArray(), "the arena still works after a trim");
         owner.Release();
     }
+
+    /// <summary>
+    /// After a burst of hundreds of MiB the slabs go, and so does the memory: a normal collection would keep it committed
+    /// for the collector's next use, and an idle drive would hold a burst's worth of memory for ever.
+    /// </summary>
+    [TestMethod]
+    [DoNotParallelize]
+    public void TrimIdle_AfterALargeBurst_HandsTheMemoryBackToTheSystem()
+    {
+        using var arena = new DataArena(512L << 20); // slabs of 16 MiB
+        byte[] data = new byte[1 << 20];
+        new Random(8).NextBytes(data);
+        var owners = new List<IBufferOwner>();
+        for (int i = 0; i < 320; i++)
+        {
+            owners.Add(arena.Copy(data).Owner);
+        }
+        foreach (IBufferOwner o in owners)
+        {
+            o.Release();
+        }
+        owners.Clear(); // (each owner is its slab)
+        GC.Collect();
+        long before = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        Assert.IsTrue(before > 300L << 20, $"the burst's slabs are committed ({before >> 20} MiB)");
+
+        Assert.AreEqual(0, arena.TrimIdle());
+        Assert.IsTrue(arena.TrimIdle() >= 18, "a whole idle period: the free slabs go");
+        GC.Collect();
+        long after = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        Assert.IsTrue(before - after > 250L << 20, $"committed memory {before >> 20} MiB before the trim, {after >> 20} MiB after");
+    }
 }

@@ -466,6 +466,53 @@ public sealed class QueueFailureTests
         }
     }
 
+    /// <summary>
+    /// In the failed-queue mode a change is in the table of names before the remote written synchronously has it (its
+    /// acknowledgement waits for that): verify must not compare the new names with a remote that has not taken them
+    /// yet, and report the file missing there and the old name extra (reviewer's finding).
+    /// </summary>
+    [TestMethod]
+    public async Task FailedQueueMode_VerifyDoesNotCompareChangesTheRemoteHasNotTakenYet()
+    {
+        SlowRenames? slow = null;
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1, blockSize: 64 * 1024)
+        {
+            Replicate = true,
+            Wrap = (o, inner) => o.Role == FacetRole.Remote ? slow = new SlowRenames(inner) : inner,
+        };
+        MirrorVolume v = await fx.OpenAsync();
+        long fid = await v.CreateFileAsync("f");
+        await v.WriteAsync(fid, 0, Pattern(1000, 1));
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(30)));
+        ((IReplicationHost)v).Queue.InjectedStorageFailure = new IOException("queue disk: input/output error");
+        await v.WriteAsync(fid, 0, Pattern(1000, 2));
+        Assert.IsTrue(v.QueueFailed);
+
+        slow!.Delay = TimeSpan.FromSeconds(3);
+        Task renaming = v.RenameAsync("f", "g").AsTask(); // in the table at once; on the remote 3 s later
+        await Task.Delay(300);
+        v.VerifyDrainBudget = TimeSpan.FromMilliseconds(100);
+        VerifyReport report = await v.VerifyAsync("remote0", repair: false);
+        Assert.AreEqual(0, report.Differences.Count, string.Join("; ", report.Differences.Select(d => $"{d.Path}: {d.What}")));
+        Assert.IsFalse(renaming.IsCompleted, "the premise: verify ran while the remote had not taken the rename");
+        await renaming;
+        VerifyReport after = await v.VerifyAsync("remote0", repair: false);
+        Assert.AreEqual(0, after.Differences.Count, string.Join("; ", after.Differences.Select(d => $"{d.Path}: {d.What}")));
+        Assert.IsTrue(after.BlocksCompared > 0, "once the remote has it, the file is compared");
+    }
+
+    /// <summary>A facet whose renames take <see cref="Delay"/> to happen.</summary>
+    private sealed class SlowRenames(IFacet inner) : FacetDecorator(inner)
+    {
+        public TimeSpan Delay { get; set; }
+
+        public override async ValueTask RenameAsync(string from, string to, CancellationToken cancellationToken)
+        {
+            await Task.Delay(Delay, cancellationToken);
+            await base.RenameAsync(from, to, cancellationToken);
+        }
+    }
+
     /// <summary>One local and one remote facet behind a simulated link the test can slow or cut.</summary>
     private sealed class LinkedRemote
     {
