@@ -159,13 +159,17 @@ public sealed partial class Drive : IAsyncDisposable
 
     private Process Start(string[] args, Action<string> onLine)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        // Through env(1), which execs dotnet in its place (same pid), with SIGHUP at its default: a harness started
+        // under nohup passes SIGHUP down ignored, and a cmfs started so keeps ignoring it, as nohup asks.
+        var psi = new ProcessStartInfo("env")
         {
             WorkingDirectory = Dir,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        psi.ArgumentList.Add("--default-signal=HUP");
+        psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cmfs.dll"));
         foreach (string a in args)
         {

@@ -54,17 +54,12 @@ internal static class MountCommand
                 await context.Out.WriteLineAsync($"  stop:   Ctrl+C, or kill {Environment.ProcessId} (SIGTERM)");
                 await context.Out.FlushAsync(cancellationToken);
 
-                // The replicators and the facets do blocking file I/O on pool threads, and the pool adds threads past
-                // its minimum (the core count) only slowly, and not at all while the CPU is saturated. SIGHUP's handler
-                // is queued to that pool (.NET runs SIGTERM's and SIGINT's on a thread of their own), as are the control
-                // socket's requests: room for a few blocked threads keeps them answered on a busy machine.
-                ThreadPool.GetMinThreads(out int workers, out int completions);
-                ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), completions);
                 IFuseMount m = mount;
                 using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; m.Stop(); });
                 using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; m.Stop(); });
                 // The terminal or SSH session went away (on Windows: the console window closed): a clean stop, not the
-                // default sudden end that leaves a dead mount point behind.
+                // default sudden end that leaves a dead mount point behind. Started under nohup, SIGHUP comes ignored and
+                // stays so (.NET leaves an ignored signal alone), as nohup asks.
                 using var onHup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; m.Stop(); });
                 using CancellationTokenRegistration onCancel = cancellationToken.Register(m.Stop);
                 var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -109,9 +104,6 @@ internal static class MountCommand
         });
         return command;
     }
-
-    /// <summary>Pool threads the mount keeps ready at least (see where it is set).</summary>
-    private const int MinPoolThreads = 16;
 
     /// <summary>How the user can run this same cmfs again (the apphost, or 'dotnet path/cmfs.dll').</summary>
     private static string SelfCommand()

@@ -106,12 +106,9 @@ internal sealed unsafe partial class LinuxFuseMount : IFuseMount
         }
         finally
         {
-            Volatile.Write(ref _loopEnded, 1);
             LibFuse.LoopConfigDestroy(config);
         }
     }
-
-    private int _loopEnded;
 
     public void Stop()
     {
@@ -120,22 +117,17 @@ internal sealed unsafe partial class LinuxFuseMount : IFuseMount
             return;
         }
         LibFuse.SessionExit(_session);
-        // The loop notices the exit flag once a worker has finished a request: send one, a statfs of the mount (no
-        // directory lock on its way, as a lookup in the root would wait behind a create or rename there), and again
-        // every half second until the loop has ended, should the first be taken by a worker that had not yet seen the flag.
+        // The loop notices the exit flag after its next request: send one (a lookup of a name that cannot exist).
+        string probe = Path.Combine(MountPoint, ".cmfs-stop-" + Guid.NewGuid().ToString("N"));
         var waker = new Thread(() =>
         {
-            for (int i = 0; i < 60 && Volatile.Read(ref _loopEnded) == 0; i++)
+            try
             {
-                try
-                {
-                    _ = new DriveInfo(MountPoint).TotalSize;
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-                {
-                    // unmounted meanwhile, or the connection is going: the loop ends anyway
-                }
-                Thread.Sleep(500);
+                _ = File.Exists(probe);
+            }
+            catch (IOException)
+            {
+                // unmounted meanwhile: the loop has ended anyway
             }
         })
         { IsBackground = true, Name = "cmfs-stop" };
