@@ -68,12 +68,19 @@ public sealed partial class InstallerTests
             Assert.AreEqual("5200", sequence["WriteEnvironmentStrings"]);
             Assert.AreEqual("3300", sequence["RemoveEnvironmentStrings"]);
             Assert.IsTrue(sequence.ContainsKey("RemoveExistingProducts"), "an upgrade removes the older version");
+            Dictionary<string, string[]> upgrade = Rows(await ExportAsync(msi, "Upgrade")).ToDictionary(r => r[^1]);
+            CollectionAssert.AreEqual(new[] { "", version, "", "513" }, upgrade["WIX_UPGRADE_DETECTED"][1..5],
+                "every version up to this one, this one included (a rebuild), is found and removed");
+            CollectionAssert.AreEqual(new[] { version, "", "", "2" }, upgrade["WIX_DOWNGRADE_DETECTED"][1..5],
+                "a newer one is only detected (the launch condition refuses the downgrade)");
 
             // WinFsp, looked for where cmfs looks for it (the 32-bit registry view), or the install stops saying where to get it.
             string[] locator = Rows(await ExportAsync(msi, "RegLocator")).Single();
+            Assert.AreEqual("2", locator[1], "HKEY_LOCAL_MACHINE");
             Assert.AreEqual(@"SOFTWARE\WinFsp", locator[2]);
             Assert.AreEqual("InstallDir", locator[3]);
             Assert.AreEqual(0, int.Parse(locator[4], System.Globalization.CultureInfo.InvariantCulture) & 16, "the 32-bit view (no msidbLocatorType64bit)");
+            CollectionAssert.AreEqual(new[] { "WINFSPDIR", locator[0] }, Rows(await ExportAsync(msi, "AppSearch")).Single(), "the search sets WINFSPDIR");
             Dictionary<string, string> conditions = Rows(await ExportAsync(msi, "LaunchCondition")).ToDictionary(r => r[0], r => r[1]);
             StringAssert.Contains(conditions["Installed OR WINFSPDIR"], "https://winfsp.dev/rel/");
             Assert.IsTrue(conditions.ContainsKey("VersionNT64"));

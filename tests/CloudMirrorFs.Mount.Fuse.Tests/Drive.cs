@@ -169,7 +169,7 @@ public sealed partial class Drive : IAsyncDisposable
             UseShellExecute = false,
         };
         psi.ArgumentList.Add("--default-signal=HUP");
-        psi.ArgumentList.Add("dotnet");
+        psi.ArgumentList.Add(Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet"); // the test host's own
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "cmfs.dll"));
         foreach (string a in args)
         {

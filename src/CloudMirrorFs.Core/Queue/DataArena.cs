@@ -58,7 +58,7 @@ internal sealed class DataArena : IDisposable
             }
             _takesAtLastTrim = _takes;
         }
-        if ((long)dropped * _slabSize >= GiveBackAtOnce)
+        if ((long)dropped * _slabSize >= GiveBackAtOnce && TakeGiveBackTurn())
         {
             // The collector would keep the slabs' memory committed for its own next use (measured: 918 MiB still
             // committed 25 s after 54 slabs were dropped): an idle drive should not hold a burst's worth of memory.
@@ -70,6 +70,20 @@ internal sealed class DataArena : IDisposable
 
     /// <summary>Slab bytes dropped at once past which the memory is handed back to the system, not only to the collector.</summary>
     internal const long GiveBackAtOnce = 64L << 20;
+
+    // The last such collection in this process: arenas that trim in the same tick (two per queue, several volumes)
+    // share one, since each stops every thread for its length.
+    private static long s_lastGiveBack = long.MinValue;
+
+    /// <summary>Tests: the next arena to let 64 MiB or more go gives it back, whenever the last one did.</summary>
+    internal static void ResetGiveBackTurn() => Interlocked.Exchange(ref s_lastGiveBack, long.MinValue);
+
+    private static bool TakeGiveBackTurn()
+    {
+        long now = Environment.TickCount64, last = Interlocked.Read(ref s_lastGiveBack);
+        return (last == long.MinValue || now - last >= (long)IdleTrimPeriod.TotalMilliseconds / 2)
+            && Interlocked.CompareExchange(ref s_lastGiveBack, now, last) == last;
+    }
 
     public void Dispose() => _trimTimer.Dispose();
 
