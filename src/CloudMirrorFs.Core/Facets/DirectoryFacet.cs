@@ -312,7 +312,7 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
                     File.Move(src, dst, overwrite: true);
                 }
             }
-            else if (Native.Rename(src, dst) != 0)
+            else if (Libc.Rename(src, dst) != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
                 throw ErrnoException(errno, $"rename {from} -> {to}");
@@ -713,9 +713,8 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
     /// </summary>
     private static SafeFileHandle? OpenNative(string os, bool create, UnixFileMode mode, out int errno)
     {
-        const int ORdWr = 0x2, OCreat = 0x40, OCloExec = 0x80000; // the same on every Linux architecture .NET runs on
         int oNoFollow = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
-        int fd = Native.Open(os, ORdWr | OCloExec | oNoFollow | (create ? OCreat : 0), (int)mode);
+        int fd = Libc.Open(os, Libc.ORdWr | Libc.OCloExec | oNoFollow | (create ? Libc.OCreat : 0), (int)mode);
         errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
         return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
@@ -925,12 +924,6 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
 
     private static partial class Native
     {
-        [LibraryImport("libc", EntryPoint = "rename", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int Rename(string from, string to);
-
-        [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int Open(string path, int flags, int mode);
-
         [LibraryImport("libc", EntryPoint = "unlink", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Unlink(string path);
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Storage;
@@ -15,9 +16,11 @@ namespace CloudMirrorFs.Objects;
 public sealed class FolderObjectStore : IObjectStore, IFolderHome
 {
     private const string TempSuffix = ".cmfs-tmp";
+    private const int MadeFoldersKept = 65536;
     private readonly string _root;
     private (ulong Device, ulong Inode)? _ready; // the folder's identity when last made ready (FolderHome)
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _unsyncedFolders = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _madeFolders = new(StringComparer.Ordinal);
 
     /// <summary>A store rooted at <paramref name="root"/>.</summary>
     public FolderObjectStore(string root) => _root = Path.GetFullPath(root);
@@ -102,14 +105,13 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
         Guard(key, () =>
         {
             string dir = Path.GetDirectoryName(path)!;
-            Directory.CreateDirectory(dir);
             string tmp = path + "." + Guid.NewGuid().ToString("N")[..8] + TempSuffix;
-            using (SafeFileHandle file = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (SafeFileHandle file = CreateTemp(dir, tmp))
             {
                 RandomAccess.Write(file, parts, 0);
                 RandomAccess.FlushToDisk(file);
             }
-            File.Move(tmp, path, overwrite: true);
+            RenameOver(tmp, path);
             if (syncFolder)
             {
                 AtomicFile.SyncDirectory(dir);
@@ -120,6 +122,69 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
             }
         });
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Creates the temporary file of a put in <paramref name="dir"/>, making the folder first unless this store made
+    /// it already (the puts of a file's blocks share one folder: asking each time cost a failed mkdir and a stat). A
+    /// folder removed since is made again. On Linux the file is opened with one call: its name is new and random and
+    /// only this put knows it, so the lock and the checks .NET's open adds (flock, fstat, and unlock at close) are moot.
+    /// </summary>
+    private SafeFileHandle CreateTemp(string dir, string tmp)
+    {
+        if (!_madeFolders.ContainsKey(dir))
+        {
+            Directory.CreateDirectory(dir);
+            RememberFolder(dir);
+        }
+        try
+        {
+            return OpenNew(tmp);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            _madeFolders.TryRemove(dir, out _);
+            Directory.CreateDirectory(dir);
+            RememberFolder(dir);
+            return OpenNew(tmp);
+        }
+    }
+
+    private static SafeFileHandle OpenNew(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        }
+        int fd = Libc.Open(path, Libc.OWrOnly | Libc.OCreat | Libc.OExcl | Libc.OCloExec, 0x1B6); // 0666, less the umask, as .NET creates
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw errno == 2 ? new DirectoryNotFoundException(Marshal.GetPInvokeErrorMessage(errno)) : Errno.ToException(errno);
+        }
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    private void RememberFolder(string dir)
+    {
+        if (_madeFolders.Count >= MadeFoldersKept)
+        {
+            _madeFolders.Clear(); // bounded: a store of many files asks the file system again, as it always did
+        }
+        _madeFolders.TryAdd(dir, 0);
+    }
+
+    /// <summary>Renames <paramref name="from"/> over <paramref name="to"/> in one call on Unix (.NET's move adds a stat of the source).</summary>
+    private static void RenameOver(string from, string to)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            File.Move(from, to, overwrite: true);
+        }
+        else if (Libc.Rename(from, to) != 0)
+        {
+            throw Errno.ToException(Marshal.GetLastPInvokeError());
+        }
     }
 
     /// <inheritdoc />

@@ -267,15 +267,20 @@ public sealed partial class TransactionQueue : IDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            for (long b = offset / _blockSize; b <= (offset + length - 1) / _blockSize; b++)
+            long first = offset / _blockSize, last = (offset + length - 1) / _blockSize;
+            for (long b = first; b <= last; b++)
             {
-                var loc = new Location(fileId, b);
-                SetIntentLocked(loc);
                 // Until the record is appended, nothing may trim the bit: hold it at the newest possible position.
-                if (!_intentSeq.TryGetValue(loc, out long seq) || seq < _nextSeq)
+                ref long seq = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_intentSeq, new Location(fileId, b), out bool held);
+                if (!held || seq < _nextSeq)
                 {
-                    _intentSeq[loc] = _nextSeq;
+                    seq = _nextSeq;
                 }
+            }
+            // The bits, in one write to the intent map for all the blocks.
+            if (_intent.SetRange(fileId, first, last) > 0)
+            {
+                _intentMarks.Set(fileId, _intent.MarksAppended, _intentCovered);
             }
         }
     }

@@ -163,12 +163,75 @@ public sealed class DirtyMap : IDisposable
         }
     }
 
-    /// <summary>Marks every block of <paramref name="fileId"/> from <paramref name="firstBlock"/> to <paramref name="lastBlock"/> inclusive.</summary>
-    public void SetRange(long fileId, long firstBlock, long lastBlock)
+    /// <summary>
+    /// Marks every block of <paramref name="fileId"/> from <paramref name="firstBlock"/> to <paramref name="lastBlock"/>
+    /// inclusive, as <see cref="Set"/> would each, with one write for all the marks it appends (a 1 MiB write of 256 KiB
+    /// blocks made four); returns how many it appended. Durable against process death on return; when the write fails,
+    /// every location is still marked in memory and written again as <see cref="Set"/> does, and the error goes to the caller.
+    /// </summary>
+    public int SetRange(long fileId, long firstBlock, long lastBlock)
     {
-        for (long b = firstBlock; b <= lastBlock; b++)
+        if (lastBlock < firstBlock)
         {
-            Set(new Location(fileId, b));
+            return 0;
+        }
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            List<long>? toWrite = null;
+            for (long b = firstBlock; b <= lastBlock; b++)
+            {
+                var location = new Location(fileId, b);
+                if (_watches is not null)
+                {
+                    foreach (HashSet<Location> w in _watches)
+                    {
+                        w.Add(location);
+                    }
+                }
+                ref ulong bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_words, (fileId, b >> 6), out _);
+                ulong bit = 1UL << (int)(b & 63);
+                if ((bits & bit) != 0)
+                {
+                    if (_unpersisted is not null && _unpersisted.Contains(location))
+                    {
+                        (toWrite ??= []).Add(b);
+                    }
+                    continue;
+                }
+                bits |= bit;
+                _count++;
+                if (_clearsPending is not null && _clearsPending.Remove(location))
+                {
+                    continue; // its set is still the last word on it in the file
+                }
+                (toWrite ??= []).Add(b);
+            }
+            if (toWrite is null)
+            {
+                return 0;
+            }
+            try
+            {
+                AppendSetsOrCut(fileId, toWrite);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _unpersisted ??= [];
+                foreach (long b in toWrite)
+                {
+                    _unpersisted.Add(new Location(fileId, b));
+                }
+                throw;
+            }
+            if (_unpersisted is { Count: > 0 })
+            {
+                foreach (long b in toWrite)
+                {
+                    _unpersisted.Remove(new Location(fileId, b));
+                }
+            }
+            return toWrite.Count;
         }
     }
 
@@ -588,6 +651,38 @@ public sealed class DirtyMap : IDisposable
         }
     }
 
+    /// <summary>Appends a set record for each of <paramref name="blocks"/> of <paramref name="fileId"/> in one write, cut off again if it fails.</summary>
+    private void AppendSetsOrCut(long fileId, List<long> blocks)
+    {
+        if (blocks.Count == 1)
+        {
+            AppendOrCut(OpSet, fileId, blocks[0]);
+            return;
+        }
+        byte[] records = new byte[blocks.Count * RecordSize];
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            Span<byte> r = records.AsSpan(i * RecordSize, RecordSize);
+            r[0] = OpSet;
+            BinaryPrimitives.WriteInt64LittleEndian(r[1..], fileId);
+            BinaryPrimitives.WriteInt64LittleEndian(r[9..], blocks[i]);
+            BinaryPrimitives.WriteInt64LittleEndian(r[17..], 0);
+            BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
+        }
+        long at = _file.Position;
+        try
+        {
+            _file.Write(records);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            CutBack(at);
+            throw;
+        }
+        _logRecords += blocks.Count;
+        _marksAppended += blocks.Count;
+    }
+
     /// <summary>
     /// Appends a mark; when the write fails (a full disk, an I/O error) the bytes it may have left are cut off, so that
     /// no torn record sits in the middle of the log for the next append to follow, and the error goes to the caller.
@@ -601,16 +696,22 @@ public sealed class DirtyMap : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            try
-            {
-                _file.SetLength(at);
-                _file.Position = at;
-            }
-            catch (IOException)
-            {
-                // The load drops an incomplete last record; a damaged one turns the map full, which loses nothing.
-            }
+            CutBack(at);
             throw;
+        }
+    }
+
+    /// <summary>Cuts off what a failed append may have left past <paramref name="at"/>, so no torn record sits mid-log.</summary>
+    private void CutBack(long at)
+    {
+        try
+        {
+            _file.SetLength(at);
+            _file.Position = at;
+        }
+        catch (IOException)
+        {
+            // The load drops an incomplete last record; a damaged one turns the map full, which loses nothing.
         }
     }
 

@@ -145,6 +145,57 @@ public sealed class DirtyMapTests
     }
 
     [TestMethod]
+    public void SetRange_AppendsOnlyTheNewMarks_AndIsOnDiskForAnotherReaderWithoutClose()
+    {
+        using var dir = new TempDir("dmap");
+        string path = Path.Combine(dir.Path, "m.map");
+        using var map = DirtyMap.Open(path);
+        Assert.IsTrue(map.Set(new Location(5, 2)));
+        long size = new FileInfo(path).Length;
+        Assert.AreEqual(3, map.SetRange(5, 0, 3), "blocks 0, 1 and 3: block 2 was marked already");
+        Assert.AreEqual(size + 3 * 29, new FileInfo(path).Length, "one record per new mark, none for the old one");
+        Assert.AreEqual(0, map.SetRange(5, 1, 3));
+        Assert.AreEqual(0, map.SetRange(5, 3, 2), "an empty range");
+        Assert.AreEqual(4, map.MarksAppended);
+        string copy = Path.Combine(dir.Path, "copy.map");
+        File.Copy(path, copy); // what a SIGKILL leaves
+        using var crashed = DirtyMap.Open(copy);
+        CollectionAssert.AreEquivalent(new[] { new Location(5, 0), new Location(5, 1), new Location(5, 2), new Location(5, 3) }, crashed.Snapshot());
+        Assert.IsNull(crashed.CorruptionReport);
+    }
+
+    [TestMethod]
+    public void SetRange_OnAFullDisk_Throws_KeepsTheMarksInMemory_AndWritesThemOnceThereIsRoom()
+    {
+        using var disk = new CloudMirrorFs.Tests.Support.SmallDisk(1);
+        string path = Path.Combine(disk.Path, "m.map");
+        using (DirtyMap map = DirtyMap.Open(path))
+        {
+            string ballast = disk.Ballast();
+            Assert.ThrowsExactly<IOException>(() =>
+            {
+                for (long b = 100; ; b++)
+                {
+                    map.Set(new Location(7, b)); // fill the map's last page
+                }
+            });
+            long before = map.Count;
+            Assert.ThrowsExactly<IOException>(() => map.SetRange(9, 0, 7));
+            Assert.AreEqual(before + 8, map.Count, "marked in memory all the same: this run still acts on them");
+            Assert.IsTrue(map.Contains(new Location(9, 7)));
+            File.Delete(ballast);
+            Assert.AreEqual(8, map.SetRange(9, 0, 7), "written once there is room, not taken for already logged");
+            Assert.AreEqual(0, map.SetRange(9, 0, 7));
+        }
+        using DirtyMap again = DirtyMap.Open(path);
+        Assert.IsNull(again.CorruptionReport, "no torn record left in the middle of the log");
+        for (long b = 0; b < 8; b++)
+        {
+            Assert.IsTrue(again.Contains(new Location(9, b)), $"block {b}");
+        }
+    }
+
+    [TestMethod]
     public void ClearLater_IsInMemoryAtOnce_InTheFileOnlyAtCommit_EvenThroughACompaction()
     {
         using var dir = new TempDir("dmap");
