@@ -54,6 +54,30 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
+    public async Task ATrickleWaitsForTheLinger_ButABurstStartedDuringItIsSentAtOnce()
+    {
+        // Waiting the whole linger once a burst had begun started a 1 GB/s copy's remote 200 MB behind.
+        await using var fx = new VolumeFixture(1, 1) { Replicate = true, Linger = TimeSpan.FromSeconds(30) };
+        MirrorVolume v = await fx.OpenAsync();
+        long id = await v.CreateFileAsync("f");
+        await v.WriteAsync(id, 0, Bytes(100, 1));
+        long trickle = v.GetQueueCursor("remote0")!.Tail;
+        await Task.Delay(500);
+        Assert.IsTrue(v.GetQueueCursor("remote0")!.Head < trickle, "a trickle waits for the linger: " + Describe(v));
+
+        byte[] burst = Bytes(8 << 20, 2); // twice what ends a trickle here (a quarter of a 16 MiB batch)
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < 8; i++)
+        {
+            await v.WriteAsync(id, 100 + (i << 20), burst.AsMemory(i << 20, 1 << 20));
+        }
+        long tail = v.GetQueueCursor("remote0")!.Tail;
+        await Wait.UntilAsync(() => v.GetQueueCursor("remote0")!.Head >= tail, "the burst on the remote", TimeSpan.FromSeconds(10));
+        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(10), clock.Elapsed.ToString());
+        CollectionAssert.AreEqual(burst, (await File.ReadAllBytesAsync(Path.Combine(fx.FacetPath("remote0"), "f")))[100..]);
+    }
+
+    [TestMethod]
     public async Task AFileRewrittenThenLeftAlone_LeavesOnlyItsLastVersionOnAnObjectStore()
     {
         // A short run of rewrites frees fewer superseded blocks than a landing collects at once, and no checkpoint is
