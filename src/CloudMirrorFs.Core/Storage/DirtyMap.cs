@@ -121,118 +121,102 @@ public sealed class DirtyMap : IDisposable
     /// </summary>
     public bool Set(Location location)
     {
-        long word = location.Block >> 6;
-        ulong bit = 1UL << (int)(location.Block & 63);
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_watches is not null)
+            (bool marked, bool append) = MarkLocked(location);
+            if (append)
             {
-                foreach (HashSet<Location> w in _watches)
+                try
                 {
-                    w.Add(location);
+                    AppendOrCut(OpSet, location.FileId, location.Block);
                 }
-            }
-            ref ulong bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_words, (location.FileId, word), out _);
-            if ((bits & bit) != 0)
-            {
-                if (_unpersisted is null || !_unpersisted.Contains(location))
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    return false;
+                    (_unpersisted ??= []).Add(location);
+                    throw;
                 }
-                AppendOrCut(OpSet, location.FileId, location.Block);
-                _unpersisted.Remove(location);
-                return true;
+                _unpersisted?.Remove(location);
             }
-            bits |= bit;
-            _count++;
-            if (_clearsPending is not null && _clearsPending.Remove(location))
-            {
-                return true; // its set is still the last word on it in the file
-            }
-            try
-            {
-                AppendOrCut(OpSet, location.FileId, location.Block);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                (_unpersisted ??= []).Add(location);
-                throw;
-            }
-            return true;
+            return marked;
         }
     }
 
     /// <summary>
     /// Marks every block of <paramref name="fileId"/> from <paramref name="firstBlock"/> to <paramref name="lastBlock"/>
     /// inclusive, as <see cref="Set"/> would each, with one write for all the marks it appends (a 1 MiB write of 256 KiB
-    /// blocks made four); returns how many it appended. Durable against process death on return; when the write fails,
-    /// every location is still marked in memory and written again as <see cref="Set"/> does, and the error goes to the caller.
+    /// blocks made four); returns for how many <see cref="Set"/> would have returned true. Durable against process
+    /// death on return; when the write fails, every location is still marked in memory and written again as
+    /// <see cref="Set"/> does, and the error goes to the caller.
     /// </summary>
     public int SetRange(long fileId, long firstBlock, long lastBlock)
     {
-        if (lastBlock < firstBlock)
-        {
-            return 0;
-        }
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             List<long>? toWrite = null;
+            int marked = 0;
             for (long b = firstBlock; b <= lastBlock; b++)
             {
-                var location = new Location(fileId, b);
-                if (_watches is not null)
+                (bool newly, bool append) = MarkLocked(new Location(fileId, b));
+                marked += newly ? 1 : 0;
+                if (append)
                 {
-                    foreach (HashSet<Location> w in _watches)
+                    (toWrite ??= []).Add(b);
+                }
+            }
+            if (toWrite is not null)
+            {
+                try
+                {
+                    AppendSetsOrCut(fileId, toWrite);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    _unpersisted ??= [];
+                    foreach (long b in toWrite)
                     {
-                        w.Add(location);
+                        _unpersisted.Add(new Location(fileId, b));
+                    }
+                    throw;
+                }
+                if (_unpersisted is { Count: > 0 })
+                {
+                    foreach (long b in toWrite)
+                    {
+                        _unpersisted.Remove(new Location(fileId, b));
                     }
                 }
-                ref ulong bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_words, (fileId, b >> 6), out _);
-                ulong bit = 1UL << (int)(b & 63);
-                if ((bits & bit) != 0)
-                {
-                    if (_unpersisted is not null && _unpersisted.Contains(location))
-                    {
-                        (toWrite ??= []).Add(b);
-                    }
-                    continue;
-                }
-                bits |= bit;
-                _count++;
-                if (_clearsPending is not null && _clearsPending.Remove(location))
-                {
-                    continue; // its set is still the last word on it in the file
-                }
-                (toWrite ??= []).Add(b);
             }
-            if (toWrite is null)
-            {
-                return 0;
-            }
-            try
-            {
-                AppendSetsOrCut(fileId, toWrite);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                _unpersisted ??= [];
-                foreach (long b in toWrite)
-                {
-                    _unpersisted.Add(new Location(fileId, b));
-                }
-                throw;
-            }
-            if (_unpersisted is { Count: > 0 })
-            {
-                foreach (long b in toWrite)
-                {
-                    _unpersisted.Remove(new Location(fileId, b));
-                }
-            }
-            return toWrite.Count;
+            return marked;
         }
+    }
+
+    /// <summary>
+    /// Marks <paramref name="location"/> in memory (and in every open watch). Returns whether <see cref="Set"/> reports
+    /// it newly marked (not marked before, or marked but its append had failed), and whether its set record must be
+    /// appended: not when a pending clear of it is merely taken back, since its set is then still the last word on it
+    /// in the file.
+    /// </summary>
+    private (bool Marked, bool Append) MarkLocked(Location location)
+    {
+        if (_watches is not null)
+        {
+            foreach (HashSet<Location> w in _watches)
+            {
+                w.Add(location);
+            }
+        }
+        ref ulong bits = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_words, (location.FileId, location.Block >> 6), out _);
+        ulong bit = 1UL << (int)(location.Block & 63);
+        if ((bits & bit) != 0)
+        {
+            bool again = _unpersisted is not null && _unpersisted.Contains(location);
+            return (again, again);
+        }
+        bits |= bit;
+        _count++;
+        return (true, _clearsPending is null || !_clearsPending.Remove(location));
     }
 
     /// <summary>True when the location is marked (or the map is full).</summary>
