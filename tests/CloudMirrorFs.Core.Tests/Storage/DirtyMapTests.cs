@@ -105,6 +105,18 @@ public sealed class DirtyMapTests
         Assert.AreEqual(size, new FileInfo(path).Length);
     }
 
+    /// <summary>
+    /// On a full disk: marks until an append fails. A tmpfs page holds 140 records, so the map's last page is then
+    /// full, and the next append needs a new one.
+    /// </summary>
+    private static void FillLastPage(DirtyMap map) => Assert.ThrowsExactly<IOException>(() =>
+    {
+        for (long b = 100; ; b++)
+        {
+            map.Set(new Location(7, b));
+        }
+    });
+
     [TestMethod]
     public void Set_OnAFullDisk_Throws_KeepsTheMarkInMemory_AndWritesItOnceThereIsRoom()
     {
@@ -114,14 +126,7 @@ public sealed class DirtyMapTests
         {
             string ballast = disk.Ballast();
             var loc = new Location(7, 3);
-            Assert.ThrowsExactly<IOException>(() =>
-            {
-                // A tmpfs page holds 140 records: fill the map's last page first, so that one append needs a new one.
-                for (long b = 100; ; b++)
-                {
-                    map.Set(new Location(7, b));
-                }
-            });
+            FillLastPage(map);
             long setBefore = map.Count;
             var other = new Location(8, 1);
             Assert.ThrowsExactly<IOException>(() => map.Set(loc));
@@ -172,13 +177,7 @@ public sealed class DirtyMapTests
         using (DirtyMap map = DirtyMap.Open(path))
         {
             string ballast = disk.Ballast();
-            Assert.ThrowsExactly<IOException>(() =>
-            {
-                for (long b = 100; ; b++)
-                {
-                    map.Set(new Location(7, b)); // fill the map's last page
-                }
-            });
+            FillLastPage(map);
             long before = map.Count;
             Assert.ThrowsExactly<IOException>(() => map.SetRange(9, 0, 7));
             Assert.AreEqual(before + 8, map.Count, "marked in memory all the same: this run still acts on them");
