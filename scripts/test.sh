@@ -18,14 +18,16 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-# FUSE and the real programs the mount tests run (git, sqlite3, fio, dbench; gcc pins the libfuse struct layouts), and
-# wixl and msitools for the Windows installer.
+# FUSE and the real programs the mount tests run (git, sqlite3, fio, dbench; gcc pins the libfuse struct layouts),
+# wixl and msitools for the Windows installer, systemd-analyze for the Linux one.
 need=()
 [ -e /usr/include/fuse3/fuse_lowlevel.h ] || need+=(fuse3 libfuse3-dev)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 for tool in gcc git sqlite3 fio dbench wixl; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
 # The Windows installer is built and read back here (installer/windows/build-msi.sh, InstallerTests).
 { command -v msibuild && command -v msiinfo && command -v msiextract; } >/dev/null 2>&1 || need+=(msitools)
+# The Linux installer's systemd unit is checked by systemd's own verifier (installer/linux/install.sh, InstallerTests).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${need[*]} (apt-get)"

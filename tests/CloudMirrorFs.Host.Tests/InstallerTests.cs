@@ -5,8 +5,10 @@ using System.Text.RegularExpressions;
 namespace CloudMirrorFs.Host.Tests;
 
 /// <summary>
-/// The Windows installer, built here the way a release builds it (installer/windows/build-msi.sh: wixl and msitools on
-/// Linux), and read back table by table with msiinfo. Installing it needs Windows, which this machine is not.
+/// The installers. Windows: the MSI, built here the way a release builds it (installer/windows/build-msi.sh: wixl and
+/// msitools on Linux), and read back table by table with msiinfo; installing it needs Windows, which this machine is
+/// not. Linux: installer/linux/install.sh run into a temporary prefix, the installed command run, and its systemd unit
+/// checked by systemd itself.
 /// </summary>
 [TestClass]
 public sealed partial class InstallerTests
@@ -117,6 +119,70 @@ public sealed partial class InstallerTests
         int pe = BinaryPrimitives.ReadInt32LittleEndian(exe.AsSpan(0x3C));
         Assert.AreEqual(0x00004550u, BinaryPrimitives.ReadUInt32LittleEndian(exe.AsSpan(pe)), "PE signature");
         return BinaryPrimitives.ReadUInt16LittleEndian(exe.AsSpan(pe + 4));
+    }
+
+    [TestMethod]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task InstallSh_PutsCmfsUnderThePrefix_WithAUnitSystemdAccepts_AndUninstallKeepsTheConfigurations()
+    {
+        if (!OnPath("systemd-analyze"))
+        {
+            Assert.Fail("'systemd-analyze' is not installed: apt-get install -y systemd (scripts/test.sh does it)");
+        }
+        string root = RepoRoot();
+        string version = VersionOf(root);
+        string dir = Path.Combine(Path.GetTempPath(), "cmfs-install-" + Guid.NewGuid().ToString("N"));
+        string prefix = Path.Combine(dir, "usr"), config = Path.Combine(dir, "etc", "cmfs"), units = Path.Combine(dir, "units");
+        string script = Path.Combine(root, "installer", "linux", "install.sh");
+        string[] where = ["--prefix", prefix, "--config-dir", config, "--unit-dir", units];
+        string cmfs = Path.Combine(prefix, "bin", "cmfs");
+        try
+        {
+            for (int round = 1; round <= 2; round++) // the second is an upgrade over the first
+            {
+                (int code, string stdout, string stderr) = await RunAsync("bash", [script, .. where], root);
+                Assert.AreEqual(0, code, $"round {round}: {stderr}");
+                StringAssert.Contains(stdout, $"systemctl enable --now cmfs@NAME");
+                (code, stdout, stderr) = await RunAsync(cmfs, ["--version"], dir);
+                Assert.AreEqual(0, code, stderr);
+                StringAssert.StartsWith(stdout.Trim(), version, "the installed command runs the installed program");
+            }
+            Assert.IsFalse(Directory.Exists(Path.Combine(prefix, "lib", "cmfs.old")), "the program replaced leaves nothing behind");
+            Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute,
+                File.GetUnixFileMode(config), "a configuration folder made by the installer is not readable by every user");
+
+            // The installed command on a bad configuration: the usage error's code, which the unit does not restart for.
+            string bad = Path.Combine(config, "bad.json");
+            await File.WriteAllTextAsync(bad, """{ "volume": { "name": "x", "stateDir": "s" }, "facets": [], "colour": 1 }""");
+            (int badCode, _, string badErr) = await RunAsync(cmfs, ["status", "--config", bad], dir);
+            Assert.AreEqual(2, badCode, badErr);
+
+            string unitText = await File.ReadAllTextAsync(Path.Combine(units, "cmfs@.service"));
+            StringAssert.Contains(unitText, $"ExecStart={cmfs} mount --config {config}/%i.json");
+            StringAssert.Contains(unitText, "RestartPreventExitStatus=2");
+            // systemd's own check of an instance (offline: no running systemd needed). It warns on stderr and still
+            // exits 0 for a line it cannot parse, so any output fails the check.
+            string verify = Path.Combine(dir, "verify");
+            Directory.CreateDirectory(verify);
+            File.Copy(Path.Combine(units, "cmfs@.service"), Path.Combine(verify, "cmfs@work.service"));
+            (int vCode, string vOut, string vErr) = await RunAsync("systemd-analyze", ["verify", Path.Combine(verify, "cmfs@work.service")], dir);
+            Assert.AreEqual(0, vCode, vOut + vErr);
+            Assert.AreEqual("", (vOut + vErr).Trim(), "systemd-analyze verify has nothing to say about the unit");
+
+            (int uCode, _, string uErr) = await RunAsync("bash", [script, "--uninstall", .. where], root);
+            Assert.AreEqual(0, uCode, uErr);
+            Assert.IsFalse(File.Exists(cmfs));
+            Assert.IsFalse(Directory.Exists(Path.Combine(prefix, "lib", "cmfs")));
+            Assert.IsFalse(File.Exists(Path.Combine(units, "cmfs@.service")));
+            Assert.IsTrue(File.Exists(bad), "the configurations stay");
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
     }
 
     private static string VersionOf(string root)
