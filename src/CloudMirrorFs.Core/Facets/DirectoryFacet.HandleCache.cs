@@ -233,15 +233,12 @@ public sealed partial class DirectoryFacet
                 fs.Flush(flushToDisk: true);
                 return;
             }
-            if (FsyncNative((int)handle.DangerousGetHandle()) != 0)
+            if (CloudMirrorFs.Storage.Libc.Fsync((int)handle.DangerousGetHandle()) != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
                 throw new IOException($"fsync failed (errno {errno})", errno);
             }
         }
-
-        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-        private static partial int FsyncNative(int fd);
 
         internal sealed class Entry(long id, string path, SafeFileHandle handle)
         {

@@ -31,6 +31,9 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
     /// <inheritdoc />
     public string? FileSystem { get; set; }
 
+    /// <summary>Tests: the folders the next <see cref="SyncAsync"/> flushes.</summary>
+    internal IReadOnlyCollection<string> UnsyncedFolders => [.. _unsyncedFolders.Keys];
+
     /// <inheritdoc />
     public ValueTask EnsureReadyAsync(bool createIfMissing, CancellationToken cancellationToken)
     {
@@ -106,37 +109,44 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
         {
             string dir = Path.GetDirectoryName(path)!;
             string tmp = path + "." + Guid.NewGuid().ToString("N")[..8] + TempSuffix;
-            using (SafeFileHandle file = CreateTemp(dir, tmp))
+            bool made = false;
+            if (!_madeFolders.ContainsKey(dir))
+            {
+                MakeFolder(dir);
+                made = true;
+            }
+            using (SafeFileHandle file = CreateTemp(dir, tmp, ref made))
             {
                 RandomAccess.Write(file, parts, 0);
                 RandomAccess.FlushToDisk(file);
             }
             RenameOver(tmp, path);
-            if (syncFolder)
+            // A folder made for this put is named in its parent's entries, which must be flushed too (each level up to
+            // the root: a put may have made two), or a power cut can take the folder and the object with it.
+            IEnumerable<string> folders = made ? [dir, .. AncestorsWithin(dir)] : [dir];
+            foreach (string folder in folders)
             {
-                AtomicFile.SyncDirectory(dir);
-            }
-            else
-            {
-                _unsyncedFolders.TryAdd(dir, 0); // after the rename, so a flush that takes the mark covers it
+                if (syncFolder)
+                {
+                    AtomicFile.SyncDirectory(folder);
+                }
+                else
+                {
+                    _unsyncedFolders.TryAdd(folder, 0); // after the rename, so a flush that takes the mark covers it
+                }
             }
         });
         return ValueTask.CompletedTask;
     }
 
     /// <summary>
-    /// Creates the temporary file of a put in <paramref name="dir"/>, making the folder first unless this store made
-    /// it already (the puts of a file's blocks share one folder: asking each time cost a failed mkdir and a stat). A
-    /// folder removed since is made again. On Linux the file is opened with one call: its name is new and random and
-    /// only this put knows it, so the lock and the checks .NET's open adds (flock, fstat, and unlock at close) are moot.
+    /// Creates the temporary file of a put in <paramref name="dir"/>, which this store made already (the puts of a
+    /// file's blocks share one folder: asking each time cost a failed mkdir and a stat). A folder removed since is made
+    /// again, and <paramref name="made"/> set. On Linux the file is opened with one call: its name is new and random
+    /// and only this put knows it, so the lock and the checks .NET's open adds (flock, fstat, and unlock at close) are moot.
     /// </summary>
-    private SafeFileHandle CreateTemp(string dir, string tmp)
+    private SafeFileHandle CreateTemp(string dir, string tmp, ref bool made)
     {
-        if (!_madeFolders.ContainsKey(dir))
-        {
-            Directory.CreateDirectory(dir);
-            RememberFolder(dir);
-        }
         try
         {
             return OpenNew(tmp);
@@ -144,15 +154,31 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
         catch (DirectoryNotFoundException)
         {
             _madeFolders.TryRemove(dir, out _);
-            Directory.CreateDirectory(dir);
-            RememberFolder(dir);
+            MakeFolder(dir);
+            made = true;
             return OpenNew(tmp);
+        }
+    }
+
+    /// <summary>Makes <paramref name="dir"/> (and what is missing above it) and remembers it.</summary>
+    private void MakeFolder(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        RememberFolder(dir);
+    }
+
+    /// <summary>The folders above <paramref name="dir"/> up to the store's root, the root included.</summary>
+    private IEnumerable<string> AncestorsWithin(string dir)
+    {
+        for (string? d = Path.GetDirectoryName(dir); d is not null && d.Length >= _root.Length; d = Path.GetDirectoryName(d))
+        {
+            yield return d;
         }
     }
 
     private static SafeFileHandle OpenNew(string path)
     {
-        if (OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsLinux())
         {
             return File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
         }
@@ -160,7 +186,13 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw errno == 2 ? new DirectoryNotFoundException(Marshal.GetPInvokeErrorMessage(errno)) : Errno.ToException(errno);
+            string message = Marshal.GetPInvokeErrorMessage(errno);
+            throw errno switch
+            {
+                2 => new DirectoryNotFoundException(message),
+                36 => new PathTooLongException(message), // ENAMETOOLONG: refused, as .NET's open reports it, not retried
+                _ => Errno.ToException(errno),
+            };
         }
         return new SafeFileHandle(fd, ownsHandle: true);
     }
@@ -174,10 +206,10 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
         _madeFolders.TryAdd(dir, 0);
     }
 
-    /// <summary>Renames <paramref name="from"/> over <paramref name="to"/> in one call on Unix (.NET's move adds a stat of the source).</summary>
+    /// <summary>Renames <paramref name="from"/> over <paramref name="to"/> in one call on Linux (.NET's move adds a stat of the source).</summary>
     private static void RenameOver(string from, string to)
     {
-        if (OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsLinux())
         {
             File.Move(from, to, overwrite: true);
         }

@@ -1,9 +1,7 @@
-using System.Runtime.InteropServices;
-
 namespace CloudMirrorFs.Storage;
 
 /// <summary>Replaces small state files atomically: write a temp file, flush it to disk, rename it over the old one, flush the folder.</summary>
-public static partial class AtomicFile
+public static class AtomicFile
 {
     /// <summary>Atomically replaces <paramref name="path"/> with <paramref name="content"/>.</summary>
     public static void Write(string path, ReadOnlySpan<byte> content)
@@ -27,30 +25,18 @@ public static partial class AtomicFile
         {
             return;
         }
-        int fd = NativeMethods.Open(dir, 0 /* O_RDONLY */);
+        int fd = Libc.Open(dir, 0 /* O_RDONLY */, 0);
         if (fd < 0)
         {
             return;
         }
         try
         {
-            _ = NativeMethods.Fsync(fd);
+            _ = Libc.Fsync(fd);
         }
         finally
         {
-            _ = NativeMethods.Close(fd);
+            _ = Libc.Close(fd);
         }
-    }
-
-    private static partial class NativeMethods
-    {
-        [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-        internal static partial int Open(string path, int flags);
-
-        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-        internal static partial int Fsync(int fd);
-
-        [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-        internal static partial int Close(int fd);
     }
 }

@@ -28,6 +28,8 @@ public sealed class DirtyMap : IDisposable
     private readonly Dictionary<(long FileId, long Word), ulong> _words = [];
     private FileStream _file;
     private readonly byte[] _record = new byte[RecordSize];
+    private byte[]? _rangeRecords; // SetRange's records, SetRangeChunk of them at most (under the lock)
+    private List<long>? _rangeChunk;
     private long _count;
     private long _logRecords;
     private bool _disposed;
@@ -144,52 +146,82 @@ public sealed class DirtyMap : IDisposable
 
     /// <summary>
     /// Marks every block of <paramref name="fileId"/> from <paramref name="firstBlock"/> to <paramref name="lastBlock"/>
-    /// inclusive, as <see cref="Set"/> would each, with one write for all the marks it appends (a 1 MiB write of 256 KiB
-    /// blocks made four); returns for how many <see cref="Set"/> would have returned true. Durable against process
-    /// death on return; when the write fails, every location is still marked in memory and written again as
-    /// <see cref="Set"/> does, and the error goes to the caller.
+    /// inclusive, as <see cref="Set"/> would each, writing the marks it appends together (one write for up to
+    /// <see cref="SetRangeChunk"/> of them: a 1 MiB write of 256 KiB blocks made four); returns for how many
+    /// <see cref="Set"/> would have returned true. Durable against process death on return. When a write fails, every
+    /// location of the range is still marked in memory and written again as <see cref="Set"/> does (by the next
+    /// <see cref="Set"/> of it and every <see cref="Flush"/>), and the first error goes to the caller.
     /// </summary>
-    public int SetRange(long fileId, long firstBlock, long lastBlock)
+    public long SetRange(long fileId, long firstBlock, long lastBlock)
     {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            List<long>? toWrite = null;
-            int marked = 0;
+            long marked = 0;
+            Exception? failed = null;
+            List<long> chunk = _rangeChunk ??= new List<long>(SetRangeChunk);
+            chunk.Clear();
             for (long b = firstBlock; b <= lastBlock; b++)
             {
                 (bool newly, bool append) = MarkLocked(new Location(fileId, b));
                 marked += newly ? 1 : 0;
-                if (append)
+                if (!append)
                 {
-                    (toWrite ??= []).Add(b);
+                    continue;
+                }
+                if (failed is not null)
+                {
+                    (_unpersisted ??= []).Add(new Location(fileId, b));
+                    continue;
+                }
+                chunk.Add(b);
+                if (chunk.Count == SetRangeChunk)
+                {
+                    failed = AppendSetsLocked(fileId, chunk);
                 }
             }
-            if (toWrite is not null)
+            if (failed is null && chunk.Count > 0)
             {
-                try
-                {
-                    AppendSetsOrCut(fileId, toWrite);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    _unpersisted ??= [];
-                    foreach (long b in toWrite)
-                    {
-                        _unpersisted.Add(new Location(fileId, b));
-                    }
-                    throw;
-                }
-                if (_unpersisted is { Count: > 0 })
-                {
-                    foreach (long b in toWrite)
-                    {
-                        _unpersisted.Remove(new Location(fileId, b));
-                    }
-                }
+                failed = AppendSetsLocked(fileId, chunk);
+            }
+            if (failed is not null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
             }
             return marked;
         }
+    }
+
+    /// <summary>Set records <see cref="SetRange"/> writes at once, at most: its buffer stays small whatever the range.</summary>
+    internal const int SetRangeChunk = 1024;
+
+    /// <summary>
+    /// Appends set records for <paramref name="blocks"/> of <paramref name="fileId"/> in one write, and empties the list.
+    /// They count as unpersisted until the write has returned, so a failure of any kind leaves them to be written again;
+    /// an I/O failure is returned (the range goes on being marked in memory), any other is thrown.
+    /// </summary>
+    private IOException? AppendSetsLocked(long fileId, List<long> blocks)
+    {
+        _unpersisted ??= [];
+        foreach (long b in blocks)
+        {
+            _unpersisted.Add(new Location(fileId, b));
+        }
+        try
+        {
+            AppendSetsOrCut(fileId, blocks);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            blocks.Clear();
+            return e as IOException ?? new IOException(e.Message, e);
+        }
+        foreach (long b in blocks)
+        {
+            _unpersisted.Remove(new Location(fileId, b));
+        }
+        blocks.Clear();
+        return null;
     }
 
     /// <summary>
@@ -599,13 +631,8 @@ public sealed class DirtyMap : IDisposable
 
     private void Append(byte op, long fileId, long block)
     {
-        Span<byte> r = _record;
-        r[0] = op;
-        BinaryPrimitives.WriteInt64LittleEndian(r[1..], fileId);
-        BinaryPrimitives.WriteInt64LittleEndian(r[9..], block);
-        BinaryPrimitives.WriteInt64LittleEndian(r[17..], 0);
-        BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
-        _file.Write(r);
+        Encode(_record, op, fileId, block);
+        _file.Write(_record);
         _logRecords++;
         if (op != OpClear)
         {
@@ -643,20 +670,15 @@ public sealed class DirtyMap : IDisposable
             AppendOrCut(OpSet, fileId, blocks[0]);
             return;
         }
-        byte[] records = new byte[blocks.Count * RecordSize];
+        byte[] records = _rangeRecords ??= new byte[SetRangeChunk * RecordSize];
         for (int i = 0; i < blocks.Count; i++)
         {
-            Span<byte> r = records.AsSpan(i * RecordSize, RecordSize);
-            r[0] = OpSet;
-            BinaryPrimitives.WriteInt64LittleEndian(r[1..], fileId);
-            BinaryPrimitives.WriteInt64LittleEndian(r[9..], blocks[i]);
-            BinaryPrimitives.WriteInt64LittleEndian(r[17..], 0);
-            BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
+            Encode(records.AsSpan(i * RecordSize, RecordSize), OpSet, fileId, blocks[i]);
         }
         long at = _file.Position;
         try
         {
-            _file.Write(records);
+            _file.Write(records, 0, blocks.Count * RecordSize);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -665,6 +687,16 @@ public sealed class DirtyMap : IDisposable
         }
         _logRecords += blocks.Count;
         _marksAppended += blocks.Count;
+    }
+
+    /// <summary>One log record: the operation, the location, eight reserved zero bytes, and a CRC-32C of the 25 before it.</summary>
+    private static void Encode(Span<byte> r, byte op, long fileId, long block)
+    {
+        r[0] = op;
+        BinaryPrimitives.WriteInt64LittleEndian(r[1..], fileId);
+        BinaryPrimitives.WriteInt64LittleEndian(r[9..], block);
+        BinaryPrimitives.WriteInt64LittleEndian(r[17..], 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
     }
 
     /// <summary>
@@ -799,11 +831,7 @@ public sealed class DirtyMap : IDisposable
             void Emit(FileStream s, byte op, long fileId, long block)
             {
                 Span<byte> r = stackalloc byte[RecordSize];
-                r.Clear();
-                r[0] = op;
-                BinaryPrimitives.WriteInt64LittleEndian(r[1..], fileId);
-                BinaryPrimitives.WriteInt64LittleEndian(r[9..], block);
-                BinaryPrimitives.WriteUInt32LittleEndian(r[25..], Crc32C.Compute(r[..25]));
+                Encode(r, op, fileId, block);
                 s.Write(r);
                 written++;
             }

@@ -15,4 +15,12 @@ internal static partial class Libc
     /// <summary>open(2): no flock and no fstat after it, unlike .NET's open.</summary>
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Open(string path, int flags, int mode);
+
+    /// <summary>fsync(2) of a descriptor.</summary>
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    public static partial int Fsync(int fd);
+
+    /// <summary>close(2) of a descriptor that no SafeHandle owns.</summary>
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
 }

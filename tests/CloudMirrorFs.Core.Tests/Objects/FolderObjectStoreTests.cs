@@ -46,6 +46,23 @@ public sealed class FolderObjectStoreTests : ObjectStoreContractTests
     }
 
     [TestMethod]
+    public async Task UnsyncedPut_IntoANewFolder_FlushesTheFoldersAboveIt_AtTheNextSync()
+    {
+        // A folder made for a put is an entry in its parent: without the parent's flush a power cut can take the
+        // folder, and the object in it, after SyncAsync said it was durable.
+        string root = Path.Combine(_dir.Path, "bucket");
+        var store = (FolderObjectStore)Store;
+        await store.PutUnsyncedAsync("data/7/a", Bytes(10, 1), default);
+        CollectionAssert.AreEquivalent(new[] { Path.Combine(root, "data", "7"), Path.Combine(root, "data"), root }, store.UnsyncedFolders.ToList());
+        await store.SyncAsync(default);
+        Assert.AreEqual(0, store.UnsyncedFolders.Count);
+        await store.PutUnsyncedAsync("data/7/b", Bytes(10, 2), default);
+        CollectionAssert.AreEquivalent(new[] { Path.Combine(root, "data", "7") }, store.UnsyncedFolders.ToList(), "a folder it made before: only itself");
+        await store.PutUnsyncedAsync("data/8/a", Bytes(10, 3), default);
+        CollectionAssert.AreEquivalent(new[] { Path.Combine(root, "data", "7"), Path.Combine(root, "data", "8"), Path.Combine(root, "data"), root }, store.UnsyncedFolders.ToList());
+    }
+
+    [TestMethod]
     [DataRow("../escape")]
     [DataRow("a//b")]
     [DataRow("")]

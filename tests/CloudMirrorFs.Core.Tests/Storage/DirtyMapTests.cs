@@ -162,10 +162,15 @@ public sealed class DirtyMapTests
         Assert.AreEqual(0, map.SetRange(5, 1, 3));
         Assert.AreEqual(0, map.SetRange(5, 3, 2), "an empty range");
         Assert.AreEqual(4, map.MarksAppended);
+        const int many = 3 * DirtyMap.SetRangeChunk + 7; // a whole file's range: written in several pieces
+        Assert.AreEqual(many, map.SetRange(6, 0, many - 1));
+        Assert.AreEqual(size + (3 + many) * 29, new FileInfo(path).Length);
         string copy = Path.Combine(dir.Path, "copy.map");
         File.Copy(path, copy); // what a SIGKILL leaves
         using var crashed = DirtyMap.Open(copy);
-        CollectionAssert.AreEquivalent(new[] { new Location(5, 0), new Location(5, 1), new Location(5, 2), new Location(5, 3) }, crashed.Snapshot());
+        var expected = new List<Location> { new(5, 0), new(5, 1), new(5, 2), new(5, 3) };
+        expected.AddRange(Enumerable.Range(0, many).Select(b => new Location(6, b)));
+        CollectionAssert.AreEquivalent(expected, crashed.Snapshot().ToList());
         Assert.IsNull(crashed.CorruptionReport);
     }
 
@@ -179,16 +184,17 @@ public sealed class DirtyMapTests
             string ballast = disk.Ballast();
             FillLastPage(map);
             long before = map.Count;
-            Assert.ThrowsExactly<IOException>(() => map.SetRange(9, 0, 7));
-            Assert.AreEqual(before + 8, map.Count, "marked in memory all the same: this run still acts on them");
-            Assert.IsTrue(map.Contains(new Location(9, 7)));
+            const long last = 2 * DirtyMap.SetRangeChunk + 100; // past one write's worth: the rest is marked all the same
+            Assert.ThrowsExactly<IOException>(() => map.SetRange(9, 0, last));
+            Assert.AreEqual(before + last + 1, map.Count, "marked in memory all the same: this run still acts on them");
+            Assert.IsTrue(map.Contains(new Location(9, last)));
             File.Delete(ballast);
-            Assert.AreEqual(8, map.SetRange(9, 0, 7), "written once there is room, not taken for already logged");
-            Assert.AreEqual(0, map.SetRange(9, 0, 7));
+            Assert.AreEqual(last + 1, map.SetRange(9, 0, last), "written once there is room, not taken for already logged");
+            Assert.AreEqual(0, map.SetRange(9, 0, last));
         }
         using DirtyMap again = DirtyMap.Open(path);
         Assert.IsNull(again.CorruptionReport, "no torn record left in the middle of the log");
-        for (long b = 0; b < 8; b++)
+        for (long b = 0; b <= 2 * DirtyMap.SetRangeChunk + 100; b++)
         {
             Assert.IsTrue(again.Contains(new Location(9, b)), $"block {b}");
         }
