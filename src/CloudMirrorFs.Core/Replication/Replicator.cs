@@ -363,8 +363,8 @@ internal sealed class Replicator : IAsyncDisposable
     internal static readonly TimeSpan LingerSlice = TimeSpan.FromMilliseconds(10);
 
     /// <summary>
-    /// Waits up to <see cref="ReplicationOptions.Linger"/> for a short batch to grow, but only while it stays short: a
-    /// burst that starts meanwhile is sent once it is a batch's worth, within <see cref="LingerSlice"/>. (Waiting the
+    /// Waits up to <see cref="ReplicationOptions.Linger"/> for a short batch to grow, but only while it stays a trickle
+    /// (<see cref="IsTrickle"/>): a burst that starts meanwhile is sent within <see cref="LingerSlice"/> of passing that. (Waiting the
     /// whole linger, a 1 GB/s copy started the remote 200 MB behind; the replicator then read every record back from
     /// main memory instead of the cache it had just been written through, and never caught up while the copy ran.)
     /// </summary>

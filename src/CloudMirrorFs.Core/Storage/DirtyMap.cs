@@ -197,28 +197,35 @@ public sealed class DirtyMap : IDisposable
 
     /// <summary>
     /// Appends set records for <paramref name="blocks"/> of <paramref name="fileId"/> in one write, and empties the list.
-    /// They count as unpersisted until the write has returned, so a failure of any kind leaves them to be written again;
-    /// an I/O failure is returned (the range goes on being marked in memory), any other is thrown.
+    /// When the write fails, of any kind, they are left unpersisted, to be written again; an I/O failure is returned
+    /// (the range goes on being marked in memory), any other is thrown. Nothing extra on the write path when it succeeds.
     /// </summary>
     private IOException? AppendSetsLocked(long fileId, List<long> blocks)
     {
-        _unpersisted ??= [];
-        foreach (long b in blocks)
-        {
-            _unpersisted.Add(new Location(fileId, b));
-        }
         try
         {
             AppendSetsOrCut(fileId, blocks);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
+            _unpersisted ??= [];
+            foreach (long b in blocks)
+            {
+                _unpersisted.Add(new Location(fileId, b));
+            }
             blocks.Clear();
+            if (e is not (IOException or UnauthorizedAccessException))
+            {
+                throw;
+            }
             return e as IOException ?? new IOException(e.Message, e);
         }
-        foreach (long b in blocks)
+        if (_unpersisted is { Count: > 0 })
         {
-            _unpersisted.Remove(new Location(fileId, b));
+            foreach (long b in blocks)
+            {
+                _unpersisted.Remove(new Location(fileId, b)); // written again now, after an earlier failure
+            }
         }
         blocks.Clear();
         return null;
