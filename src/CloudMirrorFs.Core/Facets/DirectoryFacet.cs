@@ -649,7 +649,22 @@ public sealed partial class DirectoryFacet : IFacet, IFolderHome
         }
         foreach (string d in dirs)
         {
-            Storage.AtomicFile.SyncDirectory(d);
+            try
+            {
+                Storage.AtomicFile.SyncDirectory(d);
+            }
+            catch (DirectoryNotFoundException)
+            {
+                // Removed since it changed: its parent, which lost the name, is flushed in its own turn.
+            }
+            catch (IOException)
+            {
+                lock (_dirtyLock)
+                {
+                    _dirtyDirectories.UnionWith(dirs); // flushed again at the next barrier (a few twice: harmless)
+                }
+                throw;
+            }
         }
     }
 

@@ -87,6 +87,12 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
                 {
                     Guard(dir, () => AtomicFile.SyncDirectory(dir));
                 }
+                catch (MirrorException) when (!Directory.Exists(dir))
+                {
+                    // Removed since (by hand): nothing of it is left to flush, and its objects are the store's verify's
+                    // to find missing. Kept, it would fail every flush from now on.
+                    _madeFolders.TryRemove(dir, out _);
+                }
                 catch
                 {
                     _unsyncedFolders.TryAdd(dir, 0);

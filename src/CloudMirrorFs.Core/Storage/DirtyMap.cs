@@ -870,9 +870,11 @@ public sealed class DirtyMap : IDisposable
         // Close the old log first: Windows refuses to replace a file that a handle has open.
         _file.Dispose();
         File.Move(tmp, Path, overwrite: true);
-        AtomicFile.SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
         _file = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
         _file.Position = _file.Length;
+        // Reopened first: a folder that fails to flush leaves the map usable, its caller told, and the marks not
+        // counted as flushed (the rename may not have reached the disk).
+        AtomicFile.SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
         _marksFlushed = _marksAppended; // the live set is on disk: written, flushed and renamed into place above
         _unpersisted = null;
         _fullUnpersisted = false;

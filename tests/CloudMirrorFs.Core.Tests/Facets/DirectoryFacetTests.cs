@@ -23,6 +23,36 @@ public sealed class DirectoryFacetTests : FacetContractTests
     }
 
     [TestMethod]
+    public async Task Flush_AfterAChangedFolderWasRemoved_Succeeds()
+    {
+        await Facet.CreateDirectoryAsync("a", (UnixFileMode)0b111_101_101, default);
+        await Facet.CreateDirectoryAsync("a/b", (UnixFileMode)0b111_101_101, default);
+        await Facet.CreateFileAsync(new FileRef(1, "a/b/f"), (UnixFileMode)0b110_100_100, default);
+        Directory.Delete(Path.Combine(Root, "a"), recursive: true); // by another program: "a" and "a/b" are still to flush
+        await Facet.FlushAsync(default);
+    }
+
+    [TestMethod]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Flush_WhenAFolderFlushFails_Fails_AndTheNextBarrierFlushesTheFolderAgain()
+    {
+        await Facet.CreateDirectoryAsync("docs", (UnixFileMode)0b111_101_101, default);
+        CloudMirrorFs.Storage.AtomicFile.InjectedFsyncErrno = 5; // EIO
+        try
+        {
+            var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await Facet.FlushAsync(default));
+            Assert.AreEqual(MirrorError.IoError, e.Error, e.Message);
+            // Still owed: a second barrier flushes the folder again (and fails again, the disk being as it was).
+            await Assert.ThrowsExactlyAsync<MirrorException>(async () => await Facet.FlushAsync(default));
+        }
+        finally
+        {
+            CloudMirrorFs.Storage.AtomicFile.InjectedFsyncErrno = 0;
+        }
+        await Facet.FlushAsync(default);
+    }
+
+    [TestMethod]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public async Task ZeroRange_OnATmpfs_PunchesHoles_AndWritesZerosWhereItCannotZeroARange_NeverGrowingTheFile()
     {

@@ -63,6 +63,33 @@ public sealed class FolderObjectStoreTests : ObjectStoreContractTests
     }
 
     [TestMethod]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Sync_OfAFolderRemovedByHand_Succeeds_ButAFailedFolderFlushFailsAndStaysOwed()
+    {
+        string root = Path.Combine(_dir.Path, "bucket");
+        var store = (FolderObjectStore)Store;
+        await store.PutUnsyncedAsync("data/7/a", Bytes(10, 1), default);
+        Directory.Delete(Path.Combine(root, "data", "7"), recursive: true);
+        await store.SyncAsync(default);
+        Assert.AreEqual(0, store.UnsyncedFolders.Count);
+
+        await store.PutUnsyncedAsync("data/9/a", Bytes(10, 2), default);
+        CloudMirrorFs.Storage.AtomicFile.InjectedFsyncErrno = 5; // EIO
+        try
+        {
+            var e = await Assert.ThrowsExactlyAsync<MirrorException>(async () => await store.SyncAsync(default));
+            Assert.AreEqual(MirrorError.IoError, e.Error, e.Message);
+        }
+        finally
+        {
+            CloudMirrorFs.Storage.AtomicFile.InjectedFsyncErrno = 0;
+        }
+        Assert.IsTrue(store.UnsyncedFolders.Contains(Path.Combine(root, "data", "9")));
+        await store.SyncAsync(default);
+        Assert.AreEqual(0, store.UnsyncedFolders.Count);
+    }
+
+    [TestMethod]
     [DataRow("../escape")]
     [DataRow("a//b")]
     [DataRow("")]

@@ -237,4 +237,28 @@ public sealed class DirtyMapTests
             return copy;
         }
     }
+    [TestMethod]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Rewrite_WhenTheFolderFlushFails_TellsTheCaller_AndTheMapGoesOnWorking()
+    {
+        using var dir = new TempDir("dmap");
+        string path = Path.Combine(dir.Path, "m.map");
+        using (var map = DirtyMap.Open(path))
+        {
+            map.Set(new Location(1, 1));
+            AtomicFile.InjectedFsyncErrno = 5; // EIO, at the folder flush after the rewritten log is renamed in
+            try
+            {
+                Assert.ThrowsExactly<IOException>(map.ClearVolumeMarks);
+            }
+            finally
+            {
+                AtomicFile.InjectedFsyncErrno = 0;
+            }
+            Assert.IsTrue(map.Set(new Location(2, 7)));
+            map.Flush();
+        }
+        using var again = DirtyMap.Open(path);
+        CollectionAssert.AreEqual(new[] { new Location(1, 1), new Location(2, 7) }, again.Snapshot());
+    }
 }
