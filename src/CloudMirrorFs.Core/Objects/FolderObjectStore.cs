@@ -60,20 +60,28 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
 
     /// <inheritdoc />
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-        => Put(key, [data], syncFolder: true);
+    {
+        Put(key, [data], syncFolder: true);
+        return ValueTask.CompletedTask;
+    }
 
     /// <inheritdoc />
     /// <remarks>The two parts go down in one gathered write: the body is not copied.</remarks>
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
-        => Put(key, [head, body], syncFolder: true);
+    {
+        Put(key, [head, body], syncFolder: true);
+        return ValueTask.CompletedTask;
+    }
 
     /// <inheritdoc />
+    /// <remarks>On a background thread when the replicator asked for it (<see cref="BackgroundWork"/>).</remarks>
     public ValueTask PutUnsyncedAsync(string key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-        => Put(key, [data], syncFolder: false);
+        => new(BackgroundWork.RunAsync(() => Put(key, [data], syncFolder: false)));
 
     /// <inheritdoc />
+    /// <remarks>On a background thread when the replicator asked for it (<see cref="BackgroundWork"/>).</remarks>
     public ValueTask PutUnsyncedAsync(string key, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
-        => Put(key, [head, body], syncFolder: false);
+        => new(BackgroundWork.RunAsync(() => Put(key, [head, body], syncFolder: false)));
 
     /// <inheritdoc />
     public ValueTask SyncAsync(CancellationToken cancellationToken)
@@ -107,7 +115,7 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
     /// Writes the parts to a temporary file, flushes it, renames it over the key and flushes the folder, or (not
     /// <paramref name="syncFolder"/>) leaves the folder to the next <see cref="SyncAsync"/>.
     /// </summary>
-    private ValueTask Put(string key, IReadOnlyList<ReadOnlyMemory<byte>> parts, bool syncFolder)
+    private void Put(string key, IReadOnlyList<ReadOnlyMemory<byte>> parts, bool syncFolder)
     {
         string path = PathOf(key);
         EnsureRootHere();
@@ -142,7 +150,6 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
                 }
             }
         });
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>

@@ -172,6 +172,9 @@ public sealed partial class TransactionQueue : IDisposable
         return seq;
     }
 
+    /// <summary>Whether new records go to the segment files rather than memory (from seven eighths of <c>queue.memoryLimit</c> until half of it is free again).</summary>
+    public bool IsSpilling => Volatile.Read(ref _spilling);
+
     /// <summary>Tests: while set, every call that touches the queue's storage throws it (a failed queue disk).</summary>
     internal IOException? InjectedStorageFailure { get; set; }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CloudMirrorFs.Facets;
 using CloudMirrorFs.Options;
+using CloudMirrorFs.Replication;
 using CloudMirrorFs.Tests.Support;
 using CloudMirrorFs.Tests.Volume;
 using CloudMirrorFs.Volume;
@@ -80,6 +81,44 @@ public sealed class ReplicationTests
         await Wait.UntilAsync(() => v.GetQueueCursor("remote0")!.Head >= fourth, "the burst's first 4 MiB on the remote: " + Describe(v), TimeSpan.FromSeconds(5));
         byte[] remote = await File.ReadAllBytesAsync(Path.Combine(fx.FacetPath("remote0"), "f"));
         CollectionAssert.AreEqual(burst[..(4 << 20)], remote[100..(100 + (4 << 20))]);
+    }
+
+    [TestMethod]
+    [DoNotParallelize] // counts the process's background work: not while another test class replicates
+    public async Task AFolderRemoteThatKeepsUp_WritesItsObjectsInTheBackground_UnlessTheOptionIsOff()
+    {
+        foreach (bool background in new[] { true, false })
+        {
+            await using var fx = new VolumeFixture(1, 1, remoteKind: "folder") { Replicate = true, BackgroundWhileWithin = background ? null : TimeSpan.Zero };
+            MirrorVolume v = await fx.OpenAsync();
+            long before = CloudMirrorFs.Storage.BackgroundWork.Completed;
+            long id = await v.CreateFileAsync("f");
+            byte[] data = Bytes(2 << 20, 44);
+            await v.WriteAsync(id, 0, data);
+            Assert.IsTrue(await v.DrainAsync(Drain), Describe(v));
+            long ran = CloudMirrorFs.Storage.BackgroundWork.Completed - before;
+            if (background)
+            {
+                Assert.IsTrue(ran >= (2 << 20) / fx.Options.BlockSize, $"each block's object in the background: {ran}");
+            }
+            else
+            {
+                Assert.AreEqual(0, ran, "with the option off, nothing runs in the background");
+            }
+            CollectionAssert.AreEqual(data, await File.ReadAllBytesAsync(Path.Combine(await fx.RemoteTreeAsync("remote0"), "f")));
+        }
+    }
+
+    [TestMethod]
+    public void InBackground_OnlyWhileTheReplicatorKeepsUp()
+    {
+        var options = new ReplicationOptions();
+        TimeSpan young = options.BackgroundWhileWithin / 4, old = options.BackgroundWhileWithin * 2;
+        Assert.IsTrue(Replicator.InBackground(options, spilling: false, localServes: true, young));
+        Assert.IsFalse(Replicator.InBackground(options, spilling: true, localServes: true, young), "the queue spills: catch up at full priority");
+        Assert.IsFalse(Replicator.InBackground(options, spilling: false, localServes: false, young), "writes wait for the remote");
+        Assert.IsFalse(Replicator.InBackground(options, spilling: false, localServes: true, old), "fallen behind in time");
+        Assert.IsFalse(Replicator.InBackground(options with { BackgroundWhileWithin = TimeSpan.Zero }, spilling: false, localServes: true, TimeSpan.Zero), "off");
     }
 
     [TestMethod]

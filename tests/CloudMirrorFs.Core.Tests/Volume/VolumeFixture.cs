@@ -76,6 +76,9 @@ public sealed class VolumeFixture : IAsyncDisposable
     /// <summary>How long a replicator lets a trickle grow (the product's default when null).</summary>
     public TimeSpan? Linger { get; set; }
 
+    /// <summary>How long a remote's bulk work stays at background priority (the product's default when null).</summary>
+    public TimeSpan? BackgroundWhileWithin { get; set; }
+
     /// <summary>Where the volume logs; nowhere when null.</summary>
     public Microsoft.Extensions.Logging.ILoggerFactory? Logs { get; set; }
 
@@ -85,6 +88,7 @@ public sealed class VolumeFixture : IAsyncDisposable
         return new CloudMirrorFs.Replication.ReplicationOptions
         {
             RetryDelay = TimeSpan.FromMilliseconds(10), MaxRetryDelay = TimeSpan.FromMilliseconds(200), Linger = Linger ?? defaults.Linger,
+            BackgroundWhileWithin = BackgroundWhileWithin ?? defaults.BackgroundWhileWithin,
         };
     }
 
