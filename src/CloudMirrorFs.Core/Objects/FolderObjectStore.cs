@@ -131,7 +131,10 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
             }
             using (SafeFileHandle file = CreateTemp(dir, tmp, ref made))
             {
-                RandomAccess.Write(file, parts, 0);
+                using (BackgroundWork.EnterCpuWork()) // the copy into the page cache; the flush may wait for a disk beside others
+                {
+                    RandomAccess.Write(file, parts, 0);
+                }
                 RandomAccess.FlushToDisk(file);
             }
             RenameOver(tmp, path);

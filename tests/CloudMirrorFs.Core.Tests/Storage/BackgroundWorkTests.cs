@@ -48,4 +48,37 @@ public sealed class BackgroundWorkTests
         await AskAsync();
         Assert.IsFalse(BackgroundWork.Requested, "set in a callee's flow: the caller's next batch decides for itself");
     }
+    [TestMethod]
+    [DoNotParallelize] // the background threads are the process's: not while another class replicates
+    public async Task CpuWork_LeavesACoreFree_WhileWaitsBesideItAreNotLimited()
+    {
+        using (BackgroundWork.EnterCpuWork())
+        {
+            Assert.AreEqual(0, BackgroundWork.InCpuWork, "off the background threads it is a no-op");
+        }
+        BackgroundWork.Requested = true;
+        int items = BackgroundWork.CoresForCopies + 3, active = 0, maxActive = 0, inCpu = 0, maxInCpu = 0;
+        static void Max(ref int max, int now)
+        {
+            int seen;
+            while (now > (seen = Volatile.Read(ref max)) && Interlocked.CompareExchange(ref max, now, seen) != seen)
+            {
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, items).Select(_ => BackgroundWork.RunAsync(() =>
+        {
+            Max(ref maxActive, Interlocked.Increment(ref active));
+            Thread.Sleep(200); // a disk's flush: not limited
+            using (BackgroundWork.EnterCpuWork())
+            {
+                Max(ref maxInCpu, Interlocked.Increment(ref inCpu));
+                Thread.Sleep(30);
+                Interlocked.Decrement(ref inCpu);
+            }
+            Interlocked.Decrement(ref active);
+        })));
+        Assert.AreEqual(BackgroundWork.CoresForCopies, maxInCpu, $"copies at once, of {items} items");
+        Assert.IsTrue(maxActive > BackgroundWork.CoresForCopies, $"waits beside them: {maxActive}");
+        Assert.AreEqual(0, BackgroundWork.InCpuWork);
+    }
 }
