@@ -287,7 +287,7 @@ internal sealed class Replicator : IAsyncDisposable
         }
         Busy = true;
         // For this batch's flow (its uploads, and the commit that lands while the next batch is read): see BackgroundWork.
-        Storage.BackgroundWork.Requested = InBackground(_options, _host.Queue.IsSpilling, _host.SourceLocal is not null, DateTime.UtcNow - batch[0].EnqueuedUtc);
+        Storage.BackgroundWork.Until = BackgroundUntil(_options, _host.Queue.IsSpilling, _host.SourceLocal is not null, batch[0].EnqueuedUtc);
         await SendAsync(batch, cancellationToken).ConfigureAwait(false);
         // Back up quickly after the link returns: a batch of one record costs two round trips like a full one.
         _batchRecords = Math.Min(_options.BatchRecords, _batchRecords * 4);
@@ -362,14 +362,14 @@ internal sealed class Replicator : IAsyncDisposable
         => Math.Min(options.BatchBytes, Math.Max(1L << 20, memoryLimit / 4));
 
     /// <summary>
-    /// Whether a batch's bulk work runs at background CPU priority: only while the replicator keeps up. Not when the
-    /// queue spills (the remote is behind, and every spilled byte is written twice), not when no local facet serves
-    /// the drive (writes wait for the remote), and not once the batch's oldest change is older than
-    /// <see cref="ReplicationOptions.BackgroundWhileWithin"/> (a machine whose cores other programs keep busy would
-    /// otherwise starve the remote).
+    /// Until when a batch's bulk work runs at background CPU priority (<see cref="Storage.BackgroundWork.Until"/>): only
+    /// while the replicator keeps up. Never when the queue spills (the remote is behind, and every spilled byte is
+    /// written twice), nor when no local facet serves the drive (writes wait for the remote); otherwise until the
+    /// batch's oldest change is <see cref="ReplicationOptions.BackgroundWhileWithin"/> old (a machine whose cores other
+    /// programs keep busy would otherwise starve the remote).
     /// </summary>
-    internal static bool InBackground(ReplicationOptions options, bool spilling, bool localServes, TimeSpan oldestAge)
-        => localServes && !spilling && oldestAge < options.BackgroundWhileWithin;
+    internal static DateTime BackgroundUntil(ReplicationOptions options, bool spilling, bool localServes, DateTime oldestChangeUtc)
+        => localServes && !spilling && options.BackgroundWhileWithin > TimeSpan.Zero ? oldestChangeUtc + options.BackgroundWhileWithin : DateTime.MinValue;
 
     /// <summary>How often a lingering replicator looks whether its short batch has grown into a full one.</summary>
     internal static readonly TimeSpan LingerSlice = TimeSpan.FromMilliseconds(10);

@@ -10,7 +10,7 @@ namespace CloudMirrorFs.Storage;
 /// 143 ms of a 0.5 s run. A thread here asks for <c>SCHED_IDLE</c> on Linux, so any other thread that wakes takes the
 /// core at once; elsewhere it runs at <see cref="ThreadPriority.Lowest"/>.
 /// <para>
-/// Work goes there only when the flow handing it over asked for it (<see cref="Requested"/>, set by a replicator for a
+/// Work goes there only when the flow handing it over asked for it (<see cref="Until"/>, set by a replicator for a
 /// batch that is keeping up): a remote that writers wait for, or one falling behind, works at normal priority, so
 /// that a machine kept busy by other programs cannot starve the remote. Only the work itself runs on these threads:
 /// the awaiting code resumes on the thread pool, and no lock the write path takes is held here.
@@ -18,7 +18,7 @@ namespace CloudMirrorFs.Storage;
 /// </summary>
 internal static partial class BackgroundWork
 {
-    private static readonly AsyncLocal<bool> s_requested = new();
+    private static readonly AsyncLocal<DateTime> s_until = new();
     private static readonly object s_lock = new(); // Monitor: idle threads wait on it
     private static readonly Queue<(Action Work, TaskCompletionSource Done)> s_queue = new();
     private static readonly int s_maxThreads = Math.Max(4, 2 * Environment.ProcessorCount);
@@ -30,11 +30,16 @@ internal static partial class BackgroundWork
     [ThreadStatic]
     private static bool t_onWorker;
 
-    /// <summary>Whether <see cref="RunAsync"/> calls made from this asynchronous flow go to the background threads.</summary>
-    public static bool Requested
+    /// <summary>
+    /// Until when (UTC) <see cref="RunAsync"/> calls made from this asynchronous flow go to the background threads; the
+    /// default (<see cref="DateTime.MinValue"/>) never. A replicator sets it per batch, to when the batch's oldest change
+    /// will have waited too long: work handed over later runs at normal priority, so a landing that a busy machine
+    /// starves of CPU does not go on at background priority for the rest of it.
+    /// </summary>
+    public static DateTime Until
     {
-        get => s_requested.Value;
-        set => s_requested.Value = value;
+        get => s_until.Value;
+        set => s_until.Value = value;
     }
 
     /// <summary>
@@ -83,12 +88,12 @@ internal static partial class BackgroundWork
     internal static bool OnBackgroundThread => t_onWorker;
 
     /// <summary>
-    /// Runs <paramref name="work"/>: on a background thread when <see cref="Requested"/> (the task completes there, its
+    /// Runs <paramref name="work"/>: on a background thread before <see cref="Until"/> (the task completes there, its
     /// continuations run on the thread pool), otherwise at once on this thread, throwing as it throws.
     /// </summary>
     public static Task RunAsync(Action work)
     {
-        if (!s_requested.Value || t_onWorker)
+        if (t_onWorker || DateTime.UtcNow >= s_until.Value)
         {
             work();
             return Task.CompletedTask;
@@ -133,16 +138,24 @@ internal static partial class BackgroundWork
                 }
                 item = s_queue.Dequeue();
             }
+            Exception? failed = null;
             try
             {
                 item.work();
-                item.done.SetResult();
             }
             catch (Exception e)
             {
-                item.done.SetException(e);
+                failed = e;
             }
-            Interlocked.Increment(ref s_completed);
+            Interlocked.Increment(ref s_completed); // before the awaiting code can look
+            if (failed is null)
+            {
+                item.done.SetResult();
+            }
+            else
+            {
+                item.done.SetException(failed);
+            }
         }
     }
 

@@ -110,15 +110,14 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
-    public void InBackground_OnlyWhileTheReplicatorKeepsUp()
+    public void BackgroundUntil_OnlyWhileTheReplicatorKeepsUp()
     {
         var options = new ReplicationOptions();
-        TimeSpan young = options.BackgroundWhileWithin / 4, old = options.BackgroundWhileWithin * 2;
-        Assert.IsTrue(Replicator.InBackground(options, spilling: false, localServes: true, young));
-        Assert.IsFalse(Replicator.InBackground(options, spilling: true, localServes: true, young), "the queue spills: catch up at full priority");
-        Assert.IsFalse(Replicator.InBackground(options, spilling: false, localServes: false, young), "writes wait for the remote");
-        Assert.IsFalse(Replicator.InBackground(options, spilling: false, localServes: true, old), "fallen behind in time");
-        Assert.IsFalse(Replicator.InBackground(options with { BackgroundWhileWithin = TimeSpan.Zero }, spilling: false, localServes: true, TimeSpan.Zero), "off");
+        DateTime oldest = new(2026, 11, 25, 4, 0, 0, DateTimeKind.Utc);
+        Assert.AreEqual(oldest + options.BackgroundWhileWithin, Replicator.BackgroundUntil(options, spilling: false, localServes: true, oldest));
+        Assert.AreEqual(DateTime.MinValue, Replicator.BackgroundUntil(options, spilling: true, localServes: true, oldest), "the queue spills: catch up at full priority");
+        Assert.AreEqual(DateTime.MinValue, Replicator.BackgroundUntil(options, spilling: false, localServes: false, oldest), "writes wait for the remote");
+        Assert.AreEqual(DateTime.MinValue, Replicator.BackgroundUntil(options with { BackgroundWhileWithin = TimeSpan.Zero }, spilling: false, localServes: true, oldest), "off");
     }
 
     [TestMethod]

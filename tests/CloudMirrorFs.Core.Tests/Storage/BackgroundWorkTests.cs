@@ -6,20 +6,24 @@ namespace CloudMirrorFs.Tests.Storage;
 public sealed class BackgroundWorkTests
 {
     [TestMethod]
-    public void NotRequested_RunsOnTheCallingThread_AndThrowsAsItThrows()
+    public void NotAsked_OrPastTheDeadline_RunsOnTheCallingThread_AndThrowsAsItThrows()
     {
-        int caller = Environment.CurrentManagedThreadId, ran = 0;
-        Task t = BackgroundWork.RunAsync(() => ran = Environment.CurrentManagedThreadId);
-        Assert.IsTrue(t.IsCompletedSuccessfully);
-        Assert.AreEqual(caller, ran);
-        Assert.ThrowsExactly<IOException>(() => BackgroundWork.RunAsync(() => throw new IOException("disk")));
+        foreach (DateTime until in new[] { default, DateTime.UtcNow.AddSeconds(-1) })
+        {
+            BackgroundWork.Until = until;
+            int caller = Environment.CurrentManagedThreadId, ran = 0;
+            Task t = BackgroundWork.RunAsync(() => ran = Environment.CurrentManagedThreadId);
+            Assert.IsTrue(t.IsCompletedSuccessfully);
+            Assert.AreEqual(caller, ran, $"until {until:O}");
+            Assert.ThrowsExactly<IOException>(() => BackgroundWork.RunAsync(() => throw new IOException("disk")));
+        }
     }
 
     [TestMethod]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    public async Task Requested_RunsOnAThreadAtIdlePriority_ThenResumesOffIt()
+    public async Task BeforeTheDeadline_RunsOnAThreadAtIdlePriority_ThenResumesOffIt()
     {
-        BackgroundWork.Requested = true;
+        BackgroundWork.Until = DateTime.UtcNow.AddMinutes(5);
         bool onBackground = false;
         int policy = -1;
         await BackgroundWork.RunAsync(() =>
@@ -37,16 +41,16 @@ public sealed class BackgroundWorkTests
     }
 
     [TestMethod]
-    public async Task Requested_IsTheFlowsOwn_NotItsCallers()
+    public async Task TheDeadline_IsTheFlowsOwn_NotItsCallers()
     {
         static async Task AskAsync()
         {
-            BackgroundWork.Requested = true;
+            BackgroundWork.Until = DateTime.MaxValue;
             await Task.Yield();
-            Assert.IsTrue(BackgroundWork.Requested);
+            Assert.AreEqual(DateTime.MaxValue, BackgroundWork.Until);
         }
         await AskAsync();
-        Assert.IsFalse(BackgroundWork.Requested, "set in a callee's flow: the caller's next batch decides for itself");
+        Assert.AreEqual(default, BackgroundWork.Until, "set in a callee's flow: the caller's next batch decides for itself");
     }
     [TestMethod]
     [DoNotParallelize] // the background threads are the process's: not while another class replicates
@@ -56,7 +60,7 @@ public sealed class BackgroundWorkTests
         {
             Assert.AreEqual(0, BackgroundWork.InCpuWork, "off the background threads it is a no-op");
         }
-        BackgroundWork.Requested = true;
+        BackgroundWork.Until = DateTime.UtcNow.AddMinutes(5);
         int items = BackgroundWork.CoresForCopies + 3, active = 0, maxActive = 0, inCpu = 0, maxInCpu = 0;
         static void Max(ref int max, int now)
         {
