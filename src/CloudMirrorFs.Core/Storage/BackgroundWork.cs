@@ -20,12 +20,14 @@ internal static partial class BackgroundWork
 {
     private static readonly AsyncLocal<DateTime> s_until = new();
     private static readonly object s_lock = new(); // Monitor: idle threads wait on it
-    private static readonly Queue<(Action Work, TaskCompletionSource Done)> s_queue = new();
+    private static readonly Queue<Item> s_queue = new();
+    private static Timer? s_rescuer;
     private static readonly int s_maxThreads = Math.Max(4, 2 * Environment.ProcessorCount);
     private static readonly SemaphoreSlim s_cores = new(CoresForCopies, CoresForCopies);
     private static int s_threads;
     private static int s_idle;
     private static long s_completed;
+    private static long s_rescued;
 
     [ThreadStatic]
     private static bool t_onWorker;
@@ -81,9 +83,6 @@ internal static partial class BackgroundWork
     /// <summary>Tests: background threads inside a stretch of CPU work now.</summary>
     internal static int InCpuWork => CoresForCopies - s_cores.CurrentCount;
 
-    /// <summary>Tests: work items the background threads have run.</summary>
-    internal static long Completed => Interlocked.Read(ref s_completed);
-
     /// <summary>Tests: whether the current thread is a background one.</summary>
     internal static bool OnBackgroundThread => t_onWorker;
 
@@ -102,7 +101,8 @@ internal static partial class BackgroundWork
         bool start = false;
         lock (s_lock)
         {
-            s_queue.Enqueue((work, done));
+            s_queue.Enqueue(new Item(work, done, s_until.Value));
+            s_rescuer ??= new Timer(static _ => Rescue(), null, RescueEvery, RescueEvery);
             if (s_idle > 0)
             {
                 Monitor.Pulse(s_lock);
@@ -121,13 +121,59 @@ internal static partial class BackgroundWork
         return done.Task;
     }
 
+    /// <summary>How often work still waiting for a background thread past its deadline is handed to the thread pool.</summary>
+    internal static readonly TimeSpan RescueEvery = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Tests: work items the background threads have run.</summary>
+    internal static long Completed => Interlocked.Read(ref s_completed);
+
+    /// <summary>Tests: work items that waited past their deadline and ran on the thread pool instead.</summary>
+    internal static long Rescued => Interlocked.Read(ref s_rescued);
+
+    /// <summary>Tests: the most background threads there can be.</summary>
+    internal static int MaxThreads => s_maxThreads;
+
+    /// <summary>
+    /// Hands work that waited past its deadline to the thread pool, at normal priority. A machine whose cores other
+    /// programs keep busy gives idle-priority threads next to nothing: without this, what a landing queued before its
+    /// deadline would wait for them however long the machine stays busy, and the replicator with it.
+    /// </summary>
+    private static void Rescue()
+    {
+        List<Item>? late = null;
+        lock (s_lock)
+        {
+            DateTime now = DateTime.UtcNow;
+            for (int i = s_queue.Count; i > 0; i--)
+            {
+                Item item = s_queue.Dequeue();
+                if (item.Until <= now)
+                {
+                    (late ??= []).Add(item);
+                }
+                else
+                {
+                    s_queue.Enqueue(item);
+                }
+            }
+        }
+        foreach (Item item in late ?? [])
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static item =>
+            {
+                Interlocked.Increment(ref s_rescued);
+                Execute(item);
+            }, item, preferLocal: false);
+        }
+    }
+
     private static void Work()
     {
         t_onWorker = true;
         LowerPriority();
         while (true)
         {
-            (Action work, TaskCompletionSource done) item;
+            Item item;
             lock (s_lock)
             {
                 while (s_queue.Count == 0)
@@ -138,26 +184,27 @@ internal static partial class BackgroundWork
                 }
                 item = s_queue.Dequeue();
             }
-            Exception? failed = null;
-            try
-            {
-                item.work();
-            }
-            catch (Exception e)
-            {
-                failed = e;
-            }
             Interlocked.Increment(ref s_completed); // before the awaiting code can look
-            if (failed is null)
-            {
-                item.done.SetResult();
-            }
-            else
-            {
-                item.done.SetException(failed);
-            }
+            Execute(item);
         }
     }
+
+    private static void Execute(Item item)
+    {
+        try
+        {
+            item.Work();
+        }
+        catch (Exception e)
+        {
+            item.Done.SetException(e);
+            return;
+        }
+        item.Done.SetResult();
+    }
+
+    /// <summary>A piece of work, the task its caller awaits, and until when it may wait for a background thread.</summary>
+    private readonly record struct Item(Action Work, TaskCompletionSource Done, DateTime Until);
 
     private static void LowerPriority()
     {

@@ -85,4 +85,35 @@ public sealed class BackgroundWorkTests
         Assert.IsTrue(maxActive > BackgroundWork.CoresForCopies, $"waits beside them: {maxActive}");
         Assert.AreEqual(0, BackgroundWork.InCpuWork);
     }
+    [TestMethod]
+    [DoNotParallelize] // the background threads are the process's: not while another class replicates
+    public async Task WorkStillWaitingPastItsDeadline_RunsOnThePoolInstead()
+    {
+        // Every background thread held, as a machine whose cores other programs keep busy holds idle-priority threads.
+        using var release = new ManualResetEventSlim();
+        using var started = new CountdownEvent(BackgroundWork.MaxThreads);
+        BackgroundWork.Until = DateTime.UtcNow.AddMinutes(5);
+        List<Task> held = Enumerable.Range(0, BackgroundWork.MaxThreads).Select(_ => BackgroundWork.RunAsync(() =>
+        {
+            started.Signal();
+            release.Wait();
+        })).ToList();
+        try
+        {
+            Assert.IsTrue(started.Wait(TimeSpan.FromSeconds(10)), "every background thread holds one");
+            long rescued = BackgroundWork.Rescued;
+            BackgroundWork.Until = DateTime.UtcNow.AddMilliseconds(100);
+            bool onBackground = true;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await BackgroundWork.RunAsync(() => onBackground = BackgroundWork.OnBackgroundThread).WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.IsFalse(onBackground, "ran on the thread pool");
+            Assert.AreEqual(rescued + 1, BackgroundWork.Rescued);
+            Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(90), $"it waited for a background thread until its deadline first: {clock.Elapsed}");
+        }
+        finally
+        {
+            release.Set();
+            await Task.WhenAll(held);
+        }
+    }
 }
