@@ -95,7 +95,7 @@ public sealed class FolderObjectStore : IObjectStore, IFolderHome
                 {
                     Guard(dir, () => AtomicFile.SyncDirectory(dir));
                 }
-                catch (MirrorException) when (!Directory.Exists(dir))
+                catch (MirrorException e) when (e.InnerException is DirectoryNotFoundException && PathProbe.Attributes(dir) is null)
                 {
                     // Removed since (by hand): nothing of it is left to flush, and its objects are the store's verify's
                     // to find missing. Kept, it would fail every flush from now on.

@@ -40,11 +40,10 @@ public sealed record ReplicationOptions
     public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>
-    /// A remote's bulk work (writing a folder remote's objects) runs at background CPU priority while the replicator
-    /// keeps up (<see cref="Storage.BackgroundWork"/>): while the oldest change of its batch is younger than this, the
-    /// queue holds it in memory, and a local facet serves the drive. Past it (a machine kept busy by other programs), when
-    /// the queue spills to disk, or when writes wait for the remote, the work runs at normal priority. Zero: always at
-    /// normal priority.
+    /// A remote's bulk work (writing a folder remote's objects) runs on threads whose copies take turns on all cores
+    /// but one (<see cref="Storage.BackgroundWork"/>) while the replicator keeps up: while the oldest change of its batch
+    /// is younger than this, the queue holds it in memory, and a local facet serves the drive. Past it, when the queue
+    /// spills to disk, or when writes wait for the remote, the work runs on every core. Zero: always on every core.
     /// </summary>
     public TimeSpan BackgroundWhileWithin { get; init; } = TimeSpan.FromSeconds(2);
 

@@ -287,7 +287,7 @@ internal sealed class Replicator : IAsyncDisposable
         }
         Busy = true;
         // For this batch's flow (its uploads, and the commit that lands while the next batch is read): see BackgroundWork.
-        Storage.BackgroundWork.Until = BackgroundUntil(_options, _host.Queue.IsSpilling, _host.SourceLocal is not null, batch[0].EnqueuedUtc);
+        Storage.BackgroundWork.KeepFor(BackgroundFor(_options, _host.Queue.IsSpilling, _host.SourceLocal is not null, batch[0].EnqueuedUtc, DateTime.UtcNow));
         await SendAsync(batch, cancellationToken).ConfigureAwait(false);
         // Back up quickly after the link returns: a batch of one record costs two round trips like a full one.
         _batchRecords = Math.Min(_options.BatchRecords, _batchRecords * 4);
@@ -362,14 +362,21 @@ internal sealed class Replicator : IAsyncDisposable
         => Math.Min(options.BatchBytes, Math.Max(1L << 20, memoryLimit / 4));
 
     /// <summary>
-    /// Until when a batch's bulk work runs at background CPU priority (<see cref="Storage.BackgroundWork.Until"/>): only
-    /// while the replicator keeps up. Never when the queue spills (the remote is behind, and every spilled byte is
-    /// written twice), nor when no local facet serves the drive (writes wait for the remote); otherwise until the
-    /// batch's oldest change is <see cref="ReplicationOptions.BackgroundWhileWithin"/> old (a machine whose cores other
-    /// programs keep busy would otherwise starve the remote).
+    /// How long from now a batch's bulk work goes to <see cref="Storage.BackgroundWork"/> (one core's copies, leaving the
+    /// others to the drive): only while the replicator keeps up. Not at all when the queue spills (the remote is
+    /// behind, and every spilled byte is written twice) or when no local facet serves the drive (writes wait for the
+    /// remote); otherwise until the batch's oldest change is <see cref="ReplicationOptions.BackgroundWhileWithin"/> old,
+    /// never longer than that from now (a wall clock stepped back does not stretch it).
     /// </summary>
-    internal static DateTime BackgroundUntil(ReplicationOptions options, bool spilling, bool localServes, DateTime oldestChangeUtc)
-        => localServes && !spilling && options.BackgroundWhileWithin > TimeSpan.Zero ? oldestChangeUtc + options.BackgroundWhileWithin : DateTime.MinValue;
+    internal static TimeSpan BackgroundFor(ReplicationOptions options, bool spilling, bool localServes, DateTime oldestChangeUtc, DateTime nowUtc)
+    {
+        if (!localServes || spilling || options.BackgroundWhileWithin <= TimeSpan.Zero)
+        {
+            return TimeSpan.Zero;
+        }
+        TimeSpan left = oldestChangeUtc + options.BackgroundWhileWithin - nowUtc;
+        return left < TimeSpan.Zero ? TimeSpan.Zero : left > options.BackgroundWhileWithin ? options.BackgroundWhileWithin : left;
+    }
 
     /// <summary>How often a lingering replicator looks whether its short batch has grown into a full one.</summary>
     internal static readonly TimeSpan LingerSlice = TimeSpan.FromMilliseconds(10);

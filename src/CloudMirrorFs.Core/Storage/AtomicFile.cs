@@ -23,9 +23,10 @@ public static class AtomicFile
     /// <summary>
     /// Flushes a folder's entries (new, renamed, deleted names) to stable storage, so that a rename into it survives a
     /// power cut. A no-op on Windows, and where the file system cannot flush a folder at all (it refuses with EINVAL or
-    /// EOPNOTSUPP). Any other failure throws: a missing folder as <see cref="DirectoryNotFoundException"/>, a failed
-    /// flush (EIO: the disk may not hold the names) as an <see cref="IOException"/> whose HResult is the errno; both
-    /// name the folder.
+    /// EOPNOTSUPP), or where it may not open the folder to flush it (a folder its owner made unreadable: EACCES, EPERM).
+    /// Any other failure throws: a missing folder (or a file where one was) as <see cref="DirectoryNotFoundException"/>,
+    /// a failed flush (EIO: the disk may not hold the names) as an <see cref="IOException"/> whose HResult is the errno;
+    /// both name the folder.
     /// </summary>
     public static void SyncDirectory(string dir)
     {
@@ -37,12 +38,17 @@ public static class AtomicFile
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
+            if (errno is EAcces or EPerm)
+            {
+                return; // a folder its owner made unreadable (chmod 0, or -w-x) cannot be opened to flush: left as the OS keeps it
+            }
             string message = $"cannot open the folder {dir} to flush its entries: {Marshal.GetPInvokeErrorMessage(errno)}";
-            throw errno == ENoEnt ? new DirectoryNotFoundException(message) : new IOException(message, errno);
+            throw errno is ENoEnt or ENotDir ? new DirectoryNotFoundException(message) : new IOException(message, errno);
         }
         try
         {
-            int errno = InjectedFsyncErrno != 0 ? InjectedFsyncErrno : Libc.Fsync(fd) == 0 ? 0 : Marshal.GetLastPInvokeError();
+            int injected = InjectedFor(dir);
+            int errno = injected != 0 ? injected : Libc.Fsync(fd) == 0 ? 0 : Marshal.GetLastPInvokeError();
             if (errno != 0 && errno != EInval && !(OperatingSystem.IsLinux() && errno == EOpNotSupp))
             {
                 throw new IOException(
@@ -56,9 +62,20 @@ public static class AtomicFile
         }
     }
 
-    private const int ENoEnt = 2, EInval = 22, EOpNotSupp = 95;
+    private const int EPerm = 1, ENoEnt = 2, EAcces = 13, ENotDir = 20, EInval = 22, EOpNotSupp = 95;
 
-    /// <summary>Tests: a nonzero errno that this thread's next folder flushes fail with, in place of fsync's own result.</summary>
-    [ThreadStatic]
-    internal static int InjectedFsyncErrno;
+    private static readonly AsyncLocal<(int Errno, string? Folder)> s_injected = new();
+
+    /// <summary>Tests: a nonzero errno that folder flushes made from this asynchronous flow fail with, in place of fsync's own result.</summary>
+    internal static int InjectedFsyncErrno
+    {
+        get => s_injected.Value.Errno;
+        set => s_injected.Value = (value, null);
+    }
+
+    /// <summary>Tests: as <see cref="InjectedFsyncErrno"/>, for the flushes of one folder only.</summary>
+    internal static void InjectFsyncErrno(int errno, string folder) => s_injected.Value = (errno, Path.GetFullPath(folder));
+
+    private static int InjectedFor(string dir)
+        => s_injected.Value is (not 0, var folder) && (folder is null || folder == Path.GetFullPath(dir)) ? s_injected.Value.Errno : 0;
 }

@@ -1,29 +1,33 @@
-using System.Runtime.InteropServices;
-
 namespace CloudMirrorFs.Storage;
 
 /// <summary>
-/// Threads at the OS's background CPU priority for a remote's bulk work (writing a folder remote's objects), so that
-/// it never delays the drive's own threads. On a machine of few cores the replicator's writes into a folder remote took
-/// both cores for a scheduler tick at a time (4 ms at HZ=250) while a FUSE request, or the program waiting for its
-/// reply, waited behind them: in a 512 MiB sequential write through the mount, requests waiting over 2 ms added up to
-/// 143 ms of a 0.5 s run. A thread here asks for <c>SCHED_IDLE</c> on Linux, so any other thread that wakes takes the
-/// core at once; elsewhere it runs at <see cref="ThreadPriority.Lowest"/>.
+/// Threads of their own for a remote's bulk work (writing a folder remote's objects) while the replicator keeps up,
+/// whose copies take turns on all cores but one (<see cref="EnterCpuWork"/>), so that the drive's own threads always
+/// find a core. On a machine of few cores the replicator's writes into a folder remote, one per thread-pool thread,
+/// took both cores for a scheduler tick at a time (4 ms at HZ=250) while a FUSE request, or the program waiting for its
+/// reply, waited behind them: in a 512 MiB sequential write through the mount, replies more than 2 ms late added up to
+/// 143 ms of a 0.5 s run, and the writer's p99 was 3–5 ms against passthrough's 1.0–1.8 ms.
 /// <para>
-/// Work goes there only when the flow handing it over asked for it (<see cref="Until"/>, set by a replicator for a
-/// batch that is keeping up): a remote that writers wait for, or one falling behind, works at normal priority, so
-/// that a machine kept busy by other programs cannot starve the remote. Only the work itself runs on these threads:
-/// the awaiting code resumes on the thread pool, and no lock the write path takes is held here.
+/// Work goes there only while the flow handing it over asks for it (<see cref="KeepFor"/>, set by a replicator for a
+/// batch that is keeping up); otherwise, and once that time is up, it runs at once on the caller's thread, as many at
+/// a time as the caller starts: a remote that writers wait for, or one falling behind, catches up with every core. Work
+/// still waiting here when its time is up is handed to the thread pool (<see cref="Rescue"/>). Only the work itself runs
+/// on these threads: the awaiting code resumes on the thread pool.
+/// </para>
+/// <para>
+/// The threads run at normal priority. <c>SCHED_IDLE</c> was tried: no better measurably once the copies were limited,
+/// and a thread the OS rarely runs holds up every garbage collection of the process (the runtime stops all managed
+/// threads at a safe point) on a machine that other programs keep busy.
 /// </para>
 /// </summary>
-internal static partial class BackgroundWork
+internal static class BackgroundWork
 {
-    private static readonly AsyncLocal<DateTime> s_until = new();
+    private static readonly AsyncLocal<long> s_until = new(); // Environment.TickCount64; 0: not asked
     private static readonly object s_lock = new(); // Monitor: idle threads wait on it
     private static readonly Queue<Item> s_queue = new();
-    private static Timer? s_rescuer;
     private static readonly int s_maxThreads = Math.Max(4, 2 * Environment.ProcessorCount);
     private static readonly SemaphoreSlim s_cores = new(CoresForCopies, CoresForCopies);
+    private static Timer? s_rescuer;
     private static int s_threads;
     private static int s_idle;
     private static long s_completed;
@@ -33,23 +37,19 @@ internal static partial class BackgroundWork
     private static bool t_onWorker;
 
     /// <summary>
-    /// Until when (UTC) <see cref="RunAsync"/> calls made from this asynchronous flow go to the background threads; the
-    /// default (<see cref="DateTime.MinValue"/>) never. A replicator sets it per batch, to when the batch's oldest change
-    /// will have waited too long: work handed over later runs at normal priority, so a landing that a busy machine
-    /// starves of CPU does not go on at background priority for the rest of it.
+    /// Asks that <see cref="RunAsync"/> calls made from this asynchronous flow, for <paramref name="time"/> from now (on
+    /// the monotonic clock), go to the background threads; zero or less: not at all. A replicator sets it per batch.
     /// </summary>
-    public static DateTime Until
-    {
-        get => s_until.Value;
-        set => s_until.Value = value;
-    }
+    public static void KeepFor(TimeSpan time)
+        => s_until.Value = time > TimeSpan.Zero ? Environment.TickCount64 + Math.Max(1, (long)time.TotalMilliseconds) : 0;
+
+    /// <summary>Whether <see cref="RunAsync"/> called now from this flow would hand its work to a background thread.</summary>
+    internal static bool Asked => s_until.Value != 0 && Environment.TickCount64 < s_until.Value;
 
     /// <summary>
     /// How many background threads may copy at once: all cores but one, at least one. The others may wait for a disk
-    /// meanwhile (a folder remote's fsyncs), but a core is always left to the drive's own threads: a thread's priority
-    /// alone did not do it. Linux's scheduler still picks an idle-priority thread when the drive's thread has had more than
-    /// its share of late, and lets it run to the next tick; with a copy on each of two cores, a FUSE request's p99 was
-    /// 3–5 ms, with one 1.4–1.9 ms (passthrough's: 1.0–1.8 ms).
+    /// meanwhile (a folder remote's fsyncs). With a copy on each of two cores, a FUSE request's p99 was 3–5 ms; with
+    /// one, 1.3–2.1 ms in most runs.
     /// </summary>
     internal static int CoresForCopies => Math.Max(1, Environment.ProcessorCount - 1);
 
@@ -83,16 +83,28 @@ internal static partial class BackgroundWork
     /// <summary>Tests: background threads inside a stretch of CPU work now.</summary>
     internal static int InCpuWork => CoresForCopies - s_cores.CurrentCount;
 
+    /// <summary>Tests: work items the background threads have taken.</summary>
+    internal static long Completed => Interlocked.Read(ref s_completed);
+
+    /// <summary>Tests: work items that were still waiting when their time was up and ran on the thread pool instead.</summary>
+    internal static long Rescued => Interlocked.Read(ref s_rescued);
+
+    /// <summary>Tests: the most background threads there can be.</summary>
+    internal static int MaxThreads => s_maxThreads;
+
     /// <summary>Tests: whether the current thread is a background one.</summary>
     internal static bool OnBackgroundThread => t_onWorker;
 
+    /// <summary>How often work still waiting for a background thread past its time is handed to the thread pool.</summary>
+    internal static readonly TimeSpan RescueEvery = TimeSpan.FromMilliseconds(250);
+
     /// <summary>
-    /// Runs <paramref name="work"/>: on a background thread before <see cref="Until"/> (the task completes there, its
+    /// Runs <paramref name="work"/>: on a background thread while this flow asks for it (the task completes there, its
     /// continuations run on the thread pool), otherwise at once on this thread, throwing as it throws.
     /// </summary>
     public static Task RunAsync(Action work)
     {
-        if (t_onWorker || DateTime.UtcNow >= s_until.Value)
+        if (t_onWorker || !Asked)
         {
             work();
             return Task.CompletedTask;
@@ -102,7 +114,13 @@ internal static partial class BackgroundWork
         lock (s_lock)
         {
             s_queue.Enqueue(new Item(work, done, s_until.Value));
-            s_rescuer ??= new Timer(static _ => Rescue(), null, RescueEvery, RescueEvery);
+            if (s_rescuer is null)
+            {
+                using (ExecutionContext.SuppressFlow()) // the timer lives on: it must not keep this flow's values
+                {
+                    s_rescuer = new Timer(static _ => Rescue(), null, RescueEvery, RescueEvery);
+                }
+            }
             if (s_idle > 0)
             {
                 Monitor.Pulse(s_lock);
@@ -116,34 +134,31 @@ internal static partial class BackgroundWork
         }
         if (start)
         {
-            new Thread(Work) { IsBackground = true, Name = "cmfs-background" }.Start();
+            try
+            {
+                new Thread(Work) { IsBackground = true, Name = "cmfs-background" }.UnsafeStart(); // no flow of the first caller's values
+            }
+            catch
+            {
+                lock (s_lock)
+                {
+                    s_threads--; // the work stays queued: another thread, or the rescue, runs it
+                }
+            }
         }
         return done.Task;
     }
 
-    /// <summary>How often work still waiting for a background thread past its deadline is handed to the thread pool.</summary>
-    internal static readonly TimeSpan RescueEvery = TimeSpan.FromMilliseconds(250);
-
-    /// <summary>Tests: work items the background threads have run.</summary>
-    internal static long Completed => Interlocked.Read(ref s_completed);
-
-    /// <summary>Tests: work items that waited past their deadline and ran on the thread pool instead.</summary>
-    internal static long Rescued => Interlocked.Read(ref s_rescued);
-
-    /// <summary>Tests: the most background threads there can be.</summary>
-    internal static int MaxThreads => s_maxThreads;
-
     /// <summary>
-    /// Hands work that waited past its deadline to the thread pool, at normal priority. A machine whose cores other
-    /// programs keep busy gives idle-priority threads next to nothing: without this, what a landing queued before its
-    /// deadline would wait for them however long the machine stays busy, and the replicator with it.
+    /// Hands work that was still waiting for a background thread when its time was up to the thread pool: a landing
+    /// that falls behind (the copies of one core are not enough, or the disk is slow) catches up with every core.
     /// </summary>
     private static void Rescue()
     {
         List<Item>? late = null;
         lock (s_lock)
         {
-            DateTime now = DateTime.UtcNow;
+            long now = Environment.TickCount64;
             for (int i = s_queue.Count; i > 0; i--)
             {
                 Item item = s_queue.Dequeue();
@@ -170,7 +185,6 @@ internal static partial class BackgroundWork
     private static void Work()
     {
         t_onWorker = true;
-        LowerPriority();
         while (true)
         {
             Item item;
@@ -203,35 +217,6 @@ internal static partial class BackgroundWork
         item.Done.SetResult();
     }
 
-    /// <summary>A piece of work, the task its caller awaits, and until when it may wait for a background thread.</summary>
-    private readonly record struct Item(Action Work, TaskCompletionSource Done, DateTime Until);
-
-    private static void LowerPriority()
-    {
-        if (OperatingSystem.IsLinux())
-        {
-            var param = new SchedParam();
-            _ = SchedSetScheduler(0, SchedIdle, ref param); // refused (a sandbox's filter): normal priority, as before
-        }
-        else
-        {
-            Thread.CurrentThread.Priority = ThreadPriority.Lowest;
-        }
-    }
-
-    /// <summary>Linux's SCHED_IDLE policy: runs only when no other thread wants the core.</summary>
-    internal const int SchedIdle = 5;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct SchedParam
-    {
-        public int Priority;
-    }
-
-    [LibraryImport("libc", EntryPoint = "sched_setscheduler", SetLastError = true)]
-    private static partial int SchedSetScheduler(int pid, int policy, ref SchedParam param);
-
-    /// <summary>Tests: the scheduling policy of the calling thread (sched_getscheduler(0)).</summary>
-    [LibraryImport("libc", EntryPoint = "sched_getscheduler", SetLastError = true)]
-    internal static partial int CurrentPolicy(int pid = 0);
+    /// <summary>A piece of work, the task its caller awaits, and until when (<see cref="Environment.TickCount64"/>) it may wait here.</summary>
+    private readonly record struct Item(Action Work, TaskCompletionSource Done, long Until);
 }

@@ -55,6 +55,7 @@ public sealed class DirtyMap : IDisposable
     // ClearVolumeMarksLater: the marks are clear in memory, still in the file until CommitClears rewrites it.
     private bool _fullOnDisk;
     private bool _namespaceOnDisk;
+    private bool _folderFlushOwed;
     private bool _fullUnpersisted;
     private bool _namespaceUnpersisted;
 
@@ -565,7 +566,7 @@ public sealed class DirtyMap : IDisposable
         {
             lock (_lock)
             {
-                return !_disposed && (_marksFlushed < _marksAppended || _unpersisted is { Count: > 0 } || _fullUnpersisted || _namespaceUnpersisted);
+                return !_disposed && (_marksFlushed < _marksAppended || _unpersisted is { Count: > 0 } || _fullUnpersisted || _namespaceUnpersisted || _folderFlushOwed);
             }
         }
     }
@@ -583,6 +584,7 @@ public sealed class DirtyMap : IDisposable
             if (!_disposed)
             {
                 AppendUnpersistedLocked(); // a barrier that cannot write them fails, rather than return without them
+                FlushOwedFolderLocked();
             }
             target = _marksAppended;
             if (_disposed || _marksFlushed >= target)
@@ -597,11 +599,26 @@ public sealed class DirtyMap : IDisposable
         }
         catch (ObjectDisposedException)
         {
-            // Replaced by a rewrite meanwhile (which flushed the whole live set to disk), or the map was closed.
+            // Replaced by a rewrite meanwhile (which flushed the whole live set to disk, and its folder unless that
+            // failed: owed then, and flushed below), or the map was closed.
         }
         lock (_lock)
         {
+            if (!_disposed)
+            {
+                FlushOwedFolderLocked();
+            }
             _marksFlushed = Math.Max(_marksFlushed, target);
+        }
+    }
+
+    /// <summary>The flush of the map's folder that a rewrite could not do: retried before any mark counts as flushed.</summary>
+    private void FlushOwedFolderLocked()
+    {
+        if (_folderFlushOwed)
+        {
+            AtomicFile.SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
+            _folderFlushOwed = false;
         }
     }
 
@@ -872,9 +889,12 @@ public sealed class DirtyMap : IDisposable
         File.Move(tmp, Path, overwrite: true);
         _file = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
         _file.Position = _file.Length;
-        // Reopened first: a folder that fails to flush leaves the map usable, its caller told, and the marks not
-        // counted as flushed (the rename may not have reached the disk).
+        // Reopened first: a folder that fails to flush leaves the map usable and its caller told. Until a flush of the
+        // folder succeeds the rename may not be on the disk (a power cut could bring the old log back), so no mark
+        // counts as flushed: the next Flush flushes the folder first (HasUnflushedMarks says so meanwhile).
+        _folderFlushOwed = true;
         AtomicFile.SyncDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        _folderFlushOwed = false;
         _marksFlushed = _marksAppended; // the live set is on disk: written, flushed and renamed into place above
         _unpersisted = null;
         _fullUnpersisted = false;

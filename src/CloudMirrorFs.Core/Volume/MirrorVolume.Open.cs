@@ -568,6 +568,7 @@ public sealed partial class MirrorVolume
         await StopLocalResyncsAsync().ConfigureAwait(false);
         await StopReplicationAsync().ConfigureAwait(false);
         await _namespaceGate.WaitAsync().ConfigureAwait(false);
+        bool closeIncomplete = false;
         try
         {
             foreach (FacetSlot s in _slots.Where(s => s.IsLocal && s.State == FacetState.Synchronised))
@@ -589,7 +590,22 @@ public sealed partial class MirrorVolume
             {
                 _log.LogError("queue: could not be closed on its failed storage ({Message}); the dirty maps cover what it held", e.Message);
             }
-            _files?.Dispose();
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Its records are covered by its intent marks, which it did not clear: the next open recovers it as after
+                // a crash, and so does the volume (the running marker stays, below).
+                closeIncomplete = true;
+                _log.LogError("queue: closing it failed ({Message}); the next mount recovers as after a crash", e.Message);
+            }
+            try
+            {
+                _files?.Dispose();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                closeIncomplete = true;
+                _log.LogError("the table of names could not be saved at close ({Message}); the next mount recovers as after a crash", e.Message);
+            }
             if (_files is not null)
             {
                 lock (_stateLock)
@@ -605,7 +621,7 @@ public sealed partial class MirrorVolume
                 s.Dirty.Dispose();
                 await s.Facet.DisposeAsync().ConfigureAwait(false);
             }
-            if (_files is not null && !_statesUnsaved)
+            if (_files is not null && !_statesUnsaved && !closeIncomplete)
             {
                 if (_activityRecovered)
                 {

@@ -89,7 +89,7 @@ public sealed class ReplicationTests
     {
         foreach (bool background in new[] { true, false })
         {
-            await using var fx = new VolumeFixture(1, 1, remoteKind: "folder") { Replicate = true, BackgroundWhileWithin = background ? null : TimeSpan.Zero };
+            await using var fx = new VolumeFixture(1, 1, remoteKind: "folder") { Replicate = true, BackgroundWhileWithin = background ? TimeSpan.FromMinutes(10) : TimeSpan.Zero };
             MirrorVolume v = await fx.OpenAsync();
             long before = CloudMirrorFs.Storage.BackgroundWork.Completed;
             long id = await v.CreateFileAsync("f");
@@ -110,14 +110,17 @@ public sealed class ReplicationTests
     }
 
     [TestMethod]
-    public void BackgroundUntil_OnlyWhileTheReplicatorKeepsUp()
+    public void BackgroundFor_OnlyWhileTheReplicatorKeepsUp()
     {
         var options = new ReplicationOptions();
-        DateTime oldest = new(2026, 11, 25, 4, 0, 0, DateTimeKind.Utc);
-        Assert.AreEqual(oldest + options.BackgroundWhileWithin, Replicator.BackgroundUntil(options, spilling: false, localServes: true, oldest));
-        Assert.AreEqual(DateTime.MinValue, Replicator.BackgroundUntil(options, spilling: true, localServes: true, oldest), "the queue spills: catch up at full priority");
-        Assert.AreEqual(DateTime.MinValue, Replicator.BackgroundUntil(options, spilling: false, localServes: false, oldest), "writes wait for the remote");
-        Assert.AreEqual(DateTime.MinValue, Replicator.BackgroundUntil(options with { BackgroundWhileWithin = TimeSpan.Zero }, spilling: false, localServes: true, oldest), "off");
+        TimeSpan within = options.BackgroundWhileWithin;
+        DateTime now = new(2026, 11, 25, 4, 0, 0, DateTimeKind.Utc);
+        Assert.AreEqual(within / 2, Replicator.BackgroundFor(options, spilling: false, localServes: true, now - within / 2, now));
+        Assert.AreEqual(TimeSpan.Zero, Replicator.BackgroundFor(options, spilling: false, localServes: true, now - within * 3, now), "fallen behind in time");
+        Assert.AreEqual(within, Replicator.BackgroundFor(options, spilling: false, localServes: true, now + TimeSpan.FromHours(1), now), "a clock stepped back: never longer than the window");
+        Assert.AreEqual(TimeSpan.Zero, Replicator.BackgroundFor(options, spilling: true, localServes: true, now, now), "the queue spills: catch up on every core");
+        Assert.AreEqual(TimeSpan.Zero, Replicator.BackgroundFor(options, spilling: false, localServes: false, now, now), "writes wait for the remote");
+        Assert.AreEqual(TimeSpan.Zero, Replicator.BackgroundFor(options with { BackgroundWhileWithin = TimeSpan.Zero }, spilling: false, localServes: true, now, now), "off");
     }
 
     [TestMethod]

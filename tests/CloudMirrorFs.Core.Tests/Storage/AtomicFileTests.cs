@@ -6,12 +6,17 @@ namespace CloudMirrorFs.Tests.Storage;
 public sealed class AtomicFileTests
 {
     [TestMethod]
-    public void SyncDirectory_OfAMissingFolder_ThrowsNamingIt()
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")] // a no-op on Windows
+    public void SyncDirectory_OfAMissingFolder_OrAFileWhereOneWas_ThrowsNamingIt()
     {
         using var dir = new TempDir("afile");
-        string missing = Path.Combine(dir.Path, "gone");
-        var e = Assert.ThrowsExactly<DirectoryNotFoundException>(() => AtomicFile.SyncDirectory(missing));
-        StringAssert.Contains(e.Message, missing);
+        string file = Path.Combine(dir.Path, "file");
+        File.WriteAllText(file, "x");
+        foreach (string missing in new[] { Path.Combine(dir.Path, "gone"), Path.Combine(file, "below") })
+        {
+            var e = Assert.ThrowsExactly<DirectoryNotFoundException>(() => AtomicFile.SyncDirectory(missing));
+            StringAssert.Contains(e.Message, missing);
+        }
     }
 
     [TestMethod]

@@ -6,52 +6,46 @@ namespace CloudMirrorFs.Tests.Storage;
 public sealed class BackgroundWorkTests
 {
     [TestMethod]
-    public void NotAsked_OrPastTheDeadline_RunsOnTheCallingThread_AndThrowsAsItThrows()
+    public async Task NotAsked_OrWhenTheTimeIsUp_RunsOnTheCallingThread_AndThrowsAsItThrows()
     {
-        foreach (DateTime until in new[] { default, DateTime.UtcNow.AddSeconds(-1) })
+        foreach (TimeSpan time in new[] { TimeSpan.Zero, TimeSpan.FromMilliseconds(1) })
         {
-            BackgroundWork.Until = until;
+            BackgroundWork.KeepFor(time);
+            await Task.Delay(20); // past the 1 ms
             int caller = Environment.CurrentManagedThreadId, ran = 0;
             Task t = BackgroundWork.RunAsync(() => ran = Environment.CurrentManagedThreadId);
             Assert.IsTrue(t.IsCompletedSuccessfully);
-            Assert.AreEqual(caller, ran, $"until {until:O}");
+            Assert.AreEqual(caller, ran, $"asked for {time}");
             Assert.ThrowsExactly<IOException>(() => BackgroundWork.RunAsync(() => throw new IOException("disk")));
         }
     }
 
     [TestMethod]
-    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    public async Task BeforeTheDeadline_RunsOnAThreadAtIdlePriority_ThenResumesOffIt()
+    public async Task Asked_RunsOnABackgroundThread_ThenResumesOffIt()
     {
-        BackgroundWork.Until = DateTime.UtcNow.AddMinutes(5);
+        BackgroundWork.KeepFor(TimeSpan.FromMinutes(5));
         bool onBackground = false;
-        int policy = -1;
-        await BackgroundWork.RunAsync(() =>
-        {
-            onBackground = BackgroundWork.OnBackgroundThread;
-            policy = BackgroundWork.CurrentPolicy();
-        });
+        await BackgroundWork.RunAsync(() => onBackground = BackgroundWork.OnBackgroundThread);
         Assert.IsTrue(onBackground);
-        Assert.AreEqual(BackgroundWork.SchedIdle, policy, "SCHED_IDLE");
         Assert.IsFalse(BackgroundWork.OnBackgroundThread, "the awaiting code resumes on the thread pool, not on the background thread");
-        Assert.AreNotEqual(BackgroundWork.SchedIdle, BackgroundWork.CurrentPolicy());
 
         var e = await Assert.ThrowsExactlyAsync<IOException>(() => BackgroundWork.RunAsync(() => throw new IOException("disk")));
         Assert.AreEqual("disk", e.Message);
     }
 
     [TestMethod]
-    public async Task TheDeadline_IsTheFlowsOwn_NotItsCallers()
+    public async Task TheAsk_IsTheFlowsOwn_NotItsCallers()
     {
         static async Task AskAsync()
         {
-            BackgroundWork.Until = DateTime.MaxValue;
+            BackgroundWork.KeepFor(TimeSpan.FromMinutes(5));
             await Task.Yield();
-            Assert.AreEqual(DateTime.MaxValue, BackgroundWork.Until);
+            Assert.IsTrue(BackgroundWork.Asked);
         }
         await AskAsync();
-        Assert.AreEqual(default, BackgroundWork.Until, "set in a callee's flow: the caller's next batch decides for itself");
+        Assert.IsFalse(BackgroundWork.Asked, "set in a callee's flow: the caller's next batch decides for itself");
     }
+
     [TestMethod]
     [DoNotParallelize] // the background threads are the process's: not while another class replicates
     public async Task CpuWork_LeavesACoreFree_WhileWaitsBesideItAreNotLimited()
@@ -60,39 +54,37 @@ public sealed class BackgroundWorkTests
         {
             Assert.AreEqual(0, BackgroundWork.InCpuWork, "off the background threads it is a no-op");
         }
-        BackgroundWork.Until = DateTime.UtcNow.AddMinutes(5);
-        int items = BackgroundWork.CoresForCopies + 3, active = 0, maxActive = 0, inCpu = 0, maxInCpu = 0;
-        static void Max(ref int max, int now)
-        {
-            int seen;
-            while (now > (seen = Volatile.Read(ref max)) && Interlocked.CompareExchange(ref max, now, seen) != seen)
-            {
-            }
-        }
+        BackgroundWork.KeepFor(TimeSpan.FromMinutes(5));
+        int items = BackgroundWork.CoresForCopies + 3, inCpu = 0, maxInCpu = 0;
+        using var allStarted = new CountdownEvent(items);
         await Task.WhenAll(Enumerable.Range(0, items).Select(_ => BackgroundWork.RunAsync(() =>
         {
-            Max(ref maxActive, Interlocked.Increment(ref active));
-            Thread.Sleep(200); // a disk's flush: not limited
+            // Every item waits here until all have started (a disk's flush, say): the waits are not limited.
+            allStarted.Signal();
+            Assert.IsTrue(allStarted.Wait(TimeSpan.FromSeconds(30)), "all items under way at once");
             using (BackgroundWork.EnterCpuWork())
             {
-                Max(ref maxInCpu, Interlocked.Increment(ref inCpu));
+                int now = Interlocked.Increment(ref inCpu);
+                int seen;
+                while (now > (seen = Volatile.Read(ref maxInCpu)) && Interlocked.CompareExchange(ref maxInCpu, now, seen) != seen)
+                {
+                }
                 Thread.Sleep(30);
                 Interlocked.Decrement(ref inCpu);
             }
-            Interlocked.Decrement(ref active);
         })));
-        Assert.AreEqual(BackgroundWork.CoresForCopies, maxInCpu, $"copies at once, of {items} items");
-        Assert.IsTrue(maxActive > BackgroundWork.CoresForCopies, $"waits beside them: {maxActive}");
+        Assert.AreEqual(BackgroundWork.CoresForCopies, maxInCpu, $"copies at once, of {items} items contending");
         Assert.AreEqual(0, BackgroundWork.InCpuWork);
     }
+
     [TestMethod]
     [DoNotParallelize] // the background threads are the process's: not while another class replicates
-    public async Task WorkStillWaitingPastItsDeadline_RunsOnThePoolInstead()
+    public async Task WorkStillWaitingWhenItsTimeIsUp_RunsOnThePoolInstead()
     {
-        // Every background thread held, as a machine whose cores other programs keep busy holds idle-priority threads.
+        // Every background thread held (a landing whose puts wait for a slow disk).
         using var release = new ManualResetEventSlim();
         using var started = new CountdownEvent(BackgroundWork.MaxThreads);
-        BackgroundWork.Until = DateTime.UtcNow.AddMinutes(5);
+        BackgroundWork.KeepFor(TimeSpan.FromMinutes(5));
         List<Task> held = Enumerable.Range(0, BackgroundWork.MaxThreads).Select(_ => BackgroundWork.RunAsync(() =>
         {
             started.Signal();
@@ -102,13 +94,13 @@ public sealed class BackgroundWorkTests
         {
             Assert.IsTrue(started.Wait(TimeSpan.FromSeconds(10)), "every background thread holds one");
             long rescued = BackgroundWork.Rescued;
-            BackgroundWork.Until = DateTime.UtcNow.AddMilliseconds(100);
+            BackgroundWork.KeepFor(TimeSpan.FromMilliseconds(100));
             bool onBackground = true;
             var clock = System.Diagnostics.Stopwatch.StartNew();
             await BackgroundWork.RunAsync(() => onBackground = BackgroundWork.OnBackgroundThread).WaitAsync(TimeSpan.FromSeconds(5));
             Assert.IsFalse(onBackground, "ran on the thread pool");
             Assert.AreEqual(rescued + 1, BackgroundWork.Rescued);
-            Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(90), $"it waited for a background thread until its deadline first: {clock.Elapsed}");
+            Assert.IsTrue(clock.Elapsed >= TimeSpan.FromMilliseconds(90), $"it waited for a background thread until its time was up: {clock.Elapsed}");
         }
         finally
         {

@@ -256,7 +256,19 @@ public sealed class DirtyMapTests
                 AtomicFile.InjectedFsyncErrno = 0;
             }
             Assert.IsTrue(map.Set(new Location(2, 7)));
+            Assert.IsTrue(map.HasUnflushedMarks, "the folder's flush is owed: no mark counts as flushed");
+            AtomicFile.InjectedFsyncErrno = 5;
+            try
+            {
+                Assert.ThrowsExactly<IOException>(map.Flush, "a barrier flushes the folder first, and fails with it");
+            }
+            finally
+            {
+                AtomicFile.InjectedFsyncErrno = 0;
+            }
+            Assert.IsTrue(map.HasUnflushedMarks);
             map.Flush();
+            Assert.IsFalse(map.HasUnflushedMarks);
         }
         using var again = DirtyMap.Open(path);
         CollectionAssert.AreEqual(new[] { new Location(1, 1), new Location(2, 7) }, again.Snapshot());

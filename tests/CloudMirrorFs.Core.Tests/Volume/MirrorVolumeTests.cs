@@ -25,6 +25,34 @@ public sealed class MirrorVolumeTests
     }
 
     [TestMethod]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Close_WhenTheQueueCannotFlushItsFolder_KeepsTheRunningMarker_AndTheNextOpenSendsWhatItHeld()
+    {
+        using var recording = new RecordingLoggerFactory();
+        await using var fx = new VolumeFixture(locals: 1, remotes: 1) { Logs = recording };
+        MirrorVolume v = await fx.OpenAsync(); // no replication: the queue holds the write in memory at close
+        long id = await v.CreateFileAsync("f");
+        byte[] data = Bytes(100_000, 21);
+        await v.WriteAsync(id, 0, data);
+        CloudMirrorFs.Storage.AtomicFile.InjectFsyncErrno(5, fx.Options.QueuePath); // EIO, the queue's folder only
+        try
+        {
+            await v.DisposeAsync(); // logs, and goes on closing the rest
+        }
+        finally
+        {
+            CloudMirrorFs.Storage.AtomicFile.InjectedFsyncErrno = 0;
+        }
+        Assert.IsTrue(recording.Messages.Any(m => m.Contains("queue: closing it failed", StringComparison.Ordinal)), string.Join("\n", recording.Messages));
+        Assert.IsTrue(File.Exists(Path.Combine(fx.Options.StateDir, "running")), "not a clean stop: the next open recovers as after a crash");
+
+        fx.Replicate = true;
+        v = await fx.OpenAsync();
+        Assert.IsTrue(await v.DrainAsync(TimeSpan.FromSeconds(60)));
+        CollectionAssert.AreEqual(data, await File.ReadAllBytesAsync(Path.Combine(await fx.RemoteTreeAsync("remote0"), "f")));
+    }
+
+    [TestMethod]
     public async Task CaseInsensitiveNames_OneNameInAnyCase_CasePreserved_TwinsRefused_KeptAcrossReopen()
     {
         // The Windows default (the local facet on NTFS): README.txt next to Readme.txt would be two files in the table
