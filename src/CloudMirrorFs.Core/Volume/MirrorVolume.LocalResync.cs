@@ -57,10 +57,14 @@ public sealed partial class MirrorVolume
             {
                 return false;
             }
+            LocalResyncEndingForTests?.Invoke(slot);
             _localResyncs.Remove(slot.Name);
             return true;
         }
     }
+
+    /// <summary>Tests: called as a local resync loop, having seen its facet Synchronised, is about to end.</summary>
+    internal Action<FacetSlot>? LocalResyncEndingForTests { get; set; }
 
     private async Task StopLocalResyncsAsync()
     {

@@ -42,6 +42,35 @@ public sealed class LocalResyncTests
     }
 
     [TestMethod]
+    public async Task AResyncAskedForJustAsTheLastOneEnds_IsNotLost()
+    {
+        // The loop sees its facet Synchronised and is about to end when a resync is asked for (a disk replaced again,
+        // say): either that loop goes on, or the request starts a new one. Never neither, leaving the facet
+        // NotSynchronised with nothing rebuilding it.
+        await using var fx = new VolumeFixture(locals: 2, blockSize: Block) { Replicate = true };
+        MirrorVolume v = await fx.OpenAsync();
+        byte[][] model = await CreateFilesAsync(v);
+        int endings = 0;
+        Task? request = null;
+        v.LocalResyncEndingForTests = slot =>
+        {
+            if (slot.Name == "local1" && Interlocked.Increment(ref endings) == 1)
+            {
+                // From another thread, as the control socket would; given time to get as far as it can meanwhile.
+                request = Task.Run(() => v.RequestResync("local1", full: true));
+                request.Wait(TimeSpan.FromMilliseconds(300));
+            }
+        };
+        v.RequestResync("local1", full: true);
+        await Wait.UntilAsync(() => Volatile.Read(ref endings) >= 2 && v.GetFacetState("local1") == FacetState.Synchronised,
+            "a second resync of local1 ran to its end (the request made as the first loop ended was not lost)", TimeSpan.FromSeconds(60));
+        await request!;
+        Assert.AreEqual(0, v.GetDirtyCount("local1"));
+        await AssertModelAsync(v, model);
+        TreeAssert.Equal(fx.FacetPath("local0"), fx.FacetPath("local1"), "the rebuilt facet equals the good one");
+    }
+
+    [TestMethod]
     public async Task Resync_ItsClearsReachTheMapFile_OnlyOnceTheRebuiltFacetIsFlushed()
     {
         // A power cut must not find a block cleared in the dirty map's file while the copy of it was still only in the
