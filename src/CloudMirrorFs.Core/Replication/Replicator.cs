@@ -374,8 +374,7 @@ internal sealed class Replicator : IAsyncDisposable
         {
             return TimeSpan.Zero;
         }
-        TimeSpan left = oldestChangeUtc + options.BackgroundWhileWithin - nowUtc;
-        return left < TimeSpan.Zero ? TimeSpan.Zero : left > options.BackgroundWhileWithin ? options.BackgroundWhileWithin : left;
+        return TimeSpan.FromTicks(Math.Clamp((oldestChangeUtc + options.BackgroundWhileWithin - nowUtc).Ticks, 0, options.BackgroundWhileWithin.Ticks));
     }
 
     /// <summary>How often a lingering replicator looks whether its short batch has grown into a full one.</summary>

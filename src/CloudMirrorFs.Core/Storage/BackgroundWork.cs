@@ -30,7 +30,7 @@ internal static class BackgroundWork
     private static Timer? s_rescuer;
     private static int s_threads;
     private static int s_idle;
-    private static long s_completed;
+    private static long s_taken;
     private static long s_rescued;
 
     [ThreadStatic]
@@ -84,7 +84,7 @@ internal static class BackgroundWork
     internal static int InCpuWork => CoresForCopies - s_cores.CurrentCount;
 
     /// <summary>Tests: work items the background threads have taken.</summary>
-    internal static long Completed => Interlocked.Read(ref s_completed);
+    internal static long Taken => Interlocked.Read(ref s_taken);
 
     /// <summary>Tests: work items that were still waiting when their time was up and ran on the thread pool instead.</summary>
     internal static long Rescued => Interlocked.Read(ref s_rescued);
@@ -198,7 +198,7 @@ internal static class BackgroundWork
                 }
                 item = s_queue.Dequeue();
             }
-            Interlocked.Increment(ref s_completed); // before the awaiting code can look
+            Interlocked.Increment(ref s_taken); // before the awaiting code can look
             Execute(item);
         }
     }
